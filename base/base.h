@@ -1,0 +1,126 @@
+/* base — what every svc library shares: the error context, the durable
+ * file-system layer (with its crash switch), SHA-256 and small helpers.
+ *
+ * Conventions (see docs/architecture.md):
+ *  - functions return int: >= 0 success, negative errno on failure;
+ *  - the detail of a failure goes into a BaseErr the caller owns;
+ *  - outputs are ret_* parameters, last, written only on success.
+ */
+#ifndef SVC_BASE_H
+#define SVC_BASE_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* The domain failures every library maps onto (the one listed set).  The
+ * message for each lives in one table, base_strerror(). */
+#define BASE_E_CORRUPT   EBADMSG      /* corrupt, torn or malformed input */
+#define BASE_E_SIGNATURE EKEYREJECTED /* signature does not verify */
+#define BASE_E_UNTRUSTED ENOKEY       /* signed by no trusted key */
+#define BASE_E_LOCKED    EBUSY        /* another transaction holds the lock */
+#define BASE_E_GONE      ESRCH        /* process went away */
+#define BASE_E_MISMATCH  ESTALE       /* file is not the version expected */
+#define BASE_E_OLDER     ERANGE       /* sequence not newer: rollback attack */
+#define BASE_E_UNSAFE    EAGAIN       /* not safe now (thread inside patch) */
+#define BASE_E_NOTELF    ENOEXEC      /* not an ELF file we can handle */
+#define BASE_E_SYMLINK   ELOOP        /* a path component is a symlink */
+
+typedef struct BaseErr {
+	int code;        /* negative errno of the first failure recorded */
+	char msg[1024];  /* one line: "<file>: <reason>" */
+} BaseErr;
+
+/* Record a one-line message (if none is recorded yet) and return r.
+ * Use: return base_err(e, -EBADMSG, "%s: bad magic", path); */
+int base_err(BaseErr *e, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* As base_err, but replaces any message already recorded. */
+int base_err_replace(BaseErr *e, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void base_err_clear(BaseErr *e);
+/* Short text for a negative errno, domain codes first. */
+const char *base_strerror(int r);
+
+/* ---- cleanup helpers --------------------------------------------------- */
+
+void base_freep(void *p);          /* free(*(void **)p) */
+void base_closep(int *fd);         /* close(*fd) if >= 0 */
+#define _cleanup_free_  __attribute__((cleanup(base_freep)))
+#define _cleanup_close_ __attribute__((cleanup(base_closep)))
+
+/* Hand ownership on: returns the value and clears the variable. */
+#define BASE_TAKE_PTR(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
+#define BASE_TAKE_FD(fd) ({ int _t = (fd); (fd) = -1; _t; })
+
+/* ---- durable file-system layer ----------------------------------------- */
+/*
+ * Every call that changes the disk goes through here.  Each one is a
+ * "durable step"; the crash switch counts them:
+ *   SVC_CRASH_AT=N   the process dies (SIGKILL) just before step N (1-based);
+ *   SVC_CRASH_LOG=F  each step is appended to F as "N op path".
+ * Tests walk N over every step and then check recovery.
+ */
+int base_fs_step(const char *op, const char *path);
+/* Restart the step count (a forked test child starts its own count). */
+void base_fs_crash_reset(void);
+
+int base_fs_openat(int dfd, const char *name, int flags, mode_t mode, int *ret_fd);
+int base_fs_write_all(int fd, const void *buf, size_t len);
+int base_fs_fsync(int fd);
+int base_fs_fsync_dir(int dfd);
+int base_fs_renameat(int odfd, const char *oname, int ndfd, const char *nname);
+int base_fs_linkat(int odfd, const char *oname, int ndfd, const char *nname);
+int base_fs_unlinkat(int dfd, const char *name, int flags);
+int base_fs_mkdirat(int dfd, const char *name, mode_t mode);
+int base_fs_fchown(int fd, uid_t uid, gid_t gid);
+int base_fs_fchmod(int fd, mode_t mode);
+
+/* Atomic durable replace of dfd/name: temp -> fsync -> rename -> fsync dir. */
+int base_fs_write_atomic(int dfd, const char *name, const void *buf, size_t len,
+			 mode_t mode);
+/* mkdir -p of relpath under the directory dfd, never following symlinks;
+ * returns an O_DIRECTORY fd of the last component. */
+int base_fs_mkdir_p(int dfd, const char *relpath, mode_t mode, int *ret_fd);
+/* Open the directory relpath under dfd, refusing any symlink component
+ * (-ELOOP).  relpath may be "" or "." for dfd itself. */
+int base_fs_open_dir(int dfd, const char *relpath, int *ret_fd);
+/* Read a whole regular file (at most max bytes, else -EFBIG). */
+int base_fs_read_at(int dfd, const char *name, size_t max, uint8_t **ret_buf,
+		    size_t *ret_len);
+int base_fs_read_fd(int fd, size_t max, uint8_t **ret_buf, size_t *ret_len);
+
+/* ---- hashing ------------------------------------------------------------ */
+
+#define BASE_SHA256_LEN 32
+#define BASE_SHA256_HEX (2 * BASE_SHA256_LEN + 1)
+
+void base_sha256(const void *buf, size_t len, uint8_t out[BASE_SHA256_LEN]);
+int base_sha256_fd(int fd, uint8_t out[BASE_SHA256_LEN]);
+/* hex of n bytes into out (2n+1 bytes) */
+void base_hex(char *out, const uint8_t *in, size_t n);
+/* parse exactly 2n hex digits; -EINVAL otherwise */
+int base_unhex(uint8_t *out, size_t n, const char *hex);
+uint32_t base_crc32(const void *buf, size_t len);
+
+/* ---- small helpers ----------------------------------------------------- */
+
+/* asprintf that returns NULL on failure */
+char *base_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Growable byte buffer. */
+typedef struct BaseBuf {
+	uint8_t *data;
+	size_t len, cap;
+} BaseBuf;
+int base_buf_append(BaseBuf *b, const void *p, size_t n);
+int base_buf_printf(BaseBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void base_buf_free(BaseBuf *b);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t base_now_ns(void);
+
+#endif

@@ -1,0 +1,23 @@
+/* Shared main() of the CUnit suites: each tests/test-<module>.c defines
+ * test_register(), which adds its suite(s).  Exits non-zero on any failure. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+
+#include "tests/testlib.h"
+
+int main(void)
+{
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	if (test_register() != 0) {
+		fprintf(stderr, "suite registration failed\n");
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	unsigned ran = CU_get_number_of_tests_run();
+	CU_cleanup_registry();
+	return (failed || ran == 0) ? 1 : 0;
+}

@@ -1,0 +1,112 @@
+/* base: error context, durable fs layer (incl. the crash switch), hashing. */
+#include <CUnit/CUnit.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "tests/testlib.h"
+
+static void test_err_keeps_first_message(void)
+{
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(base_err(&e, -EBADMSG, "%s: bad magic", "a.hfx"), -EBADMSG);
+	CU_ASSERT_EQUAL(base_err(&e, -EIO, "second"), -EIO);
+	CU_ASSERT_STRING_EQUAL(e.msg, "a.hfx: bad magic");
+	CU_ASSERT_EQUAL(e.code, -EBADMSG);
+	base_err_replace(&e, -EIO, "line\nbreak");
+	CU_ASSERT_STRING_EQUAL(e.msg, "line break");
+	CU_ASSERT_STRING_EQUAL(base_strerror(-EKEYREJECTED), "signature does not verify");
+}
+
+static void test_sha256_known_vector(void)
+{
+	uint8_t d[32];
+	char hex[BASE_SHA256_HEX];
+	base_sha256("abc", 3, d);
+	base_hex(hex, d, 32);
+	CU_ASSERT_STRING_EQUAL(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	uint8_t back[32];
+	CU_ASSERT_EQUAL(base_unhex(back, 32, hex), 0);
+	CU_ASSERT_EQUAL(memcmp(back, d, 32), 0);
+	CU_ASSERT_EQUAL(base_unhex(back, 32, "zz"), -EINVAL);
+	CU_ASSERT_EQUAL(base_crc32("123456789", 9), 0xCBF43926u);
+}
+
+static void test_write_atomic_and_read(void)
+{
+	char *dir = test_scratch("base");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_EQUAL(base_fs_write_atomic(dfd, "f", "hello", 5, 0640), 0);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	CU_ASSERT_EQUAL(base_fs_read_at(dfd, "f", 100, &buf, &len), 0);
+	CU_ASSERT_EQUAL(len, 5);
+	CU_ASSERT_EQUAL(memcmp(buf, "hello", 5), 0);
+	free(buf);
+	CU_ASSERT_EQUAL(base_fs_read_at(dfd, "f", 3, &buf, &len), -EFBIG);
+	struct stat st;
+	CU_ASSERT_EQUAL(fstatat(dfd, "f", &st, 0), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0640);
+	CU_ASSERT_NOT_EQUAL(fstatat(dfd, ".f.tmp", &st, 0), 0);
+	close(dfd);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static void test_open_dir_refuses_symlink(void)
+{
+	char *dir = test_scratch("base");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
+	CU_ASSERT_EQUAL(base_fs_mkdir_p(dfd, "a/b/c", 0755, &fd), 0);
+	close(fd);
+	CU_ASSERT_EQUAL(symlinkat("a/b", dfd, "link"), 0);
+	CU_ASSERT_EQUAL(base_fs_open_dir(dfd, "link/c", &fd), -ELOOP);
+	CU_ASSERT_EQUAL(base_fs_open_dir(dfd, "a/../a", &fd), -EINVAL);
+	CU_ASSERT_EQUAL(base_fs_open_dir(dfd, "a/b/c", &fd), 0);
+	close(fd);
+	close(dfd);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* The crash switch must kill the process before the Nth step, not after:
+ * step 3 of write_atomic is the rename, so the target must not exist. */
+static void test_crash_switch_kills_before_step(void)
+{
+	char *dir = test_scratch("base");
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("SVC_CRASH_AT", "4", 1); /* open, write, fsync, rename */
+		base_fs_crash_reset();
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+		base_fs_write_atomic(dfd, "f", "x", 1, 0644);
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CU_ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	char *p = base_strdupf("%s/f", dir), *t = base_strdupf("%s/.f.tmp", dir);
+	CU_ASSERT_NOT_EQUAL(access(p, F_OK), 0);
+	CU_ASSERT_EQUAL(access(t, F_OK), 0);
+	free(p);
+	free(t);
+	test_rmrf(dir);
+	free(dir);
+}
+
+int test_register(void)
+{
+	CU_pSuite s = CU_add_suite("base", NULL, NULL);
+	if (!s)
+		return -1;
+	CU_add_test(s, "error context keeps the first message, one line", test_err_keeps_first_message);
+	CU_add_test(s, "sha256/hex/crc32 known vectors", test_sha256_known_vector);
+	CU_add_test(s, "atomic write then bounded read", test_write_atomic_and_read);
+	CU_add_test(s, "directory walk refuses symlinks and ..", test_open_dir_refuses_symlink);
+	CU_add_test(s, "crash switch kills before the Nth step", test_crash_switch_kills_before_step);
+	return 0;
+}
