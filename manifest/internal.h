@@ -1,0 +1,83 @@
+/* manifest — private declarations shared by the files of this directory.
+ * text.c: manifest and signature-file text; sign.c: mbedTLS; archive.c:
+ * libarchive; package.c: pack/open orchestration.  Format: docs/format-package.md. */
+#ifndef SVC_MANIFEST_INTERNAL_H
+#define SVC_MANIFEST_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "manifest/manifest.h"
+
+#define MANIFEST_NAME      "manifest"
+#define MANIFEST_SIG_NAME  "manifest.sig"
+
+#define MANIFEST_MAX_TEXT      (1u << 20)  /* bytes of the manifest member */
+#define MANIFEST_MAX_SIGTEXT   4096        /* bytes of manifest.sig */
+#define MANIFEST_MAX_SIG_DER   160         /* DER ECDSA P-256 is at most 72 */
+#define MANIFEST_MAX_NAME      255         /* member name, bytes */
+#define MANIFEST_MAX_PATH      4095        /* target path, bytes */
+#define MANIFEST_MAX_TOKEN     128         /* id, series */
+#define MANIFEST_MAX_SUMMARY   1024
+#define MANIFEST_MAX_KEYFILE   (64u << 10)
+
+/* ---- text.c ---- */
+
+/* Name/path rules, shared with the archive reader (0 or -EBADMSG, *why set). */
+int manifest_check_member_name(const char *name, const char **why);
+int manifest_check_target_path(const char *path, const char **why);
+
+/* Whole-package consistency (the rules parse enforces, minus line syntax):
+ * used by pack before formatting.  Messages are prefixed by `what`. */
+int manifest_check(const ManifestPackage *pkg, const char *what, BaseErr *e);
+
+/* manifest_parse with the message prefix `what` (e.g. "PKG: manifest"). */
+int manifest_parse_named(const char *text, size_t len, const char *what,
+			 ManifestPackage **ret_pkg, BaseErr *e);
+
+/* The signature file: key id (hex) and DER signature. */
+int manifest_sigfile_format(const char key_id[BASE_SHA256_HEX], const uint8_t *der,
+			    size_t der_len, BaseBuf *out);
+int manifest_sigfile_parse(const char *text, size_t len, const char *what,
+			   char ret_key_id[BASE_SHA256_HEX], uint8_t *ret_der,
+			   size_t *ret_der_len, BaseErr *e);
+
+/* Sorted index of members by name (malloc'ed array of n indices). */
+int manifest_member_order(const ManifestMember *m, size_t n, size_t **ret_order);
+
+/* ---- sign.c (mbedTLS) ---- */
+
+/* Sign msg with the PEM private key in keyfile; returns the signature file text. */
+int manifest_sign(const char *keyfile, const uint8_t *msg, size_t len, BaseBuf *ret_sigtext,
+		  BaseErr *e);
+/* Verify sigtext over msg against trustdir/ *.pub.  -ENOKEY: no trusted key
+ * has that id; -EKEYREJECTED: it has, and the signature does not verify. */
+int manifest_verify(const char *trustdir, const uint8_t *msg, size_t len,
+		    const uint8_t *sigtext, size_t siglen, const char *what,
+		    char ret_key_id[BASE_SHA256_HEX], BaseErr *e);
+/* Key id of a PEM public key file (hex SHA-256 of its DER encoding). */
+int manifest_key_id(const char *pubfile, char ret_key_id[BASE_SHA256_HEX], BaseErr *e);
+
+/* ---- archive.c (libarchive) ---- */
+
+/* Read every member of a package archive, refusing anything but sane
+ * regular files (see manifest_open).  Entries come back with name, data, len;
+ * sha256 is computed.  Order: as in the archive. */
+int manifest_archive_read(const char *path, ManifestMember **ret_members, size_t *ret_n,
+			  BaseErr *e);
+/* Write members, in the given order, as tar.gz into out (deterministic
+ * bytes: fixed mtime/owner/mode, no gzip timestamp). */
+int manifest_archive_write(const ManifestMember *members, size_t n, BaseBuf *out,
+			   const char *what, BaseErr *e);
+
+/* ---- gzip.c (zlib) ---- */
+
+/* Inflate exactly one gzip member from fd, which must end where it ends;
+ * at most max bytes of output. */
+int manifest_gunzip_fd(int fd, size_t max, const char *what, uint8_t **ret_buf,
+		       size_t *ret_len, BaseErr *e);
+
+void manifest_members_free(ManifestMember *m, size_t n);
+
+#endif
