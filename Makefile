@@ -27,24 +27,25 @@ all: deps build/svc
 deps:
 	@sh tools/deps.sh
 
-build/%.o: %.c $(wildcard */*.h) | deps
+build/obj/%.o: %.c $(wildcard */*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 define lib_rule
-build/lib$(1).a: $(patsubst %.c,build/%.o,$(wildcard $(1)/*.c))
+build/lib$(1).a: $(patsubst %.c,build/obj/%.o,$(wildcard $(1)/*.c))
 	@mkdir -p build
 	rm -f $$@ && ar rcs $$@ $$^
 endef
 $(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
 
-build/svc: $(patsubst %.c,build/%.o,$(wildcard tools/*.c)) $(LIBS)
+build/svc: $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c)) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 UNIT_SRCS := $(wildcard tests/test-*.c)
 UNIT_BINS := $(patsubst tests/%.c,build/tests/%,$(UNIT_SRCS))
 
-build/tests/test-%: build/tests/test-%.o build/tests/cunit-main.o build/tests/testlib.o $(LIBS)
+build/tests/test-%: build/obj/tests/test-%.o build/obj/tests/cunit-main.o build/obj/tests/testlib.o $(LIBS)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS) $(TESTLIBS)
 
 unit: $(UNIT_BINS) build/svc

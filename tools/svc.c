@@ -1,2 +1,293 @@
+/* svc — command-line front end: parse arguments, call the library, print.
+ * Exit codes (docs/cli.md): 0 done, 1 failed (nothing changed), 2 usage,
+ * 3 done but restart required. */
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
-int main(void) { puts("svc"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest/manifest.h"
+#include "svc/svc.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUARANTINED = 4 };
+
+static const char usage_text[] =
+	"usage: svc [--root DIR] COMMAND [ARGS]\n"
+	"  install PKG               verify and install a hotfix package\n"
+	"  rollback ID               reverse an installed (or cancel a pending) fix\n"
+	"  boot                      replay pending transactions (early boot)\n"
+	"  status [--json]           fixes, files, and the processes using them\n"
+	"  list [--json]             same as status\n"
+	"  keygen --out PREFIX       new signing key: PREFIX.key, PREFIX.pub\n"
+	"  pack --key KEY --out PKG --id ID --series S --seq N\n"
+	"       --target PATH=BASEFILE:NEWFILE [--target ...] [--summary TEXT]\n"
+	"options: --root DIR (default /), --wait SECONDS (for the lock), --quiet\n"
+	"exit codes: 0 done, 1 failed, 2 usage, 3 done but restart required,\n"
+	"            4 (boot) replayed, but a transaction was quarantined\n";
+
+static int usage(const char *why)
+{
+	if (why)
+		fprintf(stderr, "svc: %s\n", why);
+	fputs(usage_text, stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(const BaseErr *e, int r)
+{
+	fprintf(stderr, "svc: %s\n", e->msg[0] ? e->msg : base_strerror(r));
+	return EXIT_FAILED;
+}
+
+static int quiet;
+
+static void print_report(const SvcReport *rep)
+{
+	if (quiet)
+		return;
+	for (size_t i = 0; i < rep->n_lines; i++)
+		printf("%s\n", rep->lines[i]);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_status_json(const SvcStatus *st)
+{
+	printf("{\"fixes\":[");
+	for (size_t i = 0; i < st->n_fixes; i++) {
+		const SvcFixStatus *f = &st->fixes[i];
+		printf("%s{\"id\":", i ? "," : "");
+		json_str(f->id);
+		printf(",\"series\":");
+		json_str(f->series);
+		printf(",\"sequence\":%" PRIu64 ",\"txn\":%" PRIu64 ",\"state\":", f->sequence, f->txn);
+		json_str(f->state);
+		if (f->reason) {
+			printf(",\"reason\":");
+			json_str(f->reason);
+		}
+		printf("}");
+	}
+	printf("],\"files\":[");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		printf("%s{\"path\":", i ? "," : "");
+		json_str(f->path);
+		printf(",\"sha256\":");
+		json_str(f->sha256);
+		printf(",\"level\":");
+		json_str(f->level);
+		printf(",\"converged\":%s,\"processes\":[", f->converged ? "true" : "false");
+		for (size_t k = 0; k < f->n_users; k++) {
+			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
+			json_str(f->users[k].comm);
+			printf(",\"version\":\"%s\"}", f->users[k].old_version ? "old" : "current");
+		}
+		printf("]}");
+	}
+	printf("],\"unreadable\":[");
+	for (size_t i = 0; i < st->n_unreadable; i++) {
+		printf("%s", i ? "," : "");
+		json_str(st->unreadable[i]);
+	}
+	printf("]}\n");
+}
+
+static void print_status(const SvcStatus *st)
+{
+	printf("%-20s %-17s %-12s %s\n", "FIX", "STATE", "SERIES", "SEQ");
+	for (size_t i = 0; i < st->n_fixes; i++) {
+		const SvcFixStatus *f = &st->fixes[i];
+		printf("%-20s %-17s %-12s %" PRIu64 "\n", f->id, f->state, f->series, f->sequence);
+		if (f->reason)
+			printf("    reason: %s\n", f->reason);
+	}
+	if (!st->n_fixes)
+		printf("(no fixes)\n");
+	printf("\n%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
+		for (size_t k = 0; k < f->n_users; k++)
+			printf(" %d(%s%s)", (int)f->users[k].pid, f->users[k].comm,
+			       f->users[k].old_version ? ",old" : "");
+		printf("\n");
+	}
+	for (size_t i = 0; i < st->n_unreadable; i++)
+		printf("unreadable record: %s\n", st->unreadable[i]);
+}
+
+static int run_report(int r, SvcReport *rep, const BaseErr *e)
+{
+	if (r < 0)
+		return fail(e, r);
+	print_report(rep);
+	svc_report_free(rep);
+	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
+}
+
+static int cmd_pack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },    { "out", required_argument, NULL, 'o' },
+		{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
+		{ "seq", required_argument, NULL, 'n' },    { "target", required_argument, NULL, 't' },
+		{ "summary", required_argument, NULL, 'm' }, { 0 },
+	};
+	SvcPackSpec spec = { 0 };
+	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
+	char *specs[MANIFEST_MAX_TARGETS];
+	size_t n = 0;
+	int c, have_seq = 0;
+	BaseErr e = { 0 };
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': spec.key = optarg; break;
+		case 'o': spec.out = optarg; break;
+		case 'i': spec.id = optarg; break;
+		case 's': spec.series = optarg; break;
+		case 'm': spec.summary = optarg; break;
+		case 'n': {
+			char *end = NULL;
+			spec.sequence = strtoull(optarg, &end, 10);
+			if (!*optarg || *end || optarg[0] == '-')
+				return usage("--seq takes a whole number");
+			have_seq = 1;
+			break;
+		}
+		case 't': {
+			char *eq = strchr(optarg, '='), *colon = eq ? strchr(eq, ':') : NULL;
+			if (!eq || !colon || n == MANIFEST_MAX_TARGETS)
+				return usage("--target takes PATH=BASEFILE:NEWFILE");
+			specs[n] = optarg;
+			*eq = *colon = 0;
+			targets[n++] = (SvcPackTarget){ optarg, eq + 1, colon + 1 };
+			break;
+		}
+		default: return usage(NULL);
+		}
+	}
+	(void)specs;
+	if (!spec.key || !spec.out || !spec.id || !spec.series || !have_seq || !n || optind != argc)
+		return usage("pack needs --key, --out, --id, --series, --seq and --target");
+	spec.targets = targets;
+	spec.n_targets = n;
+	int r = svc_pack(&spec, &e);
+	if (r < 0)
+		return fail(&e, r);
+	if (!quiet)
+		printf("wrote %s (%s, series %s, sequence %" PRIu64 ", %zu target%s)\n", spec.out,
+		       spec.id, spec.series, spec.sequence, n, n == 1 ? "" : "s");
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	SvcOptions opt = { .root = "/" };
+	int json = 0, i = 1;
+	BaseErr e = { 0 };
+
+	/* global options before the command */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+			opt.root = argv[++i];
+		else if (strncmp(argv[i], "--root=", 7) == 0)
+			opt.root = argv[i] + 7;
+		else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc)
+			opt.wait_lock_ms = atoi(argv[++i]) * 1000;
+		else if (strcmp(argv[i], "--quiet") == 0)
+			quiet = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		} else
+			return usage("unknown option");
+	}
+	if (i >= argc)
+		return usage("no command");
+	const char *cmd = argv[i++];
+	if (strcmp(cmd, "pack") == 0)
+		return cmd_pack(argc - i + 1, argv + i - 1);
+	if (strcmp(cmd, "keygen") == 0) {
+		if (argc - i != 2 || strcmp(argv[i], "--out") != 0)
+			return usage("keygen takes --out PREFIX");
+		int r = manifest_keygen(argv[i + 1], &e);
+		if (r < 0)
+			return fail(&e, r);
+		if (!quiet)
+			printf("wrote %s.key and %s.pub\n", argv[i + 1], argv[i + 1]);
+		return EXIT_OK;
+	}
+
+	/* the rest take arguments and command options in any order */
+	const char *arg = NULL;
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--quiet") == 0 || strcasecmp(argv[i], "/quiet") == 0)
+			quiet = 1;
+		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+			opt.root = argv[++i];
+		else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc)
+			opt.wait_lock_ms = atoi(argv[++i]) * 1000;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage("unknown option");
+		else if (!arg)
+			arg = argv[i];
+		else
+			return usage("too many arguments");
+	}
+
+	int needs_arg = strcmp(cmd, "install") == 0 || strcmp(cmd, "rollback") == 0;
+	int is_status = strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0;
+	if (!needs_arg && !is_status && strcmp(cmd, "boot") != 0)
+		return usage("unknown command");
+	if (needs_arg != (arg != NULL))
+		return usage(needs_arg ? "missing argument" : "unexpected argument");
+	if (json && !is_status)
+		return usage("--json goes with status");
+
+	Svc *s = NULL;
+	SvcReport rep = { 0 };
+	int r = svc_open(&opt, &s, &e);
+	if (r < 0)
+		return fail(&e, r);
+	if (strcmp(cmd, "install") == 0)
+		r = run_report(svc_install(s, arg, &rep, &e), &rep, &e);
+	else if (strcmp(cmd, "rollback") == 0)
+		r = run_report(svc_rollback(s, arg, &rep, &e), &rep, &e);
+	else if (strcmp(cmd, "boot") == 0) {
+		int q = svc_boot(s, &rep, &e);
+		r = run_report(q < 0 ? q : 0, &rep, &e);
+		if (q > 0)
+			r = EXIT_QUARANTINED; /* the rest was applied; say so in the exit code */
+	} else {
+		SvcStatus st = { 0 };
+		int x = svc_status(s, &st, &e);
+		if (x < 0)
+			r = fail(&e, x);
+		else {
+			json ? print_status_json(&st) : print_status(&st);
+			svc_status_free(&st);
+			r = EXIT_OK;
+		}
+	}
+	svc_close(s);
+	return r;
+}

@@ -1,0 +1,244 @@
+/* svc install: verify, stage beside the originals, commit the record, then
+ * swap now or leave it for boot.
+ *
+ * Ordering (each step durable before the next):
+ *   1. record written to staging/        crash: recovery removes staged files
+ *   2. each coldpatch staged + fsync'ed   crash: same
+ *   3. record renamed to pending/         the commit point: from here it rolls forward
+ *   4. swap (pending_apply) or defer */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svc/internal.h"
+
+static int trust_dir(Svc *s, char **ret)
+{
+	char *p = base_strdupf("%s/etc/svc/trusted", s->root_real);
+	if (!p)
+		return -ENOMEM;
+	*ret = p;
+	return 0;
+}
+
+/* Refuse a package older than (or as old as) one installed in its series. */
+static int check_sequence(const PendingList *l, const ManifestPackage *pkg, BaseErr *e)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const PendingEntry *en = &l->entries[i];
+		if (!en->txn || en->txn->kind != PENDING_INSTALL ||
+		    strcmp(en->txn->series, pkg->series) != 0 ||
+		    strcmp(en->txn->package, pkg->id) == 0)
+			continue;
+		const char *st = svc_ledger_state(l, en->txn->package, NULL);
+		if (!st || (strcmp(st, "installed") != 0 && strcmp(st, "pending") != 0 &&
+			    strcmp(st, "rollback-pending") != 0))
+			continue;
+		if (pkg->sequence <= en->txn->sequence)
+			return base_err(e, -BASE_E_OLDER,
+					"%s: sequence %" PRIu64 " of series '%s' is not newer than "
+					"installed %s (sequence %" PRIu64 "): rollback refused",
+					pkg->id, pkg->sequence, pkg->series, en->txn->package,
+					en->txn->sequence);
+	}
+	return 0;
+}
+
+static int stage_one(Svc *s, const PendingOp *op, const ManifestMember *m, uint32_t mode,
+		     BaseErr *e)
+{
+	_cleanup_close_ int dfd = -1, fd = -1;
+	const char *name;
+	struct stat st;
+	int r = pending_open_parent(&s->store, op->path, &dfd, &name, e);
+	if (r < 0)
+		return r;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return base_err(e, -errno, "%s: %s", op->path, strerror(errno));
+	r = base_fs_openat(dfd, op->source, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, &fd);
+	if (r >= 0)
+		r = base_fs_write_all(fd, m->data, m->len);
+	/* same owner and mode as the file it replaces will have */
+	if (r >= 0)
+		r = base_fs_fchown(fd, st.st_uid, st.st_gid);
+	if (r >= 0)
+		r = base_fs_fchmod(fd, mode & 07777);
+	if (r >= 0)
+		r = base_fs_fsync(fd);
+	if (r >= 0)
+		r = base_fs_fsync_dir(dfd);
+	if (r < 0)
+		return base_err(e, r, "%s/%s: cannot stage: %s", op->path, op->source,
+				base_strerror(r));
+	return 0;
+}
+
+/* Check one target and fill its op; returns 1 if already at the new level. */
+static int plan_target(Svc *s, const PendingList *l, const ManifestPackage *pkg,
+		       const ManifestTarget *t, uint64_t number, PendingOp *op, BaseErr *e)
+{
+	_cleanup_close_ int dfd = -1;
+	const char *name;
+	uint8_t cur[BASE_SHA256_LEN];
+	char hex[BASE_SHA256_HEX];
+	struct stat st;
+	int r = pending_open_parent(&s->store, t->path, &dfd, &name, e);
+	if (r < 0)
+		return r;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return base_err(e, -errno, "%s%s: target: %s", s->root_real, t->path,
+				strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		return base_err(e, -ELOOP, "%s%s: target is a symbolic link: refused",
+				s->root_real, t->path);
+	if (!S_ISREG(st.st_mode))
+		return base_err(e, -EINVAL, "%s%s: target is not a regular file", s->root_real,
+				t->path);
+	r = pending_hash_at(dfd, name, cur);
+	if (r < 0)
+		return base_err(e, r, "%s%s: %s", s->root_real, t->path, base_strerror(r));
+	svc_ledger_effective(l, t->path, cur);
+	if (memcmp(cur, t->new_sha256, BASE_SHA256_LEN) == 0)
+		return 1;
+	if (memcmp(cur, t->base_sha256, BASE_SHA256_LEN) != 0) {
+		base_hex(hex, cur, BASE_SHA256_LEN);
+		return base_err(e, -ESTALE, "%s%s: not the base version %s applies to (sha256 %.16s…, level %s)",
+				s->root_real, t->path, pkg->id, hex, svc_ledger_level(l, t->path, cur));
+	}
+	op->path = strdup(t->path);
+	op->source = base_strdupf(".%s.svc-%" PRIu64 ".new", name, number);
+	op->keep = base_strdupf(".%s.svc-%" PRIu64 ".orig", name, number);
+	op->source_staged = 1;
+	memcpy(op->from, cur, BASE_SHA256_LEN);
+	memcpy(op->to, t->new_sha256, BASE_SHA256_LEN);
+	op->fix_from = strdup(svc_ledger_level(l, t->path, cur));
+	if (strcmp(op->fix_from, "unknown") == 0) {
+		free(op->fix_from);
+		op->fix_from = strdup("base");
+	}
+	op->fix_to = strdup(pkg->id);
+	if (!op->path || !op->source || !op->keep || !op->fix_from || !op->fix_to)
+		return -ENOMEM;
+	if (!pending_valid_name(op->source) || !pending_valid_name(op->keep))
+		return base_err(e, -ENAMETOOLONG, "%s: name too long to stage beside", t->path);
+	return 0;
+}
+
+int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
+{
+	_cleanup_free_ char *trust = NULL;
+	ManifestPackage *pkg = NULL;
+	PendingList l = { 0 };
+	PendingTxn *txn = NULL;
+	SvcReport rep = { 0 };
+	const ManifestMember **members = NULL;
+	int r;
+
+	r = svc_lock(s, e);
+	if (r >= 0)
+		r = trust_dir(s, &trust);
+	if (r >= 0)
+		r = manifest_open(package_path, trust, &pkg, e);
+	if (r >= 0)
+		r = pending_list(&s->store, &l, e);
+	if (r < 0)
+		goto out;
+	rep.package = strdup(pkg->id);
+	const char *state = svc_ledger_state(&l, pkg->id, NULL);
+	if (state && (strcmp(state, "installed") == 0 || strcmp(state, "pending") == 0)) {
+		rep.noop = 1;
+		svc_report_line(&rep, "%s is already %s: nothing to do", pkg->id, state);
+		goto out;
+	}
+	r = check_sequence(&l, pkg, e);
+	if (r < 0)
+		goto out;
+
+	txn = calloc(1, sizeof(*txn));
+	members = calloc(pkg->n_targets ? pkg->n_targets : 1, sizeof(*members));
+	if (!txn || !members || !(txn->package = strdup(pkg->id)) ||
+	    !(txn->series = strdup(pkg->series))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	txn->kind = PENDING_INSTALL;
+	txn->sequence = pkg->sequence;
+	txn->created = (uint64_t)time(NULL);
+	r = pending_next_number(&s->store, &txn->number);
+	if (r < 0)
+		goto out;
+	txn->ops = calloc(pkg->n_targets ? pkg->n_targets : 1, sizeof(*txn->ops));
+	if (!txn->ops) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < pkg->n_targets; i++) {
+		const ManifestTarget *t = &pkg->targets[i];
+		PendingOp *op = &txn->ops[txn->n_ops];
+		if (!t->cold_member) {
+			r = base_err(e, -ENOTSUP, "%s: target %s ships no coldpatch and this "
+				     "build cannot synthesize one", package_path, t->path);
+			goto out;
+		}
+		r = plan_target(s, &l, pkg, t, txn->number, op, e);
+		if (r < 0) {
+			txn->n_ops++; /* free what was filled */
+			goto out;
+		}
+		if (r == 1) {
+			svc_report_line(&rep, "%s: already at %s", t->path, pkg->id);
+			continue;
+		}
+		members[txn->n_ops++] = manifest_member(pkg, t->cold_member);
+	}
+	if (txn->n_ops == 0) {
+		rep.noop = 1;
+		svc_report_line(&rep, "every target is already at %s: nothing to do", pkg->id);
+		r = 0;
+		goto out;
+	}
+
+	/* 1. the intent, so a crash while staging can be cleaned up */
+	r = pending_write(&s->store, PENDING_STAGING, txn, e);
+	if (r < 0)
+		goto out;
+	/* 2. the files */
+	for (size_t i = 0; i < txn->n_ops; i++) {
+		const ManifestTarget *t = NULL;
+		for (size_t k = 0; k < pkg->n_targets; k++)
+			if (strcmp(pkg->targets[k].path, txn->ops[i].path) == 0)
+				t = &pkg->targets[k];
+		r = stage_one(s, &txn->ops[i], members[i], t->mode, e);
+		if (r < 0) {
+			BaseErr ignore = { 0 };
+			pending_abort(&s->store, txn, &ignore);
+			goto out;
+		}
+		svc_report_line(&rep, "staged %s beside %s", txn->ops[i].source, txn->ops[i].path);
+	}
+	/* 3. the commit point */
+	r = pending_move(&s->store, txn->number, PENDING_STAGING, PENDING_PENDING, e);
+	if (r < 0) {
+		BaseErr ignore = { 0 };
+		pending_abort(&s->store, txn, &ignore);
+		goto out;
+	}
+	rep.txn = txn->number;
+	/* 4. swap now, or at boot */
+	r = svc_commit_or_defer(s, txn, &rep, e);
+out:
+	free(members);
+	pending_txn_free(txn);
+	pending_list_free(&l);
+	manifest_free(pkg);
+	if (r >= 0 && ret)
+		*ret = rep;
+	else
+		svc_report_free(&rep);
+	return r;
+}

@@ -1,0 +1,57 @@
+/* svc/ private declarations. */
+#ifndef SVC_SVC_INTERNAL_H
+#define SVC_SVC_INTERNAL_H
+
+#include <sys/stat.h>
+
+#include "manifest/manifest.h"
+#include "pending/pending.h"
+#include "svc/svc.h"
+
+struct Svc {
+	char *root;              /* as given, for messages and /proc path matching */
+	char *root_real;         /* realpath of root, "" for "/" */
+	int rootfd;
+	int lockfd;
+	int wait_lock_ms;
+	PendingStore store;
+};
+
+/* Take the one-transaction lock (ROOT/var/lib/svc/lock) and finish any
+ * interrupted staging.  Held until svc_close(). */
+int svc_lock(Svc *s, BaseErr *e);
+
+/* ---- in-use scan (inuse.c) ------------------------------------------------ */
+typedef struct SvcScanTarget {
+	const char *path;        /* absolute inside the root */
+	dev_t dev;               /* current file on disk; dev 0 if missing */
+	ino_t ino;
+	SvcUser *users;          /* out */
+	size_t n_users;
+} SvcScanTarget;
+
+/* One pass over /proc: every process mapping each target (current or older
+ * version, matched by dev:inode or by path). */
+int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e);
+
+/* ---- ledger (ledger.c): what the records say ----------------------------------- */
+/* Latest record of a package (any kind), and its latest install record. */
+const PendingEntry *svc_ledger_latest(const PendingList *l, const char *id);
+const PendingEntry *svc_ledger_install(const PendingList *l, const char *id);
+const char *svc_ledger_state(const PendingList *l, const char *id, const PendingEntry **ret_last);
+/* Fix level name of content `sha` at `path` ("base" if no record names it). */
+const char *svc_ledger_level(const PendingList *l, const char *path, const uint8_t *sha);
+/* Content of `path` once every pending install/rollback has been replayed. */
+void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BASE_SHA256_LEN]);
+
+/* ---- helpers (report.c) ------------------------------------------------------ */
+int svc_report_line(SvcReport *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int svc_report_users(SvcReport *r, const SvcScanTarget *t, size_t n);
+/* Fill t[i].dev/ino from the files of the ops, then scan. */
+int svc_scan_ops(Svc *s, const PendingTxn *txn, SvcScanTarget **ret, BaseErr *e);
+void svc_scan_free(SvcScanTarget *t, size_t n);
+/* Apply a committed transaction now if nothing uses its files, else leave
+ * it pending.  Returns 0 or SVC_RESTART. */
+int svc_commit_or_defer(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e);
+
+#endif

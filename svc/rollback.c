@@ -1,0 +1,155 @@
+/* svc rollback: the reverse transaction.  A pending install that never
+ * touched a file is cancelled; an applied one is reversed through the same
+ * replay machinery, swapping each backup back in. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "svc/internal.h"
+
+/* Cancel a committed but untouched install: back to staging/, then abort,
+ * so a crash in between is finished by recovery. */
+static int cancel(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e)
+{
+	int r = pending_move(&s->store, t->number, PENDING_PENDING, PENDING_STAGING, e);
+	if (r >= 0)
+		r = pending_abort(&s->store, t, e);
+	if (r >= 0)
+		svc_report_line(rep, "cancelled pending transaction %" PRIu64 " of %s; staged "
+				"files removed", t->number, t->package);
+	return r;
+}
+
+static int untouched(Svc *s, const PendingTxn *t)
+{
+	for (size_t i = 0; i < t->n_ops; i++) {
+		PendingOpState st;
+		if (pending_op_state(&s->store, &t->ops[i], &st, NULL) < 0 ||
+		    st != PENDING_OP_READY)
+			return 0;
+	}
+	return 1;
+}
+
+static int plan_reverse(Svc *s, const PendingTxn *inst, uint64_t number, PendingTxn **ret,
+			BaseErr *e)
+{
+	PendingTxn *t = calloc(1, sizeof(*t));
+	int r = 0;
+	if (!t)
+		return -ENOMEM;
+	t->number = number;
+	t->kind = PENDING_ROLLBACK;
+	t->package = strdup(inst->package);
+	t->series = strdup(inst->series);
+	t->sequence = inst->sequence;
+	t->undoes = inst->number;
+	t->created = (uint64_t)time(NULL);
+	t->ops = calloc(inst->n_ops, sizeof(*t->ops));
+	if (!t->package || !t->series || !t->ops) {
+		pending_txn_free(t);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < inst->n_ops && r >= 0; i++) {
+		const PendingOp *in = &inst->ops[i];
+		PendingOp *op = &t->ops[t->n_ops++];
+		PendingOpState st;
+		const char *slash = strrchr(in->path, '/');
+		op->path = strdup(in->path);
+		op->source = strdup(in->keep);      /* the backup goes back in */
+		op->keep = base_strdupf(".%s.svc-%" PRIu64 ".old", slash + 1, number);
+		op->source_staged = 0;
+		memcpy(op->from, in->to, BASE_SHA256_LEN);
+		memcpy(op->to, in->from, BASE_SHA256_LEN);
+		op->fix_from = strdup(in->fix_to);
+		op->fix_to = strdup(in->fix_from);
+		if (!op->path || !op->source || !op->keep || !op->fix_from || !op->fix_to) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!pending_valid_name(op->keep)) {
+			r = base_err(e, -ENAMETOOLONG, "%s: name too long", in->path);
+			break;
+		}
+		BaseErr why = { 0 };
+		r = pending_op_state(&s->store, op, &st, &why);
+		if (r >= 0 && st == PENDING_OP_CONFLICT)
+			r = base_err(e, -ESTALE, "cannot roll back %s: %s (a later fix on top must "
+				     "be rolled back first)", inst->package, why.msg);
+	}
+	if (r < 0) {
+		pending_txn_free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+int svc_rollback(Svc *s, const char *id, SvcReport *ret, BaseErr *e)
+{
+	PendingList l = { 0 };
+	SvcReport rep = { 0 };
+	PendingTxn *t = NULL;
+	const PendingEntry *last = NULL;
+	const char *state;
+	uint64_t number;
+	int r;
+
+	r = svc_lock(s, e);
+	if (r >= 0)
+		r = pending_list(&s->store, &l, e);
+	if (r < 0)
+		goto out;
+	rep.package = strdup(id);
+	state = svc_ledger_state(&l, id, &last);
+	if (!state) {
+		r = base_err(e, -ENOENT, "%s: no such fix in %s/var/lib/svc", id, s->root_real);
+		goto out;
+	}
+	if (strcmp(state, "quarantined") == 0) {
+		r = base_err(e, -EINVAL, "%s: quarantined, its files were never changed: nothing "
+			     "to roll back (%s)", id, last->reason ? last->reason : "");
+		goto out;
+	}
+	if (strcmp(state, "rolled-back") == 0 || strcmp(state, "rollback-pending") == 0) {
+		rep.noop = 1;
+		rep.pending = strcmp(state, "rollback-pending") == 0;
+		svc_report_line(&rep, "%s is already %s: nothing to do", id, state);
+		r = rep.pending ? SVC_RESTART : 0;
+		goto out;
+	}
+	if (strcmp(state, "pending") == 0) {
+		if (untouched(s, last->txn)) {
+			r = cancel(s, last->txn, &rep, e);
+			goto out;
+		}
+		/* an interrupted swap: once committed it rolls forward, then back */
+		r = pending_apply(&s->store, last->txn, e);
+		pending_list_free(&l);
+		if (r >= 0)
+			r = pending_list(&s->store, &l, e);
+		if (r < 0)
+			goto out;
+		last = svc_ledger_latest(&l, id);
+	}
+	r = pending_next_number(&s->store, &number);
+	if (r >= 0)
+		r = plan_reverse(s, last->txn, number, &t, e);
+	/* no staged files: the record is written straight into pending/ */
+	if (r >= 0)
+		r = pending_write(&s->store, PENDING_PENDING, t, e);
+	if (r < 0)
+		goto out;
+	rep.txn = number;
+	r = svc_commit_or_defer(s, t, &rep, e);
+out:
+	pending_txn_free(t);
+	pending_list_free(&l);
+	if (r >= 0 && ret)
+		*ret = rep;
+	else
+		svc_report_free(&rep);
+	return r;
+}

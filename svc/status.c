@@ -1,0 +1,174 @@
+/* svc boot and svc status. */
+#include <inttypes.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "svc/internal.h"
+
+int svc_boot(Svc *s, SvcReport *ret, BaseErr *e)
+{
+	PendingReport pr = { 0 };
+	SvcReport rep = { 0 };
+	int r = svc_lock(s, e);
+	if (r >= 0)
+		r = pending_replay(&s->store, &pr, e);
+	if (r < 0) {
+		svc_report_free(&rep);
+		return r;
+	}
+	for (size_t i = 0; i < pr.n; i++) {
+		const PendingOutcome *o = &pr.outcomes[i];
+		const char *what = o->kind == PENDING_ROLLBACK ? "rollback" : "install";
+		if (o->result == 0)
+			svc_report_line(&rep, "transaction %" PRIu64 " (%s %s): applied", o->number,
+					what, o->package);
+		else if (o->result == 1)
+			svc_report_line(&rep, "transaction %" PRIu64 " (%s %s): interrupted before "
+					"commit, staged files removed", o->number, what, o->package);
+		else
+			svc_report_line(&rep, "transaction %" PRIu64 " (%s %s): QUARANTINED: %s",
+					o->number, what, o->package ? o->package : "?",
+					o->reason ? o->reason : "");
+	}
+	if (pr.n == 0)
+		svc_report_line(&rep, "nothing pending");
+	pending_report_free(&pr);
+	if (ret)
+		*ret = rep;
+	else
+		svc_report_free(&rep);
+	return r;
+}
+
+static int add_fix(SvcStatus *st, const PendingList *l, const PendingEntry *en)
+{
+	for (size_t i = 0; i < st->n_fixes; i++)
+		if (strcmp(st->fixes[i].id, en->txn->package) == 0)
+			return 0;
+	SvcFixStatus *f = realloc(st->fixes, (st->n_fixes + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	st->fixes = f;
+	f = &st->fixes[st->n_fixes++];
+	memset(f, 0, sizeof(*f));
+	const PendingEntry *last = NULL;
+	const char *state = svc_ledger_state(l, en->txn->package, &last);
+	if (!state) {
+		st->n_fixes--;
+		return 0;
+	}
+	f->id = strdup(en->txn->package);
+	f->state = state;
+	f->series = strdup(last->txn->series);
+	f->sequence = last->txn->sequence;
+	f->txn = last->number;
+	if (last->state == PENDING_QUARANTINED && last->reason)
+		f->reason = strdup(last->reason);
+	return f->id && f->series ? 0 : -ENOMEM;
+}
+
+static int add_file(SvcStatus *st, const char *path)
+{
+	for (size_t i = 0; i < st->n_files; i++)
+		if (strcmp(st->files[i].path, path) == 0)
+			return 0;
+	SvcFileStatus *f = realloc(st->files, (st->n_files + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	st->files = f;
+	f = &st->files[st->n_files++];
+	memset(f, 0, sizeof(*f));
+	f->path = strdup(path);
+	return f->path ? 0 : -ENOMEM;
+}
+
+int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
+{
+	PendingList l = { 0 };
+	SvcStatus st = { 0 };
+	SvcScanTarget *scan = NULL;
+	int r = pending_list(&s->store, &l, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.n && r >= 0; i++) {
+		const PendingEntry *en = &l.entries[i];
+		if (!en->txn) {
+			char **u = realloc(st.unreadable, (st.n_unreadable + 1) * sizeof(*u));
+			if (!u) {
+				r = -ENOMEM;
+				break;
+			}
+			st.unreadable = u;
+			u[st.n_unreadable++] = strdup(en->reason ? en->reason : "unreadable record");
+			continue;
+		}
+		if (en->state == PENDING_STAGING)
+			continue;
+		r = add_fix(&st, &l, en);
+		for (size_t k = 0; k < en->txn->n_ops && r >= 0; k++)
+			r = add_file(&st, en->txn->ops[k].path);
+	}
+	if (r >= 0 && st.n_files && !(scan = calloc(st.n_files, sizeof(*scan))))
+		r = -ENOMEM;
+	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
+		_cleanup_close_ int dfd = -1;
+		const char *name;
+		uint8_t h[BASE_SHA256_LEN];
+		struct stat sb;
+		SvcFileStatus *f = &st.files[i];
+		scan[i].path = f->path;
+		if (pending_open_parent(&s->store, f->path, &dfd, &name, NULL) < 0 ||
+		    pending_hash_at(dfd, name, h) < 0) {
+			f->level = strdup("missing");
+			continue;
+		}
+		base_hex(f->sha256, h, BASE_SHA256_LEN);
+		f->level = strdup(svc_ledger_level(&l, f->path, h));
+		if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			scan[i].dev = sb.st_dev;
+			scan[i].ino = sb.st_ino;
+		}
+	}
+	if (r >= 0 && st.n_files)
+		r = svc_scan_users(s, scan, st.n_files, e);
+	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
+		SvcFileStatus *f = &st.files[i];
+		f->users = BASE_TAKE_PTR(scan[i].users);
+		f->n_users = scan[i].n_users;
+		f->converged = 1;
+		for (size_t k = 0; k < f->n_users; k++)
+			if (f->users[k].old_version)
+				f->converged = 0;
+	}
+	svc_scan_free(scan, st.n_files);
+	pending_list_free(&l);
+	if (r < 0) {
+		svc_status_free(&st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+void svc_status_free(SvcStatus *st)
+{
+	for (size_t i = 0; i < st->n_fixes; i++) {
+		free(st->fixes[i].id);
+		free(st->fixes[i].series);
+		free(st->fixes[i].reason);
+	}
+	free(st->fixes);
+	for (size_t i = 0; i < st->n_files; i++) {
+		free(st->files[i].path);
+		free(st->files[i].level);
+		free(st->files[i].users);
+	}
+	free(st->files);
+	for (size_t i = 0; i < st->n_unreadable; i++)
+		free(st->unreadable[i]);
+	free(st->unreadable);
+	memset(st, 0, sizeof(*st));
+}

@@ -1,0 +1,106 @@
+/* svc — the servicing engine: install, rollback, boot replay and status of
+ * hotfix packages on a system root, one transaction at a time.
+ *
+ * Results: 0 done; SVC_RESTART (> 0) done, but a target is in use and the
+ * swap waits for `svc boot`; negative errno on failure (nothing changed). */
+#ifndef SVC_SVC_H
+#define SVC_SVC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+
+#define SVC_RESTART 3   /* same value as the CLI exit code */
+
+typedef struct Svc Svc;
+
+typedef struct SvcOptions {
+	const char *root;        /* system root; "/" by default */
+	int wait_lock_ms;        /* wait this long for the transaction lock; 0: fail at once */
+} SvcOptions;
+
+int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e);
+void svc_close(Svc *s);
+
+/* A process that maps a serviced file. */
+typedef struct SvcUser {
+	pid_t pid;
+	char comm[32];
+	int old_version;         /* 1: maps a replaced (older) version of the file */
+} SvcUser;
+
+/* What one install/rollback/boot did, for the CLI to print. */
+typedef struct SvcReport {
+	char *package;
+	uint64_t txn;            /* transaction number, 0 if none was written */
+	int noop;                /* nothing to do (already at that level) */
+	int pending;             /* left pending: restart required */
+	size_t n_users;          /* processes that kept it pending */
+	SvcUser *users;
+	char **user_paths;       /* the file each user maps (n_users entries) */
+	size_t n_lines;          /* human-readable lines of what happened */
+	char **lines;
+} SvcReport;
+
+void svc_report_free(SvcReport *r);
+
+int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e);
+int svc_rollback(Svc *s, const char *package_id, SvcReport *ret, BaseErr *e);
+/* Boot-time replay: returns the number of quarantined transactions (>= 0). */
+int svc_boot(Svc *s, SvcReport *ret, BaseErr *e);
+
+/* ---- package building (vendor side) ------------------------------------------ */
+
+typedef struct SvcPackTarget {
+	const char *path;        /* absolute path on the serviced system */
+	const char *base_file;   /* the installed version the fix applies to */
+	const char *new_file;    /* the coldpatch: the file after the fix */
+} SvcPackTarget;
+
+typedef struct SvcPackSpec {
+	const char *key;         /* PEM private key */
+	const char *out;         /* package to write */
+	const char *id, *series, *summary;
+	uint64_t sequence;
+	size_t n_targets;
+	const SvcPackTarget *targets;
+} SvcPackSpec;
+
+int svc_pack(const SvcPackSpec *spec, BaseErr *e);
+
+/* ---- status ----------------------------------------------------------------- */
+
+typedef struct SvcFixStatus {
+	char *id;
+	char *series;
+	uint64_t sequence;
+	uint64_t txn;            /* last transaction touching it */
+	const char *state;       /* "installed", "pending", "rollback-pending",
+				  * "rolled-back", "quarantined" */
+	char *reason;            /* quarantined: why */
+} SvcFixStatus;
+
+typedef struct SvcFileStatus {
+	char *path;
+	char sha256[BASE_SHA256_HEX];  /* on disk now ("" if missing) */
+	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
+	size_t n_users;
+	SvcUser *users;
+	int converged;           /* no process maps an older version */
+} SvcFileStatus;
+
+typedef struct SvcStatus {
+	size_t n_fixes;
+	SvcFixStatus *fixes;
+	size_t n_files;
+	SvcFileStatus *files;
+	size_t n_unreadable;     /* records that could not be read */
+	char **unreadable;
+} SvcStatus;
+
+int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);
+void svc_status_free(SvcStatus *st);
+
+#endif

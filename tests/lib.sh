@@ -1,0 +1,111 @@
+# Shared helpers of the integration scripts and the demo.  Source it.
+# Everything happens under a scratch directory; processes started here are
+# remembered and ended by PID only.
+set -euo pipefail
+SVC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SVC="$SVC_TOP/build/svc"
+FIX="$SVC_TOP/tests/fixtures/cold"
+STARTED_PIDS=()
+
+scratch_new() {   # scratch_new TAG -> sets $S (scratch dir), $R (root)
+	S=$(mktemp -d "${TMPDIR:-/tmp}/svc-$1-XXXXXX")
+	R="$S/root"
+	mkdir -p "$R/usr/lib" "$R/usr/bin" "$R/etc/svc/trusted" "$S/build"
+}
+
+cleanup() {
+	local p
+	for p in "${STARTED_PIDS[@]:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
+	STARTED_PIDS=()
+	if [ -n "${S:-}" ] && [ -d "$S" ]; then rm -rf "$S"; fi
+}
+trap cleanup EXIT
+
+# build_greet VERSION OUTDIR: libgreet.so (soname libgreet.so.1) of a version
+build_greet() {
+	gcc -O2 -fPIC -shared -Wl,-soname,libgreet.so.1 -DGREET_VERSION="$1" \
+		-o "$2/libgreet.so.1" "$FIX/libgreet.c"
+}
+
+# fixture_root: base library and program installed in $R, fixes in $S/build
+fixture_root() {
+	mkdir -p "$S/build/v1" "$S/build/v2" "$S/build/v3"
+	build_greet 1 "$S/build/v1"
+	build_greet 2 "$S/build/v2"
+	build_greet 3 "$S/build/v3"
+	cp "$S/build/v1/libgreet.so.1" "$R/usr/lib/libgreet.so.1"
+	gcc -O2 -o "$R/usr/bin/greeter" "$FIX/greeter.c" -L"$S/build/v1" -l:libgreet.so.1 \
+		-Wl,-rpath,'$ORIGIN/../lib'
+	"$SVC" --quiet keygen --out "$S/vendor"
+	cp "$S/vendor.pub" "$R/etc/svc/trusted/vendor.pub"
+}
+
+# pack_fix ID SEQ BASEDIR NEWDIR [extra svc pack args]
+pack_fix() {
+	local id=$1 seq=$2 base=$3 new=$4; shift 4
+	"$SVC" --quiet pack --key "$S/vendor.key" --out "$S/$id.hfx" --id "$id" \
+		--series greet --seq "$seq" \
+		--target "/usr/lib/libgreet.so.1=$base/libgreet.so.1:$new/libgreet.so.1" "$@"
+}
+
+# start_greeter OUTFILE: a greeter printing every 50 ms; sets $GPID
+start_greeter() {
+	"$R/usr/bin/greeter" 50 >"$1" 2>&1 &
+	GPID=$!
+	STARTED_PIDS+=("$GPID")
+	local i
+	for i in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done
+	echo "greeter did not start" >&2; return 1
+}
+
+stop_pid() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_exit CODE CMD...: run, assert the exit code, keep stdout+stderr in $OUT
+expect_exit() {
+	local want=$1; shift
+	set +e
+	OUT=$("$@" 2>&1)
+	local got=$?
+	set -e
+	[ "$got" = "$want" ] || fail "expected exit $want, got $got: $* :: $OUT"
+}
+
+# tree_state DIR: every path with its type, mode and content hash
+tree_state() {
+	(cd "$1" && find . -printf '%p %y %m\n' | sort && find . -type f -print0 | sort -z |
+		xargs -0 -r sha256sum)
+}
+
+# repack SRC.hfx DST.hfx PYTHON-SNIPPET: rewrite a package's members with
+# python's tarfile; the snippet edits `members` (list of [name, bytes]).
+repack() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import io, sys, tarfile
+src, dst, code = sys.argv[1], sys.argv[2], sys.argv[3]
+members = []
+with tarfile.open(src, "r:gz") as t:
+    for m in t.getmembers():
+        members.append([m.name, t.extractfile(m).read()])
+links = []
+exec(code)
+with tarfile.open(dst, "w:gz") as t:
+    for name, data in members:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    for name, target in links:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.SYMTYPE
+        info.linkname = target
+        t.addfile(info)
+PY
+}

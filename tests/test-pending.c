@@ -1,0 +1,307 @@
+/* pending: record format, store, and crash-safe replay. */
+#include <CUnit/CUnit.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pending/pending.h"
+#include "tests/testlib.h"
+
+static PendingTxn *make_txn(uint64_t number, const char *pkg, size_t nops)
+{
+	PendingTxn *t = calloc(1, sizeof(*t));
+	t->number = number;
+	t->kind = PENDING_INSTALL;
+	t->package = strdup(pkg);
+	t->series = strdup("demo");
+	t->sequence = number;
+	t->created = 1700000000;
+	t->ops = calloc(nops, sizeof(*t->ops));
+	t->n_ops = nops;
+	for (size_t i = 0; i < nops; i++) {
+		PendingOp *o = &t->ops[i];
+		o->path = base_strdupf("/lib/f%zu", i);
+		o->source = base_strdupf(".f%zu.svc-%llu.new", i, (unsigned long long)number);
+		o->keep = base_strdupf(".f%zu.svc-%llu.orig", i, (unsigned long long)number);
+		o->source_staged = 1;
+		o->fix_from = strdup("base");
+		o->fix_to = strdup(pkg);
+	}
+	return t;
+}
+
+static void test_record_round_trip(void)
+{
+	PendingTxn *t = make_txn(7, "FIX-1", 2), *back = NULL;
+	BaseBuf b = { 0 }, b2 = { 0 };
+	memset(t->ops[1].to, 0xab, 32);
+	CU_ASSERT_EQUAL(pending_format(t, &b), 0);
+	CU_ASSERT_EQUAL(pending_parse((char *)b.data, b.len, &back, NULL), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+	CU_ASSERT_EQUAL(back->number, 7);
+	CU_ASSERT_EQUAL(back->n_ops, 2);
+	CU_ASSERT_STRING_EQUAL(back->ops[1].keep, ".f1.svc-7.orig");
+	CU_ASSERT_EQUAL(memcmp(back->ops[1].to, t->ops[1].to, 32), 0);
+	CU_ASSERT_EQUAL(pending_format(back, &b2), 0);
+	CU_ASSERT_EQUAL(b.len, b2.len);
+	CU_ASSERT_EQUAL(memcmp(b.data, b2.data, b.len), 0);
+	base_buf_free(&b);
+	base_buf_free(&b2);
+	pending_txn_free(t);
+	pending_txn_free(back);
+}
+
+/* Every prefix of a record, and every single-byte change, is refused. */
+static void test_record_torn_or_edited_is_refused(void)
+{
+	PendingTxn *t = make_txn(3, "FIX-1", 1), *back = NULL;
+	BaseBuf b = { 0 };
+	CU_ASSERT_EQUAL(pending_format(t, &b), 0);
+	for (size_t n = 0; n < b.len; n++) {
+		BaseErr e = { 0 };
+		back = NULL;
+		CU_ASSERT_EQUAL(pending_parse((char *)b.data, n, &back, &e), -EBADMSG);
+		CU_ASSERT_PTR_NULL(back);
+		CU_ASSERT_NOT_EQUAL(e.msg[0], 0);
+	}
+	for (size_t n = 0; n < b.len; n += 7) {
+		uint8_t save = b.data[n];
+		b.data[n] ^= 0x01;
+		CU_ASSERT_EQUAL(pending_parse((char *)b.data, b.len, &back, NULL), -EBADMSG);
+		b.data[n] = save;
+	}
+	base_buf_free(&b);
+	pending_txn_free(t);
+}
+
+static void test_record_rejects_bad_names(void)
+{
+	PendingTxn *t = make_txn(3, "FIX-1", 1), *back = NULL;
+	BaseBuf b = { 0 };
+	free(t->ops[0].path);
+	t->ops[0].path = strdup("/lib/../etc/passwd");
+	CU_ASSERT_EQUAL(pending_format(t, &b), 0);
+	CU_ASSERT_EQUAL(pending_parse((char *)b.data, b.len, &back, NULL), -EBADMSG);
+	base_buf_free(&b);
+	free(t->ops[0].path);
+	t->ops[0].path = strdup("/lib/f0");
+	free(t->ops[0].source);
+	t->ops[0].source = strdup("../x");
+	CU_ASSERT_EQUAL(pending_format(t, &b), 0);
+	CU_ASSERT_EQUAL(pending_parse((char *)b.data, b.len, &back, NULL), -EBADMSG);
+	base_buf_free(&b);
+	pending_txn_free(t);
+}
+
+/* A scratch root with /lib/f0../fN-1 holding "old<i>" and staged "new<i>". */
+typedef struct Fx {
+	char *dir;
+	int rootfd;
+	PendingStore st;
+} Fx;
+
+static void fx_write(Fx *f, const char *rel, const char *content)
+{
+	char *p = base_strdupf("%s/%s", f->dir, rel);
+	test_write(p, content, strlen(content));
+	free(p);
+}
+
+static char *fx_read(Fx *f, const char *rel)
+{
+	char *p = base_strdupf("%s/%s", f->dir, rel);
+	char *s = test_read(p, NULL);
+	free(p);
+	return s;
+}
+
+static PendingTxn *fx_setup(Fx *f, size_t n)
+{
+	f->dir = test_scratch("pending");
+	test_sh("mkdir -p %s/lib", f->dir);
+	f->rootfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_EQUAL(pending_store_open(f->rootfd, &f->st, NULL), 0);
+	PendingTxn *t = make_txn(1, "FIX-1", n);
+	for (size_t i = 0; i < n; i++) {
+		char rel[64], oldc[16], newc[16];
+		snprintf(oldc, sizeof(oldc), "old%zu", i);
+		snprintf(newc, sizeof(newc), "new%zu", i);
+		snprintf(rel, sizeof(rel), "lib/f%zu", i);
+		fx_write(f, rel, oldc);
+		snprintf(rel, sizeof(rel), "lib/%s", t->ops[i].source);
+		fx_write(f, rel, newc);
+		base_sha256(oldc, strlen(oldc), t->ops[i].from);
+		base_sha256(newc, strlen(newc), t->ops[i].to);
+	}
+	return t;
+}
+
+static void fx_done(Fx *f, PendingTxn *t)
+{
+	pending_txn_free(t);
+	pending_store_close(&f->st);
+	close(f->rootfd);
+	test_rmrf(f->dir);
+	free(f->dir);
+}
+
+static size_t count_state(Fx *f, PendingState s)
+{
+	PendingList l = { 0 };
+	size_t n = 0;
+	pending_list(&f->st, &l, NULL);
+	for (size_t i = 0; i < l.n; i++)
+		n += l.entries[i].state == s;
+	pending_list_free(&l);
+	return n;
+}
+
+static void test_apply_swaps_all_and_keeps_backups(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 3);
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
+	CU_ASSERT_EQUAL(pending_apply(&f.st, t, NULL), 0);
+	for (size_t i = 0; i < 3; i++) {
+		char rel[64], want[16];
+		snprintf(rel, sizeof(rel), "lib/f%zu", i);
+		snprintf(want, sizeof(want), "new%zu", i);
+		char *s = fx_read(&f, rel);
+		CU_ASSERT_STRING_EQUAL(s, want);
+		free(s);
+		snprintf(rel, sizeof(rel), "lib/%s", t->ops[i].keep);
+		snprintf(want, sizeof(want), "old%zu", i);
+		s = fx_read(&f, rel);
+		CU_ASSERT_PTR_NOT_NULL(s);
+		if (s)
+			CU_ASSERT_STRING_EQUAL(s, want);
+		free(s);
+	}
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_APPLIED), 1);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_PENDING), 0);
+	/* applying again changes nothing and fails cleanly: the record moved */
+	CU_ASSERT_NOT_EQUAL(pending_apply(&f.st, t, NULL), 0);
+	fx_done(&f, t);
+}
+
+/* A file changed behind the record's back: refused whole, quarantined, and
+ * ops done by an earlier interrupted replay are undone. */
+static void test_conflict_quarantines_and_undoes(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 2);
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
+	/* op 0 done by hand, as an interrupted replay would have left it */
+	test_sh("cd %s/lib && ln f0 %s && mv %s f0", f.dir, t->ops[0].keep, t->ops[0].source);
+	fx_write(&f, "lib/f1", "tampered");
+	CU_ASSERT_EQUAL(pending_apply(&f.st, t, &e), -ESTALE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/lib/f1"));
+	char *s0 = fx_read(&f, "lib/f0"), *s1 = fx_read(&f, "lib/f1");
+	CU_ASSERT_STRING_EQUAL(s0, "old0");
+	CU_ASSERT_STRING_EQUAL(s1, "tampered");
+	free(s0);
+	free(s1);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_QUARANTINED), 1);
+	PendingList l = { 0 };
+	pending_list(&f.st, &l, NULL);
+	CU_ASSERT_PTR_NOT_NULL(l.n ? l.entries[0].reason : NULL);
+	pending_list_free(&l);
+	fx_done(&f, t);
+}
+
+static void test_abort_removes_staged_only(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 2);
+	t->ops[1].source_staged = 0; /* a backup: must survive */
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_STAGING, t, NULL), 0);
+	CU_ASSERT_EQUAL(pending_recover(&f.st, NULL), 0);
+	char *p0 = base_strdupf("%s/lib/%s", f.dir, t->ops[0].source);
+	char *p1 = base_strdupf("%s/lib/%s", f.dir, t->ops[1].source);
+	CU_ASSERT_NOT_EQUAL(access(p0, F_OK), 0);
+	CU_ASSERT_EQUAL(access(p1, F_OK), 0);
+	free(p0);
+	free(p1);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_STAGING), 0);
+	fx_done(&f, t);
+}
+
+static void test_replay_quarantines_torn_record(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 1);
+	PendingReport rep = { 0 };
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
+	test_sh("truncate -s 100 %s/var/lib/svc/pending/0000000001.txn", f.dir);
+	CU_ASSERT_EQUAL(pending_replay(&f.st, &rep, NULL), 1);
+	CU_ASSERT_EQUAL(rep.n, 1);
+	CU_ASSERT_TRUE(rep.n == 1 && rep.outcomes[0].result < 0);
+	char *s = fx_read(&f, "lib/f0");
+	CU_ASSERT_STRING_EQUAL(s, "old0");
+	free(s);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_QUARANTINED), 1);
+	pending_report_free(&rep);
+	fx_done(&f, t);
+}
+
+/* Kill the replay before each of its durable steps in turn; after each
+ * crash a second replay must finish with every file new. */
+static void test_replay_crash_at_every_step(void)
+{
+	int n, points = 0;
+	for (n = 1; n < 100; n++) {
+		Fx f;
+		PendingTxn *t = fx_setup(&f, 3);
+		CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			char v[16];
+			snprintf(v, sizeof(v), "%d", n);
+			setenv("SVC_CRASH_AT", v, 1);
+			base_fs_crash_reset();
+			_exit(pending_replay(&f.st, NULL, NULL) == 0 ? 0 : 1);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		int crashed = WIFSIGNALED(st);
+		CU_ASSERT_TRUE(crashed || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+		CU_ASSERT_EQUAL(pending_replay(&f.st, NULL, NULL), 0);
+		for (size_t i = 0; i < 3; i++) {
+			char rel[32], want[16];
+			snprintf(rel, sizeof(rel), "lib/f%zu", i);
+			snprintf(want, sizeof(want), "new%zu", i);
+			char *s = fx_read(&f, rel);
+			CU_ASSERT_PTR_NOT_NULL(s);
+			if (s)
+				CU_ASSERT_STRING_EQUAL(s, want);
+			free(s);
+		}
+		CU_ASSERT_EQUAL(count_state(&f, PENDING_APPLIED), 1);
+		fx_done(&f, t);
+		if (!crashed)
+			break;
+		points++;
+	}
+	CU_ASSERT_TRUE(points >= 12); /* 3 ops x 4 steps + the record move */
+	printf("(%d crash points) ", points);
+}
+
+int test_register(void)
+{
+	CU_pSuite s = CU_add_suite("pending", NULL, NULL);
+	if (!s)
+		return -1;
+	CU_add_test(s, "record formats and parses back identically", test_record_round_trip);
+	CU_add_test(s, "torn or edited record is refused", test_record_torn_or_edited_is_refused);
+	CU_add_test(s, "record with .. or / in names is refused", test_record_rejects_bad_names);
+	CU_add_test(s, "apply swaps every file and keeps backups", test_apply_swaps_all_and_keeps_backups);
+	CU_add_test(s, "conflict quarantines and undoes earlier swaps", test_conflict_quarantines_and_undoes);
+	CU_add_test(s, "abort removes staged files, never backups", test_abort_removes_staged_only);
+	CU_add_test(s, "replay quarantines a torn record", test_replay_quarantines_torn_record);
+	CU_add_test(s, "replay survives a crash at every step", test_replay_crash_at_every_step);
+	return 0;
+}
