@@ -65,9 +65,24 @@ demo: all
 bench: all
 	@bash tests/bench.sh
 
+UNITDIR ?= /lib/systemd/system
+DOCDIR  ?= $(PREFIX)/share/doc/svc
+
 install: build/svc
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants
+	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
+
+# The VM boot test: slow, its own target (cached image under .cache/, which
+# `make clean` keeps).
+check-boot: all
+	@bash tests/boot/run.sh
 
 clean:
 	rm -rf build

@@ -62,7 +62,10 @@ void base_closep(int *fd);         /* close(*fd) if >= 0 */
  * Every call that changes the disk goes through here.  Each one is a
  * "durable step"; the crash switch counts them:
  *   SVC_CRASH_AT=N   the process dies (SIGKILL) just before step N (1-based);
- *   SVC_CRASH_LOG=F  each step is appended to F as "N op path".
+ *   SVC_CRASH_LOG=F  each step is appended to F as "N op path";
+ *   SVC_STALL_AT=N   the process stops forever just before step N, after
+ *                    printing "svc: stalled before step N (...)" on stderr
+ *                    (a VM test cuts the power at that moment).
  * Tests walk N over every step and then check recovery.
  */
 int base_fs_step(const char *op, const char *path);

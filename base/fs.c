@@ -32,6 +32,14 @@ int base_fs_step(const char *op, const char *path)
 			close(fd);
 		}
 	}
+	/* SVC_STALL_AT=N: stop before step N and say so on stderr, so a test
+	 * can cut the power (kill the VM) at a moment it knows for certain */
+	const char *stall = getenv("SVC_STALL_AT");
+	if (stall && strtol(stall, NULL, 10) == step_no) {
+		dprintf(2, "svc: stalled before step %ld (%s %s)\n", step_no, op, path ? path : "-");
+		for (;;)
+			pause();
+	}
 	if (crash_at > 0 && step_no == crash_at) {
 		/* a crash, not an exit: no atexit, no buffered output */
 		kill(getpid(), SIGKILL);
