@@ -492,6 +492,44 @@ static void test_pack_is_deterministic(void)
 	fix_teardown(&f);
 }
 
+/* Names past ustar's 100+155 split go through pax headers: still
+ * reproducible, still opened. */
+static void test_pack_long_member_name(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	char name[256];
+	memset(name, 'n', 255);
+	name[255] = 0;
+	name[10] = '/';
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	BaseErr e = { 0 };
+	sample_pkg(&p, m, &t, cold_data, hp_data);
+	m[0].name = name;
+	t.payload_member = name;
+	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
+	_cleanup_free_ char *o1 = base_strdupf("%s/l1.hfx", f.dir);
+	_cleanup_free_ char *o2 = base_strdupf("%s/l2.hfx", f.dir);
+	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o1, &e), 0);
+	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o2, &e), 0);
+	CU_ASSERT_EQUAL(test_sh("cmp -s '%s' '%s'", o1, o2), 0);
+	ManifestPackage *pkg = NULL;
+	CU_ASSERT_EQUAL(manifest_open(o1, f.trust, &pkg, &e), 0);
+	const ManifestMember *mm = manifest_member(pkg, name);
+	CU_ASSERT_TRUE(mm && mm->len == strlen(hp_data) && memcmp(mm->data, hp_data, mm->len) == 0);
+	manifest_free(pkg);
+	/* one byte longer: refused by pack */
+	char longer[257];
+	memset(longer, 'n', 256);
+	longer[256] = 0;
+	m[0].name = longer;
+	t.payload_member = longer;
+	CU_ASSERT_TRUE(manifest_pack(&p, keyfile, o1, &e) < 0);
+	fix_teardown(&f);
+}
+
 static void test_open_refuses_tampered_member(void)
 {
 	Fix f;
@@ -865,6 +903,8 @@ int test_register(void)
 	CU_add_test(s, "keygen + pack + open round trip, key id, open writes nothing",
 		    test_pack_open_round_trip);
 	CU_add_test(s, "pack twice gives identical bytes", test_pack_is_deterministic);
+	CU_add_test(s, "pack/open a 255-byte member name (pax header), reproducibly",
+		    test_pack_long_member_name);
 	CU_add_test(s, "open refuses a tampered member, manifest or signature",
 		    test_open_refuses_tampered_member);
 	CU_add_test(s, "open refuses an untrusted signer (-ENOKEY)", test_open_refuses_untrusted_signer);
