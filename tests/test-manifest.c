@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -884,6 +886,110 @@ static void test_keygen_refuses_overwrite(void)
 	free(dir);
 }
 
+/* Run fn(arg) in a child that dies before durable step n; 1 if it died,
+ * 0 if it finished (n is past the last step), -1 on error. */
+static int crash_at(long n, void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "%ld", n);
+		setenv("SVC_CRASH_AT", v, 1);
+		base_fs_crash_reset();
+		fn(arg);
+		_exit(0);
+	}
+	int st = 0;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		return 1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+typedef struct PackArgs {
+	const char *key, *out;
+} PackArgs;
+
+static void pack_b(void *arg)
+{
+	PackArgs *a = arg;
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	sample_pkg(&p, m, &t, "\177ELF new libfoo with the fiX", "payload bytes v2");
+	p.sequence = 4;
+	manifest_pack(&p, a->key, a->out, NULL);
+}
+
+/* Packing over an existing package, killed before each durable step: the
+ * path holds the old package or the new one, never a torn file. */
+static void test_pack_crash_leaves_old_or_new(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
+	PackArgs a = { keyfile, f.pkg };
+	long n;
+	int r = 1;
+	for (n = 1; r == 1 && n < 50; n++) {
+		r = crash_at(n, pack_b, &a);
+		CU_ASSERT_TRUE(r >= 0);
+		ManifestPackage *pkg = NULL;
+		BaseErr e = { 0 };
+		CU_ASSERT_EQUAL(manifest_open(f.pkg, f.trust, &pkg, &e), 0);
+		CU_ASSERT_TRUE(pkg && (pkg->sequence == 3 || pkg->sequence == 4));
+		if (r == 0)
+			CU_ASSERT_TRUE(pkg && pkg->sequence == 4);
+		manifest_free(pkg);
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_TRUE(n > 3);   /* the walk crossed several steps */
+	fix_teardown(&f);
+}
+
+static void keygen_into(void *arg)
+{
+	manifest_keygen(arg, NULL);
+}
+
+static int whole_or_absent(const char *path, const char *last_line)
+{
+	size_t len = 0;
+	char *d = test_read(path, &len);
+	if (!d)
+		return access(path, F_OK) != 0;
+	int ok = len > strlen(last_line) && strcmp(d + len - strlen(last_line), last_line) == 0;
+	free(d);
+	return ok;
+}
+
+/* keygen killed before each durable step: each key file is absent or whole. */
+static void test_keygen_crash_leaves_no_torn_key(void)
+{
+	char *dir = test_scratch("manifest");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	int r = 1;
+	long n;
+	for (n = 1; r == 1 && n < 50; n++) {
+		_cleanup_free_ char *prefix = base_strdupf("%s/k%ld", dir, n);
+		_cleanup_free_ char *key = base_strdupf("%s.key", prefix);
+		_cleanup_free_ char *pub = base_strdupf("%s.pub", prefix);
+		r = crash_at(n, keygen_into, prefix);
+		CU_ASSERT_TRUE(r >= 0);
+		CU_ASSERT_TRUE(whole_or_absent(key, "-----END EC PRIVATE KEY-----\n"));
+		CU_ASSERT_TRUE(whole_or_absent(pub, "-----END PUBLIC KEY-----\n"));
+		if (r == 0)
+			CU_ASSERT_TRUE(access(key, F_OK) == 0 && access(pub, F_OK) == 0);
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_TRUE(n > 5);
+	test_rmrf(dir);
+	free(dir);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("manifest", NULL, NULL);
@@ -922,5 +1028,9 @@ int test_register(void)
 		    test_open_refuses_mixed_package);
 	CU_add_test(s, "pack refuses what open would refuse", test_pack_refuses_invalid_package);
 	CU_add_test(s, "keygen refuses to overwrite keys", test_keygen_refuses_overwrite);
+	CU_add_test(s, "pack killed at every durable step leaves the old or the new package",
+		    test_pack_crash_leaves_old_or_new);
+	CU_add_test(s, "keygen killed at every durable step leaves no torn key file",
+		    test_keygen_crash_leaves_no_torn_key);
 	return 0;
 }
