@@ -168,6 +168,7 @@ static void test_parse_refuses_bad_values(void)
 	REFUSE("svc-manifest 1\n", "svc-manifest 2\n", 1);                       /* version */
 	REFUSE("svc-manifest 1\n", "svc-manifest 1 \n", 1);
 	REFUSE("svc-manifest 1\n", "hotfix 1\n", 1);
+	REFUSE("svc-manifest 1\n", "svc-manifest 01\n", 1);
 	REFUSE("id FIX-0001\n", "id FIX-0001\r\n", 2);                          /* CRLF */
 }
 
@@ -887,7 +888,8 @@ static void test_keygen_refuses_overwrite(void)
 }
 
 /* Run fn(arg) in a child that dies before durable step n; 1 if it died,
- * 0 if it finished (n is past the last step), -1 on error. */
+ * 0 if it finished (n is past the last step), -1 on error.  The outcome
+ * itself is judged by the caller, from what is on disk. */
 static int crash_at(long n, void (*fn)(void *), void *arg)
 {
 	pid_t pid = fork();
@@ -906,7 +908,9 @@ static int crash_at(long n, void (*fn)(void *), void *arg)
 		return -1;
 	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
 		return 1;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+	/* any exit status: under valgrind a child's exit code reports leaks of
+	 * the parent's memory, not the outcome of fn */
+	return WIFEXITED(st) ? 0 : -1;
 }
 
 typedef struct PackArgs {
