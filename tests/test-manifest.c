@@ -218,6 +218,50 @@ static void test_parse_refuses_bad_structure(void)
 	CU_ASSERT_PTR_NULL(pkg);
 }
 
+/* Every one-byte change of the sample is either refused with -EBADMSG or
+ * parses to a package that formats back to exactly the changed text: the
+ * canonical property, over a few thousand neighbours of a valid manifest. */
+static void test_parse_mutants_refused_or_canonical(void)
+{
+	static const char repl[] = { 0, '\n', ' ', '/', '.', '0', '9', 'a', 'f', 'g', 'Z', '-', '\r',
+				     (char)0x80 };
+	size_t len = strlen(sample), accepted = 0, refused = 0, bad = 0;
+	char *t = malloc(len + 1);
+	for (size_t i = 0; i < len; i++) {
+		for (size_t j = 0; j <= sizeof(repl); j++) {
+			ManifestPackage *pkg = NULL;
+			BaseErr e = { 0 };
+			memcpy(t, sample, len + 1);
+			size_t n = len;
+			if (j == sizeof(repl)) { /* deletion */
+				memmove(t + i, t + i + 1, len - i);
+				n--;
+			} else {
+				if (t[i] == repl[j])
+					continue;
+				t[i] = repl[j];
+			}
+			int r = manifest_parse(t, n, &pkg, &e);
+			if (r == 0) {
+				BaseBuf b = { 0 };
+				accepted++;
+				if (manifest_format(pkg, &b) != 0 || b.len != n || memcmp(b.data, t, n) != 0)
+					bad++;
+				base_buf_free(&b);
+			} else if (r == -EBADMSG && e.msg[0] && !strchr(e.msg, '\n')) {
+				refused++;
+			} else {
+				bad++;
+			}
+			manifest_free(pkg);
+		}
+	}
+	free(t);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_TRUE(accepted > 100);
+	CU_ASSERT_TRUE(refused > 1000);
+}
+
 /* ---- packages: helpers ------------------------------------------------------ */
 
 typedef struct Ent {
@@ -610,6 +654,33 @@ static void test_open_refuses_untrusted_signer(void)
 	ManifestPackage *pkg = NULL;
 	_cleanup_free_ char *none = base_strdupf("%s/none", f.dir);
 	CU_ASSERT_EQUAL(manifest_open(f.pkg, none, &pkg, &e), -ENOKEY);
+	fix_teardown(&f);
+}
+
+/* Junk in the trust dir is ignored, not fatal, and never trusted. */
+static void test_trust_dir_ignores_junk(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	CU_ASSERT_EQUAL(test_sh("cd '%s' && echo junk > a.pub && : > b.pub && mkdir c.pub && "
+				"echo x > notes.txt && ln -s vendor.pub d.pub && "
+				"cp '%s.pub' rogue.pem && cp '%s.pub' .hidden.pub",
+				f.trust, f.key2, f.key2), 0);
+	expect_open(&f, f.pkg, 0, NULL);
+	/* the vendor key only through a symlink: ignored, so untrusted */
+	CU_ASSERT_EQUAL(test_sh("cd '%s' && mv vendor.pub ../vendor-real.pub && rm d.pub && "
+				"ln -s ../vendor-real.pub e.pub", f.trust), 0);
+	expect_open(&f, f.pkg, -ENOKEY, "not signed by a trusted key");
+	/* rogue key present only under names that do not count */
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	BaseErr e = { 0 };
+	sample_pkg(&p, m, &t, cold_data, hp_data);
+	_cleanup_free_ char *rogue = base_strdupf("%s.key", f.key2);
+	_cleanup_free_ char *out = base_strdupf("%s/rogue.hfx", f.dir);
+	CU_ASSERT_EQUAL(manifest_pack(&p, rogue, out, &e), 0);
+	expect_open(&f, out, -ENOKEY, NULL);
 	fix_teardown(&f);
 }
 
@@ -1010,6 +1081,8 @@ int test_register(void)
 		    test_parse_refuses_bad_paths);
 	CU_add_test(s, "parse refuses unlisted cold/payload, unsorted members, no end",
 		    test_parse_refuses_bad_structure);
+	CU_add_test(s, "every one-byte mutant of a manifest is refused or canonical",
+		    test_parse_mutants_refused_or_canonical);
 	CU_add_test(s, "keygen + pack + open round trip, key id, open writes nothing",
 		    test_pack_open_round_trip);
 	CU_add_test(s, "pack twice gives identical bytes", test_pack_is_deterministic);
@@ -1018,6 +1091,8 @@ int test_register(void)
 	CU_add_test(s, "open refuses a tampered member, manifest or signature",
 		    test_open_refuses_tampered_member);
 	CU_add_test(s, "open refuses an untrusted signer (-ENOKEY)", test_open_refuses_untrusted_signer);
+	CU_add_test(s, "trust dir: junk, symlinks, hidden and non-.pub files are not trusted",
+		    test_trust_dir_ignores_junk);
 	CU_add_test(s, "open refuses truncated archives at every cut (-EBADMSG)",
 		    test_open_refuses_truncated_archive);
 	CU_add_test(s, "open refuses a cut tar or a tail inside an intact gzip stream",
