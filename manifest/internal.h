@@ -28,8 +28,8 @@
 int manifest_check_member_name(const char *name, const char **why);
 int manifest_check_target_path(const char *path, const char **why);
 
-/* Whole-package consistency (the rules parse enforces, minus line syntax):
- * used by pack before formatting.  Messages are prefixed by `what`. */
+/* Whole-package consistency, by a format+parse round (so exactly the rules
+ * parse enforces): used by pack before signing.  Messages prefixed by `what`. */
 int manifest_check(const ManifestPackage *pkg, const char *what, BaseErr *e);
 
 /* manifest_parse with the message prefix `what` (e.g. "PKG: manifest"). */
@@ -56,8 +56,6 @@ int manifest_sign(const char *keyfile, const uint8_t *msg, size_t len, BaseBuf *
 int manifest_verify(const char *trustdir, const uint8_t *msg, size_t len,
 		    const uint8_t *sigtext, size_t siglen, const char *what,
 		    char ret_key_id[BASE_SHA256_HEX], BaseErr *e);
-/* Key id of a PEM public key file (hex SHA-256 of its DER encoding). */
-int manifest_key_id(const char *pubfile, char ret_key_id[BASE_SHA256_HEX], BaseErr *e);
 
 /* ---- archive.c (libarchive) ---- */
 

@@ -220,29 +220,6 @@ int manifest_verify(const char *trustdir, const uint8_t *msg, size_t len,
 	return 0;
 }
 
-int manifest_key_id(const char *pubfile, char ret_key_id[BASE_SHA256_HEX], BaseErr *e)
-{
-	mbedtls_pk_context pk;
-	uint8_t *pem = NULL;
-	size_t pem_len = 0;
-	char id[BASE_SHA256_HEX];
-	int r = read_pem(AT_FDCWD, pubfile, 0, &pem, &pem_len);
-
-	if (r < 0)
-		return base_err(e, r, "%s: cannot read: %s", pubfile, base_strerror(r));
-	mbedtls_pk_init(&pk);
-	if (mbedtls_pk_parse_public_key(&pk, pem, pem_len) != 0 || !is_p256(&pk))
-		r = base_err(e, -EINVAL, "%s: not a PEM ECDSA P-256 public key", pubfile);
-	else if (pk_key_id(&pk, id) < 0)
-		r = base_err(e, -EINVAL, "%s: cannot encode the public key", pubfile);
-	mbedtls_pk_free(&pk);
-	free(pem);
-	if (r < 0)
-		return r;
-	memcpy(ret_key_id, id, BASE_SHA256_HEX);
-	return 0;
-}
-
 /* ---- keygen --------------------------------------------------------------- */
 
 /* Write dfd/name durably and never over an existing file: the data goes to

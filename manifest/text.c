@@ -613,11 +613,11 @@ int manifest_parse_named(const char *text, size_t len, const char *what,
 			char rest;
 			if (strcmp(line, MAGIC " 1") == 0)
 				continue;
-			if (sscanf(line, MAGIC " %d%c", &ver, &rest) == 1)
+			if (sscanf(line, MAGIC " %d%c", &ver, &rest) == 1 && ver != VERSION)
 				r = base_err(e, -EBADMSG, "%s line 1: unsupported format version %d",
 					     what, ver);
 			else
-				r = base_err(e, -EBADMSG, "%s line 1: not a svc manifest", what);
+				r = base_err(e, -EBADMSG, "%s line 1: not '%s %d'", what, MAGIC, VERSION);
 			break;
 		}
 		if (p.last == K_END) {

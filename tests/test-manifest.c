@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -166,6 +168,7 @@ static void test_parse_refuses_bad_values(void)
 	REFUSE("svc-manifest 1\n", "svc-manifest 2\n", 1);                       /* version */
 	REFUSE("svc-manifest 1\n", "svc-manifest 1 \n", 1);
 	REFUSE("svc-manifest 1\n", "hotfix 1\n", 1);
+	REFUSE("svc-manifest 1\n", "svc-manifest 01\n", 1);
 	REFUSE("id FIX-0001\n", "id FIX-0001\r\n", 2);                          /* CRLF */
 }
 
@@ -213,6 +216,50 @@ static void test_parse_refuses_bad_structure(void)
 	base_err_clear(&e);
 	CU_ASSERT_EQUAL(manifest_parse("", 0, &pkg, &e), -EBADMSG);
 	CU_ASSERT_PTR_NULL(pkg);
+}
+
+/* Every one-byte change of the sample is either refused with -EBADMSG or
+ * parses to a package that formats back to exactly the changed text: the
+ * canonical property, over a few thousand neighbours of a valid manifest. */
+static void test_parse_mutants_refused_or_canonical(void)
+{
+	static const char repl[] = { 0, '\n', ' ', '/', '.', '0', '9', 'a', 'f', 'g', 'Z', '-', '\r',
+				     (char)0x80 };
+	size_t len = strlen(sample), accepted = 0, refused = 0, bad = 0;
+	char *t = malloc(len + 1);
+	for (size_t i = 0; i < len; i++) {
+		for (size_t j = 0; j <= sizeof(repl); j++) {
+			ManifestPackage *pkg = NULL;
+			BaseErr e = { 0 };
+			memcpy(t, sample, len + 1);
+			size_t n = len;
+			if (j == sizeof(repl)) { /* deletion */
+				memmove(t + i, t + i + 1, len - i);
+				n--;
+			} else {
+				if (t[i] == repl[j])
+					continue;
+				t[i] = repl[j];
+			}
+			int r = manifest_parse(t, n, &pkg, &e);
+			if (r == 0) {
+				BaseBuf b = { 0 };
+				accepted++;
+				if (manifest_format(pkg, &b) != 0 || b.len != n || memcmp(b.data, t, n) != 0)
+					bad++;
+				base_buf_free(&b);
+			} else if (r == -EBADMSG && e.msg[0] && !strchr(e.msg, '\n')) {
+				refused++;
+			} else {
+				bad++;
+			}
+			manifest_free(pkg);
+		}
+	}
+	free(t);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_TRUE(accepted > 100);
+	CU_ASSERT_TRUE(refused > 1000);
 }
 
 /* ---- packages: helpers ------------------------------------------------------ */
@@ -492,6 +539,44 @@ static void test_pack_is_deterministic(void)
 	fix_teardown(&f);
 }
 
+/* Names past ustar's 100+155 split go through pax headers: still
+ * reproducible, still opened. */
+static void test_pack_long_member_name(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	char name[256];
+	memset(name, 'n', 255);
+	name[255] = 0;
+	name[10] = '/';
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	BaseErr e = { 0 };
+	sample_pkg(&p, m, &t, cold_data, hp_data);
+	m[0].name = name;
+	t.payload_member = name;
+	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
+	_cleanup_free_ char *o1 = base_strdupf("%s/l1.hfx", f.dir);
+	_cleanup_free_ char *o2 = base_strdupf("%s/l2.hfx", f.dir);
+	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o1, &e), 0);
+	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o2, &e), 0);
+	CU_ASSERT_EQUAL(test_sh("cmp -s '%s' '%s'", o1, o2), 0);
+	ManifestPackage *pkg = NULL;
+	CU_ASSERT_EQUAL(manifest_open(o1, f.trust, &pkg, &e), 0);
+	const ManifestMember *mm = manifest_member(pkg, name);
+	CU_ASSERT_TRUE(mm && mm->len == strlen(hp_data) && memcmp(mm->data, hp_data, mm->len) == 0);
+	manifest_free(pkg);
+	/* one byte longer: refused by pack */
+	char longer[257];
+	memset(longer, 'n', 256);
+	longer[256] = 0;
+	m[0].name = longer;
+	t.payload_member = longer;
+	CU_ASSERT_TRUE(manifest_pack(&p, keyfile, o1, &e) < 0);
+	fix_teardown(&f);
+}
+
 static void test_open_refuses_tampered_member(void)
 {
 	Fix f;
@@ -569,6 +654,33 @@ static void test_open_refuses_untrusted_signer(void)
 	ManifestPackage *pkg = NULL;
 	_cleanup_free_ char *none = base_strdupf("%s/none", f.dir);
 	CU_ASSERT_EQUAL(manifest_open(f.pkg, none, &pkg, &e), -ENOKEY);
+	fix_teardown(&f);
+}
+
+/* Junk in the trust dir is ignored, not fatal, and never trusted. */
+static void test_trust_dir_ignores_junk(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	CU_ASSERT_EQUAL(test_sh("cd '%s' && echo junk > a.pub && : > b.pub && mkdir c.pub && "
+				"echo x > notes.txt && ln -s vendor.pub d.pub && "
+				"cp '%s.pub' rogue.pem && cp '%s.pub' .hidden.pub",
+				f.trust, f.key2, f.key2), 0);
+	expect_open(&f, f.pkg, 0, NULL);
+	/* the vendor key only through a symlink: ignored, so untrusted */
+	CU_ASSERT_EQUAL(test_sh("cd '%s' && mv vendor.pub ../vendor-real.pub && rm d.pub && "
+				"ln -s ../vendor-real.pub e.pub", f.trust), 0);
+	expect_open(&f, f.pkg, -ENOKEY, "not signed by a trusted key");
+	/* rogue key present only under names that do not count */
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	BaseErr e = { 0 };
+	sample_pkg(&p, m, &t, cold_data, hp_data);
+	_cleanup_free_ char *rogue = base_strdupf("%s.key", f.key2);
+	_cleanup_free_ char *out = base_strdupf("%s/rogue.hfx", f.dir);
+	CU_ASSERT_EQUAL(manifest_pack(&p, rogue, out, &e), 0);
+	expect_open(&f, out, -ENOKEY, NULL);
 	fix_teardown(&f);
 }
 
@@ -846,6 +958,113 @@ static void test_keygen_refuses_overwrite(void)
 	free(dir);
 }
 
+/* Run fn(arg) in a child that dies before durable step n; 1 if it died,
+ * 0 if it finished (n is past the last step), -1 on error.  The outcome
+ * itself is judged by the caller, from what is on disk. */
+static int crash_at(long n, void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "%ld", n);
+		setenv("SVC_CRASH_AT", v, 1);
+		base_fs_crash_reset();
+		fn(arg);
+		_exit(0);
+	}
+	int st = 0;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		return 1;
+	/* any exit status: under valgrind a child's exit code reports leaks of
+	 * the parent's memory, not the outcome of fn */
+	return WIFEXITED(st) ? 0 : -1;
+}
+
+typedef struct PackArgs {
+	const char *key, *out;
+} PackArgs;
+
+static void pack_b(void *arg)
+{
+	PackArgs *a = arg;
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	sample_pkg(&p, m, &t, "\177ELF new libfoo with the fiX", "payload bytes v2");
+	p.sequence = 4;
+	manifest_pack(&p, a->key, a->out, NULL);
+}
+
+/* Packing over an existing package, killed before each durable step: the
+ * path holds the old package or the new one, never a torn file. */
+static void test_pack_crash_leaves_old_or_new(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
+	PackArgs a = { keyfile, f.pkg };
+	long n;
+	int r = 1;
+	for (n = 1; r == 1 && n < 50; n++) {
+		r = crash_at(n, pack_b, &a);
+		CU_ASSERT_TRUE(r >= 0);
+		ManifestPackage *pkg = NULL;
+		BaseErr e = { 0 };
+		CU_ASSERT_EQUAL(manifest_open(f.pkg, f.trust, &pkg, &e), 0);
+		CU_ASSERT_TRUE(pkg && (pkg->sequence == 3 || pkg->sequence == 4));
+		if (r == 0)
+			CU_ASSERT_TRUE(pkg && pkg->sequence == 4);
+		manifest_free(pkg);
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_TRUE(n > 3);   /* the walk crossed several steps */
+	fix_teardown(&f);
+}
+
+static void keygen_into(void *arg)
+{
+	manifest_keygen(arg, NULL);
+}
+
+static int whole_or_absent(const char *path, const char *last_line)
+{
+	size_t len = 0;
+	char *d = test_read(path, &len);
+	if (!d)
+		return access(path, F_OK) != 0;
+	int ok = len > strlen(last_line) && strcmp(d + len - strlen(last_line), last_line) == 0;
+	free(d);
+	return ok;
+}
+
+/* keygen killed before each durable step: each key file is absent or whole. */
+static void test_keygen_crash_leaves_no_torn_key(void)
+{
+	char *dir = test_scratch("manifest");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	int r = 1;
+	long n;
+	for (n = 1; r == 1 && n < 50; n++) {
+		_cleanup_free_ char *prefix = base_strdupf("%s/k%ld", dir, n);
+		_cleanup_free_ char *key = base_strdupf("%s.key", prefix);
+		_cleanup_free_ char *pub = base_strdupf("%s.pub", prefix);
+		r = crash_at(n, keygen_into, prefix);
+		CU_ASSERT_TRUE(r >= 0);
+		CU_ASSERT_TRUE(whole_or_absent(key, "-----END EC PRIVATE KEY-----\n"));
+		CU_ASSERT_TRUE(whole_or_absent(pub, "-----END PUBLIC KEY-----\n"));
+		if (r == 0)
+			CU_ASSERT_TRUE(access(key, F_OK) == 0 && access(pub, F_OK) == 0);
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_TRUE(n > 5);
+	test_rmrf(dir);
+	free(dir);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("manifest", NULL, NULL);
@@ -862,12 +1081,18 @@ int test_register(void)
 		    test_parse_refuses_bad_paths);
 	CU_add_test(s, "parse refuses unlisted cold/payload, unsorted members, no end",
 		    test_parse_refuses_bad_structure);
+	CU_add_test(s, "every one-byte mutant of a manifest is refused or canonical",
+		    test_parse_mutants_refused_or_canonical);
 	CU_add_test(s, "keygen + pack + open round trip, key id, open writes nothing",
 		    test_pack_open_round_trip);
 	CU_add_test(s, "pack twice gives identical bytes", test_pack_is_deterministic);
+	CU_add_test(s, "pack/open a 255-byte member name (pax header), reproducibly",
+		    test_pack_long_member_name);
 	CU_add_test(s, "open refuses a tampered member, manifest or signature",
 		    test_open_refuses_tampered_member);
 	CU_add_test(s, "open refuses an untrusted signer (-ENOKEY)", test_open_refuses_untrusted_signer);
+	CU_add_test(s, "trust dir: junk, symlinks, hidden and non-.pub files are not trusted",
+		    test_trust_dir_ignores_junk);
 	CU_add_test(s, "open refuses truncated archives at every cut (-EBADMSG)",
 		    test_open_refuses_truncated_archive);
 	CU_add_test(s, "open refuses a cut tar or a tail inside an intact gzip stream",
@@ -882,5 +1107,9 @@ int test_register(void)
 		    test_open_refuses_mixed_package);
 	CU_add_test(s, "pack refuses what open would refuse", test_pack_refuses_invalid_package);
 	CU_add_test(s, "keygen refuses to overwrite keys", test_keygen_refuses_overwrite);
+	CU_add_test(s, "pack killed at every durable step leaves the old or the new package",
+		    test_pack_crash_leaves_old_or_new);
+	CU_add_test(s, "keygen killed at every durable step leaves no torn key file",
+		    test_keygen_crash_leaves_no_torn_key);
 	return 0;
 }
