@@ -2,7 +2,7 @@
  * holding a text `manifest`, its detached signature `manifest.sig` (ECDSA
  * P-256 over SHA-256, mbedTLS) and the payload members.  The manifest names
  * every member with its SHA-256, so the one signature covers all of them.
- * Byte-level format: docs/formats.md. */
+ * Byte-level format: docs/format-package.md. */
 #ifndef SVC_MANIFEST_H
 #define SVC_MANIFEST_H
 
