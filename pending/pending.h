@@ -155,10 +155,13 @@ typedef struct PendingReport {
 
 /* Recovery and boot: abort every staging/ record, then apply every
  * pending/ record in number order.  A torn record or a conflict quarantines
- * that transaction and replay goes on with the next.  Returns the number of
- * quarantined transactions (>= 0), or a negative errno if the store itself
- * failed. */
-int pending_replay(PendingStore *s, PendingReport *ret, BaseErr *e);
+ * that transaction and replay goes on with the next; an I/O failure stops
+ * the replay (later records may depend on it) and leaves it pending.
+ * With max_attempts > 0 each pending record counts its tries in
+ * pending/N.attempts; one tried max_attempts times already (each try
+ * crashed or failed) is undone and quarantined instead.  Returns the number
+ * of quarantined transactions (>= 0), or a negative errno. */
+int pending_replay(PendingStore *s, unsigned max_attempts, PendingReport *ret, BaseErr *e);
 void pending_report_free(PendingReport *r);
 
 #endif

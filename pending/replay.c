@@ -188,6 +188,23 @@ static void retire(PendingStore *s, const PendingTxn *t)
 	}
 }
 
+/* A quarantined install will never be replayed: its staged files go.  Only
+ * sources that are not the target's current content are removed. */
+static void drop_staged(PendingStore *s, const PendingTxn *t)
+{
+	for (size_t i = 0; i < t->n_ops; i++) {
+		_cleanup_close_ int dfd = -1;
+		const char *name;
+		if (!t->ops[i].source_staged ||
+		    pending_open_parent(s, t->ops[i].path, &dfd, &name, NULL) < 0)
+			continue;
+		if (faccessat(dfd, t->ops[i].source, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !same_inode(dfd, name, t->ops[i].source) &&
+		    base_fs_unlinkat(dfd, t->ops[i].source, 0) >= 0)
+			base_fs_fsync_dir(dfd);
+	}
+}
+
 static void undo_all(PendingStore *s, const PendingTxn *t, BaseErr *e)
 {
 	for (size_t i = t->n_ops; i-- > 0;)
@@ -214,6 +231,7 @@ int pending_apply(PendingStore *s, const PendingTxn *t, BaseErr *e)
 		r = pending_quarantine(s, PENDING_PENDING, t->number, why.msg, e);
 		if (r < 0)
 			return r;
+		drop_staged(s, t);
 		return base_err(e, -ESTALE, "transaction %" PRIu64 " (%s) refused: %s", t->number,
 				t->package, why.msg);
 	}
@@ -283,7 +301,15 @@ static int sweep_temps(PendingStore *s, BaseErr *e)
 		rewinddir(d);
 		for (struct dirent *de; r >= 0 && (de = readdir(d));) {
 			size_t n = strlen(de->d_name);
-			if (de->d_name[0] != '.' || n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
+			int tmp = de->d_name[0] == '.' && n >= 5 && strcmp(de->d_name + n - 4, ".tmp") == 0;
+			/* an attempt count whose record has left pending/ */
+			int stale = 0;
+			if (i == PENDING_PENDING && n == 19 && strcmp(de->d_name + 10, ".attempts") == 0) {
+				char rec[16];
+				snprintf(rec, sizeof(rec), "%.10s.txn", de->d_name);
+				stale = faccessat(s->dirfd[i], rec, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
+			}
+			if (!tmp && !stale)
 				continue;
 			r = base_fs_unlinkat(s->dirfd[i], de->d_name, 0);
 			if (r >= 0)
@@ -335,7 +361,77 @@ static int add_outcome(PendingReport *rep, const PendingEntry *en, int result,
 	return 0;
 }
 
-int pending_replay(PendingStore *s, PendingReport *ret, BaseErr *e)
+/* Boot attempts of a pending transaction: pending/N.attempts, a decimal
+ * count written before each try, removed once the record leaves pending/. */
+static void attempts_name(char *buf, size_t n, uint64_t number)
+{
+	snprintf(buf, n, "%010" PRIu64 ".attempts", number);
+}
+
+static unsigned read_attempts(PendingStore *s, uint64_t number)
+{
+	char name[40];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	unsigned c = 0;
+	attempts_name(name, sizeof(name), number);
+	if (base_fs_read_at(s->dirfd[PENDING_PENDING], name, 64, &buf, &len) >= 0)
+		c = (unsigned)strtoul((char *)buf, NULL, 10);
+	free(buf);
+	return c;
+}
+
+static int write_attempts(PendingStore *s, uint64_t number, unsigned c, BaseErr *e)
+{
+	char name[40], text[32];
+	attempts_name(name, sizeof(name), number);
+	snprintf(text, sizeof(text), "%u\n", c);
+	int r = base_fs_write_atomic(s->dirfd[PENDING_PENDING], name, text, strlen(text), 0644);
+	if (r < 0)
+		return base_err(e, r, "var/lib/svc/pending/%s: %s", name, base_strerror(r));
+	return 0;
+}
+
+static void drop_attempts(PendingStore *s, uint64_t number)
+{
+	char name[40];
+	attempts_name(name, sizeof(name), number);
+	if (faccessat(s->dirfd[PENDING_PENDING], name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    base_fs_unlinkat(s->dirfd[PENDING_PENDING], name, 0) >= 0)
+		base_fs_fsync_dir(s->dirfd[PENDING_PENDING]);
+}
+
+/* Replay one committed record at boot, counting the attempt first: a
+ * transaction that keeps crashing or failing the boot is given up on after
+ * max_attempts, its files put back to their old content. */
+static int replay_pending(PendingStore *s, const PendingTxn *t, unsigned max_attempts,
+			  BaseErr *e)
+{
+	int r;
+	if (max_attempts) {
+		unsigned c = read_attempts(s, t->number);
+		if (c >= max_attempts) {
+			_cleanup_free_ char *why = base_strdupf(
+				"gave up after %u interrupted or failed boot attempts", c);
+			undo_all(s, t, NULL);
+			r = pending_quarantine(s, PENDING_PENDING, t->number, why, e);
+			if (r < 0)
+				return r;
+			drop_staged(s, t);
+			drop_attempts(s, t->number);
+			return base_err(e, -ESTALE, "%s", why ? why : "gave up");
+		}
+		r = write_attempts(s, t->number, c + 1, e);
+		if (r < 0)
+			return r;
+	}
+	r = pending_apply(s, t, e);
+	if (max_attempts && (r >= 0 || r == -ESTALE))
+		drop_attempts(s, t->number);
+	return r;
+}
+
+int pending_replay(PendingStore *s, unsigned max_attempts, PendingReport *ret, BaseErr *e)
 {
 	PendingList l = { 0 };
 	PendingReport rep = { 0 };
@@ -376,7 +472,7 @@ int pending_replay(PendingStore *s, PendingReport *ret, BaseErr *e)
 				r = add_outcome(&rep, en, -EBADMSG, en->reason);
 				break;
 			}
-			res = pending_apply(s, en->txn, &one);
+			res = replay_pending(s, en->txn, max_attempts, &one);
 			if (res == -ESTALE)
 				quarantined++;
 			else if (res < 0) {
@@ -388,6 +484,10 @@ int pending_replay(PendingStore *s, PendingReport *ret, BaseErr *e)
 		case PENDING_APPLIED:
 			if (en->txn)
 				retire(s, en->txn); /* a crash may have come before it */
+			break;
+		case PENDING_QUARANTINED:
+			if (en->txn)
+				drop_staged(s, en->txn); /* likewise */
 			break;
 		default:
 			break;

@@ -46,6 +46,8 @@ void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BA
 
 /* ---- helpers (report.c) ------------------------------------------------------ */
 int svc_report_line(SvcReport *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int svc_report_linel(SvcReport *r, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int svc_report_users(SvcReport *r, const SvcScanTarget *t, size_t n);
 /* Fill t[i].dev/ino from the files of the ops, then scan. */
 int svc_scan_ops(Svc *s, const PendingTxn *txn, SvcScanTarget **ret, BaseErr *e);

@@ -7,23 +7,42 @@
 
 #include "svc/internal.h"
 
-int svc_report_line(SvcReport *r, const char *fmt, ...)
+static int report_vline(SvcReport *r, int level, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *s = NULL;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (vasprintf(&s, fmt, ap) < 0)
 		return -ENOMEM;
 	char **l = realloc(r->lines, (r->n_lines + 1) * sizeof(*l));
-	if (!l) {
+	if (l)
+		r->lines = l;
+	int *lv = realloc(r->levels, (r->n_lines + 1) * sizeof(*lv));
+	if (lv)
+		r->levels = lv;
+	if (!l || !lv) {
 		free(s);
 		return -ENOMEM;
 	}
-	r->lines = l;
+	r->levels[r->n_lines] = level;
 	r->lines[r->n_lines++] = s;
 	return 0;
+}
+
+int svc_report_line(SvcReport *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int x = report_vline(r, 6, fmt, ap);
+	va_end(ap);
+	return x;
+}
+
+int svc_report_linel(SvcReport *r, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int x = report_vline(r, level, fmt, ap);
+	va_end(ap);
+	return x;
 }
 
 int svc_report_users(SvcReport *r, const SvcScanTarget *t, size_t n)
@@ -56,6 +75,7 @@ void svc_report_free(SvcReport *r)
 	for (size_t i = 0; i < r->n_lines; i++)
 		free(r->lines[i]);
 	free(r->lines);
+	free(r->levels);
 	memset(r, 0, sizeof(*r));
 }
 

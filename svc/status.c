@@ -5,8 +5,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "svc/internal.h"
+
+#define LAST_BOOT "last-boot"
+
+/* The record of the last boot replay: var/lib/svc/last-boot, for status
+ * (the journal gets the same lines from the unit's output). */
+static void write_boot_record(Svc *s, const SvcReport *rep, int result, const char *error)
+{
+	_cleanup_close_ int dfd = -1;
+	BaseBuf b = { 0 };
+	if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) < 0)
+		return;
+	base_buf_printf(&b, "svc boot at %lld: %s\n", (long long)time(NULL),
+			result < 0 ? "FAILED" : result > 0 ? "quarantined some" : "ok");
+	if (error)
+		base_buf_printf(&b, "error: %s\n", error);
+	for (size_t i = 0; i < rep->n_lines; i++)
+		base_buf_printf(&b, "%s\n", rep->lines[i]);
+	if (b.data)
+		base_fs_write_atomic(dfd, LAST_BOOT, b.data, b.len, 0644);
+	base_buf_free(&b);
+}
 
 int svc_boot(Svc *s, SvcReport *ret, BaseErr *e)
 {
@@ -14,8 +37,9 @@ int svc_boot(Svc *s, SvcReport *ret, BaseErr *e)
 	SvcReport rep = { 0 };
 	int r = svc_lock(s, e);
 	if (r >= 0)
-		r = pending_replay(&s->store, &pr, e);
+		r = pending_replay(&s->store, SVC_BOOT_ATTEMPTS, &pr, e);
 	if (r < 0) {
+		write_boot_record(s, &rep, r, e->msg);
 		svc_report_free(&rep);
 		return r;
 	}
@@ -29,13 +53,14 @@ int svc_boot(Svc *s, SvcReport *ret, BaseErr *e)
 			svc_report_line(&rep, "transaction %" PRIu64 " (%s %s): interrupted before "
 					"commit, staged files removed", o->number, what, o->package);
 		else
-			svc_report_line(&rep, "transaction %" PRIu64 " (%s %s): QUARANTINED: %s",
+			svc_report_linel(&rep, 3, "transaction %" PRIu64 " (%s %s): QUARANTINED: %s",
 					o->number, what, o->package ? o->package : "?",
 					o->reason ? o->reason : "");
 	}
 	if (pr.n == 0)
 		svc_report_line(&rep, "nothing pending");
 	pending_report_free(&pr);
+	write_boot_record(s, &rep, r, NULL);
 	if (ret)
 		*ret = rep;
 	else
@@ -134,6 +159,14 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 	}
 	if (r >= 0 && st.n_files)
 		r = svc_scan_users(s, scan, st.n_files, e);
+	if (r >= 0) {
+		_cleanup_close_ int dfd = -1;
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) >= 0 &&
+		    base_fs_read_at(dfd, LAST_BOOT, 1 << 20, &buf, &len) >= 0)
+			st.last_boot = (char *)buf;
+	}
 	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
 		SvcFileStatus *f = &st.files[i];
 		f->users = BASE_TAKE_PTR(scan[i].users);
@@ -170,5 +203,6 @@ void svc_status_free(SvcStatus *st)
 	for (size_t i = 0; i < st->n_unreadable; i++)
 		free(st->unreadable[i]);
 	free(st->unreadable);
+	free(st->last_boot);
 	memset(st, 0, sizeof(*st));
 }

@@ -13,6 +13,7 @@
 #include "base/base.h"
 
 #define SVC_RESTART 3   /* same value as the CLI exit code */
+#define SVC_BOOT_ATTEMPTS 3  /* boots a pending transaction may take before quarantine */
 
 typedef struct Svc Svc;
 
@@ -42,6 +43,7 @@ typedef struct SvcReport {
 	char **user_paths;       /* the file each user maps (n_users entries) */
 	size_t n_lines;          /* human-readable lines of what happened */
 	char **lines;
+	int *levels;             /* syslog priority of each line (3 error, 4 warning, 6 info) */
 } SvcReport;
 
 void svc_report_free(SvcReport *r);
@@ -98,6 +100,7 @@ typedef struct SvcStatus {
 	SvcFileStatus *files;
 	size_t n_unreadable;     /* records that could not be read */
 	char **unreadable;
+	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);

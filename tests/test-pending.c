@@ -237,7 +237,7 @@ static void test_replay_quarantines_torn_record(void)
 	PendingReport rep = { 0 };
 	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
 	test_sh("truncate -s 100 %s/var/lib/svc/pending/0000000001.txn", f.dir);
-	CU_ASSERT_EQUAL(pending_replay(&f.st, &rep, NULL), 1);
+	CU_ASSERT_EQUAL(pending_replay(&f.st, 0, &rep, NULL), 1);
 	CU_ASSERT_EQUAL(rep.n, 1);
 	CU_ASSERT_TRUE(rep.n == 1 && rep.outcomes[0].result < 0);
 	char *s = fx_read(&f, "lib/f0");
@@ -263,13 +263,13 @@ static void test_replay_crash_at_every_step(void)
 			snprintf(v, sizeof(v), "%d", n);
 			setenv("SVC_CRASH_AT", v, 1);
 			base_fs_crash_reset();
-			_exit(pending_replay(&f.st, NULL, NULL) == 0 ? 0 : 1);
+			_exit(pending_replay(&f.st, 0, NULL, NULL) == 0 ? 0 : 1);
 		}
 		int st = 0;
 		waitpid(pid, &st, 0);
 		int crashed = WIFSIGNALED(st);
 		CU_ASSERT_TRUE(crashed || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
-		CU_ASSERT_EQUAL(pending_replay(&f.st, NULL, NULL), 0);
+		CU_ASSERT_EQUAL(pending_replay(&f.st, 0, NULL, NULL), 0);
 		for (size_t i = 0; i < 3; i++) {
 			char rel[32], want[16];
 			snprintf(rel, sizeof(rel), "lib/f%zu", i);
@@ -290,6 +290,49 @@ static void test_replay_crash_at_every_step(void)
 	printf("(%d crash points) ", points);
 }
 
+/* A transaction whose replay dies on every boot is given up on after three
+ * attempts: undone (every file old again) and quarantined with the reason. */
+static void test_replay_gives_up_after_three_attempts(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 3);
+	PendingReport rep = { 0 };
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
+	for (int boot = 0; boot < 3; boot++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* 5 steps count the attempt, then each op: link, fsync, rename, fsync */
+			setenv("SVC_CRASH_AT", "9", 1);
+			base_fs_crash_reset();
+			pending_replay(&f.st, 3, NULL, NULL);
+			_exit(0);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		CU_ASSERT_TRUE(WIFSIGNALED(st));
+	}
+	char *s0 = fx_read(&f, "lib/f0");
+	CU_ASSERT_STRING_EQUAL(s0, "new0"); /* the interrupted boots made progress */
+	free(s0);
+	CU_ASSERT_EQUAL(pending_replay(&f.st, 3, &rep, NULL), 1);
+	CU_ASSERT_TRUE(rep.n == 1 && rep.outcomes[0].result == -ESTALE);
+	CU_ASSERT_TRUE(rep.n == 1 && strstr(rep.outcomes[0].reason, "3 interrupted") != NULL);
+	for (size_t i = 0; i < 3; i++) {
+		char rel[32], want[16];
+		snprintf(rel, sizeof(rel), "lib/f%zu", i);
+		snprintf(want, sizeof(want), "old%zu", i);
+		char *s = fx_read(&f, rel);
+		CU_ASSERT_STRING_EQUAL(s, want);
+		free(s);
+	}
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_QUARANTINED), 1);
+	char *att = base_strdupf("%s/var/lib/svc/pending/0000000001.attempts", f.dir);
+	CU_ASSERT_NOT_EQUAL(access(att, F_OK), 0);
+	free(att);
+	pending_report_free(&rep);
+	fx_done(&f, t);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("pending", NULL, NULL);
@@ -303,5 +346,6 @@ int test_register(void)
 	CU_add_test(s, "abort removes staged files, never backups", test_abort_removes_staged_only);
 	CU_add_test(s, "replay quarantines a torn record", test_replay_quarantines_torn_record);
 	CU_add_test(s, "replay survives a crash at every step", test_replay_crash_at_every_step);
+	CU_add_test(s, "replay gives up after three boot attempts, all old", test_replay_gives_up_after_three_attempts);
 	return 0;
 }

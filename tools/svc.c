@@ -44,10 +44,15 @@ static int quiet;
 
 static void print_report(const SvcReport *rep)
 {
-	if (quiet)
-		return;
-	for (size_t i = 0; i < rep->n_lines; i++)
+	/* under systemd, stdout is the journal: give each line its priority */
+	int journal = getenv("JOURNAL_STREAM") != NULL;
+	for (size_t i = 0; i < rep->n_lines; i++) {
+		if (quiet && rep->levels[i] > 3)
+			continue;
+		if (journal)
+			printf("<%d>", rep->levels[i]);
 		printf("%s\n", rep->lines[i]);
+	}
 }
 
 static void json_str(const char *s)
@@ -99,7 +104,12 @@ static void print_status_json(const SvcStatus *st)
 		}
 		printf("]}");
 	}
-	printf("],\"unreadable\":[");
+	printf("],\"last_boot\":");
+	if (st->last_boot)
+		json_str(st->last_boot);
+	else
+		printf("null");
+	printf(",\"unreadable\":[");
 	for (size_t i = 0; i < st->n_unreadable; i++) {
 		printf("%s", i ? "," : "");
 		json_str(st->unreadable[i]);
@@ -129,6 +139,8 @@ static void print_status(const SvcStatus *st)
 	}
 	for (size_t i = 0; i < st->n_unreadable; i++)
 		printf("unreadable record: %s\n", st->unreadable[i]);
+	if (st->last_boot)
+		printf("\nlast boot replay:\n%s", st->last_boot);
 }
 
 static int run_report(int r, SvcReport *rep, const BaseErr *e)
