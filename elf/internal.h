@@ -40,4 +40,37 @@ const ElfSymbol *elf_symbol_at(const ElfFile *f, uint32_t shndx, uint64_t off);
 int elf_lineage_encode(const ElfLineage *l, BaseBuf *out);
 int elf_lineage_decode(const uint8_t *d, size_t len, ElfLineage *ret);
 
+/* ---- objects (ET_REL) ------------------------------------------------------ */
+
+/* What a relocation of an object refers to, named so that two builds of one
+ * translation unit can be compared and so that the base build can be
+ * searched: a named symbol + delta, or bytes of an anonymous section
+ * (string literals, constants, jump tables) at an offset. */
+typedef struct ElfTarget {
+	const ElfSymbol *sym;    /* named symbol (defined or undefined); NULL: anonymous */
+	int64_t delta;           /* S_target + A == S_sym + delta (GOT types: the A) */
+	uint32_t shndx;          /* anonymous: section; named: its section or SHN_UNDEF */
+	int64_t off;             /* anonymous: offset of S + A in the section */
+} ElfTarget;
+
+/* Resolve relocation r (of section relsec) of object f. */
+int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r, ElfTarget *ret,
+		   BaseErr *e);
+/* The relocation section applying to section shndx of object f, or NULL. */
+const ElfSection *elf_obj_relsec(const ElfFile *f, uint32_t shndx);
+/* Name of the STT_FILE symbol governing local symbol s ("" if none). */
+const char *elf_sym_file(const ElfFile *f, const ElfSymbol *s);
+/* The "function symbol" of executable section shndx (-ffunction-sections:
+ * exactly one named STT_FUNC, or NULL). */
+const ElfSymbol *elf_obj_func_of(const ElfFile *f, uint32_t shndx);
+int elf_is_got_reloc(uint32_t type);
+int elf_is_pcrel(uint32_t type);
+
+typedef struct ElfDiffItem {
+	const ElfSymbol *sym;    /* in the new object */
+	ElfChange change;
+} ElfDiffItem;
+int elf_diff_internal(const ElfFile *old_o, const ElfFile *new_o, ElfDiffItem **ret, size_t *ret_n,
+		      BaseErr *e);
+
 #endif

@@ -74,7 +74,7 @@ static int check_redirect(const ElfRedirect *d, size_t code_len)
 			return 0;
 		break;
 	case ELF_ENTRY_PLAIN:
-		if (d->pad != 0 || d->expect_len != 5 || d->size < 5)
+		if (d->pad != 0 || d->expect_len != 5)
 			return 0;
 		break;
 	default:

@@ -361,6 +361,159 @@ static void test_payload_parse_refuses_malformed(void)
 	elf_payload_free(p);
 }
 
+/* ---- fixtures: base, fixed and coldpatched builds ---------------------------- */
+
+typedef struct Variant {
+	const char *tag;
+	const char *flags;
+	int built;
+	int failed;
+} Variant;
+
+static Variant variants[] = {
+	{ "p16", "-fpatchable-function-entry=16,14", 0, 0 },
+	{ "p7", "-fpatchable-function-entry=7,5", 0, 0 },
+	{ "plain", "", 0, 0 },
+};
+
+/* Objects V/lib_F.o and V/main_F.o for F = 0, 1, 2; linked full builds in
+ * V/fixF/ (libfx.so, pie, nopie), which give the reference outputs. */
+static int build_variant(Variant *v)
+{
+	if (v->built)
+		return v->failed ? -1 : 0;
+	v->built = 1;
+	v->failed = 1;
+	for (int fx = 0; fx <= 2; fx++) {
+		if (test_sh("mkdir -p %s/%s/fix%d", scratch, v->tag, fx) != 0)
+			return -1;
+		if (test_sh("cd %s/%s && " CC_OBJ " -fPIC %s -DFIX=%d -c %s/lib.c -o lib_%d.o && "
+			    CC_OBJ " -fPIE %s -DFIX=%d -c %s/main.c -o main_%d.o && "
+			    "cd fix%d && gcc -shared -Wl,--build-id -Wl,-soname,libfx.so -o libfx.so ../lib_%d.o && "
+			    "gcc -pie -Wl,--build-id -o pie ../main_%d.o -L. -lfx && "
+			    "gcc -no-pie -Wl,--build-id -o nopie ../main_%d.o -L. -lfx",
+			    scratch, v->tag, v->flags, fx, fixtures, fx, v->flags, fx, fixtures, fx, fx,
+			    fx, fx, fx) != 0)
+			return -1;
+	}
+	v->failed = 0;
+	return 0;
+}
+
+static char *vpath(const Variant *v, const char *fmt, const char *a)
+{
+	char *rel = base_strdupf(fmt, a);
+	char *p = base_strdupf("%s/%s/%s", scratch, v->tag, rel);
+	free(rel);
+	return p;
+}
+
+/* Payload of fix `to` over fix `from` of one target (lib or main). */
+static int payload_for(const Variant *v, const char *what, int from, int to, const char *base,
+		       const char *fix_id, char *const *lineage, size_t nl, ElfPayload **ret,
+		       BaseErr *e)
+{
+	char *o = base_strdupf("%s/%s/%s_%d.o", scratch, v->tag, what, from);
+	char *n = base_strdupf("%s/%s/%s_%d.o", scratch, v->tag, what, to);
+	ElfObjectPair pair = { o, n };
+	int r = elf_build_payload(base, &pair, 1, fix_id, lineage, nl, ret, e);
+	free(o);
+	free(n);
+	return r;
+}
+
+static int coldpatch_to(const char *base, const ElfPayload *p, const char *out, BaseErr *e)
+{
+	size_t len = 0;
+	uint8_t *b = slurp(base, &len);
+	if (!b)
+		return -errno;
+	BaseBuf c = { 0 };
+	int r = elf_coldpatch(b, len, p, &c, e);
+	if (r >= 0)
+		r = test_write(out, c.data, c.len) == 0 ? 0 : -EIO;
+	if (r >= 0)
+		chmod(out, 0755);
+	base_buf_free(&c);
+	free(b);
+	return r;
+}
+
+static char *run_in(const Variant *v, const char *dir, const char *prog)
+{
+	return test_sh_out("cd %s/%s/%s && LD_LIBRARY_PATH=. ./%s 2>&1; echo \"exit=$?\"", scratch,
+			   v->tag, dir, prog);
+}
+
+static int readelf_clean(const char *path)
+{
+	char *out = test_sh_out("readelf -a -W %s 2>&1 >/dev/null | head -5", path);
+	int ok = out && out[0] == 0;
+	if (!ok)
+		fprintf(stderr, "readelf on %s: %s\n", path, out ? out : "(none)");
+	free(out);
+	return ok;
+}
+
+/* Coldpatch lib and both programs of variant v with fix 1; run them under
+ * the real loader; the output must be the fully rebuilt fixed program's. */
+static void check_fix1(Variant *v)
+{
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	CU_ASSERT_EQUAL_FATAL(test_sh("mkdir -p %s/%s/cold1", scratch, v->tag), 0);
+	const char *files[][2] = { { "lib", "libfx.so" }, { "main", "pie" }, { "main", "nopie" } };
+	for (int i = 0; i < 3; i++) {
+		char *base = vpath(v, "fix0/%s", files[i][1]);
+		char *out = vpath(v, "cold1/%s", files[i][1]);
+		ElfPayload *p = NULL;
+		base_err_clear(&e);
+		int r = payload_for(v, files[i][0], 0, 1, base, "FIX-1", NULL, 0, &p, &e);
+		if (r < 0)
+			fprintf(stderr, "%s: %s\n", files[i][1], e.msg);
+		CU_ASSERT_EQUAL(r, 0);
+		if (r == 0) {
+			r = coldpatch_to(base, p, out, &e);
+			if (r < 0)
+				fprintf(stderr, "coldpatch %s: %s\n", files[i][1], e.msg);
+			CU_ASSERT_EQUAL(r, 0);
+			CU_ASSERT_TRUE(readelf_clean(out));
+			CU_ASSERT_TRUE(p->n_redirects >= 1);
+			for (size_t k = 0; k < p->n_redirects; k++)
+				CU_ASSERT_EQUAL(p->redirects[k].kind,
+						v->flags[0] == 0	  ? ELF_ENTRY_PLAIN
+						: strstr(v->flags, "16") ? ELF_ENTRY_PAD16
+									  : ELF_ENTRY_PAD_REL32);
+		}
+		elf_payload_free(p);
+		free(base);
+		free(out);
+	}
+	for (int i = 1; i < 3; i++) {
+		char *want = run_in(v, "fix1", files[i][1]);
+		char *old = run_in(v, "fix0", files[i][1]);
+		char *got = run_in(v, "cold1", files[i][1]);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+		CU_ASSERT_STRING_NOT_EQUAL(want, old);
+		CU_ASSERT_STRING_EQUAL(got, want);
+		if (strcmp(got, want) != 0)
+			fprintf(stderr, "\n%s %s: got\n%s\nwant\n%s\n", v->tag, files[i][1], got, want);
+		/* The fixed lib_bump and the unfixed lib_peek share one counter;
+		 * the fixed code writes the program's copy of lib_global. */
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "bump 2\nbump 4\npeek 4098\nglobal 98\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "format fixed<14>\nname name-fixed\nclamp 10\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "calc 15\ncalc 3 calls 1\nbanner banner-fixed\n"));
+		free(want);
+		free(old);
+		free(got);
+	}
+}
+
+static void test_coldpatch_pad16_runs_fixed(void) { check_fix1(&variants[0]); }
+static void test_coldpatch_pad7_runs_fixed(void) { check_fix1(&variants[1]); }
+static void test_coldpatch_plain_runs_fixed(void) { check_fix1(&variants[2]); }
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("elf", suite_init, suite_clean);
@@ -376,5 +529,11 @@ int test_register(void)
 		    test_payload_round_trip_is_exact);
 	CU_add_test(s, "payload: truncated, altered, huge counts, bad fields refused",
 		    test_payload_parse_refuses_malformed);
+	CU_add_test(s, "coldpatch 16,14: .so, PIE and non-PIE run the fixed code, state shared",
+		    test_coldpatch_pad16_runs_fixed);
+	CU_add_test(s, "coldpatch 7,5: .so, PIE and non-PIE run the fixed code, state shared",
+		    test_coldpatch_pad7_runs_fixed);
+	CU_add_test(s, "coldpatch plain: .so, PIE and non-PIE run the fixed code, state shared",
+		    test_coldpatch_plain_runs_fixed);
 	return 0;
 }
