@@ -238,17 +238,17 @@ static int check_data(const ElfFile *old_o, const ElfFile *new_o, BaseErr *e)
 						s->name);
 			continue;
 		}
+		const char *what = s->type == STT_TLS ? "TLS change" : "data change";
 		if (o->size != s->size)
 			return base_err(e, -EINVAL,
-					"data change in '%s': cannot be hotpatched (size %llu -> %llu)",
+					"%s in '%s': cannot be hotpatched (size %llu -> %llu)", what,
 					s->name, (unsigned long long)o->size,
 					(unsigned long long)s->size);
 		int r = same_range(old_o, o, o->size, new_o, s, s->size, e);
 		if (r < 0)
 			return r;
 		if (!r)
-			return base_err(e, -EINVAL, "data change in '%s': cannot be hotpatched",
-					s->name);
+			return base_err(e, -EINVAL, "%s in '%s': cannot be hotpatched", what, s->name);
 	}
 	for (size_t i = 1; i < old_o->n_symbols; i++) {
 		const ElfSymbol *s = &old_o->symbols[i];

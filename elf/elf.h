@@ -239,4 +239,11 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 int elf_coldpatch(const uint8_t *base, size_t base_len, const ElfPayload *p, BaseBuf *ret,
 		  BaseErr *e);
 
+/* ---- description (for `svc inspect`) -------------------------------------- */
+
+/* Human-readable multi-line description of a payload / of a linked file's
+ * lineage, appended to out. */
+int elf_payload_describe(const ElfPayload *p, BaseBuf *out);
+int elf_describe_lineage(const uint8_t *buf, size_t len, BaseBuf *out, BaseErr *e);
+
 #endif

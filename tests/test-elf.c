@@ -514,6 +514,379 @@ static void test_coldpatch_pad16_runs_fixed(void) { check_fix1(&variants[0]); }
 static void test_coldpatch_pad7_runs_fixed(void) { check_fix1(&variants[1]); }
 static void test_coldpatch_plain_runs_fixed(void) { check_fix1(&variants[2]); }
 
+/* ---- object diff ------------------------------------------------------------ */
+
+static int diff_files(const char *a, const char *b, ElfFuncChange **ret, size_t *n, BaseErr *e)
+{
+	ElfFile *fa = NULL, *fb = NULL;
+	int r = elf_open_path(a, &fa, e);
+	if (r >= 0)
+		r = elf_open_path(b, &fb, e);
+	if (r >= 0)
+		r = elf_diff_objects(fa, fb, ret, n, e);
+	elf_close(fa);
+	elf_close(fb);
+	return r;
+}
+
+/* "name:M" / "name:N" items, sorted, comma separated. */
+static char *changes_str(const ElfFuncChange *c, size_t n)
+{
+	char **items = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		items[i] = base_strdupf("%s:%c", c[i].name, c[i].change == ELF_CHANGE_NEW ? 'N' : 'M');
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			if (strcmp(items[k], items[i]) < 0) {
+				char *t = items[i];
+				items[i] = items[k];
+				items[k] = t;
+			}
+	BaseBuf b = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		base_buf_printf(&b, "%s%s", i ? "," : "", items[i]);
+		free(items[i]);
+	}
+	free(items);
+	base_buf_append(&b, "", 0);
+	return (char *)b.data;
+}
+
+static void test_diff_finds_changed_and_new_functions_only(void)
+{
+	Variant *v = &variants[0];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	BaseErr e = { 0 };
+	ElfFuncChange *c = NULL;
+	size_t n = 0;
+	char *a = base_strdupf("%s/%s/lib_0.o", scratch, v->tag);
+	char *b = base_strdupf("%s/%s/lib_1.o", scratch, v->tag);
+	char *b2 = base_strdupf("%s/%s/lib_2.o", scratch, v->tag);
+	char *sh = base_strdupf("%s/%s/lib_shift.o", scratch, v->tag);
+	CU_ASSERT_EQUAL_FATAL(diff_files(a, b, &c, &n, &e), 0);
+	char *got = changes_str(c, n);
+	CU_ASSERT_STRING_EQUAL(got, "lib_add:M,lib_bump:M,lib_clamp:M,lib_format:M,lib_name:M,"
+				    "lib_new_limit:N,lib_scaled:M");
+	free(got);
+	elf_func_changes_free(c, n);
+	CU_ASSERT_EQUAL_FATAL(diff_files(b, b2, &c, &n, &e), 0);
+	got = changes_str(c, n);
+	CU_ASSERT_STRING_EQUAL(got, "lib_name:M,lib_sub:M");
+	free(got);
+	elf_func_changes_free(c, n);
+	CU_ASSERT_EQUAL(diff_files(a, a, &c, &n, &e), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	elf_func_changes_free(c, n);
+	/* A function and strings added before everything else: symbol indexes,
+	 * section indexes and .LC labels all move, nothing else is a change. */
+	CU_ASSERT_EQUAL_FATAL(test_sh("cd %s/%s && " CC_OBJ " -fPIC %s -DSHIFT -c %s/lib.c -o lib_shift.o",
+				      scratch, v->tag, v->flags, fixtures), 0);
+	CU_ASSERT_EQUAL_FATAL(diff_files(a, sh, &c, &n, &e), 0);
+	got = changes_str(c, n);
+	CU_ASSERT_STRING_EQUAL(got, "lib_shift:N");
+	free(got);
+	elf_func_changes_free(c, n);
+	free(a);
+	free(b);
+	free(b2);
+	free(sh);
+}
+
+static void test_data_changes_refused_by_name(void)
+{
+	Variant *v = &variants[0];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	struct {
+		const char *def, *msg;
+	} cases[] = {
+		{ "-DCHANGE_TABLE", "data change in 'lib_table': cannot be hotpatched" },
+		{ "-DCHANGE_SIZE", "data change in 'lib_history': cannot be hotpatched (size 32 -> 64)" },
+		{ "-DCHANGE_TLS", "TLS change in 'lib_tls': cannot be hotpatched (size 4 -> 8)" },
+		{ "-DNEW_VAR", "new variable 'lib_extra'" },
+	};
+	char *a = base_strdupf("%s/%s/lib_0.o", scratch, v->tag);
+	char *bad = base_strdupf("%s/%s/lib_bad.o", scratch, v->tag);
+	char *base = vpath(v, "fix0/%s", "libfx.so");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CU_ASSERT_EQUAL_FATAL(test_sh("cd %s/%s && " CC_OBJ " -fPIC %s -DFIX=1 %s -c %s/lib.c -o lib_bad.o",
+					      scratch, v->tag, v->flags, cases[i].def, fixtures), 0);
+		BaseErr e = { 0 };
+		ElfFuncChange *c = NULL;
+		size_t n = 0;
+		CU_ASSERT_EQUAL(diff_files(a, bad, &c, &n, &e), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, cases[i].msg));
+		if (!strstr(e.msg, cases[i].msg))
+			fprintf(stderr, "%s: got '%s'\n", cases[i].def, e.msg);
+		base_err_clear(&e);
+		ElfPayload *p = NULL;
+		ElfObjectPair pair = { a, bad };
+		CU_ASSERT_EQUAL(elf_build_payload(base, &pair, 1, "FIX-X", NULL, 0, &p, &e), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, cases[i].msg));
+	}
+	free(a);
+	free(bad);
+	free(base);
+}
+
+/* ---- payloads from the fixtures --------------------------------------------- */
+
+static void test_built_payload_binds_to_base_and_round_trips(void)
+{
+	Variant *v = &variants[0];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	char *base = vpath(v, "fix0/%s", "libfx.so");
+	BaseErr e = { 0 };
+	ElfPayload *p = NULL, *q = NULL;
+	CU_ASSERT_EQUAL_FATAL(payload_for(v, "lib", 0, 1, base, "FIX-1", NULL, 0, &p, &e), 0);
+	ElfFile *f = NULL;
+	CU_ASSERT_EQUAL_FATAL(elf_open_path(base, &f, &e), 0);
+	CU_ASSERT_EQUAL(p->build_id_len, f->build_id_len);
+	CU_ASSERT_EQUAL(memcmp(p->build_id, f->build_id, f->build_id_len), 0);
+	/* lib_counter (static) binds to the base's instance; only PC32 / 64. */
+	const ElfSymbol *counter = elf_find_symbol(f, "lib_counter");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(counter);
+	int to_counter = 0, symbol = 0;
+	for (size_t i = 0; i < p->n_relocs; i++) {
+		CU_ASSERT_TRUE(p->relocs[i].type == R_X86_64_PC32 || p->relocs[i].type == R_X86_64_64);
+		to_counter += p->relocs[i].bind == ELF_BIND_BASE && p->relocs[i].value == counter->value;
+		symbol += p->relocs[i].bind == ELF_BIND_SYMBOL;
+	}
+	CU_ASSERT_TRUE(to_counter >= 2);
+	CU_ASSERT_EQUAL(symbol, 0); /* snprintf goes through the base's GOT */
+	/* redirects name the base functions with the exact base bytes */
+	for (size_t i = 0; i < p->n_redirects; i++) {
+		const ElfRedirect *d = &p->redirects[i];
+		const ElfSymbol *s = elf_find_symbol(f, d->name);
+		CU_ASSERT_TRUE(s && s->value == d->entry && s->size == d->size);
+		uint64_t off = 0;
+		CU_ASSERT_EQUAL(elf_vaddr_to_offset(f, d->entry - d->pad, d->expect_len, &off), 0);
+		CU_ASSERT_EQUAL(memcmp(f->data + off, d->expect, d->expect_len), 0);
+		CU_ASSERT_TRUE(d->target < p->code_len);
+	}
+	CU_ASSERT_PTR_NULL(elf_find_symbol(f, "lib_new_limit"));
+	BaseBuf a = { 0 }, b = { 0 };
+	CU_ASSERT_EQUAL_FATAL(elf_payload_write(p, &a, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(elf_payload_parse(a.data, a.len, &q, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(elf_payload_write(q, &b, &e), 0);
+	CU_ASSERT_TRUE(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+	BaseBuf d = { 0 };
+	CU_ASSERT_EQUAL(elf_payload_describe(q, &d), 0);
+	CU_ASSERT_PTR_NOT_NULL(d.data && strstr((char *)d.data, "redirect lib_bump"));
+	base_buf_free(&d);
+	base_buf_free(&a);
+	base_buf_free(&b);
+	elf_payload_free(p);
+	elf_payload_free(q);
+	elf_close(f);
+	free(base);
+}
+
+static void test_builds_are_deterministic(void)
+{
+	Variant *v = &variants[0];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	char *base = vpath(v, "fix0/%s", "pie");
+	BaseBuf w[2] = { { 0 }, { 0 } }, c[2] = { { 0 }, { 0 } };
+	size_t len = 0;
+	uint8_t *bytes = slurp(base, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+	for (int k = 0; k < 2; k++) {
+		BaseErr e = { 0 };
+		ElfPayload *p = NULL;
+		CU_ASSERT_EQUAL_FATAL(payload_for(v, "main", 0, 1, base, "FIX-1", NULL, 0, &p, &e), 0);
+		CU_ASSERT_EQUAL(elf_payload_write(p, &w[k], &e), 0);
+		CU_ASSERT_EQUAL(elf_coldpatch(bytes, len, p, &c[k], &e), 0);
+		elf_payload_free(p);
+	}
+	CU_ASSERT_TRUE(w[0].len == w[1].len && memcmp(w[0].data, w[1].data, w[0].len) == 0);
+	CU_ASSERT_TRUE(c[0].len == c[1].len && memcmp(c[0].data, c[1].data, c[0].len) == 0);
+	for (int k = 0; k < 2; k++) {
+		base_buf_free(&w[k]);
+		base_buf_free(&c[k]);
+	}
+	free(bytes);
+	free(base);
+}
+
+/* Only the ELF header and the redirect windows change in the base's bytes;
+ * the lineage names the base build-id and the fix; the build-id stays. */
+static void test_coldpatch_keeps_bytes_build_id_and_lineage(void)
+{
+	Variant *v = &variants[0];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	char *base = vpath(v, "fix0/%s", "libfx.so");
+	size_t len = 0;
+	uint8_t *bytes = slurp(base, &len);
+	BaseErr e = { 0 };
+	ElfPayload *p = NULL;
+	CU_ASSERT_EQUAL_FATAL(payload_for(v, "lib", 0, 1, base, "FIX-1", NULL, 0, &p, &e), 0);
+	BaseBuf c = { 0 };
+	CU_ASSERT_EQUAL_FATAL(elf_coldpatch(bytes, len, p, &c, &e), 0);
+	CU_ASSERT_TRUE(c.len > len);
+	ElfFile *bf = NULL, *cf = NULL;
+	CU_ASSERT_EQUAL_FATAL(elf_open_mem(bytes, len, "base", &bf, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(elf_open_mem(c.data, c.len, "cold", &cf, &e), 0);
+	size_t outside = 0;
+	for (size_t i = sizeof(Elf64_Ehdr); i < len; i++) {
+		if (bytes[i] == c.data[i])
+			continue;
+		int in_window = 0;
+		for (size_t k = 0; k < p->n_redirects; k++) {
+			uint64_t off = 0;
+			const ElfRedirect *d = &p->redirects[k];
+			elf_vaddr_to_offset(bf, d->entry - d->pad, d->expect_len, &off);
+			in_window |= i >= off && i < off + d->expect_len;
+		}
+		outside += !in_window;
+	}
+	CU_ASSERT_EQUAL(outside, 0);
+	CU_ASSERT_TRUE(cf->build_id_len == bf->build_id_len &&
+		       memcmp(cf->build_id, bf->build_id, bf->build_id_len) == 0);
+	ElfLineage l = { 0 };
+	CU_ASSERT_EQUAL_FATAL(elf_lineage(cf, &l, &e), 0);
+	CU_ASSERT_TRUE(l.n_fixes == 1 && strcmp(l.fixes[0], "FIX-1") == 0);
+	CU_ASSERT_TRUE(l.build_id_len == bf->build_id_len &&
+		       memcmp(l.build_id, bf->build_id, bf->build_id_len) == 0);
+	elf_lineage_free(&l);
+	BaseBuf d = { 0 };
+	CU_ASSERT_EQUAL(elf_describe_lineage(c.data, c.len, &d, &e), 0);
+	CU_ASSERT_PTR_NOT_NULL(d.data && strstr((char *)d.data, "fixes FIX-1\n"));
+	base_buf_free(&d);
+	/* wrong base, wrong expected bytes, applied twice */
+	char *pie = vpath(v, "fix0/%s", "pie");
+	size_t plen = 0;
+	uint8_t *pbytes = slurp(pie, &plen);
+	BaseBuf x = { 0 };
+	CU_ASSERT_EQUAL(elf_coldpatch(pbytes, plen, p, &x, &e), -ESTALE);
+	CU_ASSERT_EQUAL(elf_coldpatch(c.data, c.len, p, &x, &e), -EEXIST);
+	p->redirects[0].expect[3] ^= 0x55;
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(elf_coldpatch(bytes, len, p, &x, &e), -ESTALE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not the expected"));
+	CU_ASSERT_EQUAL(x.len, 0);
+	elf_close(bf);
+	elf_close(cf);
+	base_buf_free(&c);
+	elf_payload_free(p);
+	free(pbytes);
+	free(pie);
+	free(bytes);
+	free(base);
+}
+
+/* Fix 2 over fix 1: built against the base build with lineage FIX-1, applied
+ * to the first coldpatch; the result runs as the rebuilt fix-2 program. */
+static void test_coldpatch_of_coldpatch_stacks(void)
+{
+	Variant *v = &variants[0];
+	check_fix1(v);
+	CU_ASSERT_EQUAL_FATAL(test_sh("mkdir -p %s/%s/cold2 && cp %s/%s/cold1/pie %s/%s/cold2/", scratch,
+				      v->tag, scratch, v->tag, scratch, v->tag), 0);
+	char *base = vpath(v, "fix0/%s", "libfx.so");
+	char *cold1 = vpath(v, "cold1/%s", "libfx.so");
+	char *cold2 = vpath(v, "cold2/%s", "libfx.so");
+	BaseErr e = { 0 };
+	ElfPayload *p = NULL;
+	char *lineage[] = { "FIX-1" };
+	CU_ASSERT_EQUAL_FATAL(payload_for(v, "lib", 1, 2, base, "FIX-2", lineage, 1, &p, &e), 0);
+	CU_ASSERT_EQUAL(p->n_redirects, 2); /* lib_name again, lib_sub */
+	/* not on the base build itself: FIX-1 is missing */
+	BaseBuf x = { 0 };
+	size_t len = 0;
+	uint8_t *bb = slurp(base, &len);
+	CU_ASSERT_EQUAL(elf_coldpatch(bb, len, p, &x, &e), -ESTALE);
+	free(bb);
+	base_err_clear(&e);
+	int r = coldpatch_to(cold1, p, cold2, &e);
+	if (r < 0)
+		fprintf(stderr, "stack: %s\n", e.msg);
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	CU_ASSERT_TRUE(readelf_clean(cold2));
+	char *want = run_in(v, "fix2", "pie");
+	char *got = run_in(v, "cold2", "pie");
+	CU_ASSERT_STRING_EQUAL(got, want);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "name name-fixed-twice\nclamp 10\nsub 5\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "peek 4098\n"));
+	ElfFile *f = NULL;
+	CU_ASSERT_EQUAL_FATAL(elf_open_path(cold2, &f, &e), 0);
+	ElfLineage l = { 0 };
+	CU_ASSERT_EQUAL(elf_lineage(f, &l, &e), 0);
+	CU_ASSERT_TRUE(l.n_fixes == 2 && strcmp(l.fixes[0], "FIX-1") == 0 &&
+		       strcmp(l.fixes[1], "FIX-2") == 0);
+	elf_lineage_free(&l);
+	elf_close(f);
+	free(want);
+	free(got);
+	elf_payload_free(p);
+	free(base);
+	free(cold1);
+	free(cold2);
+}
+
+/* A fix calling a libc function the base does not import: the payload
+ * carries a SYMBOL slot for the live patcher; a coldpatch is refused. */
+static void test_import_missing_from_base_symbol_slot_and_cold_refusal(void)
+{
+	Variant *v = &variants[0];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	CU_ASSERT_EQUAL_FATAL(test_sh("cd %s/%s && " CC_OBJ " -fPIC %s -DNEED_IMPORT -c %s/lib.c -o lib_imp0.o && "
+				      CC_OBJ " -fPIC %s -DNEED_IMPORT -DFIX=1 -c %s/lib.c -o lib_imp1.o && "
+				      "gcc -shared -Wl,--build-id -o libimp.so lib_imp0.o",
+				      scratch, v->tag, v->flags, fixtures, v->flags, fixtures), 0);
+	/* lib_pid_positive is unchanged; make a fix that calls getpid anew:
+	 * the base without NEED_IMPORT does not import it. */
+	char *base = vpath(v, "fix0/%s", "libfx.so");
+	char *o = base_strdupf("%s/%s/lib_0.o", scratch, v->tag);
+	char *n = base_strdupf("%s/%s/lib_imp1.o", scratch, v->tag);
+	ElfObjectPair pair = { o, n };
+	BaseErr e = { 0 };
+	ElfPayload *p = NULL;
+	CU_ASSERT_EQUAL_FATAL(elf_build_payload(base, &pair, 1, "FIX-I", NULL, 0, &p, &e), 0);
+	int sym = 0;
+	for (size_t i = 0; i < p->n_relocs; i++)
+		sym += p->relocs[i].bind == ELF_BIND_SYMBOL && p->relocs[i].type == R_X86_64_64 &&
+		       strcmp(p->relocs[i].symbol, "getpid") == 0;
+	CU_ASSERT_EQUAL(sym, 1);
+	size_t len = 0;
+	uint8_t *bytes = slurp(base, &len);
+	BaseBuf c = { 0 };
+	CU_ASSERT_EQUAL(elf_coldpatch(bytes, len, p, &c, &e), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "'getpid', which the base does not import"));
+	free(bytes);
+	elf_payload_free(p);
+	free(base);
+	free(o);
+	free(n);
+}
+
+/* Payload size against the file it replaces (the figure for the report). */
+static void test_payload_size_ratio(void)
+{
+	for (size_t k = 0; k < 3; k++) {
+		Variant *v = &variants[k];
+		CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+		const char *files[][2] = { { "lib", "libfx.so" }, { "main", "pie" } };
+		for (int i = 0; i < 2; i++) {
+			char *base = vpath(v, "fix0/%s", files[i][1]);
+			BaseErr e = { 0 };
+			ElfPayload *p = NULL;
+			BaseBuf w = { 0 };
+			CU_ASSERT_EQUAL_FATAL(payload_for(v, files[i][0], 0, 1, base, "FIX-1", NULL, 0, &p, &e), 0);
+			CU_ASSERT_EQUAL(elf_payload_write(p, &w, &e), 0);
+			struct stat st;
+			CU_ASSERT_EQUAL(stat(base, &st), 0);
+			CU_ASSERT_TRUE(w.len < (size_t)st.st_size);
+			printf("\n    payload/file %-5s %-8s %5zu / %6lld = %.3f (%zu functions)", v->tag,
+			       files[i][1], w.len, (long long)st.st_size, (double)w.len / (double)st.st_size,
+			       p->n_redirects);
+			base_buf_free(&w);
+			elf_payload_free(p);
+			free(base);
+		}
+	}
+	printf("\n    ");
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("elf", suite_init, suite_clean);
@@ -535,5 +908,20 @@ int test_register(void)
 		    test_coldpatch_pad7_runs_fixed);
 	CU_add_test(s, "coldpatch plain: .so, PIE and non-PIE run the fixed code, state shared",
 		    test_coldpatch_plain_runs_fixed);
+	CU_add_test(s, "diff: changed and new functions only, layout shifts ignored",
+		    test_diff_finds_changed_and_new_functions_only);
+	CU_add_test(s, "diff: data, size, TLS and new-variable changes refused by name",
+		    test_data_changes_refused_by_name);
+	CU_add_test(s, "payload: statics bind to the base instance, expect bytes from base, round trip",
+		    test_built_payload_binds_to_base_and_round_trips);
+	CU_add_test(s, "payload and coldpatch: same inputs, same bytes",
+		    test_builds_are_deterministic);
+	CU_add_test(s, "coldpatch: base bytes kept, build-id kept, lineage, wrong base refused",
+		    test_coldpatch_keeps_bytes_build_id_and_lineage);
+	CU_add_test(s, "coldpatch of a coldpatch: runs fix 2, lineage lists both",
+		    test_coldpatch_of_coldpatch_stacks);
+	CU_add_test(s, "import the base lacks: SYMBOL slot in payload, coldpatch refused",
+		    test_import_missing_from_base_symbol_slot_and_cold_refusal);
+	CU_add_test(s, "payload size / replaced file size", test_payload_size_ratio);
 	return 0;
 }
