@@ -585,6 +585,10 @@ static int make_redirect(Builder *B, Obj *ob, const ElfDiffItem *it, ElfRedirect
 	*ret_have = 0;
 	if (it->change != ELF_CHANGE_MODIFIED)
 		return 0;
+	/* A split-off cold part is jumped into from its parent's body, never
+	 * called: redirecting it would send old hot code into new cold code. */
+	if (strstr(s->name, ".cold"))
+		return 0;
 	int r = base_lookup(B, o, s, &bs);
 	if (r < 0)
 		return r;
@@ -681,6 +685,11 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 		goto out;
 	if (B.base->type == ET_REL) {
 		r = base_err(e, -EINVAL, "%s: base must be a linked file", base_path);
+		goto out;
+	}
+	if (elf_find_section(B.base, ".note.svc.lineage")) {
+		r = base_err(e, -EINVAL, "%s: base is a coldpatch: build against the base build",
+			     base_path);
 		goto out;
 	}
 	if (!B.base->build_id_len) {

@@ -389,11 +389,12 @@ static int build_variant(Variant *v)
 			return -1;
 		if (test_sh("cd %s/%s && " CC_OBJ " -fPIC %s -DFIX=%d -c %s/lib.c -o lib_%d.o && "
 			    CC_OBJ " -fPIE %s -DFIX=%d -c %s/main.c -o main_%d.o && "
-			    "cd fix%d && gcc -shared -Wl,--build-id -Wl,-soname,libfx.so -o libfx.so ../lib_%d.o && "
+			    CC_OBJ " -fPIC %s -c %s/other.c -o other_%d.o && "
+			    "cd fix%d && gcc -shared -Wl,--build-id -Wl,-soname,libfx.so -o libfx.so ../other_%d.o ../lib_%d.o && "
 			    "gcc -pie -Wl,--build-id -o pie ../main_%d.o -L. -lfx && "
 			    "gcc -no-pie -Wl,--build-id -o nopie ../main_%d.o -L. -lfx",
-			    scratch, v->tag, v->flags, fx, fixtures, fx, v->flags, fx, fixtures, fx, fx,
-			    fx, fx, fx) != 0)
+			    scratch, v->tag, v->flags, fx, fixtures, fx, v->flags, fx, fixtures, fx,
+			    v->flags, fixtures, fx, fx, fx, fx, fx, fx) != 0)
 			return -1;
 	}
 	v->failed = 0;
@@ -504,6 +505,8 @@ static void check_fix1(Variant *v)
 		CU_ASSERT_PTR_NOT_NULL(strstr(got, "bump 2\nbump 4\npeek 4098\nglobal 98\n"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(got, "format fixed<14>\nname name-fixed\nclamp 10\n"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(got, "calc 15\ncalc 3 calls 1\nbanner banner-fixed\n"));
+		/* jump table copied with the fixed switch; other.c's locals untouched */
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "kind 24 95 555 -1\nother 10 9\n"));
 		free(want);
 		free(old);
 		free(got);
@@ -565,8 +568,8 @@ static void test_diff_finds_changed_and_new_functions_only(void)
 	char *sh = base_strdupf("%s/%s/lib_shift.o", scratch, v->tag);
 	CU_ASSERT_EQUAL_FATAL(diff_files(a, b, &c, &n, &e), 0);
 	char *got = changes_str(c, n);
-	CU_ASSERT_STRING_EQUAL(got, "lib_add:M,lib_bump:M,lib_clamp:M,lib_format:M,lib_name:M,"
-				    "lib_new_limit:N,lib_scaled:M");
+	CU_ASSERT_STRING_EQUAL(got, "lib_add:M,lib_bump:M,lib_clamp:M,lib_format:M,lib_kind:M,"
+				    "lib_name:M,lib_new_limit:N,lib_scaled:M");
 	free(got);
 	elf_func_changes_free(c, n);
 	CU_ASSERT_EQUAL_FATAL(diff_files(b, b2, &c, &n, &e), 0);
@@ -643,7 +646,11 @@ static void test_built_payload_binds_to_base_and_round_trips(void)
 	CU_ASSERT_EQUAL(p->build_id_len, f->build_id_len);
 	CU_ASSERT_EQUAL(memcmp(p->build_id, f->build_id, f->build_id_len), 0);
 	/* lib_counter (static) binds to the base's instance; only PC32 / 64. */
-	const ElfSymbol *counter = elf_find_symbol(f, "lib_counter");
+	const ElfSymbol *counter = NULL;
+	for (size_t i = 1; i < f->n_symbols; i++)
+		if (strcmp(f->symbols[i].name, "lib_counter") == 0 && f->symbols[i].file &&
+		    strcmp(f->symbols[f->symbols[i].file].name, "lib.c") == 0)
+			counter = &f->symbols[i];
 	CU_ASSERT_PTR_NOT_NULL_FATAL(counter);
 	int to_counter = 0, symbol = 0;
 	for (size_t i = 0; i < p->n_relocs; i++) {
@@ -652,6 +659,8 @@ static void test_built_payload_binds_to_base_and_round_trips(void)
 		symbol += p->relocs[i].bind == ELF_BIND_SYMBOL;
 	}
 	CU_ASSERT_TRUE(to_counter >= 2);
+	const ElfSymbol *first = elf_find_symbol(f, "lib_counter"); /* other.c's */
+	CU_ASSERT_TRUE(first && first != counter);
 	CU_ASSERT_EQUAL(symbol, 0); /* snprintf goes through the base's GOT */
 	/* redirects name the base functions with the exact base bytes */
 	for (size_t i = 0; i < p->n_redirects; i++) {
@@ -790,6 +799,10 @@ static void test_coldpatch_of_coldpatch_stacks(void)
 	char *lineage[] = { "FIX-1" };
 	CU_ASSERT_EQUAL_FATAL(payload_for(v, "lib", 1, 2, base, "FIX-2", lineage, 1, &p, &e), 0);
 	CU_ASSERT_EQUAL(p->n_redirects, 2); /* lib_name again, lib_sub */
+	/* payloads are built against the base build, not a coldpatch */
+	ElfPayload *q = NULL;
+	CU_ASSERT_EQUAL(payload_for(v, "lib", 1, 2, cold1, "FIX-2", lineage, 1, &q, &e), -EINVAL);
+	base_err_clear(&e);
 	/* not on the base build itself: FIX-1 is missing */
 	BaseBuf x = { 0 };
 	size_t len = 0;
