@@ -82,4 +82,168 @@ int elf_payload_parse(const uint8_t *buf, size_t len, ElfPayload **ret, BaseErr 
 int elf_payload_write(const ElfPayload *p, BaseBuf *out, BaseErr *e);
 void elf_payload_free(ElfPayload *p);
 
+/* ---- ELF64 reader -------------------------------------------------------- */
+/*
+ * elf_open_mem() validates the whole file up front: every header, offset,
+ * size and count is bounds-checked against the buffer, every symbol name and
+ * relocation symbol index is checked, so the accessors below never read out of
+ * bounds.  A malformed file is -ENOEXEC (not an ELF64 x86-64 file we handle)
+ * or -EBADMSG (corrupt), with a one-line reason in the BaseErr.
+ */
+
+typedef struct ElfSection {
+	const char *name;        /* "" if none */
+	uint32_t index;
+	uint32_t type;           /* SHT_* */
+	uint64_t flags;          /* SHF_* */
+	uint64_t addr, offset, size, entsize, align;
+	uint32_t link, info;
+	const uint8_t *data;     /* file bytes, NULL for SHT_NOBITS / empty */
+	size_t n_relas;          /* SHT_RELA only: validated entries */
+	const struct ElfRela *relas;
+} ElfSection;
+
+typedef struct ElfRela {
+	uint64_t offset;
+	uint32_t type;           /* R_X86_64_* */
+	uint32_t sym;            /* index into the symbol table of sh_link */
+	int64_t addend;
+} ElfRela;
+
+typedef struct ElfSymbol {
+	const char *name;        /* "" if none */
+	uint32_t index;          /* in its table */
+	uint8_t type, bind, visibility;
+	uint16_t shndx;          /* SHN_UNDEF, SHN_ABS, SHN_COMMON or a valid section */
+	uint64_t value, size;
+	uint32_t file;           /* index of the governing STT_FILE symbol (0: none) */
+} ElfSymbol;
+
+typedef struct ElfSegment {
+	uint32_t type, flags;
+	uint64_t offset, vaddr, paddr, filesz, memsz, align;
+} ElfSegment;
+
+typedef struct ElfFile {
+	const uint8_t *data;     /* the whole file (owned if opened by path) */
+	size_t len;
+	uint16_t type;           /* ET_REL, ET_EXEC, ET_DYN */
+	uint64_t entry;
+	uint64_t phoff, shoff;
+	size_t n_sections;
+	ElfSection *sections;
+	size_t n_segments;
+	ElfSegment *segments;
+	size_t n_symbols;        /* .symtab (0 if stripped) */
+	ElfSymbol *symbols;
+	uint32_t symtab_index;   /* section index of .symtab, 0 if none */
+	size_t n_dynsyms;        /* .dynsym */
+	ElfSymbol *dynsyms;
+	uint32_t dynsym_index;
+	uint8_t build_id[64];    /* GNU build-id (first NT_GNU_BUILD_ID note) */
+	size_t build_id_len;
+	char *name;              /* for messages */
+	uint8_t *owned;
+} ElfFile;
+
+/* Parse buf[0..len) (not copied: it must outlive the ElfFile).  name is used
+ * in error messages only. */
+int elf_open_mem(const uint8_t *buf, size_t len, const char *name, ElfFile **ret, BaseErr *e);
+/* Read the whole file (at most 1 GiB) and parse it. */
+int elf_open_path(const char *path, ElfFile **ret, BaseErr *e);
+void elf_close(ElfFile *f);
+
+/* The GNU build-id; -ENOENT if the file has none. */
+int elf_build_id(const ElfFile *f, const uint8_t **ret_id, size_t *ret_len);
+/* First section named name, or NULL. */
+const ElfSection *elf_find_section(const ElfFile *f, const char *name);
+/* First defined symbol named name in .symtab, then .dynsym; NULL if none. */
+const ElfSymbol *elf_find_symbol(const ElfFile *f, const char *name);
+/* File offset holding vaddr..vaddr+len inside one PT_LOAD's file bytes;
+ * -ERANGE if not backed by file bytes. */
+int elf_vaddr_to_offset(const ElfFile *f, uint64_t vaddr, uint64_t len, uint64_t *ret_off);
+
+/* Iterate the notes of a SHT_NOTE section or PT_NOTE segment given by its
+ * file range (validated by elf_open_mem for sections and segments). *pos
+ * starts at 0; returns 1 with a note, 0 at the end, -EBADMSG if torn. */
+typedef struct ElfNote {
+	const char *owner;       /* NUL-terminated inside the file */
+	uint32_t type;
+	const uint8_t *desc;
+	uint32_t desc_len;
+} ElfNote;
+int elf_note_next(const ElfFile *f, uint64_t off, uint64_t size, uint64_t *pos, ElfNote *ret);
+
+/* ---- lineage of a coldpatch ---------------------------------------------- */
+
+/* Note "SVC" type ELF_NOTE_SVC_LINEAGE in section .note.svc.lineage; format in
+ * docs/format-payload.md. */
+#define ELF_NOTE_SVC_LINEAGE 0x4c4e4731u /* "1GNL" */
+
+typedef struct ElfLineage {
+	uint8_t build_id[64];
+	size_t build_id_len;
+	size_t n_fixes;
+	char **fixes;            /* fix ids applied, oldest first */
+} ElfLineage;
+
+/* The lineage of f: from its note if it is a coldpatch, else the base build
+ * itself (its build-id, no fixes).  Free with elf_lineage_free. */
+int elf_lineage(const ElfFile *f, ElfLineage *ret, BaseErr *e);
+void elf_lineage_free(ElfLineage *l);
+
+/* ---- object diff ---------------------------------------------------------- */
+
+typedef enum ElfChange {
+	ELF_CHANGE_MODIFIED = 1, /* code bytes or relocation targets differ */
+	ELF_CHANGE_NEW,          /* only in the fixed object */
+} ElfChange;
+
+typedef struct ElfFuncChange {
+	char *name;
+	ElfChange change;
+	int local;               /* STB_LOCAL */
+} ElfFuncChange;
+
+/* Diff two ET_REL objects of one translation unit (built with
+ * -ffunction-sections -fdata-sections).  Data changes are refused with
+ * -EINVAL: "data change in 'table': cannot be hotpatched". */
+int elf_diff_objects(const ElfFile *old_o, const ElfFile *new_o, ElfFuncChange **ret,
+		     size_t *ret_n, BaseErr *e);
+void elf_func_changes_free(ElfFuncChange *c, size_t n);
+
+/* ---- payload building ----------------------------------------------------- */
+
+typedef struct ElfObjectPair {
+	const char *old_path;    /* object of the base build */
+	const char *new_path;    /* object of the fixed build */
+} ElfObjectPair;
+
+/* Build the hotpatch payload for base (the linked file as installed) from the
+ * object pairs of the translation units the fix touches.  lineage: fix ids
+ * already applied that this fix builds on (n_lineage may be 0).  Objects must
+ * be position independent (-fPIC or -fPIE).  Fails with -EINVAL and a reason
+ * for anything that cannot be hotpatched (data changes, TLS, no changes). */
+int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t n_pairs,
+		      const char *fix_id, char *const *lineage, size_t n_lineage,
+		      ElfPayload **ret, BaseErr *e);
+
+/* ---- coldpatch synthesis -------------------------------------------------- */
+
+/* base (a base build or an earlier coldpatch of it) + payload -> the coldpatch
+ * bytes in *ret (caller frees with base_buf_free).  Deterministic.  The
+ * payload's build-id must match and its lineage must equal the fixes already
+ * applied to base (-ESTALE otherwise, -EEXIST if it is applied already).
+ * Refused (-EINVAL): SYMBOL binds (imports the base lacks) and absolute
+ * relocations in a position-independent base. */
+int elf_coldpatch(const uint8_t *base, size_t base_len, const ElfPayload *p, BaseBuf *ret,
+		  BaseErr *e);
+
+/* ---- description (for `svc inspect`) -------------------------------------- */
+
+/* Human-readable multi-line description of a payload / of a linked file's
+ * lineage, appended to out. */
+int elf_payload_describe(const ElfPayload *p, BaseBuf *out);
+int elf_describe_lineage(const uint8_t *buf, size_t len, BaseBuf *out, BaseErr *e);
+
 #endif

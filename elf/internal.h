@@ -1,0 +1,76 @@
+/* elf — private helpers shared by the files of the library. */
+#ifndef SVC_ELF_INTERNAL_H
+#define SVC_ELF_INTERNAL_H
+
+#include <elf.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "elf/elf.h"
+
+/* Largest file we read: bounds every size computation below 2^30. */
+#define ELF_MAX_FILE (1u << 30)
+
+static inline uint16_t elf_rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t elf_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t elf_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void elf_wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void elf_wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void elf_wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static inline uint64_t elf_align_up(uint64_t v, uint64_t a)
+{
+	return a ? (v + a - 1) / a * a : v;
+}
+
+/* [off, off+size) lies inside [0, len) without overflow. */
+static inline int elf_in_bounds(uint64_t off, uint64_t size, uint64_t len)
+{
+	return off <= len && size <= len - off;
+}
+
+/* The symbol table (.symtab or .dynsym) whose section index is shndx. */
+const ElfSymbol *elf_symtab_of(const ElfFile *f, uint32_t shndx, size_t *ret_n);
+
+/* Section symbol of an ET_REL or a defined function/object in sec covering
+ * off; NULL if none.  Used to name references symbolically. */
+const ElfSymbol *elf_symbol_at(const ElfFile *f, uint32_t shndx, uint64_t off);
+
+/* Lineage note body (without the note header): serialize / parse. */
+int elf_lineage_encode(const ElfLineage *l, BaseBuf *out);
+int elf_lineage_decode(const uint8_t *d, size_t len, ElfLineage *ret);
+
+/* ---- objects (ET_REL) ------------------------------------------------------ */
+
+/* What a relocation of an object refers to, named so that two builds of one
+ * translation unit can be compared and so that the base build can be
+ * searched: a named symbol + delta, or bytes of an anonymous section
+ * (string literals, constants, jump tables) at an offset. */
+typedef struct ElfTarget {
+	const ElfSymbol *sym;    /* named symbol (defined or undefined); NULL: anonymous */
+	int64_t delta;           /* S_target + A == S_sym + delta (GOT types: the A) */
+	uint32_t shndx;          /* anonymous: section; named: its section or SHN_UNDEF */
+	int64_t off;             /* anonymous: offset of S + A in the section */
+} ElfTarget;
+
+/* Resolve relocation r (of section relsec) of object f. */
+int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r, ElfTarget *ret,
+		   BaseErr *e);
+/* The relocation section applying to section shndx of object f, or NULL. */
+const ElfSection *elf_obj_relsec(const ElfFile *f, uint32_t shndx);
+/* Name of the STT_FILE symbol governing local symbol s ("" if none). */
+const char *elf_sym_file(const ElfFile *f, const ElfSymbol *s);
+/* The "function symbol" of executable section shndx (-ffunction-sections:
+ * exactly one named STT_FUNC, or NULL). */
+const ElfSymbol *elf_obj_func_of(const ElfFile *f, uint32_t shndx);
+int elf_is_got_reloc(uint32_t type);
+int elf_is_pcrel(uint32_t type);
+
+typedef struct ElfDiffItem {
+	const ElfSymbol *sym;    /* in the new object */
+	ElfChange change;
+} ElfDiffItem;
+int elf_diff_internal(const ElfFile *old_o, const ElfFile *new_o, ElfDiffItem **ret, size_t *ret_n,
+		      BaseErr *e);
+
+#endif
