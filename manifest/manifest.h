@@ -62,6 +62,10 @@ int manifest_pack(const ManifestPackage *pkg, const char *keyfile, const char *o
 int manifest_open(const char *path, const char *trustdir, ManifestPackage **ret_pkg,
 		  BaseErr *e);
 
+/* The same checks except the signature, for showing a package (svc
+ * inspect), never for installing one: key_id is left empty. */
+int manifest_open_unverified(const char *path, ManifestPackage **ret_pkg, BaseErr *e);
+
 /* The manifest text alone (no signature check): parse and format. */
 int manifest_parse(const char *text, size_t len, ManifestPackage **ret_pkg, BaseErr *e);
 int manifest_format(const ManifestPackage *pkg, BaseBuf *out);

@@ -15,7 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "elf/elf.h"
 #include "svc/internal.h"
+
+/* What gets staged for one target: a shipped member, or a coldpatch
+ * synthesized here from the installed file and the payload. */
+typedef struct Stage {
+	const uint8_t *data;
+	size_t len;
+	uint8_t *owned;
+} Stage;
 
 static int trust_dir(Svc *s, char **ret)
 {
@@ -49,7 +58,7 @@ static int check_sequence(const PendingList *l, const ManifestPackage *pkg, Base
 	return 0;
 }
 
-static int stage_one(Svc *s, const PendingOp *op, const ManifestMember *m, uint32_t mode,
+static int stage_one(Svc *s, const PendingOp *op, const Stage *m, uint32_t mode,
 		     BaseErr *e)
 {
 	_cleanup_close_ int dfd = -1, fd = -1;
@@ -75,6 +84,82 @@ static int stage_one(Svc *s, const PendingOp *op, const ManifestMember *m, uint3
 	if (r < 0)
 		return base_err(e, r, "%s/%s: cannot stage: %s", op->path, op->source,
 				base_strerror(r));
+	return 0;
+}
+
+/* The bytes of the file at `path` whose content is `sha`: the file itself,
+ * or the staged file of a pending transaction that will put it there. */
+static int read_level(Svc *s, const PendingList *l, const char *path, const uint8_t *sha,
+		      uint8_t **ret, size_t *ret_len, BaseErr *e)
+{
+	_cleanup_close_ int dfd = -1;
+	const char *name;
+	uint8_t h[BASE_SHA256_LEN];
+	int r = pending_open_parent(&s->store, path, &dfd, &name, e);
+	if (r < 0)
+		return r;
+	const char *cand = name;
+	for (size_t i = 0; i <= l->n; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		if (i > 0) {
+			const PendingEntry *en = &l->entries[i - 1];
+			cand = NULL;
+			if (!en->txn || en->state != PENDING_PENDING)
+				continue;
+			for (size_t k = 0; k < en->txn->n_ops; k++)
+				if (strcmp(en->txn->ops[k].path, path) == 0 &&
+				    memcmp(en->txn->ops[k].to, sha, BASE_SHA256_LEN) == 0)
+					cand = en->txn->ops[k].source;
+			if (!cand)
+				continue;
+		}
+		if (base_fs_read_at(dfd, cand, MANIFEST_MAX_PACKAGE, &buf, &len) < 0)
+			continue;
+		base_sha256(buf, len, h);
+		if (memcmp(h, sha, BASE_SHA256_LEN) == 0) {
+			*ret = buf;
+			*ret_len = len;
+			return 0;
+		}
+		free(buf);
+	}
+	return base_err(e, -ESTALE, "%s%s: the version this fix applies to is not on disk",
+			s->root_real, path);
+}
+
+/* No coldpatch shipped: synthesize it from the installed file and the
+ * payload, and take it only if it is, to the byte, the signed one. */
+static int synthesize(Svc *s, const PendingList *l, const ManifestPackage *pkg,
+		      const ManifestTarget *t, const uint8_t *from, Stage *ret, BaseErr *e)
+{
+	const ManifestMember *m = manifest_member(pkg, t->payload_member);
+	ElfPayload *p = NULL;
+	BaseBuf cold = { 0 };
+	uint8_t *base = NULL, h[BASE_SHA256_LEN];
+	size_t base_len = 0;
+	int r = m ? 0 : -EBADMSG;
+
+	if (r >= 0)
+		r = read_level(s, l, t->path, from, &base, &base_len, e);
+	if (r >= 0)
+		r = elf_payload_parse(m->data, m->len, &p, e);
+	if (r >= 0)
+		r = elf_coldpatch(base, base_len, p, &cold, e);
+	if (r >= 0) {
+		base_sha256(cold.data, cold.len, h);
+		if (memcmp(h, t->new_sha256, BASE_SHA256_LEN) != 0)
+			r = base_err(e, -EBADMSG, "%s: the coldpatch synthesized from %s%s is not the "
+				     "signed one (sha256 differs): refused", pkg->id, s->root_real, t->path);
+	}
+	elf_payload_free(p);
+	free(base);
+	if (r < 0) {
+		base_buf_free(&cold);
+		return r;
+	}
+	ret->data = ret->owned = cold.data;
+	ret->len = cold.len;
 	return 0;
 }
 
@@ -136,7 +221,7 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 	PendingList l = { 0 };
 	PendingTxn *txn = NULL;
 	SvcReport rep = { 0 };
-	const ManifestMember **members = NULL;
+	Stage *stages = NULL;
 	int r;
 
 	r = svc_lock(s, e);
@@ -160,8 +245,8 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 		goto out;
 
 	txn = calloc(1, sizeof(*txn));
-	members = calloc(pkg->n_targets ? pkg->n_targets : 1, sizeof(*members));
-	if (!txn || !members || !(txn->package = strdup(pkg->id)) ||
+	stages = calloc(pkg->n_targets ? pkg->n_targets : 1, sizeof(*stages));
+	if (!txn || !stages || !(txn->package = strdup(pkg->id)) ||
 	    !(txn->series = strdup(pkg->series))) {
 		r = -ENOMEM;
 		goto out;
@@ -180,11 +265,6 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 	for (size_t i = 0; i < pkg->n_targets; i++) {
 		const ManifestTarget *t = &pkg->targets[i];
 		PendingOp *op = &txn->ops[txn->n_ops];
-		if (!t->cold_member) {
-			r = base_err(e, -ENOTSUP, "%s: target %s ships no coldpatch and this "
-				     "build cannot synthesize one", package_path, t->path);
-			goto out;
-		}
 		r = plan_target(s, &l, pkg, t, txn->number, op, e);
 		if (r < 0) {
 			txn->n_ops++; /* free what was filled */
@@ -194,7 +274,17 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 			svc_report_line(&rep, "%s: already at %s", t->path, pkg->id);
 			continue;
 		}
-		members[txn->n_ops++] = manifest_member(pkg, t->cold_member);
+		Stage *st = &stages[txn->n_ops++];
+		if (t->cold_member) {
+			const ManifestMember *m = manifest_member(pkg, t->cold_member);
+			st->data = m->data;
+			st->len = m->len;
+		} else {
+			r = synthesize(s, &l, pkg, t, op->from, st, e);
+			if (r < 0)
+				goto out;
+			svc_report_line(&rep, "synthesized the coldpatch of %s from its payload", t->path);
+		}
 	}
 	if (txn->n_ops == 0) {
 		rep.noop = 1;
@@ -213,7 +303,7 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 		for (size_t k = 0; k < pkg->n_targets; k++)
 			if (strcmp(pkg->targets[k].path, txn->ops[i].path) == 0)
 				t = &pkg->targets[k];
-		r = stage_one(s, &txn->ops[i], members[i], t->mode, e);
+		r = stage_one(s, &txn->ops[i], &stages[i], t->mode, e);
 		if (r < 0) {
 			BaseErr ignore = { 0 };
 			pending_abort(&s->store, txn, &ignore);
@@ -232,7 +322,9 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 	/* 4. swap now, or at boot */
 	r = svc_commit_or_defer(s, txn, &rep, e);
 out:
-	free(members);
+	for (size_t i = 0; stages && i < pkg->n_targets; i++)
+		free(stages[i].owned);
+	free(stages);
 	pending_txn_free(txn);
 	pending_list_free(&l);
 	manifest_free(pkg);

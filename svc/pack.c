@@ -1,4 +1,5 @@
-/* svc pack: a package from whole files (base + coldpatch per target). */
+/* svc pack (vendor side): a signed package from whole files, or from the
+ * object files of the base and fixed builds (payload + coldpatch). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elf/elf.h"
 #include "svc/internal.h"
 
 static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
@@ -22,7 +24,58 @@ static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *
 	return 0;
 }
 
-int svc_pack(const SvcPackSpec *spec, BaseErr *e)
+static ManifestMember *add_member(ManifestPackage *pkg, char *name, uint8_t *data, size_t len)
+{
+	ManifestMember *m = &pkg->members[pkg->n_members++];
+	m->name = name;
+	m->data = data;
+	m->len = len;
+	return m;
+}
+
+/* Payload from the objects; the coldpatch synthesized from base + payload. */
+static int build_from_objects(const SvcPackTarget *t, const char *fix_id, const uint8_t *base,
+			      size_t base_len, uint8_t **ret_hp, size_t *ret_hp_len,
+			      BaseBuf *ret_cold, BaseErr *e)
+{
+	ElfFile *f = NULL;
+	ElfLineage lin = { 0 };
+	ElfPayload *p = NULL;
+	ElfObjectPair *pairs = calloc(t->n_objects, sizeof(*pairs));
+	BaseBuf hp = { 0 }, cold = { 0 };
+	int r;
+
+	if (!pairs)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_objects; i++)
+		pairs[i] = (ElfObjectPair){ t->objects[i].old_obj, t->objects[i].new_obj };
+	/* a fix of a fix builds on the lineage of the file it applies to */
+	r = elf_open_mem(base, base_len, t->base_file, &f, e);
+	if (r >= 0)
+		r = elf_lineage(f, &lin, e);
+	if (r >= 0)
+		r = elf_build_payload(t->base_file, pairs, t->n_objects, fix_id, lin.fixes,
+				      lin.n_fixes, &p, e);
+	if (r >= 0)
+		r = elf_payload_write(p, &hp, e);
+	if (r >= 0)
+		r = elf_coldpatch(base, base_len, p, &cold, e);
+	elf_payload_free(p);
+	elf_lineage_free(&lin);
+	elf_close(f);
+	free(pairs);
+	if (r < 0) {
+		base_buf_free(&hp);
+		base_buf_free(&cold);
+		return r;
+	}
+	*ret_hp = hp.data;
+	*ret_hp_len = hp.len;
+	*ret_cold = cold;
+	return 0;
+}
+
+int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e)
 {
 	ManifestPackage pkg = {
 		.id = (char *)spec->id,
@@ -30,57 +83,130 @@ int svc_pack(const SvcPackSpec *spec, BaseErr *e)
 		.sequence = spec->sequence,
 		.summary = (char *)spec->summary,
 	};
+	SvcPackResult res = { 0 };
 	int r = 0;
 
 	if (spec->n_targets == 0 || spec->n_targets > MANIFEST_MAX_TARGETS)
 		return base_err(e, -EINVAL, "%s: a package needs 1 to %d targets", spec->out,
 				MANIFEST_MAX_TARGETS);
 	pkg.targets = calloc(spec->n_targets, sizeof(*pkg.targets));
-	pkg.members = calloc(spec->n_targets, sizeof(*pkg.members));
+	pkg.members = calloc(2 * spec->n_targets, sizeof(*pkg.members));
 	if (!pkg.targets || !pkg.members)
 		r = -ENOMEM;
 	for (size_t i = 0; i < spec->n_targets && r >= 0; i++) {
 		const SvcPackTarget *t = &spec->targets[i];
 		ManifestTarget *mt = &pkg.targets[i];
-		ManifestMember *m = &pkg.members[i];
-		uint8_t *base = NULL;
-		size_t base_len = 0;
+		uint8_t *base = NULL, *data = NULL;
+		size_t base_len = 0, len = 0;
 		struct stat st;
 
 		if (!pending_valid_path(t->path)) {
 			r = base_err(e, -EINVAL, "%s: target path must be absolute and plain", t->path);
 			break;
 		}
+		if (!t->new_file == !t->n_objects) {
+			r = base_err(e, -EINVAL, "%s: give either a new file or object pairs", t->path);
+			break;
+		}
 		r = read_file(t->base_file, &base, &base_len, &st, e);
 		if (r < 0)
 			break;
 		base_sha256(base, base_len, mt->base_sha256);
-		free(base);
-		r = read_file(t->new_file, &m->data, &m->len, &st, e);
-		if (r < 0)
-			break;
-		pkg.n_members++;
-		base_sha256(m->data, m->len, mt->new_sha256);
-		if (memcmp(mt->base_sha256, mt->new_sha256, BASE_SHA256_LEN) == 0) {
-			r = base_err(e, -EINVAL, "%s: identical to %s: nothing to fix", t->new_file,
-				     t->base_file);
-			break;
-		}
 		mt->path = (char *)t->path;
 		mt->mode = st.st_mode & 07777;
-		m->name = base_strdupf("cold/%zu", i);
-		mt->cold_member = m->name;
-		if (!m->name)
-			r = -ENOMEM;
+		res.replaced_bytes += base_len;
+		if (t->new_file) {
+			free(base);
+			r = read_file(t->new_file, &data, &len, &st, e);
+			if (r < 0)
+				break;
+			mt->mode = st.st_mode & 07777;
+			ManifestMember *m = add_member(&pkg, base_strdupf("cold/%zu", i), data, len);
+			base_sha256(data, len, mt->new_sha256);
+			mt->cold_member = m->name;
+		} else {
+			BaseBuf cold = { 0 };
+			r = build_from_objects(t, spec->id, base, base_len, &data, &len, &cold, e);
+			free(base);
+			if (r < 0)
+				break;
+			ManifestMember *m = add_member(&pkg, base_strdupf("hp/%zu", i), data, len);
+			mt->payload_member = m->name;
+			base_sha256(cold.data, cold.len, mt->new_sha256);
+			if (spec->include_coldpatch) {
+				m = add_member(&pkg, base_strdupf("cold/%zu", i), cold.data, cold.len);
+				mt->cold_member = m->name;
+			} else
+				base_buf_free(&cold);
+		}
 		pkg.n_targets++;
+		if (memcmp(mt->base_sha256, mt->new_sha256, BASE_SHA256_LEN) == 0) {
+			r = base_err(e, -EINVAL, "%s: the fixed file is identical to %s: nothing to fix",
+				     t->path, t->base_file);
+			break;
+		}
+		for (size_t k = 0; k < pkg.n_members; k++)
+			if (!pkg.members[k].name)
+				r = -ENOMEM;
 	}
 	if (r >= 0)
 		r = manifest_pack(&pkg, spec->key, spec->out, e);
+	if (r >= 0) {
+		struct stat st;
+		if (stat(spec->out, &st) == 0)
+			res.package_bytes = (uint64_t)st.st_size;
+	}
 	for (size_t i = 0; i < pkg.n_members; i++) {
 		free(pkg.members[i].name);
 		free(pkg.members[i].data);
 	}
 	free(pkg.members);
 	free(pkg.targets);
+	if (r >= 0 && ret)
+		*ret = res;
+	return r;
+}
+
+int svc_inspect(const char *path, BaseBuf *out, BaseErr *e)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int r = read_file(path, &buf, &len, &st, e);
+	if (r < 0)
+		return r;
+	if (len >= 8 && memcmp(buf, "SVCHP\r\n\x1a", 8) == 0) {
+		ElfPayload *p = NULL;
+		r = elf_payload_parse(buf, len, &p, e);
+		if (r >= 0)
+			r = elf_payload_describe(p, out);
+		elf_payload_free(p);
+	} else if (len >= 4 && memcmp(buf, "\x7f" "ELF", 4) == 0) {
+		r = elf_describe_lineage(buf, len, out, e);
+	} else if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+		/* a package: its manifest as signed (no trust check here: inspect
+		 * shows, install verifies), then each payload */
+		ManifestPackage *pkg = NULL;
+		r = manifest_open_unverified(path, &pkg, e);
+		if (r >= 0) {
+			manifest_format(pkg, out);
+			for (size_t i = 0; i < pkg->n_targets && r >= 0; i++) {
+				const ManifestMember *m = pkg->targets[i].payload_member
+					? manifest_member(pkg, pkg->targets[i].payload_member) : NULL;
+				ElfPayload *p = NULL;
+				if (!m)
+					continue;
+				base_buf_printf(out, "\n== payload %s for %s\n", m->name,
+						pkg->targets[i].path);
+				r = elf_payload_parse(m->data, m->len, &p, e);
+				if (r >= 0)
+					r = elf_payload_describe(p, out);
+				elf_payload_free(p);
+			}
+		}
+		manifest_free(pkg);
+	} else
+		r = base_err(e, -EINVAL, "%s: not a payload, package or ELF file", path);
+	free(buf);
 	return r;
 }

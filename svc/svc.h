@@ -55,10 +55,17 @@ int svc_boot(Svc *s, SvcReport *ret, BaseErr *e);
 
 /* ---- package building (vendor side) ------------------------------------------ */
 
+typedef struct SvcObjectPair {
+	const char *old_obj, *new_obj;  /* one translation unit, base and fixed build */
+} SvcObjectPair;
+
 typedef struct SvcPackTarget {
 	const char *path;        /* absolute path on the serviced system */
 	const char *base_file;   /* the installed version the fix applies to */
-	const char *new_file;    /* the coldpatch: the file after the fix */
+	const char *new_file;    /* the coldpatch as a whole file, or NULL: then built
+				  * from the object pairs (payload + synthesized coldpatch) */
+	size_t n_objects;
+	const SvcObjectPair *objects;
 } SvcPackTarget;
 
 typedef struct SvcPackSpec {
@@ -66,11 +73,20 @@ typedef struct SvcPackSpec {
 	const char *out;         /* package to write */
 	const char *id, *series, *summary;
 	uint64_t sequence;
+	int include_coldpatch;   /* with objects: ship the coldpatch whole too */
 	size_t n_targets;
 	const SvcPackTarget *targets;
 } SvcPackSpec;
 
-int svc_pack(const SvcPackSpec *spec, BaseErr *e);
+typedef struct SvcPackResult {
+	uint64_t package_bytes;  /* size of the written package */
+	uint64_t replaced_bytes; /* total size of the files it replaces */
+} SvcPackResult;
+
+int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e);
+
+/* Describe a payload (*.hp), a package (*.hfx) or an ELF file's lineage. */
+int svc_inspect(const char *path, BaseBuf *out, BaseErr *e);
 
 /* ---- status ----------------------------------------------------------------- */
 

@@ -20,8 +20,12 @@ static const char usage_text[] =
 	"  status [--json]           fixes, files, and the processes using them\n"
 	"  list [--json]             same as status\n"
 	"  keygen --out PREFIX       new signing key: PREFIX.key, PREFIX.pub\n"
-	"  pack --key KEY --out PKG --id ID --series S --seq N\n"
-	"       --target PATH=BASEFILE:NEWFILE [--target ...] [--summary TEXT]\n"
+	"  pack --key KEY --out PKG --id ID --series S --seq N [--summary TEXT]\n"
+	"       --target PATH=BASEFILE:NEWFILE            (ship the fixed file whole), or\n"
+	"       --target PATH=BASEFILE --objects OLD.o:NEW.o [--objects ...]\n"
+	"                                                 (payload + coldpatch from objects)\n"
+	"       [--include-coldpatch] [--target ...]\n"
+	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
 	"options: --root DIR (default /), --wait SECONDS (for the lock), --quiet\n"
 	"exit codes: 0 done, 1 failed, 2 usage, 3 done but restart required,\n"
 	"            4 (boot) replayed, but a transaction was quarantined\n";
@@ -152,18 +156,21 @@ static int run_report(int r, SvcReport *rep, const BaseErr *e)
 	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
 }
 
+#define MAX_OBJECTS 256
+
 static int cmd_pack(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },    { "out", required_argument, NULL, 'o' },
-		{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
-		{ "seq", required_argument, NULL, 'n' },    { "target", required_argument, NULL, 't' },
-		{ "summary", required_argument, NULL, 'm' }, { 0 },
+		{ "key", required_argument, NULL, 'k' },     { "out", required_argument, NULL, 'o' },
+		{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
+		{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
+		{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
+		{ "include-coldpatch", no_argument, NULL, 'c' }, { 0 },
 	};
 	SvcPackSpec spec = { 0 };
 	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
-	char *specs[MANIFEST_MAX_TARGETS];
-	size_t n = 0;
+	SvcObjectPair objects[MAX_OBJECTS];
+	size_t n = 0, n_obj = 0;
 	int c, have_seq = 0;
 	BaseErr e = { 0 };
 
@@ -175,6 +182,7 @@ static int cmd_pack(int argc, char **argv)
 		case 'i': spec.id = optarg; break;
 		case 's': spec.series = optarg; break;
 		case 'm': spec.summary = optarg; break;
+		case 'c': spec.include_coldpatch = 1; break;
 		case 'n': {
 			char *end = NULL;
 			spec.sequence = strtoull(optarg, &end, 10);
@@ -184,28 +192,66 @@ static int cmd_pack(int argc, char **argv)
 			break;
 		}
 		case 't': {
+			/* PATH=BASEFILE:NEWFILE (whole file) or PATH=BASEFILE (then --objects) */
 			char *eq = strchr(optarg, '='), *colon = eq ? strchr(eq, ':') : NULL;
-			if (!eq || !colon || n == MANIFEST_MAX_TARGETS)
-				return usage("--target takes PATH=BASEFILE:NEWFILE");
-			specs[n] = optarg;
-			*eq = *colon = 0;
-			targets[n++] = (SvcPackTarget){ optarg, eq + 1, colon + 1 };
+			if (!eq || n == MANIFEST_MAX_TARGETS)
+				return usage("--target takes PATH=BASEFILE:NEWFILE or PATH=BASEFILE");
+			*eq = 0;
+			if (colon)
+				*colon = 0;
+			targets[n++] = (SvcPackTarget){ optarg, eq + 1, colon ? colon + 1 : NULL, 0, NULL };
+			break;
+		}
+		case 'j': {
+			char *colon = strchr(optarg, ':');
+			if (!colon || !n || targets[n - 1].new_file || n_obj == MAX_OBJECTS)
+				return usage("--objects OLD.o:NEW.o follows a --target PATH=BASEFILE");
+			*colon = 0;
+			objects[n_obj] = (SvcObjectPair){ optarg, colon + 1 };
+			if (!targets[n - 1].n_objects)
+				targets[n - 1].objects = &objects[n_obj];
+			targets[n - 1].n_objects++;
+			n_obj++;
 			break;
 		}
 		default: return usage(NULL);
 		}
 	}
-	(void)specs;
 	if (!spec.key || !spec.out || !spec.id || !spec.series || !have_seq || !n || optind != argc)
 		return usage("pack needs --key, --out, --id, --series, --seq and --target");
+	for (size_t i = 0; i < n; i++)
+		if (!targets[i].new_file && !targets[i].n_objects)
+			return usage("--target PATH=BASEFILE needs --objects OLD.o:NEW.o");
 	spec.targets = targets;
 	spec.n_targets = n;
-	int r = svc_pack(&spec, &e);
+	SvcPackResult res = { 0 };
+	int r = svc_pack(&spec, &res, &e);
 	if (r < 0)
 		return fail(&e, r);
 	if (!quiet)
-		printf("wrote %s (%s, series %s, sequence %" PRIu64 ", %zu target%s)\n", spec.out,
-		       spec.id, spec.series, spec.sequence, n, n == 1 ? "" : "s");
+		printf("wrote %s (%s, series %s, sequence %" PRIu64 ", %zu target%s): %" PRIu64
+		       " bytes, %.1f%% of the %" PRIu64 " bytes it replaces\n",
+		       spec.out, spec.id, spec.series, spec.sequence, n, n == 1 ? "" : "s",
+		       res.package_bytes,
+		       res.replaced_bytes ? 100.0 * (double)res.package_bytes / (double)res.replaced_bytes : 0.0,
+		       res.replaced_bytes);
+	return EXIT_OK;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	BaseErr e = { 0 };
+	BaseBuf out = { 0 };
+	if (argc != 1)
+		return usage("inspect takes one FILE");
+	int r = svc_inspect(argv[0], &out, &e);
+	if (r < 0) {
+		base_buf_free(&out);
+		return fail(&e, r);
+	}
+	if (out.data)
+		fwrite(out.data, 1, out.len, stdout);
+	base_buf_free(&out);
 	return EXIT_OK;
 }
 
@@ -236,6 +282,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	if (strcmp(cmd, "pack") == 0)
 		return cmd_pack(argc - i + 1, argv + i - 1);
+	if (strcmp(cmd, "inspect") == 0)
+		return cmd_inspect(argc - i, argv + i);
 	if (strcmp(cmd, "keygen") == 0) {
 		if (argc - i != 2 || strcmp(argv[i], "--out") != 0)
 			return usage("keygen takes --out PREFIX");
