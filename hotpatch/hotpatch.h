@@ -1,0 +1,134 @@
+/* hotpatch — place a hotpatch payload into running processes and take it out
+ * again, through ptrace, injected system calls and /proc/PID/mem writes.
+ * Nothing of ours is preloaded in the target.
+ *
+ * One call patches one process (hp_apply / hp_revert) or a set of them with a
+ * bounded pool of worker threads (hp_apply_many / hp_revert_many).  The state
+ * of the fixes lives inside each process, in a private mapping of a memfd
+ * named "svc-hotpatch" (visible in /proc/PID/maps as
+ * "/memfd:svc-hotpatch (deleted)"); hp_list reads it back from any process.
+ *
+ * The calling thread becomes the ptrace tracer of the target for the length
+ * of the call: the threads of the target are stopped for the "pause" only,
+ * and every path out of a call detaches (see docs/hotpatch.md). */
+#ifndef SVC_HOTPATCH_H
+#define SVC_HOTPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "elf/elf.h"
+
+/* Which module of the process a payload targets.  All fields optional: with
+ * none set, the module is the mapped file whose GNU build-id equals the
+ * payload's.  With a path or dev:inode set, that module is taken and its
+ * build-id must match (else BASE_E_MISMATCH). */
+typedef struct HpModuleRef {
+	const char *path;   /* path as the process sees it (/proc/PID/maps) */
+	bool by_inode;      /* match dev:inode (works across mount namespaces) */
+	dev_t dev;
+	ino_t ino;
+} HpModuleRef;
+
+typedef struct HpOpts {
+	HpModuleRef module;
+	uint32_t deadline_ms;     /* retry budget while unsafe (0: 2000 ms) */
+	uint32_t stop_timeout_ms; /* bounded wait for all threads to stop (0: 500) */
+	uint32_t backoff_us;      /* first back-off after an unsafe try (0: 500 us) */
+	uint32_t stack_scan;      /* bytes of stack scanned above RSP (0: 64 KiB) */
+} HpOpts;
+
+/* What one call did to one process.  Filled on success and, as far as it
+ * got, on failure (result, msg, unsafe_tid), so a pool can report each PID. */
+typedef struct HpReport {
+	pid_t pid;
+	int result;             /* 0 or a negative errno (domain codes first) */
+	bool noop;              /* already applied / already reverted */
+	bool blob_reused;       /* re-apply found its old code still mapped */
+	unsigned threads;       /* threads stopped in the successful attempt */
+	unsigned attempts;      /* stop attempts (> 1 after unsafe back-offs) */
+	uint64_t stop_ns;       /* first interrupt -> every thread stopped */
+	uint64_t pause_ns;      /* first interrupt -> last thread resumed */
+	uint64_t total_ns;      /* whole call */
+	unsigned syscalls;      /* system calls injected */
+	uint64_t blob;          /* address of the new code in the process */
+	uint64_t blob_size;
+	pid_t unsafe_tid;       /* the thread that made it unsafe, if any */
+	char msg[256];          /* the error line, if result < 0 */
+} HpReport;
+
+/* The in-process state, decoded. */
+typedef enum HpFixStatus {
+	HP_FIX_PENDING = 1,     /* redirects being written (tool died mid-way?) */
+	HP_FIX_APPLIED = 2,
+	HP_FIX_REVERTED = 3,    /* code still mapped, redirects removed */
+} HpFixStatus;
+
+typedef struct HpSiteInfo {
+	char name[48];          /* function name (truncated) */
+	uint64_t window;        /* first byte written */
+	uint64_t entry;         /* function entry */
+	uint32_t len;           /* bytes written */
+	uint32_t kind;          /* ElfEntryKind */
+	uint8_t orig[32];       /* bytes before this fix (base, or the fix below) */
+	uint8_t redirect[32];   /* bytes this fix wrote */
+} HpSiteInfo;
+
+typedef struct HpFixInfo {
+	char fix_id[64];
+	HpFixStatus status;
+	uint64_t blob, blob_size;
+	uint64_t bias;          /* load bias of the module when applied */
+	size_t n_sites;
+	HpSiteInfo *sites;
+} HpFixInfo;
+
+typedef struct HpState {
+	pid_t pid;
+	uint64_t addr;          /* where the state mapping is (0: none yet) */
+	size_t n_fixes;         /* in order of application, reverted included */
+	HpFixInfo *fixes;
+} HpState;
+
+/* Patch one process.  Refuses (process untouched) on a build-id or lineage
+ * mismatch or unexpected bytes at a site (BASE_E_MISMATCH); gives up with
+ * BASE_E_UNSAFE naming the thread when some thread stays inside the bytes to
+ * replace past the deadline; BASE_E_GONE when the process goes away.
+ * Applying a fix already applied is a no-op (report->noop). */
+int hp_apply(pid_t pid, const ElfPayload *p, const HpOpts *opts,
+	     HpReport *ret_report, BaseErr *e);
+
+/* Take fix_id out of one process: original bytes back (entry first), in
+ * reverse order of application: fix_id must be the newest applied fix
+ * (else BASE_E_LOCKED naming the fix on top).  Not applied: no-op if it was
+ * reverted, -ENOENT if it was never applied. */
+int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts,
+	      HpReport *ret_report, BaseErr *e);
+
+/* Read the state of any process (no stop, no attach: /proc/PID/mem). */
+int hp_list(pid_t pid, HpState **ret, BaseErr *e);
+void hp_state_free(HpState *s);
+/* Fix ids with status applied or pending, in order; the caller frees the
+ * array (not the strings, which live in s). */
+int hp_state_active(const HpState *s, const char ***ret_ids, size_t *ret_n);
+
+/* Patch / revert many processes with at most `workers` threads (0: 2).
+ * reports[] (n entries, caller-owned) gets one report per PID; the call
+ * returns the number of processes that failed (>= 0), or a negative errno if
+ * the pool could not run at all. */
+int hp_apply_many(const pid_t *pids, size_t n, unsigned workers, const ElfPayload *p,
+		  const HpOpts *opts, HpReport *reports, BaseErr *e);
+int hp_revert_many(const pid_t *pids, size_t n, unsigned workers, const char *fix_id,
+		   const HpOpts *opts, HpReport *reports, BaseErr *e);
+
+/* Every process (but the caller) that maps a module: by dev:inode or path
+ * (mod), or, with mod NULL, the file whose GNU build-id is build_id (each
+ * distinct file read once, through /proc/PID/map_files, so other mount
+ * namespaces work).  ret_pids is malloc'ed and sorted. */
+int hp_scan(const HpModuleRef *mod, const uint8_t *build_id, size_t build_id_len,
+	    pid_t **ret_pids, size_t *ret_n, BaseErr *e);
+
+#endif

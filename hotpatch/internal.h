@@ -1,0 +1,139 @@
+/* hotpatch — private declarations, included by the hotpatch/ sources only. */
+#ifndef SVC_HOTPATCH_INTERNAL_H
+#define SVC_HOTPATCH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "hotpatch/hotpatch.h"
+
+/* ---- /proc/PID/maps (proc.c) -------------------------------------------- */
+
+typedef struct HpMap {
+	uint64_t start, end, offset;
+	uint64_t ino;
+	unsigned dev_major, dev_minor;
+	char perms[5];
+	char *path;             /* "" for anonymous */
+} HpMap;
+
+typedef struct HpMaps {
+	HpMap *v;
+	size_t n;
+} HpMaps;
+
+int hp_maps_read(pid_t pid, HpMaps *ret, BaseErr *e);
+void hp_maps_free(HpMaps *m);
+const HpMap *hp_maps_find(const HpMaps *m, uint64_t addr);
+
+/* Whole-range reads/writes through /proc/PID/mem (pwrite reaches r-x pages:
+ * the kernel writes with FOLL_FORCE, copy-on-write for private mappings). */
+int hp_mem_open(pid_t pid, bool write, int *ret_fd);
+int hp_mem_read(int fd, uint64_t addr, void *buf, size_t len);
+int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len);
+
+/* ---- modules in memory (module.c) ---------------------------------------- */
+
+typedef struct HpModule {
+	const char *path;       /* points into the HpMaps it came from */
+	unsigned dev_major, dev_minor;
+	uint64_t ino;
+	uint64_t start;         /* the mapping of file offset 0 (ELF header) */
+	uint64_t lo, hi;        /* span of the file's mappings */
+	uint64_t bias;          /* load bias */
+	uint64_t dynamic;       /* PT_DYNAMIC address, 0 if none */
+	uint8_t build_id[64];
+	size_t build_id_len;
+} HpModule;
+
+/* Every ELF file mapped at offset 0 by the process, in address order. */
+int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
+/* Address of a defined dynamic symbol (default version), in module order. */
+int hp_symbol_resolve(int memfd, const HpModule *mods, size_t n, const char *name,
+		      uint64_t *ret_addr);
+/* GNU build-id of an ELF file open at fd. */
+int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len);
+
+/* ---- ptrace layer (ptrace.c) --------------------------------------------- */
+
+typedef struct HpThread {
+	pid_t tid;
+	bool stopped;           /* we have seen its stop */
+	bool regs_saved;        /* regs holds what to restore before detaching */
+	bool regs_dirty;        /* the kernel's copy differs from regs */
+	int sig;                /* signal to hand back at detach */
+	struct user_regs_struct regs;
+} HpThread;
+
+typedef struct HpTracee {
+	pid_t pid;
+	HpThread *t;
+	size_t n, cap;
+	uint64_t t_first;       /* first interrupt */
+	uint64_t t_stopped;     /* all stopped */
+	uint64_t t_resumed;     /* last detach */
+	unsigned syscalls;
+} HpTracee;
+
+/* Seize and interrupt every thread (re-scanning /proc/PID/task until no new
+ * thread appears; clones during the stop are caught by PTRACE_O_TRACECLONE),
+ * then wait, bounded, until all are stopped.  On failure everything is
+ * detached again. */
+int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e);
+/* Fetch (once) the saved registers of thread i. */
+int hp_ptrace_regs(HpTracee *tr, size_t i);
+/* Restore registers and detach every thread; never fails half-way (each
+ * thread is tried).  Returns the first error. */
+int hp_ptrace_resume(HpTracee *tr);
+void hp_tracee_free(HpTracee *tr);
+/* Run one system call in thread i through the `syscall` instruction at insn. */
+int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
+		      const uint64_t args[6], int64_t *ret, BaseErr *e);
+
+/* ---- in-process state (state.c) ------------------------------------------ */
+
+#define HP_STATE_NAME     "svc-hotpatch"
+#define HP_STATE_MAGIC    "SVCHPST1"
+#define HP_STATE_VERSION  1u
+#define HP_STATE_SIZE     (1u << 20)   /* memfd size: sparse, pages on use */
+#define HP_MAX_SITE       32
+
+typedef struct HpStateHdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t hdr_size;
+	uint64_t capacity;       /* bytes of the mapping */
+	uint64_t used;           /* bytes of records after the header */
+	uint32_t n_records;
+	uint32_t reserved;
+	char name[32];           /* NUL-terminated HP_STATE_NAME, for memfd_create */
+} HpStateHdr;
+
+typedef struct HpStateSite {
+	uint64_t window, entry;
+	uint32_t len, kind;
+	uint8_t orig[HP_MAX_SITE];
+	uint8_t redirect[HP_MAX_SITE];
+	char name[48];
+} HpStateSite;
+
+typedef struct HpStateRec {
+	uint32_t rec_size;       /* this record with its sites */
+	uint32_t status;         /* HpFixStatus */
+	char fix_id[64];
+	uint64_t blob, blob_size, bias;
+	uint32_t n_sites;
+	uint32_t reserved;
+	/* HpStateSite sites[n_sites] follow */
+} HpStateRec;
+
+/* The state mapping of a process, located through its maps. */
+int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
+/* Decode the state at addr (0: empty state). */
+int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e);
+/* Offset (from the mapping start) of record i. */
+int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off);
+
+#endif

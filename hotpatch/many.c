@@ -1,0 +1,190 @@
+/* Many processes: a bounded pool of worker threads, and the scan that finds
+ * the processes mapping a module.  Each worker is the ptrace tracer of the
+ * process it handles for the length of that call only. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "hotpatch/internal.h"
+
+typedef struct Pool {
+	const pid_t *pids;
+	size_t n;
+	atomic_size_t next;
+	atomic_size_t failed;
+	const ElfPayload *p;     /* apply if set, else revert fix_id */
+	const char *fix_id;
+	const HpOpts *opts;
+	HpReport *reports;
+} Pool;
+
+static void *worker(void *arg)
+{
+	Pool *pl = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&pl->next, 1);
+		if (i >= pl->n)
+			return NULL;
+		BaseErr e = { 0 };
+		HpReport *rep = &pl->reports[i];
+		int r = pl->p ? hp_apply(pl->pids[i], pl->p, pl->opts, rep, &e) :
+				hp_revert(pl->pids[i], pl->fix_id, pl->opts, rep, &e);
+		if (r < 0)
+			atomic_fetch_add(&pl->failed, 1);
+	}
+}
+
+static int run_pool(Pool *pl, unsigned workers, BaseErr *e)
+{
+	if (!workers)
+		workers = 2;
+	if (workers > pl->n)
+		workers = pl->n ? (unsigned)pl->n : 1;
+	memset(pl->reports, 0, pl->n * sizeof(HpReport));
+	pthread_t *th = calloc(workers, sizeof(*th));
+	if (!th)
+		return -ENOMEM;
+	unsigned started = 0;
+	for (; started < workers; started++)
+		if (pthread_create(&th[started], NULL, worker, pl) != 0)
+			break;
+	if (started == 0) {
+		free(th);
+		return base_err(e, -EAGAIN, "cannot start worker threads");
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return (int)atomic_load(&pl->failed);
+}
+
+int hp_apply_many(const pid_t *pids, size_t n, unsigned workers, const ElfPayload *p,
+		  const HpOpts *opts, HpReport *reports, BaseErr *e)
+{
+	Pool pl = { .pids = pids, .n = n, .p = p, .opts = opts, .reports = reports };
+	return run_pool(&pl, workers, e);
+}
+
+int hp_revert_many(const pid_t *pids, size_t n, unsigned workers, const char *fix_id,
+		   const HpOpts *opts, HpReport *reports, BaseErr *e)
+{
+	Pool pl = { .pids = pids, .n = n, .fix_id = fix_id, .opts = opts, .reports = reports };
+	return run_pool(&pl, workers, e);
+}
+
+/* ---- scan ------------------------------------------------------------- */
+
+typedef struct SeenFile {
+	unsigned maj, min;
+	uint64_t ino;
+	bool match;
+} SeenFile;
+
+typedef struct Scan {
+	const HpModuleRef *mod;
+	const uint8_t *build_id;
+	size_t build_id_len;
+	SeenFile *seen;
+	size_t n_seen;
+} Scan;
+
+static bool file_matches(Scan *sc, pid_t pid, const HpMap *mp)
+{
+	const HpModuleRef *m = sc->mod;
+	if (m && m->path)
+		return strcmp(mp->path, m->path) == 0;
+	if (m && m->by_inode)
+		return mp->ino == (uint64_t)m->ino && mp->dev_major == major(m->dev) &&
+		       mp->dev_minor == minor(m->dev);
+	for (size_t i = 0; i < sc->n_seen; i++)
+		if (sc->seen[i].ino == mp->ino && sc->seen[i].maj == mp->dev_major &&
+		    sc->seen[i].min == mp->dev_minor)
+			return sc->seen[i].match;
+	/* first sight of this file: read its build-id once, through map_files
+	 * (the process's own view, whatever its mount namespace) */
+	char fn[96];
+	snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)mp->start, (unsigned long long)mp->end);
+	bool match = false;
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		uint8_t id[64];
+		size_t len = 0;
+		match = hp_file_build_id(fd, id, &len) == 0 && len == sc->build_id_len &&
+			memcmp(id, sc->build_id, len) == 0;
+		close(fd);
+	} else {
+		return false;   /* not cached: another process may let us read it */
+	}
+	SeenFile *ns = realloc(sc->seen, (sc->n_seen + 1) * sizeof(*ns));
+	if (ns) {
+		sc->seen = ns;
+		sc->seen[sc->n_seen++] = (SeenFile){ mp->dev_major, mp->dev_minor, mp->ino, match };
+	}
+	return match;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int hp_scan(const HpModuleRef *mod, const uint8_t *build_id, size_t build_id_len,
+	    pid_t **ret_pids, size_t *ret_n, BaseErr *e)
+{
+	if (!mod && (!build_id || !build_id_len))
+		return base_err(e, -EINVAL, "scan: no module and no build-id");
+	DIR *d = opendir("/proc");
+	if (!d)
+		return base_err(e, -errno, "/proc: %s", strerror(errno));
+	Scan sc = { .mod = mod, .build_id = build_id, .build_id_len = build_id_len };
+	pid_t *v = NULL;
+	size_t n = 0;
+	pid_t self = getpid();
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid == self)
+			continue;
+		HpMaps m = { 0 };
+		BaseErr ig = { 0 };
+		if (hp_maps_read(pid, &m, &ig) < 0)
+			continue;   /* exited, kernel thread, or not ours to read */
+		bool hit = false;
+		for (size_t i = 0; i < m.n && !hit; i++)
+			if (m.v[i].ino && m.v[i].offset == 0)
+				hit = file_matches(&sc, pid, &m.v[i]);
+		hp_maps_free(&m);
+		if (!hit)
+			continue;
+		pid_t *nv = realloc(v, (n + 1) * sizeof(*nv));
+		if (!nv) {
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		v[n++] = pid;
+	}
+	closedir(d);
+	free(sc.seen);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_pid);
+	*ret_pids = v;
+	*ret_n = n;
+	return 0;
+}

@@ -1,0 +1,314 @@
+/* Loaded modules read from the target's own memory: load bias, GNU build-id
+ * and the dynamic symbol table (so symbols resolve exactly as the process
+ * loaded them, libc included, whatever its mount namespace). */
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hotpatch/internal.h"
+
+#define MAX_PHDRS 64
+#define MAX_DYN   512
+
+static int read_phdrs(int memfd, uint64_t at, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
+{
+	int r = hp_mem_read(memfd, at, eh, sizeof(*eh));
+	if (r < 0)
+		return r;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
+		return -BASE_E_NOTELF;
+	r = hp_mem_read(memfd, at + eh->e_phoff, ph, eh->e_phnum * sizeof(Elf64_Phdr));
+	if (r < 0)
+		return r;
+	*ret_n = eh->e_phnum;
+	return 0;
+}
+
+static void parse_build_id(const uint8_t *n, size_t len, uint8_t out[64], size_t *ret_len)
+{
+	size_t off = 0;
+	while (off + 12 <= len) {
+		uint32_t namesz, descsz, type;
+		memcpy(&namesz, n + off, 4);
+		memcpy(&descsz, n + off + 4, 4);
+		memcpy(&type, n + off + 8, 4);
+		size_t name_off = off + 12, desc_off = name_off + ((namesz + 3u) & ~3u);
+		size_t next = desc_off + ((descsz + 3u) & ~3u);
+		if (namesz > len || descsz > len || next > len || next <= off)
+			return;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(n + name_off, "GNU", 4) == 0 &&
+		    descsz > 0 && descsz <= 64) {
+			memcpy(out, n + desc_off, descsz);
+			*ret_len = descsz;
+			return;
+		}
+		off = next;
+	}
+}
+
+static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[MAX_PHDRS];
+	size_t n = 0;
+	int r = read_phdrs(memfd, mp->start, &eh, ph, &n);
+	if (r < 0)
+		return r;
+	uint64_t first_load = UINT64_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
+			first_load = ph[i].p_vaddr & ~(uint64_t)0xfff;
+			break;
+		}
+	if (first_load == UINT64_MAX)
+		return -BASE_E_NOTELF;
+	mod->start = mp->start;
+	mod->bias = mp->start - first_load;
+	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type == PT_DYNAMIC)
+			mod->dynamic = mod->bias + ph[i].p_vaddr;
+		if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096 && !mod->build_id_len) {
+			uint8_t notes[4096];
+			if (hp_mem_read(memfd, mod->bias + ph[i].p_vaddr, notes, ph[i].p_memsz) == 0)
+				parse_build_id(notes, ph[i].p_memsz, mod->build_id, &mod->build_id_len);
+		}
+	}
+	return 0;
+}
+
+int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n)
+{
+	HpModule *v = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const HpMap *mp = &m->v[i];
+		if (mp->offset != 0 || mp->ino == 0 || mp->perms[0] != 'r')
+			continue;
+		HpModule mod = { .path = mp->path, .dev_major = mp->dev_major,
+				 .dev_minor = mp->dev_minor, .ino = mp->ino, .lo = mp->start };
+		if (module_probe(memfd, mp, &mod) < 0)
+			continue;
+		/* the span: following mappings of the same file */
+		mod.hi = mp->end;
+		for (size_t j = i + 1; j < m->n; j++) {
+			const HpMap *q = &m->v[j];
+			if (q->ino == mp->ino && q->dev_major == mp->dev_major &&
+			    q->dev_minor == mp->dev_minor && q->offset != 0)
+				mod.hi = q->end;
+			else if (q->ino != 0 || q->start != mod.hi)
+				break;
+		}
+		HpModule *nv = realloc(v, (n + 1) * sizeof(*nv));
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[n++] = mod;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- dynamic symbols ------------------------------------------------------ */
+
+typedef struct DynInfo {
+	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
+} DynInfo;
+
+static int dyn_info(int memfd, const HpModule *mod, DynInfo *di)
+{
+	memset(di, 0, sizeof(*di));
+	if (!mod->dynamic)
+		return -ENOENT;
+	Elf64_Dyn d[64];
+	for (size_t base = 0; base < MAX_DYN; base += 64) {
+		/* a short read is fine: .dynamic may end its mapping */
+		ssize_t got = pread(memfd, d, sizeof(d),
+				    (off_t)(mod->dynamic + base * sizeof(Elf64_Dyn)));
+		if (got < (ssize_t)sizeof(Elf64_Dyn))
+			return -EIO;
+		for (size_t i = 0; i < (size_t)got / sizeof(Elf64_Dyn); i++) {
+			uint64_t v = d[i].d_un.d_ptr;
+			/* ld.so rewrites most d_ptr entries to absolute addresses in
+			 * place; the vDSO and ld.so itself keep them relative. */
+			uint64_t a = v < mod->bias ? v + mod->bias : v;
+			switch (d[i].d_tag) {
+			case DT_NULL:
+				return di->symtab && di->strtab ? 0 : -ENOENT;
+			case DT_SYMTAB: di->symtab = a; break;
+			case DT_STRTAB: di->strtab = a; break;
+			case DT_STRSZ: di->strsz = v; break;
+			case DT_GNU_HASH: di->gnu_hash = a; break;
+			case DT_HASH: di->hash = a; break;
+			case DT_VERSYM: di->versym = a; break;
+			}
+		}
+	}
+	return -EBADMSG;
+}
+
+static int sym_matches(int memfd, const DynInfo *di, uint32_t idx, const char *name,
+		       size_t name_len, uint64_t bias, uint64_t *ret_addr)
+{
+	Elf64_Sym s;
+	int r = hp_mem_read(memfd, di->symtab + (uint64_t)idx * sizeof(s), &s, sizeof(s));
+	if (r < 0)
+		return r;
+	if (s.st_shndx == SHN_UNDEF || s.st_value == 0 || s.st_name >= di->strsz)
+		return 0;
+	unsigned bind = ELF64_ST_BIND(s.st_info), type = ELF64_ST_TYPE(s.st_info);
+	if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE)
+		return 0;
+	if (type == STT_TLS || type == STT_SECTION || type == STT_FILE)
+		return 0;
+	char buf[256];
+	if (name_len + 1 > sizeof(buf))
+		return 0;
+	r = hp_mem_read(memfd, di->strtab + s.st_name, buf, name_len + 1);
+	if (r < 0)
+		return 0;
+	if (memcmp(buf, name, name_len + 1) != 0)
+		return 0;
+	if (di->versym) {
+		uint16_t vs = 0;
+		/* a hidden (non-default) version is not what a plain reference binds to */
+		if (hp_mem_read(memfd, di->versym + (uint64_t)idx * 2, &vs, 2) == 0 && (vs & 0x8000))
+			return 0;
+	}
+	/* STT_GNU_IFUNC would need the resolver run in the target: refused */
+	if (type == STT_GNU_IFUNC)
+		return -ENOTSUP;
+	*ret_addr = bias + s.st_value;
+	return 1;
+}
+
+static int lookup_gnu(int memfd, const DynInfo *di, const char *name, uint64_t bias,
+		      uint64_t *ret_addr)
+{
+	uint32_t hdr[4];
+	int r = hp_mem_read(memfd, di->gnu_hash, hdr, sizeof(hdr));
+	if (r < 0)
+		return r;
+	uint32_t nbuckets = hdr[0], symoffset = hdr[1], bloom_size = hdr[2], shift = hdr[3];
+	if (nbuckets == 0 || bloom_size == 0)
+		return 0;
+	uint32_t h = 5381;
+	size_t len = 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++, len++)
+		h = h * 33 + *c;
+	uint64_t bloom_at = di->gnu_hash + 16;
+	uint64_t word;
+	r = hp_mem_read(memfd, bloom_at + ((h / 64) % bloom_size) * 8, &word, 8);
+	if (r < 0)
+		return r;
+	uint64_t mask = (1ull << (h % 64)) | (1ull << ((h >> shift) % 64));
+	if ((word & mask) != mask)
+		return 0;
+	uint64_t buckets_at = bloom_at + (uint64_t)bloom_size * 8;
+	uint64_t chain_at = buckets_at + (uint64_t)nbuckets * 4;
+	uint32_t idx;
+	r = hp_mem_read(memfd, buckets_at + (h % nbuckets) * 4, &idx, 4);
+	if (r < 0)
+		return r;
+	if (idx < symoffset)
+		return 0;
+	for (unsigned guard = 0; guard < 100000; guard++, idx++) {
+		uint32_t ch;
+		r = hp_mem_read(memfd, chain_at + (uint64_t)(idx - symoffset) * 4, &ch, 4);
+		if (r < 0)
+			return r;
+		if ((ch | 1) == (h | 1)) {
+			r = sym_matches(memfd, di, idx, name, len, bias, ret_addr);
+			if (r != 0)
+				return r;
+		}
+		if (ch & 1)
+			break;
+	}
+	return 0;
+}
+
+static int lookup_sysv(int memfd, const DynInfo *di, const char *name, uint64_t bias,
+		       uint64_t *ret_addr)
+{
+	uint32_t hdr[2];
+	int r = hp_mem_read(memfd, di->hash, hdr, sizeof(hdr));
+	if (r < 0)
+		return r;
+	uint32_t nbucket = hdr[0], nchain = hdr[1];
+	if (nbucket == 0)
+		return 0;
+	uint32_t h = 0, g;
+	size_t len = 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++, len++) {
+		h = (h << 4) + *c;
+		g = h & 0xf0000000u;
+		if (g)
+			h ^= g >> 24;
+		h &= ~g;
+	}
+	uint32_t idx;
+	r = hp_mem_read(memfd, di->hash + 8 + (h % nbucket) * 4, &idx, 4);
+	if (r < 0)
+		return r;
+	for (unsigned guard = 0; idx != 0 && idx < nchain && guard < nchain; guard++) {
+		r = sym_matches(memfd, di, idx, name, len, bias, ret_addr);
+		if (r != 0)
+			return r;
+		r = hp_mem_read(memfd, di->hash + 8 + ((uint64_t)nbucket + idx) * 4, &idx, 4);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int hp_symbol_resolve(int memfd, const HpModule *mods, size_t n, const char *name,
+		      uint64_t *ret_addr)
+{
+	for (size_t i = 0; i < n; i++) {
+		DynInfo di;
+		if (dyn_info(memfd, &mods[i], &di) < 0)
+			continue;
+		int r = 0;
+		if (di.gnu_hash)
+			r = lookup_gnu(memfd, &di, name, mods[i].bias, ret_addr);
+		else if (di.hash)
+			r = lookup_sysv(memfd, &di, name, mods[i].bias, ret_addr);
+		if (r == 1)
+			return 0;
+		if (r == -ENOTSUP)
+			return r;
+	}
+	return -ENOENT;
+}
+
+int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len)
+{
+	Elf64_Ehdr eh;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+		return -BASE_E_NOTELF;
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_PHDRS)
+		return -BASE_E_NOTELF;
+	Elf64_Phdr ph[MAX_PHDRS];
+	size_t sz = eh.e_phnum * sizeof(Elf64_Phdr);
+	if (pread(fd, ph, sz, (off_t)eh.e_phoff) != (ssize_t)sz)
+		return -BASE_E_NOTELF;
+	size_t len = 0;
+	for (size_t i = 0; i < eh.e_phnum && !len; i++) {
+		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > 4096)
+			continue;
+		uint8_t notes[4096];
+		if (pread(fd, notes, ph[i].p_filesz, (off_t)ph[i].p_offset) != (ssize_t)ph[i].p_filesz)
+			continue;
+		parse_build_id(notes, ph[i].p_filesz, out, &len);
+	}
+	if (!len)
+		return -ENOENT;
+	*ret_len = len;
+	return 0;
+}

@@ -1,0 +1,305 @@
+/* The ptrace layer: stop every thread of a process, run system calls in it,
+ * put every register back and let it go.  Nothing else in hotpatch/ calls
+ * ptrace(2) or waitpid(2).
+ *
+ * Why PTRACE_SEIZE + PTRACE_INTERRUPT and not PTRACE_ATTACH: no SIGSTOP is
+ * sent, so nothing can leak a stop or a signal into the target, and a thread
+ * blocked in a system call is stopped with its restart state intact. */
+#include <dirent.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hotpatch/internal.h"
+
+static HpThread *thread_find(HpTracee *tr, pid_t tid)
+{
+	for (size_t i = 0; i < tr->n; i++)
+		if (tr->t[i].tid == tid)
+			return &tr->t[i];
+	return NULL;
+}
+
+static int thread_add(HpTracee *tr, pid_t tid)
+{
+	if (tr->n == tr->cap) {
+		size_t cap = tr->cap ? tr->cap * 2 : 8;
+		HpThread *nt = realloc(tr->t, cap * sizeof(*nt));
+		if (!nt)
+			return -ENOMEM;
+		tr->t = nt;
+		tr->cap = cap;
+	}
+	memset(&tr->t[tr->n], 0, sizeof(HpThread));
+	tr->t[tr->n].tid = tid;
+	tr->n++;
+	return 0;
+}
+
+static void thread_drop(HpTracee *tr, pid_t tid)
+{
+	for (size_t i = 0; i < tr->n; i++)
+		if (tr->t[i].tid == tid) {
+			tr->t[i] = tr->t[tr->n - 1];
+			tr->n--;
+			return;
+		}
+}
+
+/* A bounded wait for one traced thread.  Polling: a blocking waitpid cannot
+ * be bounded without signals, which a library must not take over.  Yield
+ * first (the tracee usually stops within microseconds), then sleep. */
+static int wait_tid(pid_t tid, int *status, uint64_t deadline)
+{
+	for (unsigned spins = 0;; spins++) {
+		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
+		if (r == tid)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (base_now_ns() > deadline)
+			return -ETIMEDOUT;
+		if (spins < 200) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 50000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Record one stop of a thread we wait for.  Returns 1 if the thread is now
+ * stopped, 0 if it went away, < 0 on error. */
+static int note_stop(HpTracee *tr, HpThread *t, int status)
+{
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		pid_t tid = t->tid;
+		thread_drop(tr, tid);
+		return tid == tr->pid ? -BASE_E_GONE : 0;
+	}
+	if (!WIFSTOPPED(status))
+		return -EPROTO;
+	int event = status >> 16, sig = WSTOPSIG(status);
+	t->stopped = true;
+	if (event == PTRACE_EVENT_CLONE) {
+		/* the new thread is already attached (TRACECLONE): take it in */
+		unsigned long msg = 0;
+		if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg) == 0 && msg &&
+		    !thread_find(tr, (pid_t)msg))
+			return thread_add(tr, (pid_t)msg) < 0 ? -ENOMEM : 1;
+		return 1;
+	}
+	if (event == 0 && sig != SIGTRAP)
+		t->sig = sig;   /* a signal-delivery-stop: hand it back at detach */
+	return 1;
+}
+
+/* Seize + interrupt every thread listed in /proc/PID/task that we do not
+ * have yet.  Returns how many were new. */
+static int seize_new(HpTracee *tr)
+{
+	char fn[64];
+	snprintf(fn, sizeof(fn), "/proc/%d/task", (int)tr->pid);
+	DIR *d = opendir(fn);
+	if (!d)
+		return errno == ENOENT ? -BASE_E_GONE : -errno;
+	int added = 0, r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		pid_t tid = (pid_t)atoi(de->d_name);
+		if (thread_find(tr, tid))
+			continue;
+		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0) {
+			if (errno == ESRCH)
+				continue;   /* exited meanwhile */
+			r = -errno;
+			break;
+		}
+		if (tr->t_first == 0)
+			tr->t_first = base_now_ns();
+		if (thread_add(tr, tid) < 0) {
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			r = -ENOMEM;
+			break;
+		}
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH) {
+			r = -errno;
+			break;
+		}
+		added++;
+	}
+	closedir(d);
+	return r < 0 ? r : added;
+}
+
+int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e)
+{
+	uint64_t deadline = base_now_ns() + timeout_ns;
+	tr->t_first = tr->t_stopped = tr->t_resumed = 0;
+	int r;
+	for (;;) {
+		/* re-scan until stable: a thread created between two readdirs by a
+		 * thread not yet seized is only visible to the next scan */
+		do {
+			r = seize_new(tr);
+			if (r < 0)
+				goto fail;
+		} while (r > 0);
+		bool waited = false;
+		for (size_t i = 0; i < tr->n; i++) {
+			HpThread *t = &tr->t[i];
+			if (t->stopped)
+				continue;
+			int status = 0;
+			r = wait_tid(t->tid, &status, deadline);
+			if (r == -ECHILD) {
+				/* reaped elsewhere: it is gone */
+				thread_drop(tr, t->tid);
+				i--;
+				continue;
+			}
+			if (r < 0)
+				goto fail;
+			r = note_stop(tr, t, status);
+			if (r < 0)
+				goto fail;
+			waited = true;
+			i = (size_t)-1;   /* note_stop may reorder or grow the list */
+		}
+		if (tr->n == 0) {
+			r = -BASE_E_GONE;
+			goto fail;
+		}
+		if (!waited || seize_new(tr) == 0)
+			break;
+	}
+	tr->t_stopped = base_now_ns();
+	return 0;
+fail:
+	hp_ptrace_resume(tr);
+	if (r == -BASE_E_GONE)
+		return base_err(e, r, "pid %d: process exited while being stopped", (int)tr->pid);
+	if (r == -EPERM)
+		return base_err(e, r, "pid %d: cannot trace (already traced, or not permitted)",
+				(int)tr->pid);
+	if (r == -ETIMEDOUT)
+		return base_err(e, r, "pid %d: threads did not stop within %llu ms", (int)tr->pid,
+				(unsigned long long)(timeout_ns / 1000000));
+	return base_err(e, r, "pid %d: stopping threads: %s", (int)tr->pid, strerror(-r));
+}
+
+int hp_ptrace_regs(HpTracee *tr, size_t i)
+{
+	HpThread *t = &tr->t[i];
+	if (t->regs_saved)
+		return 0;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0)
+		return -errno;
+	t->regs_saved = true;
+	return 0;
+}
+
+int hp_ptrace_resume(HpTracee *tr)
+{
+	int first = 0;
+	for (size_t i = 0; i < tr->n; i++) {
+		HpThread *t = &tr->t[i];
+		if (!t->stopped) {
+			/* the interrupt may still land: give it a moment, then detach */
+			int status;
+			if (wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0 &&
+			    WIFSTOPPED(status)) {
+				t->stopped = true;
+				if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
+					t->sig = WSTOPSIG(status);
+			}
+		}
+		if (t->regs_dirty && ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0 && !first)
+			first = -errno;
+		if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) < 0 && errno != ESRCH &&
+		    !first)
+			first = -errno;
+	}
+	tr->n = 0;
+	tr->t_resumed = base_now_ns();
+	return first;
+}
+
+void hp_tracee_free(HpTracee *tr)
+{
+	free(tr->t);
+	tr->t = NULL;
+	tr->n = tr->cap = 0;
+}
+
+int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
+		      const uint64_t args[6], int64_t *ret, BaseErr *e)
+{
+	int r = hp_ptrace_regs(tr, i);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading registers: %s", (int)tr->pid, strerror(-r));
+	HpThread *t = &tr->t[i];
+	pid_t tid = t->tid;
+	struct user_regs_struct regs = t->regs;
+	regs.rax = (uint64_t)nr;
+	regs.rdi = args[0];
+	regs.rsi = args[1];
+	regs.rdx = args[2];
+	regs.r10 = args[3];
+	regs.r8 = args[4];
+	regs.r9 = args[5];
+	regs.rip = insn;
+	/* not a system call being restarted: without this the kernel's restart
+	 * logic would rewind RIP over our `syscall` when the stop returns */
+	regs.orig_rax = (uint64_t)-1;
+	regs.eflags &= ~0x100ull;
+	t->regs_dirty = true;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
+		return base_err(e, -errno, "pid %d: setting registers: %s", (int)tr->pid,
+				strerror(errno));
+	uint64_t deadline = base_now_ns() + 1000000000ull;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0)
+			return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno,
+					"pid %d: single-step: %s", (int)tr->pid, strerror(errno));
+		int status = 0;
+		r = wait_tid(tid, &status, deadline);
+		if (r < 0)
+			return base_err(e, r == -ECHILD ? -BASE_E_GONE : r,
+					"pid %d: injected syscall %ld: %s", (int)tr->pid, nr,
+					strerror(-r));
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			thread_drop(tr, tid);
+			return base_err(e, -BASE_E_GONE, "pid %d: exited during injected syscall",
+					(int)tr->pid);
+		}
+		struct user_regs_struct now;
+		if (ptrace(PTRACE_GETREGS, tid, 0, &now) < 0)
+			return base_err(e, -errno, "pid %d: reading registers: %s", (int)tr->pid,
+					strerror(errno));
+		int event = status >> 16, sig = WSTOPSIG(status);
+		if (now.rip == insn + 2) {
+			*ret = (int64_t)now.rax;
+			tr->syscalls++;
+			return 0;
+		}
+		if (now.rip != insn)
+			return base_err(e, -EPROTO, "pid %d: injected syscall strayed to %#llx",
+					(int)tr->pid, (unsigned long long)now.rip);
+		/* stopped before running it: a pending interrupt, or a signal that
+		 * arrived; keep the signal for the detach and step again */
+		if (event == 0 && sig != SIGTRAP)
+			t->sig = sig;
+	}
+}

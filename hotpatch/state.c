@@ -1,0 +1,159 @@
+/* The state of the fixes, kept inside the patched process itself.
+ *
+ * Where: a MAP_PRIVATE, PROT_READ mapping of a memfd named "svc-hotpatch".
+ * Why a memfd and not an anonymous mapping named with
+ * prctl(PR_SET_VMA_ANON_NAME): the kernel here (6.18) is built without
+ * CONFIG_ANON_VMA_NAME (the prctl fails with EINVAL), while a memfd name
+ * shows in /proc/PID/maps on every kernel since 3.17.  Why private: a forked
+ * child gets its own copy, so its state keeps describing its own code (which
+ * fork copied too); a shared mapping would let a revert in the parent rewrite
+ * the child's record while the child's code stays patched.  Why read-only:
+ * we write it through /proc/PID/mem; the process itself cannot scribble on it.
+ *
+ * Layout: HpStateHdr, then records appended in order of application, each
+ * an HpStateRec followed by its HpStateSite[]. The header's `used` is written
+ * after a record, so a record half-written by a dying tool is not seen. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpatch/internal.h"
+
+int hp_state_locate(const HpMaps *m, uint64_t *ret_addr)
+{
+	static const char prefix[] = "/memfd:" HP_STATE_NAME;
+	for (size_t i = 0; i < m->n; i++)
+		if (strncmp(m->v[i].path, prefix, sizeof(prefix) - 1) == 0 && m->v[i].offset == 0) {
+			*ret_addr = m->v[i].start;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int read_hdr(int memfd, pid_t pid, uint64_t addr, HpStateHdr *h, BaseErr *e)
+{
+	int r = hp_mem_read(memfd, addr, h, sizeof(*h));
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading state at %#llx: %s", (int)pid,
+				(unsigned long long)addr, strerror(-r));
+	if (memcmp(h->magic, HP_STATE_MAGIC, 8) != 0 || h->version != HP_STATE_VERSION ||
+	    h->hdr_size != sizeof(*h) || h->capacity > HP_STATE_SIZE ||
+	    h->used > h->capacity - sizeof(*h))
+		return base_err(e, -BASE_E_CORRUPT, "pid %d: state mapping at %#llx is corrupt",
+				(int)pid, (unsigned long long)addr);
+	return 0;
+}
+
+int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off)
+{
+	uint64_t off = sizeof(HpStateHdr);
+	for (size_t k = 0; k < i; k++) {
+		uint32_t sz;
+		int r = hp_mem_read(memfd, addr + off, &sz, 4);
+		if (r < 0)
+			return r;
+		off += sz;
+	}
+	*ret_off = off;
+	return 0;
+}
+
+void hp_state_free(HpState *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_fixes; i++)
+		free(s->fixes[i].sites);
+	free(s->fixes);
+	free(s);
+}
+
+int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e)
+{
+	HpState *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->pid = pid;
+	s->addr = addr;
+	if (!addr) {
+		*ret = s;
+		return 0;
+	}
+	HpStateHdr h;
+	int r = read_hdr(memfd, pid, addr, &h, e);
+	if (r < 0)
+		goto fail;
+	_cleanup_free_ uint8_t *buf = malloc(h.used ? h.used : 1);
+	s->fixes = calloc(h.n_records ? h.n_records : 1, sizeof(HpFixInfo));
+	if (!buf || !s->fixes) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = hp_mem_read(memfd, addr + sizeof(h), buf, h.used);
+	if (r < 0) {
+		r = base_err(e, r, "pid %d: reading state: %s", (int)pid, strerror(-r));
+		goto fail;
+	}
+	size_t off = 0;
+	for (uint32_t i = 0; i < h.n_records; i++) {
+		HpStateRec rec;
+		if (off + sizeof(rec) > h.used)
+			goto corrupt;
+		memcpy(&rec, buf + off, sizeof(rec));
+		if (rec.rec_size != sizeof(rec) + (uint64_t)rec.n_sites * sizeof(HpStateSite) ||
+		    off + rec.rec_size > h.used || rec.status < HP_FIX_PENDING ||
+		    rec.status > HP_FIX_REVERTED)
+			goto corrupt;
+		HpFixInfo *f = &s->fixes[s->n_fixes];
+		memcpy(f->fix_id, rec.fix_id, sizeof(f->fix_id));
+		f->fix_id[sizeof(f->fix_id) - 1] = 0;
+		f->status = (HpFixStatus)rec.status;
+		f->blob = rec.blob;
+		f->blob_size = rec.blob_size;
+		f->bias = rec.bias;
+		f->sites = calloc(rec.n_sites ? rec.n_sites : 1, sizeof(HpSiteInfo));
+		if (!f->sites) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		s->n_fixes++;
+		for (uint32_t k = 0; k < rec.n_sites; k++) {
+			HpStateSite st;
+			memcpy(&st, buf + off + sizeof(rec) + k * sizeof(st), sizeof(st));
+			if (st.len == 0 || st.len > HP_MAX_SITE)
+				goto corrupt;
+			HpSiteInfo *si = &f->sites[k];
+			memcpy(si->name, st.name, sizeof(si->name));
+			si->name[sizeof(si->name) - 1] = 0;
+			si->window = st.window;
+			si->entry = st.entry;
+			si->len = st.len;
+			si->kind = st.kind;
+			memcpy(si->orig, st.orig, sizeof(si->orig));
+			memcpy(si->redirect, st.redirect, sizeof(si->redirect));
+		}
+		f->n_sites = rec.n_sites;
+		off += rec.rec_size;
+	}
+	*ret = s;
+	return 0;
+corrupt:
+	r = base_err(e, -BASE_E_CORRUPT, "pid %d: state mapping at %#llx: bad record", (int)pid,
+		     (unsigned long long)addr);
+fail:
+	hp_state_free(s);
+	return r;
+}
+
+int hp_state_active(const HpState *s, const char ***ret_ids, size_t *ret_n)
+{
+	const char **ids = calloc(s->n_fixes ? s->n_fixes : 1, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_fixes; i++)
+		if (s->fixes[i].status != HP_FIX_REVERTED)
+			ids[n++] = s->fixes[i].fix_id;
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
