@@ -214,7 +214,7 @@ static int plan_target(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 	return 0;
 }
 
-int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
+int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret, BaseErr *e)
 {
 	_cleanup_free_ char *trust = NULL;
 	ManifestPackage *pkg = NULL;
@@ -234,7 +234,22 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 	if (r < 0)
 		goto out;
 	rep.package = strdup(pkg->id);
-	const char *state = svc_ledger_state(&l, pkg->id, NULL);
+	const PendingEntry *last = NULL;
+	const char *state = svc_ledger_state(&l, pkg->id, &last);
+	int hot = (flags & SVC_HOTPATCH) != 0;
+	for (size_t i = 0; hot && i < pkg->n_targets; i++)
+		if (!pkg->targets[i].payload_member) {
+			svc_report_linel(&rep, 4, "%s: %s carries no hotpatch payload: installing cold",
+					 pkg->id, pkg->targets[i].path);
+			hot = 0;
+		}
+	if (state && strcmp(state, "pending") == 0 && hot) {
+		/* an earlier install (interrupted, or cold) is committed: finish it hot */
+		svc_report_line(&rep, "%s is pending: finishing it hot", pkg->id);
+		rep.txn = last->number;
+		r = svc_hot_install(s, pkg, last->txn, &rep, e);
+		goto out;
+	}
 	if (state && (strcmp(state, "installed") == 0 || strcmp(state, "pending") == 0)) {
 		rep.noop = 1;
 		svc_report_line(&rep, "%s is already %s: nothing to do", pkg->id, state);
@@ -319,8 +334,11 @@ int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e)
 		goto out;
 	}
 	rep.txn = txn->number;
-	/* 4. swap now, or at boot */
-	r = svc_commit_or_defer(s, txn, &rep, e);
+	/* 4. hot: patch the processes and swap now; cold: swap now, or at boot */
+	if (hot)
+		r = svc_hot_install(s, pkg, txn, &rep, e);
+	else
+		r = svc_commit_or_defer(s, txn, &rep, e);
 out:
 	for (size_t i = 0; stages && i < pkg->n_targets; i++)
 		free(stages[i].owned);

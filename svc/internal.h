@@ -44,6 +44,18 @@ const char *svc_ledger_level(const PendingList *l, const char *path, const uint8
 /* Content of `path` once every pending install/rollback has been replayed. */
 void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BASE_SHA256_LEN]);
 
+/* ---- hot path (hot.c) ---------------------------------------------------------- */
+/* Patch every process mapping a target, swap, sweep.  The transaction is
+ * committed (in pending/).  0, or SVC_RESTART if a process was left unpatched. */
+int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, SvcReport *rep,
+		    BaseErr *e);
+/* 1 if some process runs the install's fix from memory. */
+int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e);
+/* Revert the fix in every process running it from memory, then swap. */
+int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e);
+/* Fill level/hot of every user of a file. */
+void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f);
+
 /* ---- helpers (report.c) ------------------------------------------------------ */
 int svc_report_line(SvcReport *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int svc_report_linel(SvcReport *r, int level, const char *fmt, ...)

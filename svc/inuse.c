@@ -13,12 +13,18 @@
 
 #include "svc/internal.h"
 
-static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old)
+static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_t dev,
+		    ino_t ino, const char *map)
 {
 	for (size_t i = 0; i < t->n_users; i++)
 		if (t->users[i].pid == pid) {
-			/* a process mapping both versions counts as not converged */
-			t->users[i].old_version |= old;
+			/* a process mapping both versions counts as old */
+			if (old && !t->users[i].old_version) {
+				t->users[i].old_version = 1;
+				t->users[i].dev = dev;
+				t->users[i].ino = ino;
+				snprintf(t->users[i].map, sizeof(t->users[i].map), "%s", map);
+			}
 			return 0;
 		}
 	SvcUser *u = realloc(t->users, (t->n_users + 1) * sizeof(*u));
@@ -29,6 +35,9 @@ static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old)
 	memset(u, 0, sizeof(*u));
 	u->pid = pid;
 	u->old_version = old;
+	u->dev = dev;
+	u->ino = ino;
+	snprintf(u->map, sizeof(u->map), "%s", map);
 	snprintf(u->comm, sizeof(u->comm), "%s", comm);
 	return 0;
 }
@@ -59,11 +68,13 @@ static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
 		return 0; /* gone, or not ours to read */
 	while (r >= 0 && getline(&line, &cap, f) > 0) {
 		unsigned maj, min;
-		unsigned long ino;
+		unsigned long ino, start, end;
 		int off = 0;
-		if (sscanf(line, "%*x-%*x %*s %*x %x:%x %lu %n", &maj, &min, &ino, &off) < 3 ||
-		    ino == 0)
+		char map[48];
+		if (sscanf(line, "%lx-%lx %*s %*x %x:%x %lu %n", &start, &end, &maj, &min, &ino,
+			   &off) < 5 || ino == 0)
 			continue;
+		snprintf(map, sizeof(map), "%lx-%lx", start, end);
 		char *p = line + off;
 		p[strcspn(p, "\n")] = 0;
 		char *del = strstr(p, " (deleted)");
@@ -76,7 +87,7 @@ static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
 				continue;
 			if (!comm[0])
 				read_comm(pid, comm, sizeof(comm));
-			r = add_user(&t[i], pid, comm, !cur);
+			r = add_user(&t[i], pid, comm, !cur, makedev(maj, min), (ino_t)ino, map);
 		}
 	}
 	free(line);

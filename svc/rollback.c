@@ -87,7 +87,7 @@ static int plan_reverse(Svc *s, const PendingTxn *inst, uint64_t number, Pending
 	return 0;
 }
 
-int svc_rollback(Svc *s, const char *id, SvcReport *ret, BaseErr *e)
+int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr *e)
 {
 	PendingList l = { 0 };
 	SvcReport rep = { 0 };
@@ -143,7 +143,15 @@ int svc_rollback(Svc *s, const char *id, SvcReport *ret, BaseErr *e)
 	if (r < 0)
 		goto out;
 	rep.txn = number;
-	r = svc_commit_or_defer(s, t, &rep, e);
+	int hot = (flags & SVC_HOTPATCH) != 0;
+	if (!hot) {
+		hot = svc_hot_in_memory(s, last->txn, e);
+		if (hot < 0) {
+			r = hot;
+			goto out;
+		}
+	}
+	r = hot ? svc_hot_rollback(s, t, &rep, e) : svc_commit_or_defer(s, t, &rep, e);
 out:
 	pending_txn_free(t);
 	pending_list_free(&l);

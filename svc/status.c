@@ -171,9 +171,10 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		SvcFileStatus *f = &st.files[i];
 		f->users = BASE_TAKE_PTR(scan[i].users);
 		f->n_users = scan[i].n_users;
+		svc_hot_levels(s, &l, f);
 		f->converged = 1;
 		for (size_t k = 0; k < f->n_users; k++)
-			if (f->users[k].old_version)
+			if (strcmp(f->users[k].level, f->level) != 0)
 				f->converged = 0;
 	}
 	svc_scan_free(scan, st.n_files);

@@ -29,7 +29,12 @@ void svc_close(Svc *s);
 typedef struct SvcUser {
 	pid_t pid;
 	char comm[32];
-	int old_version;         /* 1: maps a replaced (older) version of the file */
+	int old_version;         /* 1: maps a replaced (older) file, not the one on disk */
+	dev_t dev;               /* the file it maps (first mapping seen) */
+	ino_t ino;
+	char map[48];            /* "start-end" of that mapping, for /proc/PID/map_files */
+	char level[65];          /* status: fix level it runs (file + in-memory fixes) */
+	int hot;                 /* status: level comes from an in-memory hotpatch */
 } SvcUser;
 
 /* What one install/rollback/boot did, for the CLI to print. */
@@ -48,8 +53,17 @@ typedef struct SvcReport {
 
 void svc_report_free(SvcReport *r);
 
-int svc_install(Svc *s, const char *package_path, SvcReport *ret, BaseErr *e);
-int svc_rollback(Svc *s, const char *package_id, SvcReport *ret, BaseErr *e);
+#define SVC_HOTPATCH 1u  /* also patch running processes (/hotpatch:enable) */
+
+/* Install a package.  With SVC_HOTPATCH, every process mapping a target is
+ * patched in memory and the files are swapped at once, even in use; a
+ * process that cannot be patched is named in the report (SVC_RESTART).  A
+ * package with a target that carries no payload is installed cold. */
+int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret, BaseErr *e);
+/* Roll a fix back.  If some process runs it from memory (or with
+ * SVC_HOTPATCH) it is reverted in every such process and the files are
+ * swapped back at once; otherwise cold (deferred while in use). */
+int svc_rollback(Svc *s, const char *package_id, unsigned flags, SvcReport *ret, BaseErr *e);
 /* Boot-time replay: returns the number of quarantined transactions (>= 0). */
 int svc_boot(Svc *s, SvcReport *ret, BaseErr *e);
 
@@ -106,7 +120,7 @@ typedef struct SvcFileStatus {
 	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
 	size_t n_users;
 	SvcUser *users;
-	int converged;           /* no process maps an older version */
+	int converged;           /* every process runs the level on disk */
 } SvcFileStatus;
 
 typedef struct SvcStatus {

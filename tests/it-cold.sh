@@ -38,7 +38,7 @@ expect_exit 0 "$SVC" --root "$R" boot
 kill -0 "$P1" || fail "old process died"
 sleep 0.2; tail -n1 "$S/out1" | grep -q "hello from base" || fail "old process changed its code"
 "$SVC" --root "$R" status --json | grep -q '"converged":false' || fail "status: old process not seen"
-"$SVC" --root "$R" status --json | grep -q "\"pid\":$P1,[^}]*\"version\":\"old\"" || fail "status: pid $P1 not marked old"
+"$SVC" --root "$R" status --json | grep -q "\"pid\":$P1,[^}]*\"maps\":\"old\",\"level\":\"base\"" || fail "status: pid $P1 not marked old"
 stop_pid "$P1"
 "$SVC" --root "$R" status --json | grep -q '"converged":true' || fail "status: not converged"
 ok "install while in use: exit 3, boot swaps, old process untouched, status tracks it"

@@ -14,8 +14,10 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 
 static const char usage_text[] =
 	"usage: svc [--root DIR] COMMAND [ARGS]\n"
-	"  install PKG               verify and install a hotfix package\n"
-	"  rollback ID               reverse an installed (or cancel a pending) fix\n"
+	"  install PKG [/hotpatch:enable|--hotpatch]\n"
+	"                            verify and install a hotfix package; with\n"
+	"                            /hotpatch:enable also patch running processes\n"
+	"  rollback ID [--hotpatch]  reverse an installed (or cancel a pending) fix\n"
 	"  boot                      replay pending transactions (early boot)\n"
 	"  status [--json]           fixes, files, and the processes using them\n"
 	"  list [--json]             same as status\n"
@@ -26,7 +28,7 @@ static const char usage_text[] =
 	"                                                 (payload + coldpatch from objects)\n"
 	"       [--include-coldpatch] [--target ...]\n"
 	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
-	"options: --root DIR (default /), --wait SECONDS (for the lock), --quiet\n"
+	"options: --root DIR (default /), --wait SECONDS (for the lock), --quiet (/quiet)\n"
 	"exit codes: 0 done, 1 failed, 2 usage, 3 done but restart required,\n"
 	"            4 (boot) replayed, but a transaction was quarantined\n";
 
@@ -104,7 +106,9 @@ static void print_status_json(const SvcStatus *st)
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
 			json_str(f->users[k].comm);
-			printf(",\"version\":\"%s\"}", f->users[k].old_version ? "old" : "current");
+			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
+			json_str(f->users[k].level);
+			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
 		}
 		printf("]}");
 	}
@@ -137,8 +141,8 @@ static void print_status(const SvcStatus *st)
 		const SvcFileStatus *f = &st->files[i];
 		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
 		for (size_t k = 0; k < f->n_users; k++)
-			printf(" %d(%s%s)", (int)f->users[k].pid, f->users[k].comm,
-			       f->users[k].old_version ? ",old" : "");
+			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
+			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
 	}
 	for (size_t i = 0; i < st->n_unreadable; i++)
@@ -297,9 +301,14 @@ int main(int argc, char **argv)
 
 	/* the rest take arguments and command options in any order */
 	const char *arg = NULL;
+	unsigned flags = 0;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--hotpatch") == 0 || strcasecmp(argv[i], "/hotpatch:enable") == 0)
+			flags |= SVC_HOTPATCH;
+		else if (strcasecmp(argv[i], "/hotpatch:disable") == 0)
+			flags &= ~SVC_HOTPATCH;
 		else if (strcmp(argv[i], "--quiet") == 0 || strcasecmp(argv[i], "/quiet") == 0)
 			quiet = 1;
 		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
@@ -322,6 +331,8 @@ int main(int argc, char **argv)
 		return usage(needs_arg ? "missing argument" : "unexpected argument");
 	if (json && !is_status)
 		return usage("--json goes with status");
+	if (flags && !needs_arg)
+		return usage("/hotpatch:enable goes with install or rollback");
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
@@ -329,9 +340,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return fail(&e, r);
 	if (strcmp(cmd, "install") == 0)
-		r = run_report(svc_install(s, arg, &rep, &e), &rep, &e);
+		r = run_report(svc_install(s, arg, flags, &rep, &e), &rep, &e);
 	else if (strcmp(cmd, "rollback") == 0)
-		r = run_report(svc_rollback(s, arg, &rep, &e), &rep, &e);
+		r = run_report(svc_rollback(s, arg, flags, &rep, &e), &rep, &e);
 	else if (strcmp(cmd, "boot") == 0) {
 		int q = svc_boot(s, &rep, &e);
 		r = run_report(q < 0 ? q : 0, &rep, &e);

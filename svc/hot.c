@@ -1,0 +1,302 @@
+/* The hot path: patch every process that maps a target, swap the files,
+ * sweep once more; and its reverse for rollback; and the per-process fix
+ * levels that `svc status` compares with the disk (convergence).
+ *
+ * Ordering of a hot install (the transaction is already committed, so a
+ * crash anywhere here is finished by `svc boot` on the disk side; processes
+ * patched in memory do not outlive a reboot):
+ *   1. patch every process mapping the target (any version of it)
+ *   2. swap the files (pending_apply): processes started from now on load
+ *      the coldpatch, which carries the same fix
+ *   3. sweep: a process that mapped the old file between 1 and 2 is
+ *      patched now */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hotpatch/hotpatch.h"
+#include "svc/internal.h"
+
+#define SWEEP_ROUNDS 3
+
+typedef struct PidSet {
+	size_t n;
+	pid_t *pids;
+} PidSet;
+
+static int pidset_has(const PidSet *s, pid_t p)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->pids[i] == p)
+			return 1;
+	return 0;
+}
+
+static int pidset_add(PidSet *s, pid_t p)
+{
+	if (pidset_has(s, p))
+		return 0;
+	pid_t *n = realloc(s->pids, (s->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->pids = n;
+	s->pids[s->n++] = p;
+	return 0;
+}
+
+/* Scan the users of one path (every version of it). */
+static int users_of(Svc *s, const char *path, SvcUser **ret, size_t *ret_n, BaseErr *e)
+{
+	SvcScanTarget t = { .path = path };
+	struct stat st;
+	if (fstatat(s->rootfd, path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		t.dev = st.st_dev;
+		t.ino = st.st_ino;
+	}
+	int r = svc_scan_users(s, &t, 1, e);
+	if (r < 0) {
+		free(t.users);
+		return r;
+	}
+	*ret = t.users;
+	*ret_n = t.n_users;
+	return 0;
+}
+
+static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, const char *why)
+{
+	SvcUser *nu = realloc(rep->users, (rep->n_users + 1) * sizeof(*nu));
+	char **np = realloc(rep->user_paths, (rep->n_users + 1) * sizeof(*np));
+	if (nu)
+		rep->users = nu;
+	if (np)
+		rep->user_paths = np;
+	if (nu && np) {
+		rep->users[rep->n_users] = *u;
+		rep->user_paths[rep->n_users++] = strdup(path);
+	}
+	svc_report_linel(rep, 4, "NOT PATCHED: pid %d (%s) maps %s: %s", (int)u->pid, u->comm,
+			 path, why);
+}
+
+/* Apply p to every user of path not in `done`; failures go to the report
+ * and into `done` too (one try per process per round). */
+static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_current,
+		       PidSet *done, PidSet *failed, SvcReport *rep, size_t *ret_patched, BaseErr *e)
+{
+	SvcUser *u = NULL;
+	size_t n = 0, patched = 0;
+	int r = users_of(s, path, &u, &n, e);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		HpOpts o = { .module = { .by_inode = true, .dev = u[i].dev, .ino = u[i].ino } };
+		HpReport hr = { 0 };
+		BaseErr pe = { 0 };
+		if (pidset_has(done, u[i].pid) || pidset_has(failed, u[i].pid))
+			continue;
+		/* after the swap the file on disk is the coldpatch: its users have the fix */
+		if (skip_current && !u[i].old_version)
+			continue;
+		int x = hp_apply(u[i].pid, p, &o, &hr, &pe);
+		if (x == -BASE_E_GONE)
+			continue; /* exited meanwhile: nothing left to patch */
+		if (x < 0) {
+			r = pidset_add(failed, u[i].pid);
+			report_failure(rep, path, &u[i], pe.msg[0] ? pe.msg : base_strerror(x));
+			continue;
+		}
+		r = pidset_add(done, u[i].pid);
+		if (!hr.noop) {
+			patched++;
+			svc_report_line(rep, "patched pid %d (%s): %s, %u thread%s paused %.3f ms",
+					(int)u[i].pid, u[i].comm, p->fix_id, hr.threads,
+					hr.threads == 1 ? "" : "s", (double)hr.pause_ns / 1e6);
+		}
+	}
+	free(u);
+	*ret_patched = patched;
+	return r;
+}
+
+int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, SvcReport *rep,
+		    BaseErr *e)
+{
+	ElfPayload **pl = calloc(t->n_ops ? t->n_ops : 1, sizeof(*pl));
+	PidSet done = { 0 }, failed = { 0 };
+	size_t n = 0;
+	int r = pl ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
+		const ManifestTarget *mt = NULL;
+		for (size_t k = 0; k < pkg->n_targets; k++)
+			if (strcmp(pkg->targets[k].path, t->ops[i].path) == 0)
+				mt = &pkg->targets[k];
+		const ManifestMember *m = mt && mt->payload_member
+			? manifest_member(pkg, mt->payload_member) : NULL;
+		if (m)
+			r = elf_payload_parse(m->data, m->len, &pl[i], e);
+	}
+	/* 1. every process that maps a target now */
+	for (size_t i = 0; r >= 0 && i < t->n_ops; i++)
+		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, rep, &n, e);
+	/* 2. the disk: new processes get the coldpatch */
+	if (r >= 0) {
+		r = pending_apply(&s->store, t, e);
+		for (size_t i = 0; r >= 0 && i < t->n_ops; i++)
+			svc_report_line(rep, "swapped %s: %s -> %s", t->ops[i].path, t->ops[i].fix_from,
+					t->ops[i].fix_to);
+	}
+	/* 3. whoever mapped the old file meanwhile */
+	for (int round = 0; r >= 0 && round < SWEEP_ROUNDS; round++) {
+		size_t more = 0;
+		for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
+			size_t k = 0;
+			r = patch_users(s, t->ops[i].path, pl[i], 1, &done, &failed, rep, &k, e);
+			more += k;
+		}
+		if (!more)
+			break;
+	}
+	for (size_t i = 0; pl && i < t->n_ops; i++)
+		elf_payload_free(pl[i]);
+	free(pl);
+	free(done.pids);
+	free(failed.pids);
+	if (r < 0)
+		return r;
+	if (failed.n) {
+		rep->pending = 1;
+		svc_report_line(rep, "%zu process%s could not be patched: restart required", failed.n,
+				failed.n == 1 ? "" : "es");
+		return SVC_RESTART;
+	}
+	return 0;
+}
+
+/* Does pid run fix_id from memory? */
+static int fix_in_memory(pid_t pid, const char *fix_id)
+{
+	HpState *st = NULL;
+	const char **ids = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (hp_list(pid, &st, NULL) < 0)
+		return 0;
+	if (hp_state_active(st, &ids, &n) >= 0)
+		for (size_t i = 0; i < n; i++)
+			found |= strcmp(ids[i], fix_id) == 0;
+	free(ids);
+	hp_state_free(st);
+	return found;
+}
+
+int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
+{
+	for (size_t i = 0; i < inst->n_ops; i++) {
+		SvcUser *u = NULL;
+		size_t n = 0;
+		int r = users_of(s, inst->ops[i].path, &u, &n, e);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < n && !r; k++)
+			r = fix_in_memory(u[k].pid, inst->package);
+		free(u);
+		if (r)
+			return 1;
+	}
+	return 0;
+}
+
+int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
+{
+	PidSet failed = { 0 };
+	int r = 0;
+
+	/* 1. out of every process that runs it from memory; a process that
+	 * runs it from the file (started from the coldpatch) needs a restart */
+	for (size_t i = 0; r >= 0 && i < rb->n_ops; i++) {
+		SvcUser *u = NULL;
+		size_t n = 0;
+		struct stat st;
+		r = users_of(s, rb->ops[i].path, &u, &n, e);
+		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		for (size_t k = 0; r >= 0 && k < n; k++) {
+			if (fix_in_memory(u[k].pid, rb->package)) {
+				HpOpts o = { 0 };
+				HpReport hr = { 0 };
+				BaseErr pe = { 0 };
+				int x = hp_revert(u[k].pid, rb->package, &o, &hr, &pe);
+				if (x < 0 && x != -BASE_E_GONE) {
+					r = pidset_add(&failed, u[k].pid);
+					report_failure(rep, rb->ops[i].path, &u[k],
+						       pe.msg[0] ? pe.msg : base_strerror(x));
+				} else if (x >= 0)
+					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
+							(int)u[k].pid, u[k].comm, rb->package,
+							(double)hr.pause_ns / 1e6);
+			} else if (have && u[k].dev == st.st_dev && u[k].ino == st.st_ino) {
+				r = pidset_add(&failed, u[k].pid);
+				report_failure(rep, rb->ops[i].path, &u[k],
+					       "runs the fix from the file (started after the install)");
+			}
+		}
+		free(u);
+	}
+	/* 2. the disk, at once: new processes get the old version back */
+	if (r >= 0)
+		r = pending_apply(&s->store, rb, e);
+	for (size_t i = 0; r >= 0 && i < rb->n_ops; i++)
+		svc_report_line(rep, "swapped %s: %s -> %s", rb->ops[i].path, rb->ops[i].fix_from,
+				rb->ops[i].fix_to);
+	size_t nf = failed.n;
+	free(failed.pids);
+	if (r < 0)
+		return r;
+	if (nf) {
+		rep->pending = 1;
+		svc_report_line(rep, "%zu process%s still run%s %s: restart required", nf,
+				nf == 1 ? "" : "es", nf == 1 ? "s" : "", rb->package);
+		return SVC_RESTART;
+	}
+	return 0;
+}
+
+/* Level a process runs for one file: its newest in-memory fix of that file,
+ * else the level of the file it maps (read through /proc/PID/map_files). */
+void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
+{
+	for (size_t k = 0; k < f->n_users; k++) {
+		SvcUser *u = &f->users[k];
+		HpState *st = NULL;
+		const char **ids = NULL;
+		size_t n = 0;
+		snprintf(u->level, sizeof(u->level), "%s", u->old_version ? "unknown" : f->level);
+		if (u->old_version) {
+			char p[96];
+			uint8_t h[BASE_SHA256_LEN];
+			snprintf(p, sizeof(p), "/proc/%d/map_files/%s", (int)u->pid, u->map);
+			int fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0 && base_sha256_fd(fd, h) >= 0)
+				snprintf(u->level, sizeof(u->level), "%s",
+					 svc_ledger_level(l, f->path, h));
+			if (fd >= 0)
+				close(fd);
+		}
+		if (hp_list(u->pid, &st, NULL) >= 0 && hp_state_active(st, &ids, &n) >= 0)
+			for (size_t i = 0; i < n; i++) {
+				/* only fixes whose package services this file */
+				const PendingEntry *en = svc_ledger_install(l, ids[i]);
+				for (size_t o = 0; en && o < en->txn->n_ops; o++)
+					if (strcmp(en->txn->ops[o].path, f->path) == 0) {
+						snprintf(u->level, sizeof(u->level), "%s", ids[i]);
+						u->hot = 1;
+					}
+			}
+		free(ids);
+		hp_state_free(st);
+		(void)s;
+	}
+}
