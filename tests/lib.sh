@@ -109,3 +109,49 @@ with tarfile.open(dst, "w:gz") as t:
         t.addfile(info)
 PY
 }
+
+# hot_fixture_root: libcalc (16,14-ready) + worker, pieprog (PIE, fixed
+# function inside), libpark (plain entries) + parker; objects of every
+# version in $S/o; vendor key trusted in $R.
+HOT="$SVC_TOP/tests/fixtures/hot"
+HOT_CF="-O2 -ffunction-sections -fdata-sections"
+hot_fixture_root() {
+	mkdir -p "$S/o"
+	local v
+	for v in 1 2 3; do
+		gcc $HOT_CF -fPIC -fpatchable-function-entry=16,14 -DCALC_VERSION=$v -c "$HOT/libcalc.c" -o "$S/o/calc$v.o"
+	done
+	for v in 1 2; do
+		gcc $HOT_CF -fPIE -fpatchable-function-entry=16,14 -DANSWER_VERSION=$v -c "$HOT/pieprog.c" -o "$S/o/pie$v.o"
+		gcc $HOT_CF -fPIC -DPARK_VERSION=$v -c "$HOT/libpark.c" -o "$S/o/park$v.o"
+	done
+	gcc -shared -Wl,-soname,libcalc.so.1 -o "$R/usr/lib/libcalc.so.1" "$S/o/calc1.o"
+	gcc -shared -Wl,-soname,libpark.so.1 -o "$R/usr/lib/libpark.so.1" "$S/o/park1.o"
+	gcc -pie -o "$R/usr/bin/pieprog" "$S/o/pie1.o"
+	cp "$R/usr/lib/libcalc.so.1" "$R/usr/lib/libpark.so.1" "$R/usr/bin/pieprog" "$S/o/"
+	gcc -O2 -pthread -o "$R/usr/bin/worker" "$HOT/worker.c" -L"$S/o" -l:libcalc.so.1 \
+		-Wl,-rpath,'$ORIGIN/../lib'
+	gcc -O2 -pthread -o "$R/usr/bin/parker" "$HOT/parker.c" -L"$S/o" -l:libpark.so.1 \
+		-Wl,-rpath,'$ORIGIN/../lib'
+	"$SVC" --quiet keygen --out "$S/vendor"
+	cp "$S/vendor.pub" "$R/etc/svc/trusted/vendor.pub"
+}
+
+# start_bg OUTFILE CMD...: start a process owned by the test, wait for its
+# first line; sets $BGPID
+start_bg() {
+	local out=$1; shift
+	"$@" >"$out" 2>&1 &
+	BGPID=$!
+	STARTED_PIDS+=("$BGPID")
+	local i
+	for i in $(seq 200); do [ -s "$out" ] && return 0; sleep 0.05; done
+	echo "$* did not start" >&2; return 1
+}
+
+# wait_line FILE PATTERN: the file's last line matches within 5 s
+wait_line() {
+	local i
+	for i in $(seq 100); do tail -n1 "$1" | grep -q "$2" && return 0; sleep 0.05; done
+	return 1
+}
