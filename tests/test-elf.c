@@ -403,12 +403,12 @@ static int build_variant(Variant *v)
 			return -1;
 		if (test_sh("cd %s/%s && " CC_OBJ " -fPIC %s -DFIX=%d -c %s/lib.c -o lib_%d.o && "
 			    CC_OBJ " -fPIE %s -DFIX=%d -c %s/main.c -o main_%d.o && "
-			    CC_OBJ " -fPIC %s -c %s/other.c -o other_%d.o && "
+			    CC_OBJ " -fPIC %s -DFIX=%d -c %s/other.c -o other_%d.o && "
 			    "cd fix%d && gcc -shared %s -Wl,--build-id -Wl,-soname,libfx.so -o libfx.so ../other_%d.o ../lib_%d.o && "
 			    "gcc -pie -Wl,--build-id -o pie ../main_%d.o -L. -lfx && "
 			    "gcc -no-pie -Wl,--build-id -o nopie ../main_%d.o -L. -lfx",
 			    scratch, v->tag, v->flags, fx, fixtures, fx, v->flags, fx, fixtures, fx,
-			    v->flags, fixtures, fx, fx, v->ldflags, fx, fx, fx, fx) != 0)
+			    v->flags, fx, fixtures, fx, fx, v->ldflags, fx, fx, fx, fx) != 0)
 			return -1;
 	}
 	v->failed = 0;
@@ -428,12 +428,18 @@ static int payload_for(const Variant *v, const char *what, int from, int to, con
 		       const char *fix_id, char *const *lineage, size_t nl, ElfPayload **ret,
 		       BaseErr *e)
 {
+	/* the library fix spans two translation units */
 	char *o = base_strdupf("%s/%s/%s_%d.o", scratch, v->tag, what, from);
 	char *n = base_strdupf("%s/%s/%s_%d.o", scratch, v->tag, what, to);
-	ElfObjectPair pair = { o, n };
-	int r = elf_build_payload(base, &pair, 1, fix_id, lineage, nl, ret, e);
+	char *o2 = base_strdupf("%s/%s/other_%d.o", scratch, v->tag, from);
+	char *n2 = base_strdupf("%s/%s/other_%d.o", scratch, v->tag, to);
+	ElfObjectPair pairs[2] = { { o, n }, { o2, n2 } };
+	int r = elf_build_payload(base, pairs, strcmp(what, "lib") == 0 ? 2 : 1, fix_id, lineage,
+				  nl, ret, e);
 	free(o);
 	free(n);
+	free(o2);
+	free(n2);
 	return r;
 }
 
@@ -520,8 +526,9 @@ static void check_fix1(Variant *v)
 			CU_ASSERT_PTR_NOT_NULL(strstr(got, "bump 2\nbump 4\npeek 4098\nglobal 98\n"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(got, "format fixed<14>\nname name-fixed\nclamp 10\n"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(got, "calc 15\ncalc 3 calls 1\nbanner banner-fixed\n"));
-		/* jump table copied with the fixed switch; other.c's locals untouched */
-		CU_ASSERT_PTR_NOT_NULL(strstr(got, "kind 24 95 555 -1\nother 10 9\n"));
+		/* jump table copied with the fixed switch; other.c's locals are its
+		 * own; its fix calls lib.c's new function (across objects) */
+		CU_ASSERT_PTR_NOT_NULL(strstr(got, "kind 24 95 555 -1\nother 10 10\n"));
 		free(want);
 		free(old);
 		free(got);
@@ -894,6 +901,27 @@ static void test_import_missing_from_base_symbol_slot_and_cold_refusal(void)
 	free(n);
 }
 
+/* Non-PIC objects hold 32-bit absolute addresses: refused with the remedy. */
+static void test_non_pic_objects_refused(void)
+{
+	Variant *v = &variants[2];
+	CU_ASSERT_EQUAL_FATAL(build_variant(v), 0);
+	CU_ASSERT_EQUAL_FATAL(test_sh("cd %s/%s && " CC_OBJ " -fno-pie -c %s/main.c -o np_0.o && "
+				      CC_OBJ " -fno-pie -DFIX=1 -c %s/main.c -o np_1.o && "
+				      "gcc -no-pie -Wl,--build-id -o np np_0.o fix0/libfx.so",
+				      scratch, v->tag, fixtures, fixtures), 0);
+	char *base = vpath(v, "%s", "np");
+	char *o = vpath(v, "%s", "np_0.o"), *n = vpath(v, "%s", "np_1.o");
+	ElfObjectPair pair = { o, n };
+	BaseErr e = { 0 };
+	ElfPayload *p = NULL;
+	CU_ASSERT_EQUAL(elf_build_payload(base, &pair, 1, "FIX-N", NULL, 0, &p, &e), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "compile with -fPIC or -fPIE"));
+	free(base);
+	free(o);
+	free(n);
+}
+
 /* Payload size against the file it replaces (the figure for the report). */
 static void test_payload_size_ratio(void)
 {
@@ -1145,6 +1173,7 @@ int test_register(void)
 		    test_coldpatch_of_coldpatch_stacks);
 	CU_add_test(s, "import the base lacks: SYMBOL slot in payload, coldpatch refused",
 		    test_import_missing_from_base_symbol_slot_and_cold_refusal);
+	CU_add_test(s, "non-PIC objects refused with the remedy", test_non_pic_objects_refused);
 	CU_add_test(s, "payload size / replaced file size", test_payload_size_ratio);
 	CU_add_test(s, "payload applied in memory (patcher forms) runs fixed code on live state",
 		    test_payload_applies_in_memory);
