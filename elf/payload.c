@@ -102,8 +102,15 @@ static int check_reloc(const ElfReloc *r, size_t code_len)
 	}
 }
 
+int elf_is_payload(const uint8_t *buf, size_t len)
+{
+	return len >= sizeof(HP_MAGIC) && memcmp(buf, HP_MAGIC, sizeof(HP_MAGIC)) == 0;
+}
+
 int elf_payload_check(const ElfPayload *p, BaseErr *e)
 {
+	if (p->n_lineage > UINT32_MAX || p->n_relocs > UINT32_MAX || p->n_redirects > UINT32_MAX)
+		return base_err(e, -EINVAL, "payload: too many entries");
 
 	if (!valid_name(p->fix_id, 0) || p->build_id_len > sizeof(p->build_id) ||
 	    p->code_len > HP_MAX_CODE || (p->code_len && !p->code) || !p->code_align ||

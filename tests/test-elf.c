@@ -288,6 +288,8 @@ static void test_payload_round_trip_is_exact(void)
 	BaseBuf a = { 0 }, b = { 0 };
 	BaseErr e = { 0 };
 	CU_ASSERT_EQUAL_FATAL(elf_payload_write(p, &a, &e), 0);
+	CU_ASSERT_TRUE(elf_is_payload(a.data, a.len));
+	CU_ASSERT_FALSE(elf_is_payload((const uint8_t *)"\x7f" "ELF\2\1\1\0\0", 9));
 	CU_ASSERT_EQUAL_FATAL(elf_payload_parse(a.data, a.len, &q, &e), 0);
 	CU_ASSERT_STRING_EQUAL(q->fix_id, "FIX-0002");
 	CU_ASSERT_EQUAL(q->build_id_len, 20);
