@@ -415,6 +415,9 @@ static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 		return k;
 
 	if (elf_is_got_reloc(type)) {
+		/* G + GOT + A - P: the addend belongs to the instruction, the
+		 * GOT entry (or our slot, or the relaxed lea) holds S itself. */
+		p.addend = 0;
 		/* The base's own GOT entry: the same instance the base uses, even
 		 * when the variable was copy-relocated into the executable. */
 		if (p.got && p.loc != LOC_PAYLOAD) {
@@ -426,7 +429,7 @@ static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 		    sec->data[r->offset - 2] == 0x8b) {
 			if (!dry)
 				B->code.data[where - 2] = 0x8d;
-			return direct(B, where, R_X86_64_PC32, &p, p.addend + r->addend, dry);
+			return direct(B, where, R_X86_64_PC32, &p, r->addend, dry);
 		}
 		k = slot_for(B, &p, &idx);
 		if (k < 0)

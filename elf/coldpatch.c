@@ -150,7 +150,10 @@ int elf_coldpatch(const uint8_t *base, size_t base_len, const ElfPayload *p, Bas
 	ElfFile *f = NULL;
 	ElfLineage lin = { 0 };
 	BaseBuf out = { 0 }, note = { 0 };
-	int r = elf_open_mem(base, base_len, "base", &f, e);
+	int r = elf_payload_check(p, e);
+	if (r < 0)
+		return r;
+	r = elf_open_mem(base, base_len, "base", &f, e);
 	if (r < 0)
 		return r;
 	if (f->type != ET_DYN && f->type != ET_EXEC) {
@@ -190,6 +193,12 @@ int elf_coldpatch(const uint8_t *base, size_t base_len, const ElfPayload *p, Bas
 		goto out;
 	}
 	uint64_t delta = first->vaddr - first->offset;
+	/* The gap up to the new segment is zero-filled in the file: a huge
+	 * address span (damaged or hostile) must not make a huge file. */
+	if (max_end - delta > ELF_MAX_FILE) {
+		r = base_err(e, -EBADMSG, "base: segments span more than %u bytes", ELF_MAX_FILE);
+		goto out;
+	}
 	uint64_t seg_off = elf_align_up(base_len > max_end - delta ? base_len : max_end - delta, PAGE);
 	uint64_t seg_vaddr = seg_off + delta;
 	size_t n_ph = f->n_segments + 1;

@@ -81,6 +81,10 @@ typedef struct ElfPayload {
 int elf_payload_parse(const uint8_t *buf, size_t len, ElfPayload **ret, BaseErr *e);
 int elf_payload_write(const ElfPayload *p, BaseBuf *out, BaseErr *e);
 void elf_payload_free(ElfPayload *p);
+/* 1 if buf starts with the payload magic (to tell a *.hp from an ELF file). */
+int elf_is_payload(const uint8_t *buf, size_t len);
+/* The field checks of elf_payload_write on an in-memory payload (-EINVAL). */
+int elf_payload_check(const ElfPayload *p, BaseErr *e);
 
 /* ---- ELF64 reader -------------------------------------------------------- */
 /*

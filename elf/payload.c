@@ -102,10 +102,15 @@ static int check_reloc(const ElfReloc *r, size_t code_len)
 	}
 }
 
-int elf_payload_write(const ElfPayload *p, BaseBuf *out, BaseErr *e)
+int elf_is_payload(const uint8_t *buf, size_t len)
 {
-	BaseBuf b = { 0 };
-	int r = 0;
+	return len >= sizeof(HP_MAGIC) && memcmp(buf, HP_MAGIC, sizeof(HP_MAGIC)) == 0;
+}
+
+int elf_payload_check(const ElfPayload *p, BaseErr *e)
+{
+	if (p->n_lineage > UINT32_MAX || p->n_relocs > UINT32_MAX || p->n_redirects > UINT32_MAX)
+		return base_err(e, -EINVAL, "payload: too many entries");
 
 	if (!valid_name(p->fix_id, 0) || p->build_id_len > sizeof(p->build_id) ||
 	    p->code_len > HP_MAX_CODE || (p->code_len && !p->code) || !p->code_align ||
@@ -120,6 +125,15 @@ int elf_payload_write(const ElfPayload *p, BaseBuf *out, BaseErr *e)
 	for (size_t i = 0; i < p->n_redirects; i++)
 		if (!check_redirect(&p->redirects[i], p->code_len))
 			return base_err(e, -EINVAL, "payload: bad redirect %zu", i);
+	return 0;
+}
+
+int elf_payload_write(const ElfPayload *p, BaseBuf *out, BaseErr *e)
+{
+	BaseBuf b = { 0 };
+	int r = elf_payload_check(p, e);
+	if (r < 0)
+		return r;
 
 	r = base_buf_append(&b, HP_MAGIC, sizeof(HP_MAGIC));
 	if (r >= 0) r = put32(&b, HP_VERSION);
