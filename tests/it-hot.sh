@@ -13,7 +13,9 @@ NPROC=${HOT_PROCS:-20}
 	--target "/usr/lib/libcalc.so.1=$S/o/libcalc.so.1" --objects "$S/o/calc1.o:$S/o/calc2.o" \
 	--target "/usr/bin/pieprog=$S/o/pieprog" --objects "$S/o/pie1.o:$S/o/pie2.o"
 WORKERS=()
-for i in $(seq "$NPROC"); do start_bg "$S/w$i.out" "$R/usr/bin/worker" 2 50; WORKERS+=("$BGPID"); done
+# 4 threads each, calling all the time but sleeping 1 ms every 2000 calls:
+# 20 such processes keep both cores busy without starving each other
+for i in $(seq "$NPROC"); do start_bg "$S/w$i.out" "$R/usr/bin/worker" 4 50 2000; WORKERS+=("$BGPID"); done
 start_bg "$S/pie.out" "$R/usr/bin/pieprog" 50; PIE=$BGPID
 for i in $(seq "$NPROC"); do wait_line "$S/w$i.out" "^14 calc base bad=0" || fail "worker $i not at base"; done
 
