@@ -83,6 +83,23 @@ static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, c
 			 path, why);
 }
 
+/* Does pid run fix_id from memory? */
+static int fix_in_memory(pid_t pid, const char *fix_id)
+{
+	HpState *st = NULL;
+	const char **ids = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (hp_list(pid, &st, NULL) < 0)
+		return 0;
+	if (hp_state_active(st, &ids, &n) >= 0)
+		for (size_t i = 0; i < n; i++)
+			found |= strcmp(ids[i], fix_id) == 0;
+	free(ids);
+	hp_state_free(st);
+	return found;
+}
+
 /* Apply p to every user of path not in `done`; failures go to the report
  * and into `done` too (one try per process per round). */
 static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_current,
@@ -100,6 +117,11 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 		/* after the swap the file on disk is the coldpatch: its users have the fix */
 		if (skip_current && !u[i].old_version)
 			continue;
+		/* already patched (an earlier run): no need to stop it to find out */
+		if (fix_in_memory(u[i].pid, p->fix_id)) {
+			r = pidset_add(done, u[i].pid);
+			continue;
+		}
 		int x = hp_apply(u[i].pid, p, &o, &hr, &pe);
 		if (x == -BASE_E_GONE)
 			continue; /* exited meanwhile: nothing left to patch */
@@ -121,8 +143,8 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 	return r;
 }
 
-int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, SvcReport *rep,
-		    BaseErr *e)
+int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int applied,
+		    SvcReport *rep, BaseErr *e)
 {
 	ElfPayload **pl = calloc(t->n_ops ? t->n_ops : 1, sizeof(*pl));
 	PidSet done = { 0 }, failed = { 0 };
@@ -140,16 +162,17 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, Svc
 			r = elf_payload_parse(m->data, m->len, &pl[i], e);
 	}
 	/* 1. every process that maps a target now */
-	for (size_t i = 0; r >= 0 && i < t->n_ops; i++)
+	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)
 		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, rep, &n, e);
 	/* 2. the disk: new processes get the coldpatch */
-	if (r >= 0) {
+	if (r >= 0 && !applied) {
 		r = pending_apply(&s->store, t, e);
 		for (size_t i = 0; r >= 0 && i < t->n_ops; i++)
 			svc_report_line(rep, "swapped %s: %s -> %s", t->ops[i].path, t->ops[i].fix_from,
 					t->ops[i].fix_to);
 	}
-	/* 3. whoever mapped the old file meanwhile */
+	/* 3. whoever mapped the old file meanwhile (or, for a transaction
+	 * applied earlier, every process still on the old file) */
 	for (int round = 0; r >= 0 && round < SWEEP_ROUNDS; round++) {
 		size_t more = 0;
 		for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
@@ -174,23 +197,6 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, Svc
 		return SVC_RESTART;
 	}
 	return 0;
-}
-
-/* Does pid run fix_id from memory? */
-static int fix_in_memory(pid_t pid, const char *fix_id)
-{
-	HpState *st = NULL;
-	const char **ids = NULL;
-	size_t n = 0;
-	int found = 0;
-	if (hp_list(pid, &st, NULL) < 0)
-		return 0;
-	if (hp_state_active(st, &ids, &n) >= 0)
-		for (size_t i = 0; i < n; i++)
-			found |= strcmp(ids[i], fix_id) == 0;
-	free(ids);
-	hp_state_free(st);
-	return found;
 }
 
 int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)

@@ -247,7 +247,15 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		/* an earlier install (interrupted, or cold) is committed: finish it hot */
 		svc_report_line(&rep, "%s is pending: finishing it hot", pkg->id);
 		rep.txn = last->number;
-		r = svc_hot_install(s, pkg, last->txn, &rep, e);
+		r = svc_hot_install(s, pkg, last->txn, 0, &rep, e);
+		goto out;
+	}
+	if (state && strcmp(state, "installed") == 0 && hot) {
+		/* on disk already: bring every process still on the old file along */
+		svc_report_line(&rep, "%s is already installed: patching processes still on an "
+				"older version", pkg->id);
+		rep.noop = 1;
+		r = svc_hot_install(s, pkg, last->txn, 1, &rep, e);
 		goto out;
 	}
 	if (state && (strcmp(state, "installed") == 0 || strcmp(state, "pending") == 0)) {
@@ -336,7 +344,7 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	rep.txn = txn->number;
 	/* 4. hot: patch the processes and swap now; cold: swap now, or at boot */
 	if (hot)
-		r = svc_hot_install(s, pkg, txn, &rep, e);
+		r = svc_hot_install(s, pkg, txn, 0, &rep, e);
 	else
 		r = svc_commit_or_defer(s, txn, &rep, e);
 out:

@@ -46,9 +46,11 @@ void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BA
 
 /* ---- hot path (hot.c) ---------------------------------------------------------- */
 /* Patch every process mapping a target, swap, sweep.  The transaction is
- * committed (in pending/).  0, or SVC_RESTART if a process was left unpatched. */
-int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, SvcReport *rep,
-		    BaseErr *e);
+ * committed (in pending/), or with `applied` already replayed: then only the
+ * processes still on an old file are patched.  0, or SVC_RESTART if a
+ * process was left unpatched. */
+int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int applied,
+		    SvcReport *rep, BaseErr *e);
 /* 1 if some process runs the install's fix from memory. */
 int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e);
 /* Revert the fix in every process running it from memory, then swap. */

@@ -49,13 +49,17 @@ static int build_from_objects(const SvcPackTarget *t, const char *fix_id, const 
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n_objects; i++)
 		pairs[i] = (ElfObjectPair){ t->objects[i].old_obj, t->objects[i].new_obj };
-	/* a fix of a fix builds on the lineage of the file it applies to */
+	/* a fix of a fix builds on the lineage of the file it applies to, and
+	 * binds to the original build (a coldpatch keeps its layout) */
 	r = elf_open_mem(base, base_len, t->base_file, &f, e);
 	if (r >= 0)
 		r = elf_lineage(f, &lin, e);
+	if (r >= 0 && lin.n_fixes && !t->base_build)
+		r = base_err(e, -EINVAL, "%s: a coldpatch (fixes applied: %s...): give the original "
+			     "build with --base-build", t->base_file, lin.fixes[0]);
 	if (r >= 0)
-		r = elf_build_payload(t->base_file, pairs, t->n_objects, fix_id, lin.fixes,
-				      lin.n_fixes, &p, e);
+		r = elf_build_payload(t->base_build ? t->base_build : t->base_file, pairs,
+				      t->n_objects, fix_id, lin.fixes, lin.n_fixes, &p, e);
 	if (r >= 0)
 		r = elf_payload_write(p, &hp, e);
 	if (r >= 0)

@@ -78,6 +78,8 @@ typedef struct SvcPackTarget {
 	const char *base_file;   /* the installed version the fix applies to */
 	const char *new_file;    /* the coldpatch as a whole file, or NULL: then built
 				  * from the object pairs (payload + synthesized coldpatch) */
+	const char *base_build;  /* with objects, when base_file is a coldpatch (a fix
+				  * on a fix): the original build the payload binds to */
 	size_t n_objects;
 	const SvcObjectPair *objects;
 } SvcPackTarget;

@@ -67,5 +67,38 @@ walk "rollback of a pending install (cancel)" "$S/t-pending" "old new" rollback 
 cp -a "$S/t-pending" "$S/t-installed"; "$SVC" --quiet --root "$S/t-installed" boot
 walk "rollback (swap now)" "$S/t-installed" "old new" rollback FIX-1
 
+# --- the hot flow: crash at every durable step of install /hotpatch:enable
+# while two workers run; after `svc boot` the disk is all-old or all-new,
+# and a re-run of the install converges every running process
+S0=$S; scratch_new crash-hot; hot_fixture_root
+"$SVC" --quiet pack --key "$S/vendor.key" --out "$S/HOT.hfx" --id HOT-1 --series calc --seq 1 \
+	--target "/usr/lib/libcalc.so.1=$S/o/libcalc.so.1" --objects "$S/o/calc1.o:$S/o/calc2.o" \
+	--target "/usr/bin/pieprog=$S/o/pieprog" --objects "$S/o/pie1.o:$S/o/pie2.o"
+CALC1=$(sha "$S/o/libcalc.so.1"); PIE1=$(sha "$S/o/pieprog")
+hn=1
+while :; do
+	rm -rf "$S/w"; cp -a "$R" "$S/w"
+	start_bg "$S/a.out" "$S/w/usr/bin/worker" 2 50 2000; A=$BGPID
+	start_bg "$S/b.out" "$S/w/usr/bin/pieprog" 50; B=$BGPID
+	set +e
+	{ SVC_CRASH_AT=$hn "$SVC" --quiet --root "$S/w" install "$S/HOT.hfx" /hotpatch:enable \
+		>/dev/null 2>&1; } 2>/dev/null; rc=$?
+	set -e
+	"$SVC" --quiet --root "$S/w" boot >/dev/null 2>&1 || fail "hot: boot after crash at $hn failed"
+	c=$(sha "$S/w/usr/lib/libcalc.so.1"); p=$(sha "$S/w/usr/bin/pieprog")
+	if [ "$c" = "$CALC1" ]; then [ "$p" = "$PIE1" ] || fail "hot: crash at $hn: mixed levels"
+	else [ "$p" != "$PIE1" ] || fail "hot: crash at $hn: mixed levels"; fi
+	expect_exit 0 "$SVC" --root "$S/w" install "$S/HOT.hfx" /hotpatch:enable
+	wait_line "$S/a.out" "^21 calc FIX-1 bad=0" || fail "hot: crash at $hn: worker not converged: $OUT"
+	wait_line "$S/b.out" "^answer 42" || fail "hot: crash at $hn: PIE not converged: $OUT"
+	"$SVC" --root "$S/w" status --json | grep -q '"converged":false' && fail "hot: crash at $hn: status not converged"
+	stop_pid "$A"; stop_pid "$B"
+	[ "$rc" = 137 ] || break
+	hn=$((hn + 1)); POINTS=$((POINTS + 1))
+done
+[ "$hn" -gt 5 ] || fail "hot: only $hn steps"
+echo "ok - install /hotpatch:enable: $((hn - 1)) crash points, disk all-or-nothing, re-run converges"
+cleanup; S=$S0
+
 echo "crash points checked: $POINTS"
-echo "it-crash: 4 passed, 0 failed"
+echo "it-crash: 5 passed, 0 failed"

@@ -49,6 +49,7 @@ ok "disk has the signed coldpatch, new processes run it, status says converged"
 # --- re-running the install is a no-op that keeps convergence
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx" --hotpatch
 echo "$OUT" | grep -q "already installed" || fail "re-run not a no-op: $OUT"
+echo "$OUT" | grep -q "^patched" && fail "re-run patched again: $OUT"
 ok "re-running a hot install is a no-op"
 
 # --- rollback of a process started from the coldpatch needs a restart;

@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"       --target PATH=BASEFILE:NEWFILE            (ship the fixed file whole), or\n"
 	"       --target PATH=BASEFILE --objects OLD.o:NEW.o [--objects ...]\n"
 	"                                                 (payload + coldpatch from objects)\n"
+	"       [--base-build FILE]  (BASEFILE is a coldpatch: the original build)\n"
 	"       [--include-coldpatch] [--target ...]\n"
 	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
 	"options: --root DIR (default /), --wait SECONDS (for the lock), --quiet (/quiet)\n"
@@ -169,7 +170,8 @@ static int cmd_pack(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
 		{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
 		{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
-		{ "include-coldpatch", no_argument, NULL, 'c' }, { 0 },
+		{ "include-coldpatch", no_argument, NULL, 'c' },
+		{ "base-build", required_argument, NULL, 'b' }, { 0 },
 	};
 	SvcPackSpec spec = { 0 };
 	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
@@ -203,9 +205,14 @@ static int cmd_pack(int argc, char **argv)
 			*eq = 0;
 			if (colon)
 				*colon = 0;
-			targets[n++] = (SvcPackTarget){ optarg, eq + 1, colon ? colon + 1 : NULL, 0, NULL };
+			targets[n++] = (SvcPackTarget){ optarg, eq + 1, colon ? colon + 1 : NULL, NULL, 0, NULL };
 			break;
 		}
+		case 'b':
+			if (!n || targets[n - 1].new_file)
+				return usage("--base-build FILE follows a --target PATH=BASEFILE");
+			targets[n - 1].base_build = optarg;
+			break;
 		case 'j': {
 			char *colon = strchr(optarg, ':');
 			if (!colon || !n || targets[n - 1].new_file || n_obj == MAX_OBJECTS)
