@@ -89,7 +89,7 @@ while :; do
 	if [ "$c" = "$CALC1" ]; then [ "$p" = "$PIE1" ] || fail "hot: crash at $hn: mixed levels"
 	else [ "$p" != "$PIE1" ] || fail "hot: crash at $hn: mixed levels"; fi
 	expect_exit 0 "$SVC" --root "$S/w" install "$S/HOT.hfx" /hotpatch:enable
-	wait_line "$S/a.out" "^21 calc FIX-1 bad=0" || fail "hot: crash at $hn: worker not converged: $OUT"
+	wait_line "$S/a.out" "^21 calc v2 bad=0" || fail "hot: crash at $hn: worker not converged: $OUT"
 	wait_line "$S/b.out" "^answer 42" || fail "hot: crash at $hn: PIE not converged: $OUT"
 	"$SVC" --root "$S/w" status --json | grep -q '"converged":false' && fail "hot: crash at $hn: status not converged"
 	stop_pid "$A"; stop_pid "$B"

@@ -17,14 +17,14 @@ WORKERS=()
 # 20 such processes keep both cores busy without starving each other
 for i in $(seq "$NPROC"); do start_bg "$S/w$i.out" "$R/usr/bin/worker" 4 50 2000; WORKERS+=("$BGPID"); done
 start_bg "$S/pie.out" "$R/usr/bin/pieprog" 50; PIE=$BGPID
-for i in $(seq "$NPROC"); do wait_line "$S/w$i.out" "^14 calc base bad=0" || fail "worker $i not at base"; done
+for i in $(seq "$NPROC"); do wait_line "$S/w$i.out" "^14 calc v1 bad=0" || fail "worker $i not at base"; done
 
 # --- install hot: every process changes behaviour, none fails a call
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx" /HotPatch:Enable
 echo "$OUT" | grep -c "^patched pid" | grep -qx "$((NPROC + 1))" || fail "not every process patched: $OUT"
 echo "$OUT" | grep "paused" | sed -n '1p;$p' | sed 's/^/   /'
 for i in $(seq "$NPROC"); do
-	wait_line "$S/w$i.out" "^21 calc FIX-1 bad=0" || fail "worker $i not patched: $(tail -n2 "$S/w$i.out")"
+	wait_line "$S/w$i.out" "^21 calc v2 bad=0" || fail "worker $i not patched: $(tail -n2 "$S/w$i.out")"
 	kill -0 "${WORKERS[$((i - 1))]}" || fail "worker $i died: $(tail -n3 "$S/w$i.out")"
 	grep -q "BAD" "$S/w$i.out" && fail "worker $i saw a wrong result"
 done
@@ -37,7 +37,7 @@ ok "install /hotpatch:enable: $NPROC workers + a PIE patched live, no failed cal
 NEW_LIB=$("$SVC" inspect "$S/FIX-1.hfx" | awk '/^target \/usr\/lib\/libcalc/{t=1} t&&/^new-sha256/{print $2; exit}')
 [ "$(sha "$R/usr/lib/libcalc.so.1")" = "$NEW_LIB" ] || fail "file on disk is not the signed coldpatch"
 start_bg "$S/late.out" "$R/usr/bin/worker" 1 50; LATE=$BGPID
-wait_line "$S/late.out" "^21 calc FIX-1" || fail "a new process does not run the fix"
+wait_line "$S/late.out" "^21 calc v2" || fail "a new process does not run the fix"
 start_bg "$S/late-pie.out" "$R/usr/bin/pieprog" 50; LATE_PIE=$BGPID
 wait_line "$S/late-pie.out" "^answer 42" || fail "a new PIE process does not run the fix"
 js=$("$SVC" --root "$R" status --json)
@@ -58,7 +58,7 @@ stop_pid "$LATE"; stop_pid "$LATE_PIE"
 expect_exit 0 "$SVC" --root "$R" rollback FIX-1
 echo "$OUT" | grep -c "^reverted pid" | grep -qx "$((NPROC + 1))" || fail "not every process reverted: $OUT"
 for i in $(seq "$NPROC"); do
-	wait_line "$S/w$i.out" "^14 calc base bad=0" || fail "worker $i not reverted: $(tail -n1 "$S/w$i.out")"
+	wait_line "$S/w$i.out" "^14 calc v1 bad=0" || fail "worker $i not reverted: $(tail -n1 "$S/w$i.out")"
 	kill -0 "${WORKERS[$((i - 1))]}" || fail "worker $i died during revert"
 done
 wait_line "$S/pie.out" "^answer 41" || fail "PIE not reverted"
@@ -68,7 +68,7 @@ ok "rollback takes the fix out of every process and restores the disk, no restar
 
 # --- re-apply after the rollback: the old code is reused, behaviour switches again
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx" --hotpatch
-for i in $(seq "$NPROC"); do wait_line "$S/w$i.out" "^21 calc FIX-1 bad=0" || fail "worker $i not re-patched"; done
+for i in $(seq "$NPROC"); do wait_line "$S/w$i.out" "^21 calc v2 bad=0" || fail "worker $i not re-patched"; done
 ok "install again after rollback: patched again"
 for p in "${WORKERS[@]}" "$PIE"; do stop_pid "$p"; done
 

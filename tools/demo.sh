@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: the cold path end to end on a scratch root, step by step.
+# make demo: the cold path, then the hot path, end to end on a scratch root,
+# step by step.
 source "$(dirname "$0")/../tests/lib.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s|$S|\$SCRATCH|g"; set +e; "$@"; rc=$?; set -e; echo "(exit $rc)"; }
@@ -35,4 +36,22 @@ say "9. Roll FIX-1 back (nothing uses the library now: at once)"
 run "$SVC" --root "$R" rollback FIX-1
 echo "greeter says: $("$R/usr/bin/greeter")"
 run "$SVC" --root "$R" status --json
+say "10. The hot path: libcalc.so.1 and a multi-threaded worker (4 threads calling calc(7))"
+hot_fixture_root
+"$R/usr/bin/worker" 4 300 2000 >"$S/worker.out" 2>&1 & WPID=$!; STARTED_PIDS+=("$WPID")
+sleep 0.7; echo "worker $WPID says: $(tail -n1 "$S/worker.out")"
+say "11. The vendor builds FIX-C from the base and fixed object files: payload only"
+run "$SVC" pack --key "$S/vendor.key" --out "$S/FIX-C.hfx" --id FIX-C --series calc --seq 1 \
+	--target "/usr/lib/libcalc.so.1=$S/o/libcalc.so.1" --objects "$S/o/calc1.o:$S/o/calc2.o"
+run "$SVC" inspect "$S/FIX-C.hfx"
+say "12. Install with /hotpatch:enable: the running worker is patched in memory, the file swapped"
+run "$SVC" --root "$R" install "$S/FIX-C.hfx" /hotpatch:enable
+sleep 0.7; echo "worker $WPID now says: $(tail -n1 "$S/worker.out")   (same process, no restart)"
+say "13. A worker started now loads the coldpatch, synthesized on this machine from the payload"
+echo "new worker says: $("$R/usr/bin/worker" 1 10 | head -n1)"
+run "$SVC" --root "$R" status
+say "14. Roll FIX-C back: out of the running worker, and off the disk"
+run "$SVC" --root "$R" rollback FIX-C
+sleep 0.7; echo "worker $WPID now says: $(tail -n1 "$S/worker.out")"
+run "$SVC" --root "$R" status
 say "Done. The scratch root is removed on exit."
