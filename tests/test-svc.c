@@ -1,0 +1,286 @@
+/* svc: the engine through its library API on scratch roots (no processes):
+ * ledger derivation, install / rollback / boot results, the lock, status. */
+#include <CUnit/CUnit.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "manifest/manifest.h"
+#include "pending/pending.h"
+#include "svc/svc.h"
+#include "tests/testlib.h"
+
+/* A scratch root with /lib/a holding "A1", /lib/b holding "B1", a trusted
+ * vendor key, and packages: P1 (A1->A2, B1->B2, seq 1), P2 (A2->A3, seq 2). */
+typedef struct Fx {
+	char *dir, *root;
+} Fx;
+
+static void fx_file(Fx *f, const char *rel, const char *content)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s", f->dir, rel) < 0)
+		return;
+	test_write(p, content, strlen(content));
+	free(p);
+}
+
+static char *fx_read(Fx *f, const char *rel)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/root/%s", f->dir, rel) < 0)
+		return NULL;
+	char *s = test_read(p, NULL);
+	free(p);
+	return s;
+}
+
+static void fx_pack(Fx *f, const char *id, uint64_t seq, const char *spec)
+{
+	/* spec: "path=base:new,path=base:new" with names relative to f->dir */
+	SvcPackTarget t[4];
+	char *copy = strdup(spec), *save = NULL, *paths[4][3];
+	size_t n = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok && n < 4; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *colon = strchr(tok, ':');
+		*eq = *colon = 0;
+		paths[n][0] = strdup(tok);
+		if (asprintf(&paths[n][1], "%s/%s", f->dir, eq + 1) < 0 ||
+		    asprintf(&paths[n][2], "%s/%s", f->dir, colon + 1) < 0)
+			return;
+		t[n] = (SvcPackTarget){ .path = paths[n][0], .base_file = paths[n][1],
+					.new_file = paths[n][2] };
+		n++;
+	}
+	char *key = NULL, *out = NULL;
+	if (asprintf(&key, "%s/v.key", f->dir) < 0 || asprintf(&out, "%s/%s.hfx", f->dir, id) < 0)
+		return;
+	SvcPackSpec sp = { .key = key, .out = out, .id = id, .series = "s", .sequence = seq,
+			   .n_targets = n, .targets = t };
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(svc_pack(&sp, NULL, &e), 0);
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 3; k++)
+			free(paths[i][k]);
+	free(copy);
+	free(key);
+	free(out);
+}
+
+static void fx_setup(Fx *f)
+{
+	f->dir = test_scratch("svc");
+	if (asprintf(&f->root, "%s/root", f->dir) < 0)
+		return;
+	test_sh("mkdir -p %s/root/lib %s/root/etc/svc/trusted", f->dir, f->dir);
+	fx_file(f, "root/lib/a", "A1");
+	fx_file(f, "root/lib/b", "B1");
+	fx_file(f, "a1", "A1");
+	fx_file(f, "a2", "A2");
+	fx_file(f, "a3", "A3");
+	fx_file(f, "b1", "B1");
+	fx_file(f, "b2", "B2");
+	char *prefix = NULL;
+	if (asprintf(&prefix, "%s/v", f->dir) < 0)
+		return;
+	CU_ASSERT_EQUAL(manifest_keygen(prefix, NULL), 0);
+	free(prefix);
+	test_sh("cp %s/v.pub %s/root/etc/svc/trusted/", f->dir, f->dir);
+	fx_pack(f, "P1", 1, "/lib/a=a1:a2,/lib/b=b1:b2");
+	fx_pack(f, "P2", 2, "/lib/a=a2:a3");
+}
+
+static void fx_done(Fx *f)
+{
+	test_rmrf(f->dir);
+	free(f->dir);
+	free(f->root);
+}
+
+static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
+{
+	Svc *s = NULL;
+	char *pkg = NULL;
+	SvcOptions o = { .root = f->root };
+	if (asprintf(&pkg, "%s/%s.hfx", f->dir, id) < 0)
+		return -ENOMEM;
+	int r = svc_open(&o, &s, e);
+	if (r >= 0)
+		r = svc_install(s, pkg, 0, rep, e);
+	svc_close(s);
+	free(pkg);
+	return r;
+}
+
+static int rollback(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
+{
+	Svc *s = NULL;
+	SvcOptions o = { .root = f->root };
+	int r = svc_open(&o, &s, e);
+	if (r >= 0)
+		r = svc_rollback(s, id, 0, rep, e);
+	svc_close(s);
+	return r;
+}
+
+static const char *fix_state(Fx *f, const char *id, char *buf, size_t n)
+{
+	Svc *s = NULL;
+	SvcStatus st = { 0 };
+	SvcOptions o = { .root = f->root };
+	snprintf(buf, n, "(none)");
+	if (svc_open(&o, &s, NULL) < 0 || svc_status(s, &st, NULL) < 0) {
+		svc_close(s);
+		return buf;
+	}
+	for (size_t i = 0; i < st.n_fixes; i++)
+		if (strcmp(st.fixes[i].id, id) == 0)
+			snprintf(buf, n, "%s", st.fixes[i].state);
+	svc_status_free(&st);
+	svc_close(s);
+	return buf;
+}
+
+static void test_install_swaps_all_targets_and_status_agrees(void)
+{
+	Fx f;
+	SvcReport rep = { 0 };
+	char buf[32];
+	fx_setup(&f);
+	CU_ASSERT_EQUAL(install(&f, "P1", &rep, NULL), 0);
+	CU_ASSERT_FALSE(rep.noop);
+	CU_ASSERT_TRUE(rep.txn > 0);
+	svc_report_free(&rep);
+	char *a = fx_read(&f, "lib/a"), *b = fx_read(&f, "lib/b");
+	CU_ASSERT_STRING_EQUAL(a, "A2");
+	CU_ASSERT_STRING_EQUAL(b, "B2");
+	free(a);
+	free(b);
+	CU_ASSERT_STRING_EQUAL(fix_state(&f, "P1", buf, sizeof(buf)), "installed");
+	/* again: a no-op */
+	CU_ASSERT_EQUAL(install(&f, "P1", &rep, NULL), 0);
+	CU_ASSERT_TRUE(rep.noop);
+	svc_report_free(&rep);
+	fx_done(&f);
+}
+
+static void test_stacked_rollback_order_is_enforced(void)
+{
+	Fx f;
+	SvcReport rep = { 0 };
+	BaseErr e = { 0 };
+	char buf[32];
+	fx_setup(&f);
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P2", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(rollback(&f, "P1", &rep, &e), -ESTALE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "rolled back first"));
+	CU_ASSERT_EQUAL(rollback(&f, "P2", NULL, NULL), 0);
+	char *a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, "A2");
+	free(a);
+	CU_ASSERT_EQUAL(rollback(&f, "P1", NULL, NULL), 0);
+	a = fx_read(&f, "lib/a");
+	char *b = fx_read(&f, "lib/b");
+	CU_ASSERT_STRING_EQUAL(a, "A1");
+	CU_ASSERT_STRING_EQUAL(b, "B1");
+	free(a);
+	free(b);
+	CU_ASSERT_STRING_EQUAL(fix_state(&f, "P1", buf, sizeof(buf)), "rolled-back");
+	CU_ASSERT_STRING_EQUAL(fix_state(&f, "P2", buf, sizeof(buf)), "rolled-back");
+	/* rolled back twice: a no-op */
+	CU_ASSERT_EQUAL(rollback(&f, "P1", &rep, NULL), 0);
+	CU_ASSERT_TRUE(rep.noop);
+	svc_report_free(&rep);
+	fx_done(&f);
+}
+
+static void test_refusals_change_nothing(void)
+{
+	Fx f;
+	BaseErr e = { 0 };
+	fx_setup(&f);
+	/* P2 applies to A2, the system has A1 */
+	CU_ASSERT_EQUAL(install(&f, "P2", NULL, &e), -ESTALE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/lib/a"));
+	char *a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, "A1");
+	free(a);
+	char *ls = test_sh_out("ls -A %s/root/lib; ls -A %s/root/var/lib/svc/pending", f.dir, f.dir);
+	CU_ASSERT_PTR_NULL(strstr(ls, "svc-"));
+	CU_ASSERT_PTR_NULL(strstr(ls, ".txn"));
+	free(ls);
+	/* an older sequence of the series, once P2's level is installed */
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P2", NULL, NULL), 0);
+	fx_pack(&f, "P0", 0, "/lib/b=b2:b1");
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(install(&f, "P0", NULL, &e), -ERANGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not newer"));
+	/* unknown fix */
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(rollback(&f, "NOPE", NULL, &e), -ENOENT);
+	fx_done(&f);
+}
+
+static void test_second_transaction_is_locked_out(void)
+{
+	Fx f;
+	Svc *s1 = NULL;
+	BaseErr e = { 0 };
+	SvcOptions o;
+	fx_setup(&f);
+	o = (SvcOptions){ .root = f.root };
+	CU_ASSERT_EQUAL(svc_open(&o, &s1, NULL), 0);
+	CU_ASSERT_EQUAL(svc_boot(s1, NULL, NULL), 0); /* takes the lock, keeps it */
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, &e), -EBUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "lock"));
+	svc_close(s1);
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	fx_done(&f);
+}
+
+static void test_status_reports_levels_and_boot_record(void)
+{
+	Fx f;
+	Svc *s = NULL;
+	SvcStatus st = { 0 };
+	SvcOptions o;
+	fx_setup(&f);
+	o = (SvcOptions){ .root = f.root };
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P2", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_boot(s, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(svc_status(s, &st, NULL), 0);
+	CU_ASSERT_EQUAL(st.n_files, 2);
+	for (size_t i = 0; i < st.n_files; i++) {
+		if (strcmp(st.files[i].path, "/lib/a") == 0)
+			CU_ASSERT_STRING_EQUAL(st.files[i].level, "P2");
+		if (strcmp(st.files[i].path, "/lib/b") == 0)
+			CU_ASSERT_STRING_EQUAL(st.files[i].level, "P1");
+		CU_ASSERT_TRUE(st.files[i].converged);
+	}
+	CU_ASSERT_PTR_NOT_NULL(st.last_boot);
+	if (st.last_boot)
+		CU_ASSERT_PTR_NOT_NULL(strstr(st.last_boot, "nothing pending"));
+	svc_status_free(&st);
+	svc_close(s);
+	fx_done(&f);
+}
+
+int test_register(void)
+{
+	CU_pSuite s = CU_add_suite("svc", NULL, NULL);
+	if (!s)
+		return -1;
+	CU_add_test(s, "install swaps every target; status agrees; again is a no-op",
+		    test_install_swaps_all_targets_and_status_agrees);
+	CU_add_test(s, "stacked fixes roll back newest first only", test_stacked_rollback_order_is_enforced);
+	CU_add_test(s, "wrong base, older sequence, unknown fix: refused, nothing changed",
+		    test_refusals_change_nothing);
+	CU_add_test(s, "a second transaction is locked out", test_second_transaction_is_locked_out);
+	CU_add_test(s, "status: fix level per file, last boot record", test_status_reports_levels_and_boot_record);
+	return 0;
+}
