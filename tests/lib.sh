@@ -1,7 +1,9 @@
 # Shared helpers of the integration scripts and the demo.  Source it.
 # Everything happens under a scratch directory; processes started here are
 # remembered and ended by PID only.
-set -euo pipefail
+set -eu
+# (no pipefail: `producer | grep -q` would fail whenever grep quits early
+# and the producer gets SIGPIPE)
 SVC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SVC="$SVC_TOP/build/svc"
 FIX="$SVC_TOP/tests/fixtures/cold"
