@@ -103,6 +103,32 @@ static int note_stop(HpTracee *tr, HpThread *t, int status)
 	return 1;
 }
 
+/* Why PTRACE_SEIZE said EPERM: 1 traced by us already (born of a seized
+ * thread through TRACECLONE, its clone event not read yet), 0 gone or
+ * exiting (the kernel refuses to attach to an exiting task), -EPERM really
+ * not ours to trace (another tracer, or no permission). */
+static int eperm_reason(pid_t pid, pid_t tid)
+{
+	char fn[64], buf[1024];
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	int tracer = -1;
+	char state = '?';
+	while (fgets(buf, sizeof(buf), f)) {
+		sscanf(buf, "State: %c", &state);
+		if (sscanf(buf, "TracerPid: %d", &tracer) == 1)
+			break;
+	}
+	fclose(f);
+	if (tracer == (int)gettid() || tracer == (int)getpid())
+		return 1;
+	if (state == 'Z' || state == 'X' || tracer == -1)
+		return 0;
+	return -EPERM;
+}
+
 /* Seize + interrupt every thread listed in /proc/PID/task that we do not
  * have yet.  Returns how many were new. */
 static int seize_new(HpTracee *tr)
@@ -123,8 +149,19 @@ static int seize_new(HpTracee *tr)
 		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0) {
 			if (errno == ESRCH)
 				continue;   /* exited meanwhile */
-			r = -errno;
-			break;
+			r = errno == EPERM ? eperm_reason(tr->pid, tid) : -errno;
+			if (r == 0)
+				continue;
+			if (r < 0)
+				break;
+			/* ours already: it reports a stop on its own */
+			r = 0;
+			if (thread_add(tr, tid) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			added++;
+			continue;
 		}
 		if (tr->t_first == 0)
 			tr->t_first = base_now_ns();
@@ -216,20 +253,41 @@ int hp_ptrace_resume(HpTracee *tr)
 	for (size_t i = 0; i < tr->n; i++) {
 		HpThread *t = &tr->t[i];
 		if (!t->stopped) {
-			/* the interrupt may still land: give it a moment, then detach */
+			/* the interrupt may still land: give it a moment, then detach
+			 * (a clone event it reports adds the new thread to the list) */
 			int status;
-			if (wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0 &&
-			    WIFSTOPPED(status)) {
-				t->stopped = true;
-				if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
-					t->sig = WSTOPSIG(status);
+			if (wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0) {
+				int r = note_stop(tr, t, status);
+				if (r == 0 || r == -BASE_E_GONE) {
+					i--;   /* dropped: this slot holds another thread now */
+					continue;
+				}
+				t = &tr->t[i];
 			}
 		}
 		if (t->regs_dirty && ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0 && !first)
 			first = -errno;
-		if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) < 0 && errno != ESRCH &&
-		    !first)
-			first = -errno;
+		if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) == 0)
+			continue;
+		if (errno != ESRCH) {
+			if (!first)
+				first = -errno;
+			continue;
+		}
+		/* exiting or exited: a traced thread that dies waits for its
+		 * tracer to reap it, and until then its process cannot be
+		 * waited for by its parent.  Reap it (bounded); should it stop
+		 * instead, detach again. */
+		uint64_t deadline = base_now_ns() + 50000000ull;
+		for (;;) {
+			int status;
+			if (wait_tid(t->tid, &status, deadline) < 0)
+				break;
+			if (!WIFSTOPPED(status))
+				break;
+			if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) == 0)
+				break;
+		}
 	}
 	tr->n = 0;
 	tr->t_resumed = base_now_ns();
