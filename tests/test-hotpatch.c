@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hotpatch/hotpatch.h"
+#include "tests/fixtures/hotpatch/payload.h"
 #include "tests/fixtures/hotpatch/probe.h"
 #include "tests/testlib.h"
 
@@ -57,173 +58,6 @@ static int suite_clean(void)
 	return 0;
 }
 
-/* ---- payloads built by hand ------------------------------------------- */
-
-static int nm_lookup(const char *file, const char *name, uint64_t *addr, uint64_t *size)
-{
-	char *out = test_sh_out("nm -S %s | awk '$NF==\"%s\"{print $1, (NF==4?$2:0); exit}'",
-				file, name);
-	unsigned long long a = 0, s = 0;
-	int ok = out && sscanf(out, "%llx %llx", &a, &s) >= 1;
-	free(out);
-	if (!ok)
-		return -1;
-	*addr = a;
-	if (size)
-		*size = s;
-	return 0;
-}
-
-static int file_bytes_at_vaddr(const char *file, uint64_t vaddr, uint8_t *out, size_t n)
-{
-	size_t len = 0;
-	char *buf = test_read(file, &len);
-	int r = -1;
-	if (!buf)
-		return -1;
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + eh->e_phoff);
-	for (int i = 0; i < eh->e_phnum; i++)
-		if (ph[i].p_type == PT_LOAD && vaddr >= ph[i].p_vaddr &&
-		    vaddr + n <= ph[i].p_vaddr + ph[i].p_filesz) {
-			memcpy(out, buf + ph[i].p_offset + (vaddr - ph[i].p_vaddr), n);
-			r = 0;
-			break;
-		}
-	free(buf);
-	return r;
-}
-
-static int build_id_of(const char *file, uint8_t *out, size_t *len)
-{
-	char *hex = test_sh_out("readelf -n %s | awk '/Build ID/{print $3; exit}'", file);
-	int r = -1;
-	if (hex) {
-		size_t n = strcspn(hex, "\n") / 2;
-		hex[2 * n] = 0;
-		if (n && n <= 64 && base_unhex(out, n, hex) == 0) {
-			*len = n;
-			r = 0;
-		}
-	}
-	free(hex);
-	return r;
-}
-
-typedef struct FixSpec {
-	const char *victim_fn, *fix_fn;
-	ElfEntryKind kind;
-	uint32_t pad;
-} FixSpec;
-
-static void payload_free(ElfPayload *p)
-{
-	if (!p)
-		return;
-	free(p->fix_id);
-	for (size_t i = 0; i < p->n_lineage; i++)
-		free(p->lineage[i]);
-	free(p->lineage);
-	free(p->code);
-	for (size_t i = 0; i < p->n_relocs; i++)
-		free(p->relocs[i].symbol);
-	free(p->relocs);
-	for (size_t i = 0; i < p->n_redirects; i++)
-		free(p->redirects[i].name);
-	free(p->redirects);
-	free(p);
-}
-
-static ElfReloc *reloc_add(ElfPayload *p)
-{
-	p->relocs = realloc(p->relocs, (p->n_relocs + 1) * sizeof(ElfReloc));
-	ElfReloc *r = &p->relocs[p->n_relocs++];
-	memset(r, 0, sizeof(*r));
-	return r;
-}
-
-/* Code = .text of the fix object + one 8-byte slot per slot_NAME it uses. */
-static ElfPayload *payload_build(const char *fix_id, const char *module, const char *obj,
-				 const FixSpec *specs, size_t n, const char *lineage)
-{
-	ElfPayload *p = calloc(1, sizeof(*p));
-	p->fix_id = strdup(fix_id);
-	p->code_align = 16;
-	if (lineage) {
-		p->lineage = calloc(1, sizeof(char *));
-		p->lineage[0] = strdup(lineage);
-		p->n_lineage = 1;
-	}
-	if (build_id_of(module, p->build_id, &p->build_id_len) < 0)
-		goto fail;
-	char *bin = base_strdupf("%s.%s.bin", obj, fix_id);
-	int rc = test_sh("objcopy -O binary -j .text %s %s", obj, bin);
-	size_t text_len = 0;
-	char *text = rc ? NULL : test_read(bin, &text_len);
-	free(bin);
-	if (!text)
-		goto fail;
-	size_t slots_at = (text_len + 7) & ~7ul, n_slots = 0;
-	p->code = calloc(1, slots_at + 8 * 8);
-	memcpy(p->code, text, text_len);
-	free(text);
-	char *rel = test_sh_out("readelf -rW %s", obj);
-	char *save = NULL;
-	for (char *line = strtok_r(rel, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long off, info, sval, add;
-		char type[64], sym[128], sign;
-		if (sscanf(line, "%llx %llx %63s %llx %127s %c %llx", &off, &info, type, &sval, sym,
-			   &sign, &add) != 7)
-			continue;
-		ElfReloc *r = reloc_add(p);
-		r->where = off;
-		r->addend = sign == '-' ? -(int64_t)add : (int64_t)add;
-		if (!strcmp(type, "R_X86_64_PC32") || !strcmp(type, "R_X86_64_PLT32"))
-			r->type = R_X86_64_PC32;
-		else if (!strcmp(type, "R_X86_64_64"))
-			r->type = R_X86_64_64;
-		else
-			goto fail_rel;
-		if (!strncmp(sym, "slot_", 5)) {
-			uint64_t slot = slots_at + 8 * n_slots++;
-			r->bind = ELF_BIND_PAYLOAD;
-			r->value = slot;
-			ElfReloc *s = reloc_add(p);
-			s->where = slot;
-			s->type = R_X86_64_64;
-			s->bind = ELF_BIND_SYMBOL;
-			s->symbol = strdup(sym + 5);
-		} else if (!strcmp(sym, ".text")) {
-			r->bind = ELF_BIND_PAYLOAD;
-		} else {
-			r->bind = ELF_BIND_BASE;
-			if (nm_lookup(module, sym, &r->value, NULL) < 0)
-				goto fail_rel;
-		}
-	}
-	free(rel);
-	p->code_len = slots_at + 8 * n_slots;
-	p->redirects = calloc(n, sizeof(ElfRedirect));
-	p->n_redirects = n;
-	for (size_t i = 0; i < n; i++) {
-		ElfRedirect *d = &p->redirects[i];
-		d->name = strdup(specs[i].victim_fn);
-		d->kind = specs[i].kind;
-		d->pad = specs[i].pad;
-		d->expect_len = d->kind == ELF_ENTRY_PLAIN ? 5 : d->pad + 2;
-		if (nm_lookup(module, specs[i].victim_fn, &d->entry, &d->size) < 0 ||
-		    nm_lookup(obj, specs[i].fix_fn, &d->target, NULL) < 0 ||
-		    file_bytes_at_vaddr(module, d->entry - d->pad, d->expect, d->expect_len) < 0)
-			goto fail;
-	}
-	return p;
-fail_rel:
-	free(rel);
-fail:
-	payload_free(p);
-	return NULL;
-}
-
 /* ---- victims ----------------------------------------------------------- */
 
 typedef struct Victim {
@@ -252,7 +86,12 @@ static int victim_start(Victim *v, const char *bin, const char *mode, int n, int
 	for (int i = 0; i < 5000 && v->pr->ready < want_ready; i++)
 		usleep(1000);
 	usleep(2000);
-	return v->pr->ready >= want_ready ? 0 : -1;
+	if (v->pr->ready >= want_ready)
+		return 0;
+	kill(v->pid, SIGKILL);   /* never leave a victim behind */
+	waitpid(v->pid, NULL, 0);
+	v->pid = 0;
+	return -1;
 }
 
 static void victim_stop(Victim *v)
@@ -645,8 +484,8 @@ static void test_many_processes_scan_and_pool(void)
 	Victim v[N];
 	pid_t pids[N];
 	for (int i = 0; i < N; i++) {
-		CU_ASSERT_EQUAL_FATAL(victim_start(&v[i], exe, i % 2 ? "idle" : "spin", 1,
-						   i % 2 ? 1 : 2), 0);
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v[i], exe, i % 2 ? "idle" : "spin",
+						   i % 2 ? 2 : 1, i % 2 ? 1 : 2), 0);
 		pids[i] = v[i].pid;
 	}
 	BaseErr e = { 0 };
