@@ -57,7 +57,8 @@ static void thread_drop(HpTracee *tr, pid_t tid)
  * first (the tracee usually stops within microseconds), then sleep. */
 static int wait_tid(pid_t tid, int *status, uint64_t deadline)
 {
-	for (unsigned spins = 0;; spins++) {
+	uint64_t t0 = base_now_ns();
+	for (;;) {
 		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
 		if (r == tid)
 			return 0;
@@ -66,14 +67,15 @@ static int wait_tid(pid_t tid, int *status, uint64_t deadline)
 				continue;
 			return -errno;
 		}
-		if (base_now_ns() > deadline)
+		uint64_t now = base_now_ns();
+		if (now > deadline)
 			return -ETIMEDOUT;
-		if (spins < 200) {
+		/* a woken tracee mostly lands on our CPU (wake-affine): yield
+		 * to it rather than spin; past 1 ms stop burning the CPU */
+		if (now - t0 < 1000000)
 			sched_yield();
-		} else {
-			struct timespec ts = { 0, 50000 };
-			nanosleep(&ts, NULL);
-		}
+		else
+			nanosleep(&(struct timespec){ 0, 50000 }, NULL);
 	}
 }
 
@@ -359,5 +361,51 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		 * arrived; keep the signal for the detach and step again */
 		if (event == 0 && sig != SIGTRAP)
 			t->sig = sig;
+	}
+}
+
+int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uint64_t end,
+		  struct user_regs_struct *out, BaseErr *e)
+{
+	int r = hp_ptrace_regs(tr, i);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading registers: %s", (int)tr->pid, strerror(-r));
+	HpThread *t = &tr->t[i];
+	pid_t tid = t->tid;
+	struct user_regs_struct regs = *in;
+	regs.orig_rax = (uint64_t)-1;   /* see hp_ptrace_syscall */
+	regs.eflags &= ~0x100ull;
+	t->regs_dirty = true;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
+		return base_err(e, -errno, "pid %d: setting registers: %s", (int)tr->pid,
+				strerror(errno));
+	uint64_t deadline = base_now_ns() + 1000000000ull;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+			return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno,
+					"pid %d: continue: %s", (int)tr->pid, strerror(errno));
+		int status = 0;
+		r = wait_tid(tid, &status, deadline);
+		if (r < 0)
+			return base_err(e, r == -ECHILD ? -BASE_E_GONE : r,
+					"pid %d: injected code: %s", (int)tr->pid, strerror(-r));
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			thread_drop(tr, tid);
+			return base_err(e, -BASE_E_GONE, "pid %d: exited during injected code",
+					(int)tr->pid);
+		}
+		if (ptrace(PTRACE_GETREGS, tid, 0, out) < 0)
+			return base_err(e, -errno, "pid %d: reading registers: %s", (int)tr->pid,
+					strerror(errno));
+		int event = status >> 16, sig = WSTOPSIG(status);
+		if (event == 0 && sig == SIGTRAP && out->rip == end) {
+			tr->syscalls++;
+			return 0;
+		}
+		if (event == 0 && sig != SIGTRAP)
+			t->sig = sig;   /* not ours: hand it back at detach */
+		else if (event == 0)
+			return base_err(e, -EPROTO, "pid %d: injected code trapped at %#llx",
+					(int)tr->pid, (unsigned long long)out->rip);
 	}
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +60,7 @@ static pid_t *spawn(size_t n, int threads)
 	for (size_t i = 0; i < n; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the bench */
 			execl(exe, exe, probe_path, "idle", nbuf, (char *)NULL);
 			_exit(127);
 		}
@@ -202,7 +204,7 @@ static void load(bool on)
 	for (int i = 0; i < 2; i++) {
 		if (on) {
 			busy[i] = fork();
-			if (busy[i] == 0)
+			if (busy[i] == 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) == 0)
 				for (;;)
 					__asm__ volatile("" ::: "memory");
 		} else {
