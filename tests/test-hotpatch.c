@@ -356,6 +356,28 @@ static void test_thread_parked_in_entry_bytes_refused_with_tid(void)
 	payload_free(p);
 }
 
+static void test_thread_one_byte_past_2_byte_entry_refused(void)
+{
+	static const FixSpec spec[] = { { "parked16_fn", "fix_plain", ELF_ENTRY_PAD16, 14 } };
+	ElfPayload *p = fix_exe("FIX-P16", spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "parked16", 0, 1), 0);
+	for (int i = 0; i < 1000 && !v.pr->parked_tid; i++)
+		usleep(1000);
+	HpOpts o = { .deadline_ms = 100 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_UNSAFE);
+	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->parked_tid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "parked16_fn"));
+	uint8_t now[16];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "parked16_fn", 14, now, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(now, p->redirects[0].expect, 16), 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
 static void test_return_address_into_entry_bytes_refused(void)
 {
 	static const FixSpec spec[] = { { "stack_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 } };
@@ -566,6 +588,8 @@ int test_register(void)
 		    test_stacking_revert_order_and_lineage);
 	add(s, "thread parked in the entry bytes: refused naming it, bytes unchanged",
 		    test_thread_parked_in_entry_bytes_refused_with_tid);
+	add(s, "thread one byte past a 2-byte entry: refused",
+	    test_thread_one_byte_past_2_byte_entry_refused);
 	add(s, "return address into the entry bytes: refused",
 		    test_return_address_into_entry_bytes_refused);
 	add(s, "wrong build-id refused, process untouched",
