@@ -727,7 +727,20 @@ static bool site_known(const HpState *st, const Site *site)
 static int apply_check(Session *s, void *vctx, BaseErr *e)
 {
 	ApplyCtx *c = vctx;
-	int r = state_reload(s, e);
+	int r;
+	if (!s->state_addr) {
+		/* no state when we looked, with the process running: another
+		 * patcher may have created one since (ptrace only serialises
+		 * the stops).  Look again, now that nothing can change. */
+		HpMaps m;
+		r = hp_maps_read(s->pid, &m, e);
+		if (r < 0)
+			return r;
+		if (hp_state_locate(&m, &s->state_addr) < 0)
+			s->state_addr = 0;
+		hp_maps_free(&m);
+	}
+	r = state_reload(s, e);
 	if (r < 0)
 		return r;
 	if (state_find(s->state, c->p->fix_id, true)) {
