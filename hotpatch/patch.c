@@ -80,7 +80,7 @@ static void opts_fill(HpOpts *o, const HpOpts *in)
 	if (!o->deadline_ms)
 		o->deadline_ms = 2000;
 	if (!o->stop_timeout_ms)
-		o->stop_timeout_ms = 500;
+		o->stop_timeout_ms = 1000;
 	if (!o->backoff_us)
 		o->backoff_us = 500;
 	if (!o->stack_scan)

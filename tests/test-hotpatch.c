@@ -530,6 +530,8 @@ static void test_many_processes_scan_and_pool(void)
 	CU_ASSERT_EQUAL(hp_apply_many(pids, N, 2, p, NULL, rep, &e), 0);
 	for (int i = 0; i < N; i++) {
 		CU_ASSERT_EQUAL(rep[i].result, 0);
+		if (rep[i].result < 0)
+			fprintf(stderr, "pool: %s\n", rep[i].msg);
 		CU_ASSERT_EQUAL(rep[i].pid, pids[i]);
 		HpState *st = NULL;
 		CU_ASSERT_EQUAL_FATAL(hp_list(pids[i], &st, &e), 0);
@@ -538,6 +540,13 @@ static void test_many_processes_scan_and_pool(void)
 		if (i % 2 == 0)
 			CU_ASSERT_EQUAL(wait_seen(&v[i], 1, FN_READY, 2000), 0);
 	}
+	CU_ASSERT_EQUAL_FATAL(hp_scan_patched(&found, &nf, &e), 0);
+	hits = 0;
+	for (size_t k = 0; k < nf; k++)
+		for (int i = 0; i < N; i++)
+			hits += found[k] == pids[i];
+	CU_ASSERT_EQUAL(hits, N);
+	free(found);
 	CU_ASSERT_EQUAL(hp_revert_many(pids, N, 2, "FIX-A", NULL, rep, &e), 0);
 	for (int i = 0; i < N; i++) {
 		CU_ASSERT_EQUAL(rep[i].result, 0);
