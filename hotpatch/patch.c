@@ -422,8 +422,12 @@ static int map_code(Session *s, uint64_t insn, uint64_t size, bool near, uint64_
 	uint64_t (*cand)[2] = calloc(2 * (s->maps.n + 1), sizeof(*cand));
 	if (!cand)
 		return -ENOMEM;
-	for (size_t i = 0; i + 1 < s->maps.n; i++) {
-		const HpMap *a = &s->maps.v[i], *b = &s->maps.v[i + 1];
+	/* gap k lies below mapping k; gap 0 is the one below the lowest
+	 * mapping, often the only room near a PIE executable (the heap
+	 * follows it, and the libraries are terabytes away) */
+	static const HpMap floor_map = { .end = 0x10000 - PAGE, .path = (char *)"" };
+	for (size_t k = 0; k < s->maps.n; k++) {
+		const HpMap *a = k ? &s->maps.v[k - 1] : &floor_map, *b = &s->maps.v[k];
 		uint64_t gs = a->end + PAGE, ge = b->start - PAGE; /* keep guard pages */
 		if (ge <= gs || ge - gs < size)
 			continue;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,30 +54,46 @@ static void thread_drop(HpTracee *tr, pid_t tid)
 }
 
 /* A bounded wait for one traced thread.  Polling: a blocking waitpid cannot
- * be bounded without signals, which a library must not take over.  Yield
- * first (the tracee usually stops within microseconds), then sleep. */
+ * be bounded without signals, which a library must not take over.  A woken
+ * tracee mostly lands on our CPU (wake-affine): yield to it for 30 us;
+ * then sleep in short steps, because under CPU load a yield hands the CPU to
+ * a busy task for a whole time slice, while a sleeper's wake-up preempts it.
+ * The timer slack is lowered meanwhile (per thread) so that a 10 us sleep is
+ * not stretched to the default 50 us, and put back. */
 static int wait_tid(pid_t tid, int *status, uint64_t deadline)
 {
+	int slack = -1;
+	int r = 0;
 	uint64_t t0 = base_now_ns();
-	for (;;) {
-		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
-		if (r == tid)
-			return 0;
-		if (r < 0) {
+	for (unsigned round = 0;; round++) {
+		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
+		if (w == tid)
+			break;
+		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			r = -errno;
+			break;
 		}
 		uint64_t now = base_now_ns();
-		if (now > deadline)
-			return -ETIMEDOUT;
-		/* a woken tracee mostly lands on our CPU (wake-affine): yield
-		 * to it rather than spin; past 1 ms stop burning the CPU */
-		if (now - t0 < 1000000)
+		if (now > deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (now - t0 < 30000) {
 			sched_yield();
-		else
-			nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+			continue;
+		}
+		if (slack < 0) {
+			slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+			if (slack > 0)
+				prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0);
+		}
+		nanosleep(&(struct timespec){ 0, now - t0 < 2000000 ? 10000 : 100000 }, NULL);
 	}
+	if (slack > 0)
+		prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+	return r;
 }
 
 /* Record one stop of a thread we wait for.  Returns 1 if the thread is now
