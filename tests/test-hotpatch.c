@@ -66,6 +66,8 @@ typedef struct Victim {
 	char *probe_path;
 } Victim;
 
+static bool victim_no_aslr;
+
 static int victim_start(Victim *v, const char *bin, const char *mode, int n, int want_ready)
 {
 	static int seq;
@@ -80,7 +82,11 @@ static int victim_start(Victim *v, const char *bin, const char *mode, int n, int
 	snprintf(nbuf, sizeof(nbuf), "%d", n);
 	v->pid = fork();
 	if (v->pid == 0) {
-		execl(bin, bin, v->probe_path, mode, nbuf, (char *)NULL);
+		if (victim_no_aslr)   /* setarch execs in place: same pid */
+			execlp("setarch", "setarch", "x86_64", "-R", bin, v->probe_path, mode, nbuf,
+			       (char *)NULL);
+		else
+			execl(bin, bin, v->probe_path, mode, nbuf, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 5000 && v->pr->ready < want_ready; i++)
@@ -559,6 +565,31 @@ static void test_many_processes_scan_and_pool(void)
 	payload_free(p);
 }
 
+/* Without ASLR the heap starts right after the executable and the libraries
+ * are terabytes away: the only room within 2 GiB is below the executable. */
+static void test_near_code_placed_without_aslr(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	victim_no_aslr = true;
+	int r = victim_start(&v, exe, "spin", 2, 3);
+	victim_no_aslr = false;
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	char *heap_follows = test_sh_out("awk 'prev && /\\[heap\\]/{split($1,a,\"-\"); "
+					 "print (a[1]==prev)} {split($1,b,\"-\"); prev=b[2]}' "
+					 "/proc/%d/maps", (int)v.pid);
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 2, FN_READY, 2000, FN_PLAIN, 3000), 0);
+	CU_ASSERT(heap_follows && heap_follows[0] == '1');   /* the case meant */
+	free(heap_follows);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
 static void test_corrupt_payload_rejected(void)
 {
 	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
@@ -609,6 +640,8 @@ int test_register(void)
 		    test_process_exiting_while_patched);
 	add(s, "scan finds the processes, the pool patches them all",
 		    test_many_processes_scan_and_pool);
+	add(s, "near code placed when the heap follows the executable (no ASLR)",
+	    test_near_code_placed_without_aslr);
 	add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
 	return 0;
