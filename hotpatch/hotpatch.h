@@ -36,7 +36,7 @@ typedef struct HpModuleRef {
 typedef struct HpOpts {
 	HpModuleRef module;
 	uint32_t deadline_ms;     /* retry budget while unsafe (0: 2000 ms) */
-	uint32_t stop_timeout_ms; /* bounded wait for all threads to stop (0: 500) */
+	uint32_t stop_timeout_ms; /* bounded wait for all threads to stop (0: 1000) */
 	uint32_t backoff_us;      /* first back-off after an unsafe try (0: 500 us) */
 	uint32_t stack_scan;      /* bytes of stack scanned above RSP (0: 64 KiB) */
 } HpOpts;
@@ -130,5 +130,9 @@ int hp_revert_many(const pid_t *pids, size_t n, unsigned workers, const char *fi
  * namespaces work).  ret_pids is malloc'ed and sorted. */
 int hp_scan(const HpModuleRef *mod, const uint8_t *build_id, size_t build_id_len,
 	    pid_t **ret_pids, size_t *ret_n, BaseErr *e);
+
+/* Every process holding a state mapping (patched at least once), sorted:
+ * what `svc hotpatch list` without --pid walks. */
+int hp_scan_patched(pid_t **ret_pids, size_t *ret_n, BaseErr *e);
 
 #endif

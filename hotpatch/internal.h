@@ -92,6 +92,11 @@ void hp_tracee_free(HpTracee *tr);
 int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		      const uint64_t args[6], int64_t *ret, BaseErr *e);
 
+/* Run code placed in the target by thread i, from in->rip until the int3
+ * that ends it (RIP == end after the trap); out gets the registers then. */
+int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uint64_t end,
+		  struct user_regs_struct *out, BaseErr *e);
+
 /* ---- in-process state (state.c) ------------------------------------------ */
 
 #define HP_STATE_NAME     "svc-hotpatch"

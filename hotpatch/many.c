@@ -131,21 +131,44 @@ static bool file_matches(Scan *sc, pid_t pid, const HpMap *mp)
 	return match;
 }
 
+static bool maps_patched(Scan *sc, pid_t pid, const HpMap *mp)
+{
+	(void)sc;
+	(void)pid;
+	return strncmp(mp->path, "/memfd:" HP_STATE_NAME, sizeof("/memfd:" HP_STATE_NAME) - 1) == 0;
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
 	return x < y ? -1 : x > y;
 }
 
+typedef bool (*MatchFn)(Scan *sc, pid_t pid, const HpMap *mp);
+
+static int scan_procs(Scan *sc, MatchFn match, pid_t **ret_pids, size_t *ret_n, BaseErr *e);
+
 int hp_scan(const HpModuleRef *mod, const uint8_t *build_id, size_t build_id_len,
 	    pid_t **ret_pids, size_t *ret_n, BaseErr *e)
 {
 	if (!mod && (!build_id || !build_id_len))
 		return base_err(e, -EINVAL, "scan: no module and no build-id");
+	Scan sc = { .mod = mod, .build_id = build_id, .build_id_len = build_id_len };
+	return scan_procs(&sc, file_matches, ret_pids, ret_n, e);
+}
+
+int hp_scan_patched(pid_t **ret_pids, size_t *ret_n, BaseErr *e)
+{
+	Scan sc = { 0 };
+	return scan_procs(&sc, maps_patched, ret_pids, ret_n, e);
+}
+
+static int scan_procs(Scan *scp, MatchFn match, pid_t **ret_pids, size_t *ret_n, BaseErr *e)
+{
+	Scan sc = *scp;
 	DIR *d = opendir("/proc");
 	if (!d)
 		return base_err(e, -errno, "/proc: %s", strerror(errno));
-	Scan sc = { .mod = mod, .build_id = build_id, .build_id_len = build_id_len };
 	pid_t *v = NULL;
 	size_t n = 0;
 	pid_t self = getpid();
@@ -163,8 +186,8 @@ int hp_scan(const HpModuleRef *mod, const uint8_t *build_id, size_t build_id_len
 			continue;   /* exited, kernel thread, or not ours to read */
 		bool hit = false;
 		for (size_t i = 0; i < m.n && !hit; i++)
-			if (m.v[i].ino && m.v[i].offset == 0)
-				hit = file_matches(&sc, pid, &m.v[i]);
+			if (m.v[i].offset == 0 && (m.v[i].ino || match == maps_patched))
+				hit = match(&sc, pid, &m.v[i]);
 		hp_maps_free(&m);
 		if (!hit)
 			continue;

@@ -80,7 +80,7 @@ static void opts_fill(HpOpts *o, const HpOpts *in)
 	if (!o->deadline_ms)
 		o->deadline_ms = 2000;
 	if (!o->stop_timeout_ms)
-		o->stop_timeout_ms = 500;
+		o->stop_timeout_ms = 1000;
 	if (!o->backoff_us)
 		o->backoff_us = 500;
 	if (!o->stack_scan)
@@ -422,8 +422,12 @@ static int map_code(Session *s, uint64_t insn, uint64_t size, bool near, uint64_
 	uint64_t (*cand)[2] = calloc(2 * (s->maps.n + 1), sizeof(*cand));
 	if (!cand)
 		return -ENOMEM;
-	for (size_t i = 0; i + 1 < s->maps.n; i++) {
-		const HpMap *a = &s->maps.v[i], *b = &s->maps.v[i + 1];
+	/* gap k lies below mapping k; gap 0 is the one below the lowest
+	 * mapping, often the only room near a PIE executable (the heap
+	 * follows it, and the libraries are terabytes away) */
+	static const HpMap floor_map = { .end = 0x10000 - PAGE, .path = (char *)"" };
+	for (size_t k = 0; k < s->maps.n; k++) {
+		const HpMap *a = k ? &s->maps.v[k - 1] : &floor_map, *b = &s->maps.v[k];
 		uint64_t gs = a->end + PAGE, ge = b->start - PAGE; /* keep guard pages */
 		if (ge <= gs || ge - gs < size)
 			continue;
@@ -556,23 +560,55 @@ static int state_create(Session *s, uint64_t insn, uint64_t scratch, BaseErr *e)
 	h.hdr_size = sizeof(h);
 	h.capacity = HP_STATE_SIZE;
 	snprintf(h.name, sizeof(h.name), "%s", HP_STATE_NAME);
-	/* memfd_create needs its name in the target's memory: borrow the start
-	 * of the freshly mapped (not yet written) code blob */
-	int r = hp_mem_write(s->memfd, scratch, h.name, strlen(h.name) + 1);
+	/* memfd_create, ftruncate, mmap, close in one round trip instead of
+	 * four: a stub written into the freshly mapped (not yet filled) code
+	 * blob, with the name after it.  rbx = fd, rbp = ftruncate's result,
+	 * r13 = the mapping, r12 = the size (in). */
+	static const uint8_t stub[] = {
+		0xb8, 0x3f, 0x01, 0x00, 0x00,             /* mov $SYS_memfd_create,%eax */
+		0xbe, 0x01, 0x00, 0x00, 0x00,             /* mov $MFD_CLOEXEC,%esi */
+		0x0f, 0x05, 0x48, 0x89, 0xc3,             /* syscall; mov %rax,%rbx */
+		0xb8, 0x4d, 0x00, 0x00, 0x00,             /* mov $SYS_ftruncate,%eax */
+		0x48, 0x89, 0xdf, 0x4c, 0x89, 0xe6,       /* mov %rbx,%rdi; mov %r12,%rsi */
+		0x0f, 0x05, 0x48, 0x89, 0xc5,             /* syscall; mov %rax,%rbp */
+		0xb8, 0x09, 0x00, 0x00, 0x00,             /* mov $SYS_mmap,%eax */
+		0x31, 0xff, 0x4c, 0x89, 0xe6,             /* xor %edi,%edi; mov %r12,%rsi */
+		0xba, 0x01, 0x00, 0x00, 0x00,             /* mov $PROT_READ,%edx */
+		0x41, 0xba, 0x02, 0x00, 0x00, 0x00,       /* mov $MAP_PRIVATE,%r10d */
+		0x49, 0x89, 0xd8, 0x45, 0x31, 0xc9,       /* mov %rbx,%r8; xor %r9d,%r9d */
+		0x0f, 0x05, 0x49, 0x89, 0xc5,             /* syscall; mov %rax,%r13 */
+		0xb8, 0x03, 0x00, 0x00, 0x00,             /* mov $SYS_close,%eax */
+		0x48, 0x89, 0xdf, 0x0f, 0x05, 0xcc,       /* mov %rbx,%rdi; syscall; int3 */
+	};
+	uint8_t code[sizeof(stub) + sizeof(h.name)];
+	memcpy(code, stub, sizeof(stub));
+	memcpy(code + sizeof(stub), h.name, sizeof(h.name));
+	int r = hp_mem_write(s->memfd, scratch, code, sizeof(code));
 	if (r < 0)
 		return base_err(e, r, "pid %d: writing: %s", (int)s->pid, strerror(-r));
-	int64_t fd, addr, ign;
-	r = rsys(s, insn, SYS_memfd_create, scratch, MFD_CLOEXEC, 0, 0, 0, 0, &fd, e);
+	size_t ti = injector(&s->tr);
+	r = hp_ptrace_regs(&s->tr, ti);
+	if (r < 0)
+		return base_err(e, r, "pid %d: registers: %s", (int)s->pid, strerror(-r));
+	struct user_regs_struct in = s->tr.t[ti].regs, out;
+	in.rip = scratch;
+	in.rdi = scratch + sizeof(stub);
+	in.r12 = HP_STATE_SIZE;
+	r = hp_ptrace_run(&s->tr, ti, &in, scratch + sizeof(stub), &out, e);
 	if (r < 0)
 		return r;
-	r = rsys(s, insn, SYS_ftruncate, (uint64_t)fd, HP_STATE_SIZE, 0, 0, 0, 0, &ign, e);
-	if (r == 0)
-		r = rsys(s, insn, SYS_mmap, 0, HP_STATE_SIZE, PROT_READ, MAP_PRIVATE,
-			 (uint64_t)fd, 0, &addr, e);
-	BaseErr tmp = { 0 };
-	rsys(s, insn, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &ign, &tmp);
-	if (r < 0)
-		return r;
+	int64_t fd = (int64_t)out.rbx, tr = (int64_t)out.rbp, addr = (int64_t)out.r13;
+	bool mapped = !(addr < 0 && addr > -4096);
+	if (fd < 0 || tr != 0 || !mapped) {
+		if (mapped) {
+			int64_t ign;
+			BaseErr tmp = { 0 };
+			rsys(s, insn, SYS_munmap, (uint64_t)addr, HP_STATE_SIZE, 0, 0, 0, 0, &ign, &tmp);
+		}
+		int err = fd < 0 ? (int)fd : tr != 0 ? (int)tr : (int)addr;
+		return base_err(e, err, "pid %d: creating the state mapping: %s", (int)s->pid,
+				strerror(-err));
+	}
 	r = hp_mem_write(s->memfd, (uint64_t)addr, &h, sizeof(h));
 	if (r < 0)
 		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
@@ -695,7 +731,20 @@ static bool site_known(const HpState *st, const Site *site)
 static int apply_check(Session *s, void *vctx, BaseErr *e)
 {
 	ApplyCtx *c = vctx;
-	int r = state_reload(s, e);
+	int r;
+	if (!s->state_addr) {
+		/* no state when we looked, with the process running: another
+		 * patcher may have created one since (ptrace only serialises
+		 * the stops).  Look again, now that nothing can change. */
+		HpMaps m;
+		r = hp_maps_read(s->pid, &m, e);
+		if (r < 0)
+			return r;
+		if (hp_state_locate(&m, &s->state_addr) < 0)
+			s->state_addr = 0;
+		hp_maps_free(&m);
+	}
+	r = state_reload(s, e);
 	if (r < 0)
 		return r;
 	if (state_find(s->state, c->p->fix_id, true)) {

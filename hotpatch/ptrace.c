@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,28 +54,46 @@ static void thread_drop(HpTracee *tr, pid_t tid)
 }
 
 /* A bounded wait for one traced thread.  Polling: a blocking waitpid cannot
- * be bounded without signals, which a library must not take over.  Yield
- * first (the tracee usually stops within microseconds), then sleep. */
+ * be bounded without signals, which a library must not take over.  A woken
+ * tracee mostly lands on our CPU (wake-affine): yield to it for 30 us;
+ * then sleep in short steps, because under CPU load a yield hands the CPU to
+ * a busy task for a whole time slice, while a sleeper's wake-up preempts it.
+ * The timer slack is lowered meanwhile (per thread) so that a 10 us sleep is
+ * not stretched to the default 50 us, and put back. */
 static int wait_tid(pid_t tid, int *status, uint64_t deadline)
 {
-	for (unsigned spins = 0;; spins++) {
-		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
-		if (r == tid)
-			return 0;
-		if (r < 0) {
+	int slack = -1;
+	int r = 0;
+	uint64_t t0 = base_now_ns();
+	for (unsigned round = 0;; round++) {
+		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
+		if (w == tid)
+			break;
+		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			r = -errno;
+			break;
 		}
-		if (base_now_ns() > deadline)
-			return -ETIMEDOUT;
-		if (spins < 200) {
+		uint64_t now = base_now_ns();
+		if (now > deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (now - t0 < 30000) {
 			sched_yield();
-		} else {
-			struct timespec ts = { 0, 50000 };
-			nanosleep(&ts, NULL);
+			continue;
 		}
+		if (slack < 0) {
+			slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+			if (slack > 0)
+				prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0);
+		}
+		nanosleep(&(struct timespec){ 0, now - t0 < 2000000 ? 10000 : 100000 }, NULL);
 	}
+	if (slack > 0)
+		prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+	return r;
 }
 
 /* Record one stop of a thread we wait for.  Returns 1 if the thread is now
@@ -103,6 +122,32 @@ static int note_stop(HpTracee *tr, HpThread *t, int status)
 	return 1;
 }
 
+/* Why PTRACE_SEIZE said EPERM: 1 traced by us already (born of a seized
+ * thread through TRACECLONE, its clone event not read yet), 0 gone or
+ * exiting (the kernel refuses to attach to an exiting task), -EPERM really
+ * not ours to trace (another tracer, or no permission). */
+static int eperm_reason(pid_t pid, pid_t tid)
+{
+	char fn[64], buf[1024];
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	int tracer = -1;
+	char state = '?';
+	while (fgets(buf, sizeof(buf), f)) {
+		sscanf(buf, "State: %c", &state);
+		if (sscanf(buf, "TracerPid: %d", &tracer) == 1)
+			break;
+	}
+	fclose(f);
+	if (tracer == (int)gettid() || tracer == (int)getpid())
+		return 1;
+	if (state == 'Z' || state == 'X' || tracer == -1)
+		return 0;
+	return -EPERM;
+}
+
 /* Seize + interrupt every thread listed in /proc/PID/task that we do not
  * have yet.  Returns how many were new. */
 static int seize_new(HpTracee *tr)
@@ -123,8 +168,19 @@ static int seize_new(HpTracee *tr)
 		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0) {
 			if (errno == ESRCH)
 				continue;   /* exited meanwhile */
-			r = -errno;
-			break;
+			r = errno == EPERM ? eperm_reason(tr->pid, tid) : -errno;
+			if (r == 0)
+				continue;
+			if (r < 0)
+				break;
+			/* ours already: it reports a stop on its own */
+			r = 0;
+			if (thread_add(tr, tid) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			added++;
+			continue;
 		}
 		if (tr->t_first == 0)
 			tr->t_first = base_now_ns();
@@ -216,20 +272,41 @@ int hp_ptrace_resume(HpTracee *tr)
 	for (size_t i = 0; i < tr->n; i++) {
 		HpThread *t = &tr->t[i];
 		if (!t->stopped) {
-			/* the interrupt may still land: give it a moment, then detach */
+			/* the interrupt may still land: give it a moment, then detach
+			 * (a clone event it reports adds the new thread to the list) */
 			int status;
-			if (wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0 &&
-			    WIFSTOPPED(status)) {
-				t->stopped = true;
-				if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
-					t->sig = WSTOPSIG(status);
+			if (wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0) {
+				int r = note_stop(tr, t, status);
+				if (r == 0 || r == -BASE_E_GONE) {
+					i--;   /* dropped: this slot holds another thread now */
+					continue;
+				}
+				t = &tr->t[i];
 			}
 		}
 		if (t->regs_dirty && ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0 && !first)
 			first = -errno;
-		if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) < 0 && errno != ESRCH &&
-		    !first)
-			first = -errno;
+		if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) == 0)
+			continue;
+		if (errno != ESRCH) {
+			if (!first)
+				first = -errno;
+			continue;
+		}
+		/* exiting or exited: a traced thread that dies waits for its
+		 * tracer to reap it, and until then its process cannot be
+		 * waited for by its parent.  Reap it (bounded); should it stop
+		 * instead, detach again. */
+		uint64_t deadline = base_now_ns() + 50000000ull;
+		for (;;) {
+			int status;
+			if (wait_tid(t->tid, &status, deadline) < 0)
+				break;
+			if (!WIFSTOPPED(status))
+				break;
+			if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) == 0)
+				break;
+		}
 	}
 	tr->n = 0;
 	tr->t_resumed = base_now_ns();
@@ -301,5 +378,51 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		 * arrived; keep the signal for the detach and step again */
 		if (event == 0 && sig != SIGTRAP)
 			t->sig = sig;
+	}
+}
+
+int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uint64_t end,
+		  struct user_regs_struct *out, BaseErr *e)
+{
+	int r = hp_ptrace_regs(tr, i);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading registers: %s", (int)tr->pid, strerror(-r));
+	HpThread *t = &tr->t[i];
+	pid_t tid = t->tid;
+	struct user_regs_struct regs = *in;
+	regs.orig_rax = (uint64_t)-1;   /* see hp_ptrace_syscall */
+	regs.eflags &= ~0x100ull;
+	t->regs_dirty = true;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
+		return base_err(e, -errno, "pid %d: setting registers: %s", (int)tr->pid,
+				strerror(errno));
+	uint64_t deadline = base_now_ns() + 1000000000ull;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+			return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno,
+					"pid %d: continue: %s", (int)tr->pid, strerror(errno));
+		int status = 0;
+		r = wait_tid(tid, &status, deadline);
+		if (r < 0)
+			return base_err(e, r == -ECHILD ? -BASE_E_GONE : r,
+					"pid %d: injected code: %s", (int)tr->pid, strerror(-r));
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			thread_drop(tr, tid);
+			return base_err(e, -BASE_E_GONE, "pid %d: exited during injected code",
+					(int)tr->pid);
+		}
+		if (ptrace(PTRACE_GETREGS, tid, 0, out) < 0)
+			return base_err(e, -errno, "pid %d: reading registers: %s", (int)tr->pid,
+					strerror(errno));
+		int event = status >> 16, sig = WSTOPSIG(status);
+		if (event == 0 && sig == SIGTRAP && out->rip == end) {
+			tr->syscalls++;
+			return 0;
+		}
+		if (event == 0 && sig != SIGTRAP)
+			t->sig = sig;   /* not ours: hand it back at detach */
+		else if (event == 0)
+			return base_err(e, -EPROTO, "pid %d: injected code trapped at %#llx",
+					(int)tr->pid, (unsigned long long)out->rip);
 	}
 }

@@ -69,6 +69,7 @@ void hp_state_free(HpState *s)
 
 int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e)
 {
+	_cleanup_free_ uint8_t *buf = NULL;   /* before any goto: cleanup runs at fail */
 	HpState *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -82,7 +83,7 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 	int r = read_hdr(memfd, pid, addr, &h, e);
 	if (r < 0)
 		goto fail;
-	_cleanup_free_ uint8_t *buf = malloc(h.used ? h.used : 1);
+	buf = malloc(h.used ? h.used : 1);
 	s->fixes = calloc(h.n_records ? h.n_records : 1, sizeof(HpFixInfo));
 	if (!buf || !s->fixes) {
 		r = -ENOMEM;

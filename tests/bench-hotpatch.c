@@ -1,0 +1,277 @@
+/* bench-hotpatch: how long processes are paused, and how long a fleet takes.
+ *
+ * Build (from the repository root, after `make build/libhotpatch.a build/libbase.a`):
+ *   gcc -O2 -std=c11 -D_GNU_SOURCE -I. -o build/bench-hotpatch tests/bench-hotpatch.c \
+ *       tests/testlib.c build/libhotpatch.a build/libbase.a -lmbedcrypto -lz -lpthread
+ * Run as root: build/bench-hotpatch [MAX_PROCS]   (default 1000)
+ *
+ * Every figure comes with a baseline measured in the same run on the same
+ * processes: a bare PTRACE_SEIZE + INTERRUPT + wait + DETACH of every thread,
+ * i.e. the floor any ptrace-based patcher pays.  Victims: the test victim
+ * (tests/fixtures/hotpatch/victim.c) in "idle N" mode; payload: FIX-A (a 16,14
+ * pad redirect and a plain 5-byte one, BASE relocations, mapped near). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hotpatch/hotpatch.h"
+#include "tests/fixtures/hotpatch/payload.h"
+#include "tests/fixtures/hotpatch/probe.h"
+
+static char *dir, *exe, *probe_path;
+static struct probe *probe;
+
+static int build(void)
+{
+	dir = test_scratch("hpbench");
+	exe = base_strdupf("%s/victim", dir);
+	probe_path = base_strdupf("%s/probe", dir);
+	const char *src = "tests/fixtures/hotpatch";
+	if (test_sh("gcc -O2 -fPIC -shared -o %s/libvictim.so %s/libvictim.c", dir, src) ||
+	    test_sh("gcc -O2 -fPIE -pie -fno-ipa-icf -Wl,--build-id -o %s %s/victim.c -L%s "
+		    "-lvictim -Wl,-rpath,%s -lpthread", exe, src, dir, dir) ||
+	    test_sh("gcc -O2 -fPIC -fno-asynchronous-unwind-tables -fno-stack-protector "
+		    "-fcf-protection=none -c -o %s/fix_exe.o %s/fix_exe.c", dir, src))
+		return -1;
+	int fd = open(probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(struct probe)) < 0)
+		return -1;
+	probe = mmap(NULL, sizeof(*probe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return probe == MAP_FAILED ? -1 : 0;
+}
+
+static pid_t *spawn(size_t n, int threads)
+{
+	pid_t *pids = calloc(n, sizeof(pid_t));
+	int base = probe->started;
+	char nbuf[16];
+	snprintf(nbuf, sizeof(nbuf), "%d", threads);
+	for (size_t i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the bench */
+			execl(exe, exe, probe_path, "idle", nbuf, (char *)NULL);
+			_exit(127);
+		}
+	}
+	for (int i = 0; i < 20000 && probe->started < base + (int)n; i++)
+		usleep(1000);
+	usleep(20000 + 50 * n);   /* let the extra threads reach their sleep */
+	return pids;
+}
+
+static void reap(pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		waitpid(pids[i], NULL, 0);
+	free(pids);
+}
+
+/* ---- baseline: bare stop + detach -------------------------------------- */
+
+static uint64_t bare_stop(pid_t pid)
+{
+	char fn[64];
+	pid_t tids[64];
+	int n = 0;
+	snprintf(fn, sizeof(fn), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(fn);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < 64)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			tids[n++] = atoi(de->d_name);
+	closedir(d);
+	uint64_t t0 = base_now_ns();
+	for (int i = 0; i < n; i++) {
+		ptrace(PTRACE_SEIZE, tids[i], 0, (void *)(long)PTRACE_O_TRACECLONE);
+		ptrace(PTRACE_INTERRUPT, tids[i], 0, 0);
+	}
+	for (int i = 0; i < n; i++) {
+		int st;
+		waitpid(tids[i], &st, __WALL);
+	}
+	for (int i = 0; i < n; i++)
+		ptrace(PTRACE_DETACH, tids[i], 0, 0);
+	return base_now_ns() - t0;
+}
+
+typedef struct BarePool {
+	const pid_t *pids;
+	size_t n;
+	atomic_size_t next;
+	uint64_t *pause;
+} BarePool;
+
+static void *bare_worker(void *arg)
+{
+	BarePool *b = arg;
+	for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;)
+		b->pause[i] = bare_stop(b->pids[i]);
+	return NULL;
+}
+
+static uint64_t bare_many(const pid_t *pids, size_t n, unsigned workers, uint64_t *pause)
+{
+	BarePool b = { .pids = pids, .n = n, .pause = pause };
+	pthread_t th[16];
+	uint64_t t0 = base_now_ns();
+	for (unsigned i = 0; i < workers; i++)
+		pthread_create(&th[i], NULL, bare_worker, &b);
+	for (unsigned i = 0; i < workers; i++)
+		pthread_join(th[i], NULL);
+	return base_now_ns() - t0;
+}
+
+/* ---- figures ------------------------------------------------------------ */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void pctl(uint64_t *v, size_t n, double *med, double *p99)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	*med = v[n / 2] / 1e6;
+	size_t k = (n * 99) / 100;
+	*p99 = v[k < n ? k : n - 1] / 1e6;
+}
+
+typedef struct Row {
+	double fleet_ms, base_fleet_ms;
+	double med, p99, base_med, base_p99;
+	size_t failed;
+} Row;
+
+static Row run(const ElfPayload *p, size_t n, int threads)
+{
+	Row row = { 0 };
+	pid_t *pids = spawn(n, threads);
+	uint64_t *bp = calloc(n, sizeof(uint64_t)), *pp = calloc(n, sizeof(uint64_t));
+	HpReport *rep = calloc(n, sizeof(HpReport));
+	row.base_fleet_ms = bare_many(pids, n, 2, bp) / 1e6;
+	BaseErr e = { 0 };
+	uint64_t t0 = base_now_ns();
+	int failed = hp_apply_many(pids, n, 2, p, NULL, rep, &e);
+	row.fleet_ms = (base_now_ns() - t0) / 1e6;
+	row.failed = failed < 0 ? n : (size_t)failed;
+	for (size_t i = 0; i < n; i++) {
+		pp[i] = rep[i].pause_ns;
+		if (rep[i].result < 0 && row.failed <= 3)
+			fprintf(stderr, "  pid %d: %s\n", (int)pids[i], rep[i].msg);
+	}
+	pctl(pp, n, &row.med, &row.p99);
+	pctl(bp, n, &row.base_med, &row.base_p99);
+	free(bp);
+	free(pp);
+	free(rep);
+	reap(pids, n);
+	return row;
+}
+
+static void print_pause(const char *what, Row r)
+{
+	printf("%-34s %8.3f %8.3f   %8.3f %8.3f   %5.2fx %5.2fx   %zu\n", what, r.med, r.p99,
+	       r.base_med, r.base_p99, r.med / r.base_med, r.p99 / r.base_p99, r.failed);
+}
+
+static void print_fleet(const char *what, Row r)
+{
+	printf("%-34s %10.1f   %10.1f   %5.2fx   %zu\n", what, r.fleet_ms, r.base_fleet_ms,
+	       r.fleet_ms / r.base_fleet_ms, r.failed);
+}
+
+static pid_t busy[2];
+
+static void load(bool on)
+{
+	for (int i = 0; i < 2; i++) {
+		if (on) {
+			busy[i] = fork();
+			if (busy[i] == 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) == 0)
+				for (;;)
+					__asm__ volatile("" ::: "memory");
+		} else {
+			kill(busy[i], SIGKILL);
+			waitpid(busy[i], NULL, 0);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	size_t max = argc > 1 ? (size_t)atol(argv[1]) : 1000;
+	if (build() < 0) {
+		fprintf(stderr, "bench-hotpatch: building the fixtures failed\n");
+		return 1;
+	}
+	static const FixSpec spec[] = {
+		{ "ready_fn", "fix_ready", ELF_ENTRY_PAD16, 14 },
+		{ "plain_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 },
+	};
+	char *obj = base_strdupf("%s/fix_exe.o", dir);
+	ElfPayload *p = payload_build("FIX-A", exe, obj, spec, 2, NULL);
+	free(obj);
+	if (!p) {
+		fprintf(stderr, "bench-hotpatch: building the payload failed\n");
+		return 1;
+	}
+	size_t n_pause = max < 200 ? max : 200;
+	for (int loaded = 0; loaded < 2; loaded++) {
+		if (loaded)
+			load(true);
+		const char *tag = loaded ? "  [2 busy loops]" : "";
+		printf("\n== pause per process, first apply (ms)%s; baseline = bare "
+		       "seize+interrupt+detach\n", tag);
+		printf("%-34s %8s %8s   %8s %8s   %13s   %s\n", "", "median", "p99", "base med",
+		       "base p99", "ratio med/p99", "failed");
+		char what[64];
+		int tcounts[2] = { 1, 8 };
+		for (int k = 0; k < 2; k++) {
+			snprintf(what, sizeof(what), "%d thread%s, %zu procs", tcounts[k],
+				 tcounts[k] > 1 ? "s" : "", n_pause);
+			print_pause(what, run(p, n_pause, tcounts[k]));
+		}
+		printf("\n== fleet, idle 1-thread processes, 2 workers (ms)%s\n", tag);
+		printf("%-34s %10s   %10s   %6s   %s\n", "", "hp_apply", "bare stop", "ratio",
+		       "failed");
+		size_t sizes[2] = { 100, max };
+		for (int k = 0; k < 2; k++) {
+			if (k == 1 && max <= 100)
+				break;
+			snprintf(what, sizeof(what), "%zu processes", sizes[k]);
+			Row r = run(p, sizes[k], 1);
+			print_fleet(what, r);
+			if (k == 1) {
+				snprintf(what, sizeof(what), "  pause at %zu (med/p99 ms)", sizes[k]);
+				printf("%-34s %8.3f %8.3f   bare %.3f %.3f\n", what, r.med, r.p99,
+				       r.base_med, r.base_p99);
+			}
+		}
+		if (loaded)
+			load(false);
+	}
+	payload_free(p);
+	munmap(probe, sizeof(*probe));
+	test_rmrf(dir);
+	free(dir);
+	free(exe);
+	free(probe_path);
+	return 0;
+}

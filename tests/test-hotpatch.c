@@ -1,0 +1,648 @@
+/* hotpatch: live processes patched and reverted under load.
+ *
+ * Victims (tests/fixtures/hotpatch/victim.c, libvictim.c) and fixes (fix_*.c)
+ * are compiled here; the payloads are built by hand from the fix objects
+ * (objcopy for the code, readelf -r for the relocations, nm for the base
+ * addresses), the way elf/'s builder would. */
+#include <CUnit/CUnit.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hotpatch/hotpatch.h"
+#include "tests/fixtures/hotpatch/payload.h"
+#include "tests/fixtures/hotpatch/probe.h"
+#include "tests/testlib.h"
+
+static char *dir;          /* scratch: binaries, objects, probe files */
+static char *exe, *lib;    /* victim PIE and its shared library */
+
+#define FIX_CFLAGS "-O2 -fPIC -fno-asynchronous-unwind-tables -fno-stack-protector " \
+		   "-fcf-protection=none"
+
+static int suite_init(void)
+{
+	dir = test_scratch("hotpatch");
+	if (!dir)
+		return -1;
+	const char *src = "tests/fixtures/hotpatch";
+	exe = base_strdupf("%s/victim", dir);
+	lib = base_strdupf("%s/libvictim.so", dir);
+	if (test_sh("gcc -O2 -fPIC -shared -Wl,--build-id -o %s %s/libvictim.c", lib, src) ||
+	    test_sh("gcc -O2 -fPIE -pie -fno-ipa-icf -Wl,--build-id -o %s %s/victim.c "
+		    "-L%s -lvictim -Wl,-rpath,%s -lpthread", exe, src, dir, dir) ||
+	    test_sh("gcc " FIX_CFLAGS " -c -o %s/fix_exe.o %s/fix_exe.c", dir, src) ||
+	    test_sh("gcc " FIX_CFLAGS " -c -o %s/fix_lib.o %s/fix_lib.c", dir, src))
+		return -1;
+	/* the same exe with another build-id: a "different base" */
+	if (test_sh("gcc -O2 -fPIE -pie -fno-ipa-icf -Wl,--build-id=0x1234 -o %s/victim-other "
+		    "%s/victim.c -L%s -lvictim -Wl,-rpath,%s -lpthread", dir, src, dir, dir))
+		return -1;
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	test_rmrf(dir);
+	free(dir);
+	free(exe);
+	free(lib);
+	return 0;
+}
+
+/* ---- victims ----------------------------------------------------------- */
+
+typedef struct Victim {
+	pid_t pid;
+	struct probe *pr;
+	char *probe_path;
+} Victim;
+
+static bool victim_no_aslr;
+
+static int victim_start(Victim *v, const char *bin, const char *mode, int n, int want_ready)
+{
+	static int seq;
+	memset(v, 0, sizeof(*v));
+	v->probe_path = base_strdupf("%s/probe-%d", dir, seq++);
+	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(struct probe)) < 0)
+		return -1;
+	v->pr = mmap(NULL, sizeof(struct probe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	char nbuf[16];
+	snprintf(nbuf, sizeof(nbuf), "%d", n);
+	v->pid = fork();
+	if (v->pid == 0) {
+		if (victim_no_aslr)   /* setarch execs in place: same pid */
+			execlp("setarch", "setarch", "x86_64", "-R", bin, v->probe_path, mode, nbuf,
+			       (char *)NULL);
+		else
+			execl(bin, bin, v->probe_path, mode, nbuf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && v->pr->ready < want_ready; i++)
+		usleep(1000);
+	usleep(2000);
+	if (v->pr->ready >= want_ready)
+		return 0;
+	kill(v->pid, SIGKILL);   /* never leave a victim behind */
+	waitpid(v->pid, NULL, 0);
+	v->pid = 0;
+	return -1;
+}
+
+static void victim_stop(Victim *v)
+{
+	if (v->pid > 0) {
+		kill(v->pid, SIGKILL);
+		waitpid(v->pid, NULL, 0);
+	}
+	munmap(v->pr, sizeof(struct probe));
+	unlink(v->probe_path);
+	free(v->probe_path);
+}
+
+/* Every spin thread completes a whole new loop iteration, then shows delta
+ * for fn (and delta2 for fn2, if fn2 >= 0). */
+static int wait_seen2(Victim *v, int nthreads, int fn, int delta, int fn2, int delta2)
+{
+	uint64_t snap[PROBE_THREADS];
+	for (int t = 0; t < nthreads; t++)
+		snap[t] = v->pr->iter[t];
+	for (int t = 0; t < nthreads; t++)
+		for (int i = 0; v->pr->iter[t] < snap[t] + 2; i++) {
+			if (i > 200000)
+				return -1;
+			usleep(20);
+		}
+	for (int t = 0; t < nthreads; t++)
+		if (v->pr->seen[t][fn] != delta || (fn2 >= 0 && v->pr->seen[t][fn2] != delta2))
+			return -1;
+	return 0;
+}
+
+static int wait_seen(Victim *v, int nthreads, int fn, int delta)
+{
+	return wait_seen2(v, nthreads, fn, delta, -1, 0);
+}
+
+static int mem_bytes(pid_t pid, const char *module, const char *fn, uint32_t pad, uint8_t *out,
+		     size_t n)
+{
+	/* address = start of the module's offset-0 mapping + nm value - pad */
+	char *o = test_sh_out("awk '$5!=0 && $3==\"00000000\" && $6==\"%s\"{print $1; exit}' "
+			      "/proc/%d/maps", module, (int)pid);
+	unsigned long long start = 0;
+	uint64_t a;
+	int ok = o && sscanf(o, "%llx", &start) == 1 && nm_lookup(module, fn, &a, NULL) == 0;
+	free(o);
+	if (!ok)
+		return -1;
+	char fn_mem[64];
+	snprintf(fn_mem, sizeof(fn_mem), "/proc/%d/mem", (int)pid);
+	int fd = open(fn_mem, O_RDONLY | O_CLOEXEC);
+	ssize_t r = pread(fd, out, n, (off_t)(start + a - pad));
+	close(fd);
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+static bool has_state_mapping(pid_t pid)
+{
+	return test_sh("grep -q memfd:svc-hotpatch /proc/%d/maps", (int)pid) == 0;
+}
+
+static const FixSpec SPEC_A[] = {
+	{ "ready_fn", "fix_ready", ELF_ENTRY_PAD16, 14 },
+	{ "plain_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 },
+};
+
+/* ---- tests -------------------------------------------------------------- */
+
+static ElfPayload *fix_exe(const char *id, const FixSpec *specs, size_t n, const char *lineage)
+{
+	char *obj = base_strdupf("%s/fix_exe.o", dir);
+	ElfPayload *p = payload_build(id, exe, obj, specs, n, lineage);
+	free(obj);
+	return p;
+}
+
+static void test_1000_cycles_under_4_threads_switch_exactly(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 4, 5), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	int failures = 0;
+	for (int i = 0; i < 1000 && !failures; i++) {
+		int r = hp_apply(v.pid, p, NULL, &rep, &e);
+		if (r < 0 || rep.noop || wait_seen2(&v, 4, FN_READY, 2000, FN_PLAIN, 3000) < 0) {
+			fprintf(stderr, "apply %d: %d %s\n", i, r, e.msg);
+			failures++;
+		}
+		r = hp_revert(v.pid, "FIX-A", NULL, &rep, &e);
+		if (r < 0 || rep.noop || wait_seen2(&v, 4, FN_READY, 1000, FN_PLAIN, 1000) < 0) {
+			fprintf(stderr, "revert %d: %d %s\n", i, r, e.msg);
+			failures++;
+		}
+	}
+	CU_ASSERT_EQUAL(failures, 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(v.pr->eintr, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0); /* still running */
+	/* reverted: the original bytes are back */
+	uint8_t now[16];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "ready_fn", 14, now, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(now, p->redirects[0].expect, 16), 0);
+	/* the code of the reverted fix was reused, not mapped 1,000 times */
+	HpState *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL(st->n_fixes, 1);
+	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_REVERTED);
+	hp_state_free(st);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_libc_symbol_and_list_state(void)
+{
+	static const FixSpec spec[] = { { "libc_fn", "fix_libc", ELF_ENTRY_PLAIN, 0 } };
+	ElfPayload *p = fix_exe("FIX-C", spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 2, 3), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_LIBC, 5000), 0);
+	CU_ASSERT(rep.threads >= 4);
+	CU_ASSERT(rep.pause_ns > 0);
+	CU_ASSERT(has_state_mapping(v.pid));
+	HpState *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(st->n_fixes, 1);
+	CU_ASSERT_STRING_EQUAL(st->fixes[0].fix_id, "FIX-C");
+	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_APPLIED);
+	CU_ASSERT_EQUAL(st->fixes[0].blob, rep.blob);
+	CU_ASSERT_EQUAL_FATAL(st->fixes[0].n_sites, 1);
+	CU_ASSERT_EQUAL(memcmp(st->fixes[0].sites[0].orig, p->redirects[0].expect, 5), 0);
+	CU_ASSERT_EQUAL(st->fixes[0].sites[0].redirect[0], 0xe9);
+	hp_state_free(st);
+	/* the same fix again: a no-op that does not even stop the process */
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT(rep.noop);
+	CU_ASSERT_EQUAL(rep.attempts, 0);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-C", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_LIBC, 1000), 0);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-C", NULL, &rep, &e), 0);
+	CU_ASSERT(rep.noop);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-NONE", NULL, &rep, &e), -ENOENT);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_shared_library_pad16_and_rel32_pad(void)
+{
+	static const FixSpec spec[] = {
+		{ "lib_ready", "fix_lib_ready", ELF_ENTRY_PAD16, 14 },
+		{ "lib_rel32", "fix_lib_rel32", ELF_ENTRY_PAD_REL32, 5 },
+	};
+	char *obj = base_strdupf("%s/fix_lib.o", dir);
+	ElfPayload *p = payload_build("FIX-L", lib, obj, spec, 2, NULL);
+	free(obj);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 4, 5), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	for (int i = 0; i < 50; i++) {
+		CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+		CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_LIB_READY, 6000), 0);
+		CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_LIB_REL32, 7000), 0);
+		CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 1000), 0);
+		CU_ASSERT_EQUAL_FATAL(hp_revert(v.pid, "FIX-L", NULL, &rep, &e), 0);
+		CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_LIB_READY, 1000), 0);
+		CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_LIB_REL32, 1000), 0);
+	}
+	uint8_t now[7];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, lib, "lib_rel32", 5, now, 7), 0);
+	CU_ASSERT_EQUAL(memcmp(now, p->redirects[1].expect, 7), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_stacking_revert_order_and_lineage(void)
+{
+	static const FixSpec spec_b[] = { { "ready_fn", "fix2_ready", ELF_ENTRY_PAD16, 14 } };
+	ElfPayload *a = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	ElfPayload *b = fix_exe("FIX-B", spec_b, 1, "FIX-A");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 4, 5), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	/* FIX-B needs FIX-A first: refused, nothing written */
+	CU_ASSERT_EQUAL(hp_apply(v.pid, b, NULL, &rep, &e), -BASE_E_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "FIX-A"));
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 1000), 0);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, a, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 2000), 0);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, b, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 4000), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_PLAIN, 3000), 0);
+	/* reverse order only */
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), -BASE_E_LOCKED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "FIX-B"));
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 4000), 0);
+	/* reverting the second falls back to the first */
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-B", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 2000), 0);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 1000), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_PLAIN, 1000), 0);
+	/* and up again, B on A */
+	CU_ASSERT_EQUAL(hp_apply(v.pid, a, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, b, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 4, FN_READY, 4000), 0);
+	HpState *st = NULL;
+	const char **ids = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(hp_state_active(st, &ids, &n), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_STRING_EQUAL(ids[0], "FIX-A");
+	CU_ASSERT_STRING_EQUAL(ids[1], "FIX-B");
+	free(ids);
+	hp_state_free(st);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	payload_free(a);
+	payload_free(b);
+}
+
+static void test_thread_parked_in_entry_bytes_refused_with_tid(void)
+{
+	static const FixSpec spec[] = { { "parked_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 } };
+	ElfPayload *p = fix_exe("FIX-P", spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "parked", 0, 1), 0);
+	for (int i = 0; i < 1000 && !v.pr->parked_tid; i++)
+		usleep(1000);
+	uint8_t before[5], after[5];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "parked_fn", 0, before, 5), 0);
+	HpOpts o = { .deadline_ms = 200 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_UNSAFE);
+	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->parked_tid);
+	char want[32];
+	snprintf(want, sizeof(want), "thread %d", v.pr->parked_tid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, want));
+	CU_ASSERT(rep.attempts > 1);  /* it waited and retried */
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "parked_fn", 0, after, 5), 0);
+	CU_ASSERT_EQUAL(memcmp(before, after, 5), 0);
+	CU_ASSERT_EQUAL(memcmp(before, p->redirects[0].expect, 5), 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_thread_one_byte_past_2_byte_entry_refused(void)
+{
+	static const FixSpec spec[] = { { "parked16_fn", "fix_plain", ELF_ENTRY_PAD16, 14 } };
+	ElfPayload *p = fix_exe("FIX-P16", spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "parked16", 0, 1), 0);
+	for (int i = 0; i < 1000 && !v.pr->parked_tid; i++)
+		usleep(1000);
+	HpOpts o = { .deadline_ms = 100 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_UNSAFE);
+	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->parked_tid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "parked16_fn"));
+	uint8_t now[16];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "parked16_fn", 14, now, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(now, p->redirects[0].expect, 16), 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_return_address_into_entry_bytes_refused(void)
+{
+	static const FixSpec spec[] = { { "stack_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 } };
+	ElfPayload *p = fix_exe("FIX-S", spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "stack", 0, 1), 0);
+	for (int i = 0; i < 1000 && !v.pr->stack_tid; i++)
+		usleep(1000);
+	HpOpts o = { .deadline_ms = 100 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_UNSAFE);
+	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->stack_tid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "return address"));
+	uint8_t now[5];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "stack_fn", 0, now, 5), 0);
+	CU_ASSERT_EQUAL(memcmp(now, p->redirects[0].expect, 5), 0);
+	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	CU_ASSERT_EQUAL(v.pr->eintr, 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_wrong_build_id_refused_process_untouched(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	char *other = base_strdupf("%s/victim-other", dir);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, other, "spin", 2, 3), 0);
+	uint8_t before[16], after[16];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, other, "ready_fn", 14, before, 16), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	/* by build-id: no such module in the process */
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), -BASE_E_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "build-id"));
+	/* naming the module: found, but its build-id differs */
+	HpOpts o = { .module.path = other };
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "has build-id 1234"));
+	CU_ASSERT_EQUAL(rep.attempts, 0);   /* refused before any stop */
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, other, "ready_fn", 14, after, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(before, after, 16), 0);
+	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 1000), 0);
+	victim_stop(&v);
+	free(other);
+	payload_free(p);
+}
+
+static void test_forks_and_new_threads_while_patching(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "churn", 2, 5), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	int fails = 0;
+	for (int i = 0; i < 100; i++) {
+		if (hp_apply(v.pid, p, NULL, &rep, &e) < 0 || wait_seen(&v, 2, FN_READY, 2000) < 0)
+			fails++;
+		if (hp_revert(v.pid, "FIX-A", NULL, &rep, &e) < 0 ||
+		    wait_seen(&v, 2, FN_READY, 1000) < 0)
+			fails++;
+	}
+	if (fails)
+		fprintf(stderr, "churn: %s (attempts %u)\n", e.msg, rep.attempts);
+	CU_ASSERT_EQUAL(fails, 0);
+	/* children forked while the fix is in see the new code */
+	uint64_t fork_new = v.pr->fork_new;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	for (int i = 0; i < 3000 && v.pr->fork_new < fork_new + 3; i++)
+		usleep(1000);
+	CU_ASSERT(v.pr->fork_new >= fork_new + 3);
+	CU_ASSERT(v.pr->clones > 0);
+	CU_ASSERT_EQUAL(v.pr->fork_bad, 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_process_exiting_while_patched(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	for (int round = 0; round < 3; round++) {
+		Victim v;
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "exit", 150 + 40 * round, 5), 0);
+		int gone = 0, other = 0;
+		uint64_t t_end = base_now_ns() + 3000000000ull;
+		while (!gone && base_now_ns() < t_end) {
+			BaseErr e = { 0 };
+			HpReport rep;
+			int r = hp_apply(v.pid, p, NULL, &rep, &e);
+			if (r == 0)
+				r = hp_revert(v.pid, "FIX-A", NULL, &rep, &e);
+			if (r == -BASE_E_GONE)
+				gone = 1;
+			else if (r < 0 && kill(v.pid, 0) == 0 && waitpid(v.pid, NULL, WNOHANG) == 0)
+				other++;
+			else if (r < 0)
+				gone = 1;
+		}
+		CU_ASSERT(gone);
+		CU_ASSERT_EQUAL(other, 0);
+		int st = 0;
+		pid_t w = waitpid(v.pid, &st, 0);
+		/* exited normally (exit(0)), never killed by a stray trap */
+		CU_ASSERT(w < 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+		v.pid = 0;
+		victim_stop(&v);
+	}
+	payload_free(p);
+}
+
+static void test_many_processes_scan_and_pool(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	enum { N = 6 };
+	Victim v[N];
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v[i], exe, i % 2 ? "idle" : "spin",
+						   i % 2 ? 2 : 1, i % 2 ? 1 : 2), 0);
+		pids[i] = v[i].pid;
+	}
+	BaseErr e = { 0 };
+	pid_t *found = NULL;
+	size_t nf = 0;
+	CU_ASSERT_EQUAL_FATAL(hp_scan(NULL, p->build_id, p->build_id_len, &found, &nf, &e), 0);
+	int hits = 0;
+	for (size_t k = 0; k < nf; k++)
+		for (int i = 0; i < N; i++)
+			hits += found[k] == pids[i];
+	CU_ASSERT_EQUAL(hits, N);
+	free(found);
+	struct stat sb;
+	CU_ASSERT_EQUAL(stat(exe, &sb), 0);
+	HpModuleRef ref = { .by_inode = true, .dev = sb.st_dev, .ino = sb.st_ino };
+	CU_ASSERT_EQUAL_FATAL(hp_scan(&ref, NULL, 0, &found, &nf, &e), 0);
+	CU_ASSERT_EQUAL(nf, N);
+	free(found);
+	HpReport rep[N];
+	CU_ASSERT_EQUAL(hp_apply_many(pids, N, 2, p, NULL, rep, &e), 0);
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL(rep[i].result, 0);
+		if (rep[i].result < 0)
+			fprintf(stderr, "pool: %s\n", rep[i].msg);
+		CU_ASSERT_EQUAL(rep[i].pid, pids[i]);
+		HpState *st = NULL;
+		CU_ASSERT_EQUAL_FATAL(hp_list(pids[i], &st, &e), 0);
+		CU_ASSERT_EQUAL(st->n_fixes, 1);
+		hp_state_free(st);
+		if (i % 2 == 0)
+			CU_ASSERT_EQUAL(wait_seen(&v[i], 1, FN_READY, 2000), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(hp_scan_patched(&found, &nf, &e), 0);
+	hits = 0;
+	for (size_t k = 0; k < nf; k++)
+		for (int i = 0; i < N; i++)
+			hits += found[k] == pids[i];
+	CU_ASSERT_EQUAL(hits, N);
+	free(found);
+	CU_ASSERT_EQUAL(hp_revert_many(pids, N, 2, "FIX-A", NULL, rep, &e), 0);
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL(rep[i].result, 0);
+		if (i % 2 == 0)
+			CU_ASSERT_EQUAL(wait_seen(&v[i], 1, FN_READY, 1000), 0);
+		CU_ASSERT_EQUAL(v[i].pr->eintr, 0);
+		CU_ASSERT_EQUAL(v[i].pr->bad, 0);
+		victim_stop(&v[i]);
+	}
+	payload_free(p);
+}
+
+/* Without ASLR the heap starts right after the executable and the libraries
+ * are terabytes away: the only room within 2 GiB is below the executable. */
+static void test_near_code_placed_without_aslr(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	victim_no_aslr = true;
+	int r = victim_start(&v, exe, "spin", 2, 3);
+	victim_no_aslr = false;
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	char *heap_follows = test_sh_out("awk 'prev && /\\[heap\\]/{split($1,a,\"-\"); "
+					 "print (a[1]==prev)} {split($1,b,\"-\"); prev=b[2]}' "
+					 "/proc/%d/maps", (int)v.pid);
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 2, FN_READY, 2000, FN_PLAIN, 3000), 0);
+	CU_ASSERT(heap_follows && heap_follows[0] == '1');   /* the case meant */
+	free(heap_follows);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	payload_free(p);
+}
+
+static void test_corrupt_payload_rejected(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	BaseErr e = { 0 };
+	HpReport rep;
+	p->redirects[0].expect_len = 9;   /* PAD16 must be 16 */
+	CU_ASSERT_EQUAL(hp_apply(getpid(), p, NULL, &rep, &e), -BASE_E_CORRUPT);
+	p->redirects[0].expect_len = 16;
+	p->relocs[0].where = p->code_len - 2;
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_apply(getpid(), p, NULL, &rep, &e), -BASE_E_CORRUPT);
+	payload_free(p);
+}
+
+/* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
+static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
+{
+	const char *only = getenv("HP_TEST_ONLY");
+	if (!only || strstr(name, only))
+		CU_add_test(s, name, fn);
+}
+
+int test_register(void)
+{
+	CU_pSuite s = CU_add_suite("hotpatch", suite_init, suite_clean);
+	if (!s)
+		return -1;
+	add(s, "1,000 apply/revert cycles under 4 threads switch exactly",
+		    test_1000_cycles_under_4_threads_switch_exactly);
+	add(s, "libc symbol fix applies; list reads the state back",
+		    test_libc_symbol_and_list_state);
+	add(s, "shared library: 16,14 pad and rel32 pad",
+		    test_shared_library_pad16_and_rel32_pad);
+	add(s, "stacking falls back, reverse order, lineage checked",
+		    test_stacking_revert_order_and_lineage);
+	add(s, "thread parked in the entry bytes: refused naming it, bytes unchanged",
+		    test_thread_parked_in_entry_bytes_refused_with_tid);
+	add(s, "thread one byte past a 2-byte entry: refused",
+	    test_thread_one_byte_past_2_byte_entry_refused);
+	add(s, "return address into the entry bytes: refused",
+		    test_return_address_into_entry_bytes_refused);
+	add(s, "wrong build-id refused, process untouched",
+		    test_wrong_build_id_refused_process_untouched);
+	add(s, "forks and new threads while patching",
+		    test_forks_and_new_threads_while_patching);
+	add(s, "process exiting while patched: gone, never stuck",
+		    test_process_exiting_while_patched);
+	add(s, "scan finds the processes, the pool patches them all",
+		    test_many_processes_scan_and_pool);
+	add(s, "near code placed when the heap follows the executable (no ASLR)",
+	    test_near_code_placed_without_aslr);
+	add(s, "malformed payload rejected before touching anything",
+		    test_corrupt_payload_rejected);
+	return 0;
+}
