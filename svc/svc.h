@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "base/base.h"
+#include "hotpatch/hotpatch.h"
 
 #define SVC_RESTART 3   /* same value as the CLI exit code */
 #define SVC_BOOT_ATTEMPTS 3  /* boots a pending transaction may take before quarantine */
@@ -103,6 +104,27 @@ int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e);
 
 /* Describe a payload (*.hp), a package (*.hfx) or an ELF file's lineage. */
 int svc_inspect(const char *path, BaseBuf *out, BaseErr *e);
+
+/* ---- low-level live patching (svc hotpatch ...) --------------------------------- */
+
+typedef struct SvcHpRun {
+	size_t n;
+	pid_t *pids;
+	HpReport *reports;      /* one per pid */
+	int failed;             /* how many failed */
+	uint64_t wall_ns;       /* the whole run */
+} SvcHpRun;
+
+/* Apply the payload file to the given PIDs, or (all) to every process that
+ * maps the module of its build-id.  workers: pool size (0: 2). */
+int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
+		 unsigned workers, SvcHpRun *ret, BaseErr *e);
+/* Revert fix_id in the given PIDs, or (all) in every process that has it. */
+int svc_hp_revert(const char *fix_id, const pid_t *pids, size_t n, int all, unsigned workers,
+		  SvcHpRun *ret, BaseErr *e);
+void svc_hp_run_free(SvcHpRun *r);
+/* The in-process state of the given PIDs, or of every patched process. */
+int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, BaseErr *e);
 
 /* ---- status ----------------------------------------------------------------- */
 

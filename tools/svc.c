@@ -29,6 +29,10 @@ static const char usage_text[] =
 	"       [--base-build FILE]  (BASEFILE is a coldpatch: the original build)\n"
 	"       [--include-coldpatch] [--target ...]\n"
 	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
+	"  hotpatch apply PAYLOAD (--pid PID... | --all) [--workers N] [--json]\n"
+	"  hotpatch revert FIXID (--pid PID... | --all) [--workers N] [--json]\n"
+	"  hotpatch list [--pid PID...] [--json]\n"
+	"                            live-patch processes directly (no package, no disk)\n"
 	"options: --root DIR (default /), --wait SECONDS (for the lock), --quiet (/quiet)\n"
 	"exit codes: 0 done, 1 failed, 2 usage, 3 done but restart required,\n"
 	"            4 (boot) replayed, but a transaction was quarantined\n";
@@ -266,6 +270,138 @@ static int cmd_inspect(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static void print_run(const SvcHpRun *run, const char *verb, int json)
+{
+	if (json) {
+		printf("{\"wall_ms\":%.3f,\"failed\":%d,\"processes\":[", (double)run->wall_ns / 1e6,
+		       run->failed);
+		for (size_t i = 0; i < run->n; i++) {
+			const HpReport *h = &run->reports[i];
+			printf("%s{\"pid\":%d,\"result\":%d,\"noop\":%s,\"threads\":%u,"
+			       "\"pause_ms\":%.3f,\"attempts\":%u,\"error\":",
+			       i ? "," : "", (int)run->pids[i], h->result, h->noop ? "true" : "false",
+			       h->threads, (double)h->pause_ns / 1e6, h->attempts);
+			json_str(h->result < 0 ? h->msg : "");
+			printf("}");
+		}
+		printf("]}\n");
+		return;
+	}
+	for (size_t i = 0; i < run->n; i++) {
+		const HpReport *h = &run->reports[i];
+		if (h->result < 0)
+			printf("pid %d: FAILED: %s\n", (int)run->pids[i], h->msg);
+		else if (!quiet)
+			printf("pid %d: %s, %u thread%s paused %.3f ms%s\n", (int)run->pids[i],
+			       h->noop ? "nothing to do" : verb, h->threads, h->threads == 1 ? "" : "s",
+			       (double)h->pause_ns / 1e6, h->attempts > 1 ? " (after retries)" : "");
+	}
+	if (!quiet)
+		printf("%zu process%s, %d failed, %.3f ms\n", run->n, run->n == 1 ? "" : "es",
+		       run->failed, (double)run->wall_ns / 1e6);
+}
+
+static void print_states(HpState **st, size_t n, int json)
+{
+	static const char *names[] = { "?", "pending", "applied", "reverted" };
+	if (json)
+		printf("[");
+	for (size_t i = 0; i < n; i++) {
+		if (json) {
+			printf("%s{\"pid\":%d,\"fixes\":[", i ? "," : "", (int)st[i]->pid);
+			for (size_t k = 0; k < st[i]->n_fixes; k++) {
+				const HpFixInfo *f = &st[i]->fixes[k];
+				printf("%s{\"id\":", k ? "," : "");
+				json_str(f->fix_id);
+				printf(",\"status\":\"%s\",\"code\":\"0x%llx\",\"sites\":[",
+				       names[f->status <= 3 ? f->status : 0], (unsigned long long)f->blob);
+				for (size_t j = 0; j < f->n_sites; j++) {
+					printf("%s", j ? "," : "");
+					json_str(f->sites[j].name);
+				}
+				printf("]}");
+			}
+			printf("]}");
+			continue;
+		}
+		printf("pid %d:%s\n", (int)st[i]->pid, st[i]->n_fixes ? "" : " no fixes");
+		for (size_t k = 0; k < st[i]->n_fixes; k++) {
+			const HpFixInfo *f = &st[i]->fixes[k];
+			printf("  %-20s %-9s code at 0x%llx, %zu site%s:", f->fix_id,
+			       names[f->status <= 3 ? f->status : 0], (unsigned long long)f->blob,
+			       f->n_sites, f->n_sites == 1 ? "" : "s");
+			for (size_t j = 0; j < f->n_sites; j++)
+				printf(" %s", f->sites[j].name);
+			printf("\n");
+		}
+	}
+	if (json)
+		printf("]\n");
+}
+
+/* svc hotpatch apply PAYLOAD (--pid PID... | --all) | revert FIXID (...) | list [--pid PID...] */
+static int cmd_hotpatch(int argc, char **argv)
+{
+	pid_t pids[4096];
+	size_t n = 0;
+	int all = 0, json = 0, workers = 0;
+	const char *arg = NULL;
+	BaseErr e = { 0 };
+
+	if (argc < 1)
+		return usage("hotpatch takes apply, revert or list");
+	const char *verb = argv[0];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--pid") == 0 && i + 1 < argc) {
+			char *end = NULL;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v <= 0 || n == sizeof(pids) / sizeof(pids[0]))
+				return usage("--pid takes a process id");
+			pids[n++] = (pid_t)v;
+		} else if (strcmp(argv[i], "--all") == 0)
+			all = 1;
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			workers = atoi(argv[++i]);
+		else if (argv[i][0] == '-')
+			return usage("unknown option");
+		else if (!arg)
+			arg = argv[i];
+		else
+			return usage("too many arguments");
+	}
+	if (strcmp(verb, "list") == 0) {
+		if (arg || all)
+			return usage("hotpatch list takes only --pid and --json");
+		HpState **st = NULL;
+		size_t ns = 0;
+		int r = svc_hp_list(n ? pids : NULL, n, &st, &ns, &e);
+		if (r < 0)
+			return fail(&e, r);
+		print_states(st, ns, json);
+		for (size_t i = 0; i < ns; i++)
+			hp_state_free(st[i]);
+		free(st);
+		return EXIT_OK;
+	}
+	int is_apply = strcmp(verb, "apply") == 0;
+	if (!is_apply && strcmp(verb, "revert") != 0)
+		return usage("hotpatch takes apply, revert or list");
+	if (!arg || (all == (n > 0)))
+		return usage(is_apply ? "hotpatch apply PAYLOAD (--pid PID... | --all)"
+				      : "hotpatch revert FIXID (--pid PID... | --all)");
+	SvcHpRun run = { 0 };
+	int r = is_apply ? svc_hp_apply(arg, pids, n, all, (unsigned)workers, &run, &e)
+			 : svc_hp_revert(arg, pids, n, all, (unsigned)workers, &run, &e);
+	if (r < 0)
+		return fail(&e, r);
+	print_run(&run, is_apply ? "patched" : "reverted", json);
+	int failed = run.failed;
+	svc_hp_run_free(&run);
+	return failed ? EXIT_RESTART : EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	SvcOptions opt = { .root = "/" };
@@ -295,6 +431,8 @@ int main(int argc, char **argv)
 		return cmd_pack(argc - i + 1, argv + i - 1);
 	if (strcmp(cmd, "inspect") == 0)
 		return cmd_inspect(argc - i, argv + i);
+	if (strcmp(cmd, "hotpatch") == 0)
+		return cmd_hotpatch(argc - i, argv + i);
 	if (strcmp(cmd, "keygen") == 0) {
 		if (argc - i != 2 || strcmp(argv[i], "--out") != 0)
 			return usage("keygen takes --out PREFIX");

@@ -1,0 +1,138 @@
+/* svc hotpatch apply / revert / list: the operator's direct handle on the
+ * live patcher, for one payload and a set of processes (no packages, no
+ * disk changes). */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elf/elf.h"
+#include "svc/internal.h"
+
+static int run_pool(const pid_t *pids, size_t n, unsigned workers, const ElfPayload *p,
+		    const char *fix_id, SvcHpRun *ret, BaseErr *e)
+{
+	SvcHpRun run = { .n = n };
+	run.pids = calloc(n ? n : 1, sizeof(*run.pids));
+	run.reports = calloc(n ? n : 1, sizeof(*run.reports));
+	if (!run.pids || !run.reports) {
+		svc_hp_run_free(&run);
+		return -ENOMEM;
+	}
+	memcpy(run.pids, pids, n * sizeof(*pids));
+	uint64_t t0 = base_now_ns();
+	int r = n == 0 ? 0
+		: p ? hp_apply_many(run.pids, n, workers, p, NULL, run.reports, e)
+		    : hp_revert_many(run.pids, n, workers, fix_id, NULL, run.reports, e);
+	run.wall_ns = base_now_ns() - t0;
+	if (r < 0) {
+		svc_hp_run_free(&run);
+		return r;
+	}
+	run.failed = r;
+	*ret = run;
+	return 0;
+}
+
+int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
+		 unsigned workers, SvcHpRun *ret, BaseErr *e)
+{
+	_cleanup_close_ int fd = open(payload_path, O_RDONLY | O_CLOEXEC);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ElfPayload *p = NULL;
+	pid_t *found = NULL;
+	int r;
+
+	if (fd < 0)
+		return base_err(e, -errno, "%s: %s", payload_path, strerror(errno));
+	r = base_fs_read_fd(fd, 256u << 20, &buf, &len);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", payload_path, base_strerror(r));
+	r = elf_payload_parse(buf, len, &p, e);
+	free(buf);
+	if (r < 0)
+		return r;
+	/* --all: every process mapping a file of the payload's build-id */
+	if (all)
+		r = hp_scan(NULL, p->build_id, p->build_id_len, &found, &n, e);
+	if (r >= 0)
+		r = run_pool(all ? found : pids, n, workers, p, NULL, ret, e);
+	free(found);
+	elf_payload_free(p);
+	return r;
+}
+
+static int has_fix(pid_t pid, const char *fix_id)
+{
+	HpState *st = NULL;
+	const char **ids = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (hp_list(pid, &st, NULL) >= 0 && hp_state_active(st, &ids, &n) >= 0)
+		for (size_t i = 0; i < n; i++)
+			found |= strcmp(ids[i], fix_id) == 0;
+	free(ids);
+	hp_state_free(st);
+	return found;
+}
+
+int svc_hp_revert(const char *fix_id, const pid_t *pids, size_t n, int all, unsigned workers,
+		  SvcHpRun *ret, BaseErr *e)
+{
+	pid_t *found = NULL;
+	size_t nf = 0, k = 0;
+	int r = 0;
+	if (all) {
+		r = hp_scan_patched(&found, &nf, e);
+		for (size_t i = 0; r >= 0 && i < nf; i++)
+			if (has_fix(found[i], fix_id))
+				found[k++] = found[i];
+	}
+	if (r >= 0)
+		r = run_pool(all ? found : pids, all ? k : n, workers, NULL, fix_id, ret, e);
+	free(found);
+	return r;
+}
+
+void svc_hp_run_free(SvcHpRun *r)
+{
+	free(r->pids);
+	free(r->reports);
+	memset(r, 0, sizeof(*r));
+}
+
+int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, BaseErr *e)
+{
+	pid_t *found = NULL;
+	int r = 0;
+	if (!pids) {
+		r = hp_scan_patched(&found, &n, e);
+		if (r < 0)
+			return r;
+		pids = found;
+	}
+	HpState **states = calloc(n ? n : 1, sizeof(*states));
+	size_t k = 0;
+	if (!states)
+		r = -ENOMEM;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = hp_list(pids[i], &states[k], e);
+		if (r == -BASE_E_GONE && found) {
+			r = 0; /* exited since the scan */
+			continue;
+		}
+		if (r >= 0)
+			k++;
+	}
+	free(found);
+	if (r < 0) {
+		for (size_t i = 0; i < k; i++)
+			hp_state_free(states[i]);
+		free(states);
+		return r;
+	}
+	*ret = states;
+	*ret_n = k;
+	return 0;
+}
