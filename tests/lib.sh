@@ -127,7 +127,9 @@ hot_fixture_root() {
 		gcc $HOT_CF -fPIE -fpatchable-function-entry=16,14 -DANSWER_VERSION=$v -c "$HOT/pieprog.c" -o "$S/o/pie$v.o"
 		gcc $HOT_CF -fPIC -DPARK_VERSION=$v -c "$HOT/libpark.c" -o "$S/o/park$v.o"
 	done
-	gcc -shared -Wl,-soname,libcalc.so.1 -o "$R/usr/lib/libcalc.so.1" "$S/o/calc1.o"
+	# a build-id of its own: `--all` (by build-id) can only find this run's processes
+	local bid; bid=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	gcc -shared -Wl,-soname,libcalc.so.1 -Wl,--build-id=0x$bid -o "$R/usr/lib/libcalc.so.1" "$S/o/calc1.o"
 	gcc -shared -Wl,-soname,libpark.so.1 -o "$R/usr/lib/libpark.so.1" "$S/o/park1.o"
 	gcc -pie -o "$R/usr/bin/pieprog" "$S/o/pie1.o"
 	cp "$R/usr/lib/libcalc.so.1" "$R/usr/lib/libpark.so.1" "$R/usr/bin/pieprog" "$S/o/"
