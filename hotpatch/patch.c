@@ -14,6 +14,7 @@
  *   RESUME   registers restored, every thread detached. */
 #include <elf.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,16 @@ static void hexs(char *out, size_t outsz, const uint8_t *b, size_t n)
 	if (n * 2 + 1 > outsz)
 		n = (outsz - 1) / 2;
 	base_hex(out, b, n);
+}
+
+/* Fault injection for the crash tests: HP_CRASH_AT=<step> kills the tool
+ * right after that step, as a crash or an operator's kill -9 would.  The
+ * kernel then detaches every thread; the target must run on, consistent. */
+static void crash_point(const char *step)
+{
+	const char *at = getenv("HP_CRASH_AT");
+	if (at && strcmp(at, step) == 0)
+		kill(getpid(), SIGKILL);
 }
 
 /* ---- PREPARE ---------------------------------------------------------- */
@@ -841,6 +852,7 @@ static int do_apply(Session *s, const ElfPayload *p, BaseErr *e)
 		s->rep->noop = true;
 		return hp_ptrace_resume(&s->tr);
 	}
+	crash_point("stopped");
 
 	/* MAP: a reverted earlier instance of this fix keeps its code mapped;
 	 * reuse it when the relocated bytes are the same */
@@ -869,10 +881,12 @@ static int do_apply(Session *s, const ElfPayload *p, BaseErr *e)
 		if (r < 0)
 			goto out;
 		mapped_now = true;
+		crash_point("mapped");
 		if (!s->state_addr) {
 			r = state_create(s, insn, blob, e);
 			if (r < 0)
 				goto out;
+			crash_point("state");
 		}
 		r = relocate(s, p, syms, blob, code, e);
 		if (r == 0) {
@@ -889,17 +903,24 @@ static int do_apply(Session *s, const ElfPayload *p, BaseErr *e)
 			goto out;
 	}
 
+	/* a thread left in the SIGTRAP stop of injected code is safe should
+	 * we die now: the kernel's detach at our exit cancels that signal
+	 * (tested: "tool killed after every step") */
+	crash_point("settled");
+
 	/* RECORD, REDIRECT, COMMIT */
 	uint64_t rec = 0;
 	r = state_put(s, p->fix_id, HP_FIX_PENDING, blob, blob_size, &rec, e);
 	if (r < 0)
 		goto out;
+	crash_point("recorded");
 	mapped_now = false;   /* recorded: the code stays, whatever happens next */
 	size_t done = 0;
 	for (; done < s->n_sites; done++) {
 		r = site_write(s, &s->sites[done], s->sites[done].redirect, true);
 		if (r < 0)
 			break;
+		crash_point("redirect");
 	}
 	if (r < 0) {
 		/* undo what was written, newest first, entry first */
@@ -916,6 +937,7 @@ static int do_apply(Session *s, const ElfPayload *p, BaseErr *e)
 	r = rec_status(s, rec, HP_FIX_APPLIED);
 	if (r < 0)
 		base_err(e, r, "pid %d: committing state: %s", (int)s->pid, strerror(-r));
+	crash_point("committed");
 	s->rep->blob = blob;
 	s->rep->blob_size = blob_size;
 out:
@@ -1009,9 +1031,10 @@ static int revert_check(Session *s, void *vctx, BaseErr *e)
 		if (r < 0)
 			return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name,
 					strerror(-r));
-		/* PENDING records may have sites never written (tool died) */
+		/* a site may still (PENDING: apply died) or again (a revert died)
+		 * hold its original bytes: nothing to write there */
 		if (memcmp(st->cur, st->redirect, st->len) != 0 &&
-		    !(f->status == HP_FIX_PENDING && memcmp(st->cur, st->orig, st->len) == 0)) {
+		    memcmp(st->cur, st->orig, st->len) != 0) {
 			char got[2 * HP_MAX_SITE + 1];
 			base_hex(got, st->cur, st->len);
 			return base_err(e, -BASE_E_MISMATCH,
@@ -1053,8 +1076,10 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 		rep.noop = true;
 	} else {
 		for (size_t k = s.n_sites; k-- > 0 && r == 0;)
-			if (memcmp(s.sites[k].cur, s.sites[k].orig, s.sites[k].len) != 0)
+			if (memcmp(s.sites[k].cur, s.sites[k].orig, s.sites[k].len) != 0) {
 				r = site_write(&s, &s.sites[k], s.sites[k].orig, false);
+				crash_point("revert-site");
+			}
 		uint64_t off = 0;
 		if (r == 0)
 			r = hp_state_rec_offset(s.memfd, s.state_addr, ctx.rec, &off);

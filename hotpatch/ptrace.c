@@ -320,6 +320,15 @@ void hp_tracee_free(HpTracee *tr)
 	tr->n = tr->cap = 0;
 }
 
+/* Put the thread's own registers back at once rather than at detach: should
+ * this tool die now, the kernel detaches the thread and it must resume where
+ * it was stopped, not in the middle of borrowed code. */
+static void restore_now(HpThread *t)
+{
+	if (ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) == 0)
+		t->regs_dirty = false;
+}
+
 int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		      const uint64_t args[6], int64_t *ret, BaseErr *e)
 {
@@ -369,6 +378,7 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		if (now.rip == insn + 2) {
 			*ret = (int64_t)now.rax;
 			tr->syscalls++;
+			restore_now(t);
 			return 0;
 		}
 		if (now.rip != insn)
@@ -417,6 +427,7 @@ int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uin
 		int event = status >> 16, sig = WSTOPSIG(status);
 		if (event == 0 && sig == SIGTRAP && out->rip == end) {
 			tr->syscalls++;
+			restore_now(t);
 			return 0;
 		}
 		if (event == 0 && sig != SIGTRAP)
@@ -426,3 +437,4 @@ int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uin
 					(int)tr->pid, (unsigned long long)out->rip);
 	}
 }
+

@@ -590,6 +590,72 @@ static void test_near_code_placed_without_aslr(void)
 	payload_free(p);
 }
 
+/* The tool killed (SIGKILL) right after each step of apply and of revert:
+ * the target runs on with every function old or new, and a later revert and
+ * apply bring it to a clean state. */
+static void test_tool_killed_at_every_step(void)
+{
+	static const struct { const char *step; int ready, plain, rec; } steps[] = {
+		{ "stopped", 1000, 1000, 0 }, { "mapped", 1000, 1000, 0 },
+		{ "state", 1000, 1000, 0 }, { "settled", 1000, 1000, 0 },
+		{ "recorded", 1000, 1000, HP_FIX_PENDING },
+		{ "redirect", 2000, 1000, HP_FIX_PENDING },   /* ready_fn is site 0 */
+		{ "committed", 2000, 3000, HP_FIX_APPLIED },
+	};
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		Victim v;
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 4, 5), 0);
+		pid_t c = fork();
+		if (c == 0) {
+			setenv("HP_CRASH_AT", steps[k].step, 1);
+			BaseErr e = { 0 };
+			HpReport rep;
+			hp_apply(v.pid, p, NULL, &rep, &e);
+			_exit(0);
+		}
+		int st = 0;
+		waitpid(c, &st, 0);
+		CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);   /* the step was reached */
+		CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, steps[k].ready, FN_PLAIN, steps[k].plain), 0);
+		HpState *hs = NULL;
+		BaseErr e = { 0 };
+		CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &hs, &e), 0);
+		CU_ASSERT_EQUAL(hs->n_fixes, steps[k].rec ? 1u : 0u);
+		if (hs->n_fixes)
+			CU_ASSERT_EQUAL(hs->fixes[0].status, steps[k].rec);
+		hp_state_free(hs);
+		HpReport rep;
+		CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), steps[k].rec ? 0 : -ENOENT);
+		CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 1000, FN_PLAIN, 1000), 0);
+		CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+		CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 2000, FN_PLAIN, 3000), 0);
+		if (k + 1 == sizeof(steps) / sizeof(steps[0])) {
+			/* and a revert killed after its first site (plain_fn, the last) */
+			c = fork();
+			if (c == 0) {
+				setenv("HP_CRASH_AT", "revert-site", 1);
+				hp_revert(v.pid, "FIX-A", NULL, &rep, &e);
+				_exit(0);
+			}
+			waitpid(c, &st, 0);
+			CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+			CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 2000, FN_PLAIN, 1000), 0);
+			CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), 0);
+			CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 1000, FN_PLAIN, 1000), 0);
+		}
+		CU_ASSERT_EQUAL(v.pr->bad, 0);
+		CU_ASSERT_EQUAL(v.pr->eintr, 0);
+		CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+		if (v.pr->bad || v.pr->eintr)
+			fprintf(stderr, "step %s: bad %llu eintr %d\n", steps[k].step,
+				(unsigned long long)v.pr->bad, v.pr->eintr);
+		victim_stop(&v);
+	}
+	payload_free(p);
+}
+
 static void test_corrupt_payload_rejected(void)
 {
 	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
@@ -642,6 +708,8 @@ int test_register(void)
 		    test_many_processes_scan_and_pool);
 	add(s, "near code placed when the heap follows the executable (no ASLR)",
 	    test_near_code_placed_without_aslr);
+	add(s, "tool killed after every step: target runs on, recovers",
+	    test_tool_killed_at_every_step);
 	add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
 	return 0;
