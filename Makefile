@@ -62,7 +62,10 @@ check: all
 demo: all
 	@bash tools/demo.sh
 
-bench: all
+build/bench-hotpatch: tests/bench-hotpatch.c build/obj/tests/testlib.o $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< build/obj/tests/testlib.o $(LIBS) $(DEPLIBS)
+
+bench: all build/bench-hotpatch
 	@bash tests/bench.sh
 
 UNITDIR ?= /lib/systemd/system
