@@ -92,6 +92,9 @@ int base_fs_mkdir_p(int dfd, const char *relpath, mode_t mode, int *ret_fd);
 /* Open the directory relpath under dfd, refusing any symlink component
  * (-ELOOP).  relpath may be "" or "." for dfd itself. */
 int base_fs_open_dir(int dfd, const char *relpath, int *ret_fd);
+/* Open dfd/name read-only (flags: e.g. O_NOFOLLOW); -EINVAL unless it is a
+ * regular file. */
+int base_fs_open_regular(int dfd, const char *name, int flags, int *ret_fd);
 /* Read a whole regular file (at most max bytes, else -EFBIG). */
 int base_fs_read_at(int dfd, const char *name, size_t max, uint8_t **ret_buf,
 		    size_t *ret_len);

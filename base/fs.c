@@ -242,10 +242,9 @@ int base_fs_read_fd(int fd, size_t max, uint8_t **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-int base_fs_read_at(int dfd, const char *name, size_t max, uint8_t **ret_buf,
-		    size_t *ret_len)
+int base_fs_open_regular(int dfd, const char *name, int flags, int *ret_fd)
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 	struct stat st;
 	if (fd < 0)
 		return -errno;
@@ -253,5 +252,16 @@ int base_fs_read_at(int dfd, const char *name, size_t max, uint8_t **ret_buf,
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
+	*ret_fd = BASE_TAKE_FD(fd);
+	return 0;
+}
+
+int base_fs_read_at(int dfd, const char *name, size_t max, uint8_t **ret_buf,
+		    size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	int r = base_fs_open_regular(dfd, name, O_NOFOLLOW, &fd);
+	if (r < 0)
+		return r;
 	return base_fs_read_fd(fd, max, ret_buf, ret_len);
 }

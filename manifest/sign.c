@@ -66,18 +66,13 @@ static int pk_key_id(mbedtls_pk_context *pk, char out[BASE_SHA256_HEX])
 /* mbedTLS parses PEM only when the terminating NUL is counted in the length. */
 static int read_pem(int dfd, const char *name, int nofollow, uint8_t **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
-	struct stat st;
+	_cleanup_close_ int fd = -1;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int r;
+	int r = base_fs_open_regular(dfd, name, nofollow ? O_NOFOLLOW : 0, &fd);
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
+	if (r < 0)
+		return r;
 	r = base_fs_read_fd(fd, MANIFEST_MAX_KEYFILE, &buf, &len);
 	if (r < 0)
 		return r;

@@ -37,14 +37,10 @@ int pending_open_parent(PendingStore *s, const char *path, int *ret_dfd,
 
 int pending_hash_at(int dfd, const char *name, uint8_t out[BASE_SHA256_LEN])
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
+	_cleanup_close_ int fd = -1;
+	int r = base_fs_open_regular(dfd, name, O_NOFOLLOW, &fd);
+	if (r < 0)
+		return r;
 	return base_sha256_fd(fd, out);
 }
 
