@@ -95,11 +95,23 @@ static int add_fix(SvcStatus *st, const PendingList *l, const PendingEntry *en)
 	return f->id && f->series ? 0 : -ENOMEM;
 }
 
-static int add_file(SvcStatus *st, const char *path)
+static int add_file_fix(SvcFileStatus *f, const char *fix)
+{
+	for (size_t i = 0; i < f->n_fixes; i++)
+		if (strcmp(f->fixes[i], fix) == 0)
+			return 0;
+	char **n = realloc(f->fixes, (f->n_fixes + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	f->fixes = n;
+	return (f->fixes[f->n_fixes++] = strdup(fix)) ? 0 : -ENOMEM;
+}
+
+static int add_file(SvcStatus *st, const char *path, const char *fix)
 {
 	for (size_t i = 0; i < st->n_files; i++)
 		if (strcmp(st->files[i].path, path) == 0)
-			return 0;
+			return add_file_fix(&st->files[i], fix);
 	SvcFileStatus *f = realloc(st->files, (st->n_files + 1) * sizeof(*f));
 	if (!f)
 		return -ENOMEM;
@@ -107,7 +119,16 @@ static int add_file(SvcStatus *st, const char *path)
 	f = &st->files[st->n_files++];
 	memset(f, 0, sizeof(*f));
 	f->path = strdup(path);
-	return f->path ? 0 : -ENOMEM;
+	return f->path ? add_file_fix(f, fix) : -ENOMEM;
+}
+
+int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id)
+{
+	(void)st;
+	for (size_t i = 0; i < f->n_fixes; i++)
+		if (strcmp(f->fixes[i], fix_id) == 0)
+			return 1;
+	return 0;
 }
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
@@ -134,7 +155,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 			continue;
 		r = add_fix(&st, &l, en);
 		for (size_t k = 0; k < en->txn->n_ops && r >= 0; k++)
-			r = add_file(&st, en->txn->ops[k].path);
+			r = add_file(&st, en->txn->ops[k].path, en->txn->package);
 	}
 	if (r >= 0 && st.n_files && !(scan = calloc(st.n_files, sizeof(*scan))))
 		r = -ENOMEM;
@@ -199,6 +220,9 @@ void svc_status_free(SvcStatus *st)
 		free(st->files[i].path);
 		free(st->files[i].level);
 		free(st->files[i].users);
+		for (size_t k = 0; k < st->files[i].n_fixes; k++)
+			free(st->files[i].fixes[k]);
+		free(st->files[i].fixes);
 	}
 	free(st->files);
 	for (size_t i = 0; i < st->n_unreadable; i++)

@@ -140,6 +140,8 @@ typedef struct SvcFixStatus {
 
 typedef struct SvcFileStatus {
 	char *path;
+	char **fixes;            /* ids of the fixes that touch it */
+	size_t n_fixes;
 	char sha256[BASE_SHA256_HEX];  /* on disk now ("" if missing) */
 	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
 	size_t n_users;
@@ -158,6 +160,8 @@ typedef struct SvcStatus {
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);
+/* Whether file f is one that fix_id services (for a per-fix table). */
+int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id);
 void svc_status_free(SvcStatus *st);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "elf/elf.h"
 #include "manifest/manifest.h"
 #include "pending/pending.h"
 #include "svc/svc.h"
@@ -270,6 +271,61 @@ static void test_status_reports_levels_and_boot_record(void)
 	fx_done(&f);
 }
 
+/* A package that ships only the payload: install synthesizes the coldpatch
+ * from the installed file, and refuses to stage it unless its SHA-256 is the
+ * one the vendor signed.  Here the vendor signed a wrong hash. */
+static void test_synthesized_coldpatch_must_match_the_signed_hash(void)
+{
+	Fx f;
+	fx_setup(&f);
+	const char *cf = "-O2 -fPIC -ffunction-sections -fdata-sections -fpatchable-function-entry=16,14";
+	CU_ASSERT_EQUAL_FATAL(test_sh("cd %s && gcc %s -DGREET_VERSION=1 -c %s/../tests/fixtures/cold/libgreet.c -o v1.o"
+				      " && gcc %s -DGREET_VERSION=2 -c %s/../tests/fixtures/cold/libgreet.c -o v2.o"
+				      " && gcc -shared -o base.so v1.o && cp base.so root/lib/g.so",
+				      f.dir, cf, test_build_dir(), cf, test_build_dir()), 0);
+	char *base = NULL, *o1 = NULL, *o2 = NULL, *out = NULL, *key = NULL;
+	CU_ASSERT_FATAL(asprintf(&base, "%s/base.so", f.dir) > 0 && asprintf(&o1, "%s/v1.o", f.dir) > 0 &&
+			asprintf(&o2, "%s/v2.o", f.dir) > 0 && asprintf(&out, "%s/bad.hfx", f.dir) > 0 &&
+			asprintf(&key, "%s/v.key", f.dir) > 0);
+	ElfObjectPair pair = { o1, o2 };
+	ElfPayload *p = NULL;
+	BaseBuf hp = { 0 };
+	CU_ASSERT_EQUAL_FATAL(elf_build_payload(base, &pair, 1, "BAD", NULL, 0, &p, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(elf_payload_write(p, &hp, NULL), 0);
+	ManifestMember m = { .name = "hp/0", .data = hp.data, .len = hp.len };
+	ManifestTarget t = { .path = "/lib/g.so", .mode = 0755, .payload_member = "hp/0" };
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	int fd = open(base, O_RDONLY);
+	CU_ASSERT_EQUAL(base_fs_read_fd(fd, 1 << 24, &bytes, &len), 0);
+	close(fd);
+	base_sha256(bytes, len, t.base_sha256);
+	memset(t.new_sha256, 0x5a, sizeof(t.new_sha256)); /* not what synthesis gives */
+	ManifestPackage pkg = { .id = "BAD", .series = "g", .sequence = 1, .n_targets = 1,
+				.targets = &t, .n_members = 1, .members = &m };
+	CU_ASSERT_EQUAL_FATAL(manifest_pack(&pkg, key, out, NULL), 0);
+	const char *tree = "cd %s/root && find lib -printf '%%p %%s\\n' | sort && sha256sum lib/*";
+	char *before = test_sh_out(tree, f.dir);
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(install(&f, "bad", NULL, &e), -EBADMSG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not the signed one"));
+	char *after = test_sh_out(tree, f.dir);
+	CU_ASSERT_STRING_EQUAL(after, before);
+	CU_ASSERT_PTR_NULL(strstr(after, "svc-"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(after, "lib/g.so"));
+	free(before);
+	free(after);
+	free(bytes);
+	base_buf_free(&hp);
+	elf_payload_free(p);
+	free(base);
+	free(o1);
+	free(o2);
+	free(out);
+	free(key);
+	fx_done(&f);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("svc", NULL, NULL);
@@ -282,5 +338,6 @@ int test_register(void)
 		    test_refusals_change_nothing);
 	CU_add_test(s, "a second transaction is locked out", test_second_transaction_is_locked_out);
 	CU_add_test(s, "status: fix level per file, last boot record", test_status_reports_levels_and_boot_record);
+	CU_add_test(s, "a synthesized coldpatch must match the signed hash", test_synthesized_coldpatch_must_match_the_signed_hash);
 	return 0;
 }

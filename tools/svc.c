@@ -130,6 +130,21 @@ static void print_status_json(const SvcStatus *st)
 	printf("]}\n");
 }
 
+static void print_files(const SvcStatus *st, const char *only_fix)
+{
+	printf("%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		if (only_fix && !svc_status_file_has_fix(st, f, only_fix))
+			continue;
+		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
+		for (size_t k = 0; k < f->n_users; k++)
+			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
+			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
+		printf("\n");
+	}
+}
+
 static void print_status(const SvcStatus *st)
 {
 	printf("%-20s %-17s %-12s %s\n", "FIX", "STATE", "SERIES", "SEQ");
@@ -141,26 +156,27 @@ static void print_status(const SvcStatus *st)
 	}
 	if (!st->n_fixes)
 		printf("(no fixes)\n");
-	printf("\n%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
-	for (size_t i = 0; i < st->n_files; i++) {
-		const SvcFileStatus *f = &st->files[i];
-		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
-		for (size_t k = 0; k < f->n_users; k++)
-			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
-			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
-		printf("\n");
-	}
+	printf("\n");
+	print_files(st, NULL);
 	for (size_t i = 0; i < st->n_unreadable; i++)
 		printf("unreadable record: %s\n", st->unreadable[i]);
 	if (st->last_boot)
 		printf("\nlast boot replay:\n%s", st->last_boot);
 }
 
-static int run_report(int r, SvcReport *rep, const BaseErr *e)
+/* After an install or rollback: what happened, then the convergence table
+ * of the files it touched. */
+static int run_report(Svc *s, int r, SvcReport *rep, const BaseErr *e)
 {
+	SvcStatus st = { 0 };
 	if (r < 0)
 		return fail(e, r);
 	print_report(rep);
+	if (!quiet && rep->package && svc_status(s, &st, NULL) >= 0) {
+		printf("\n");
+		print_files(&st, rep->package);
+		svc_status_free(&st);
+	}
 	svc_report_free(rep);
 	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
 }
@@ -485,12 +501,12 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return fail(&e, r);
 	if (strcmp(cmd, "install") == 0)
-		r = run_report(svc_install(s, arg, flags, &rep, &e), &rep, &e);
+		r = run_report(s, svc_install(s, arg, flags, &rep, &e), &rep, &e);
 	else if (strcmp(cmd, "rollback") == 0)
-		r = run_report(svc_rollback(s, arg, flags, &rep, &e), &rep, &e);
+		r = run_report(s, svc_rollback(s, arg, flags, &rep, &e), &rep, &e);
 	else if (strcmp(cmd, "boot") == 0) {
 		int q = svc_boot(s, &rep, &e);
-		r = run_report(q < 0 ? q : 0, &rep, &e);
+		r = run_report(s, q < 0 ? q : 0, &rep, &e);
 		if (q > 0)
 			r = EXIT_QUARANTINED; /* the rest was applied; say so in the exit code */
 	} else {
