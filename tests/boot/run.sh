@@ -112,6 +112,11 @@ if [ ! -f "$LAYER/done" ]; then
 		install -m 0644 "$HERE/guest/$u" "$R/etc/systemd/system/$u"
 		ln -s "../$u" "$R/etc/systemd/system/multi-user.target.wants/$u"
 	done
+	# units that only cost seconds under emulation and have no part in the test
+	# (gettys on the virtual consoles, the e2scrub snapshot reaper)
+	for u in getty-static.service getty@tty1.service e2scrub_reap.service; do
+		ln -s /dev/null "$R/etc/systemd/system/$u"
+	done
 	mke2fs -q -F -t ext4 -L svcroot -d "$R" "$LAYER/image.raw" 1G || die "mke2fs failed"
 	rm -rf "$R"
 	touch "$LAYER/done"
@@ -167,7 +172,7 @@ vm() {
 	t0=$(date +%s%N)
 	qemu-system-x86_64 -accel "$ACCEL" -m 512 -smp 1 -nographic -monitor none -no-reboot \
 		-nic none -kernel "$BASE/vmlinuz" -initrd "$BASE/initrd.img" \
-		-append "root=/dev/vda ro console=ttyS0 panic=-1 $words" \
+		-append "root=/dev/vda ro console=ttyS0 quiet panic=-1 $words" \
 		-drive "file=$img,format=raw,if=virtio,cache=writeback" \
 		-drive "file=$res,format=raw,if=virtio,cache=writeback" \
 		-serial "file:$log" </dev/null >"$W/$name.qemu" 2>&1 &
@@ -369,9 +374,11 @@ if ! scenario_a_install; then
 else
 	jobs_list=("scenario_a_rest" "scenario_b B1 $N1 base" "scenario_b B2 $N2 either" "scenario_b B3 $N3 fixed")
 	if [ "$LANES" -ge 2 ]; then
-		(scenario_a_rest) >"$W/lane1.out" 2>&1 &
+		# two lanes of about equal length: A's two boots and one power cut,
+		# and the two other power cuts
+		(scenario_a_rest; scenario_b B3 "$N3" fixed) >"$W/lane1.out" 2>&1 &
 		l1=$!
-		(scenario_b B1 "$N1" base; scenario_b B2 "$N2" either; scenario_b B3 "$N3" fixed) >"$W/lane2.out" 2>&1 &
+		(scenario_b B1 "$N1" base; scenario_b B2 "$N2" either) >"$W/lane2.out" 2>&1 &
 		l2=$!
 		wait "$l1" || true; wait "$l2" || true
 		cat "$W/lane1.out" "$W/lane2.out"
