@@ -46,14 +46,16 @@ fi
 make -C "$TOP" --no-print-directory all >/dev/null || die "make all failed"
 mkdir -p "$CACHE"
 W=$(mktemp -d /tmp/svc-boot-XXXXXX)
-QEMU_PIDS_FILE="$W/qemu.pids"
-: >"$QEMU_PIDS_FILE"
+# $W/qemu/PID while that qemu runs (removed once reaped, so a PID the
+# kernel hands out again is never killed); LANE_PIDS: the lane subshells
+mkdir -p "$W/qemu"
+LANE_PIDS=()
 cleanup() {
-	local p
-	# only the qemu processes this run started, by PID
-	while read -r p; do
-		[ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
-	done <"$QEMU_PIDS_FILE"
+	local p f
+	for p in "${LANE_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	for f in "$W"/qemu/*; do
+		[ -e "$f" ] && kill -9 "$(basename "$f")" 2>/dev/null || true
+	done
 	if [ "${SVC_BOOT_KEEP:-0}" = 1 ]; then say "work directory kept: $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -178,7 +180,7 @@ vm() {
 		-drive "file=$res,format=raw,if=virtio,cache=writeback" \
 		-serial "file:$log" </dev/null >"$W/$name.qemu" 2>&1 &
 	pid=$!
-	echo "$pid" >>"$QEMU_PIDS_FILE"
+	: >"$W/qemu/$pid"
 	VM_CUT=0
 	while kill -0 "$pid" 2>/dev/null; do
 		now=$(date +%s%N)
@@ -186,7 +188,7 @@ vm() {
 			kill -9 "$pid"; VM_CUT=1; break
 		fi
 		if [ $(((now - t0) / 1000000000)) -ge "$BOOT_TIMEOUT" ]; then
-			kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+			kill -9 "$pid"; wait "$pid" 2>/dev/null || true; rm -f "$W/qemu/$pid"
 			echo "---- last lines of $log" >&2; tail -n 30 "$log" >&2
 			VM_SECS=timeout
 			return 1
@@ -194,6 +196,7 @@ vm() {
 		sleep 0.2
 	done
 	wait "$pid" 2>/dev/null || true
+	rm -f "$W/qemu/$pid"
 	VM_SECS=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')
 	mkdir -p "$W/$name"
 	[ "$VM_CUT" = 1 ] || tar -C "$W/$name" -xf "$res" 2>/dev/null || true
@@ -233,7 +236,7 @@ if [ "$ACCEL" = auto ]; then
 				-append "root=/dev/vda ro console=ttyS0 panic=-1" \
 				-drive "file=$W/probe.raw,format=raw,if=virtio" \
 				-serial "file:$W/probe.serial" </dev/null >/dev/null 2>&1 &
-			pid=$!; echo "$pid" >>"$QEMU_PIDS_FILE"
+			pid=$!; : >"$W/qemu/$pid"
 			verdict=tcg
 			for _ in $(seq 150); do
 				grep -aq 'EXT4-fs (vda): mounted' "$W/probe.serial" 2>/dev/null && { verdict=kvm; break; }
@@ -241,7 +244,7 @@ if [ "$ACCEL" = auto ]; then
 				sleep 0.2
 			done
 			kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-			rm -f "$W/probe.raw"
+			rm -f "$W/qemu/$pid" "$W/probe.raw"
 			echo "$verdict" >"$probe"
 		fi
 		ACCEL=$(cat "$probe")
@@ -418,9 +421,9 @@ else
 		# two lanes of about equal length: A's two boots and one power cut,
 		# and the two other power cuts
 		(scenario_a_rest; scenario_b B3 "$N3" fixed) >"$W/lane1.out" 2>&1 &
-		l1=$!
+		l1=$!; LANE_PIDS+=("$l1")
 		(scenario_b B1 "$N1" base; scenario_b B2 "$N2" either) >"$W/lane2.out" 2>&1 &
-		l2=$!
+		l2=$!; LANE_PIDS+=("$l2")
 		wait "$l1" || true; wait "$l2" || true
 		cat "$W/lane1.out" "$W/lane2.out"
 	else
