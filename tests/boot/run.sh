@@ -11,11 +11,12 @@
 # Environment: SVC_BOOT_ACCEL=auto|tcg|kvm (auto: KVM only if a probe boot
 # under it reaches the root mount, verdict cached; a stock Debian kernel hangs
 # under a paravirtual KVM like this machine's), SVC_BOOT_LANES=N (qemu runs at
-# once, default 2 on 2+ cores), SVC_BOOT_KEEP=1 (keep the work directory).
+# once, default 2 on 2+ cores), SVC_BOOT_KEEP=1 (keep the work directory),
+# SVC_BOOT_CACHE=DIR (the cache, default .cache/boot at the top of the tree).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
-CACHE="$TOP/.cache/boot"
+CACHE=${SVC_BOOT_CACHE:-$TOP/.cache/boot}
 SVC="$TOP/build/svc"
 FIXSRC="$TOP/tests/fixtures/cold"
 ACCEL=${SVC_BOOT_ACCEL:-auto}
