@@ -1238,17 +1238,18 @@ static int do_unbake(Session *s, const ElfPayload *p, BaseErr *e)
 	}
 	if (!s->state_addr) {
 		/* the state mapping is created by a stub run from fresh code
-		 * memory: one page, unmapped again once the state exists */
+		 * memory: one page, left mapped.  Unmapping it took one more
+		 * injected, single-stepped syscall, and with the tool killed
+		 * after it the process died of SIGTRAP at its next stop (test
+		 * "unbake killed ...": likely the single-step trap flag, which
+		 * a detach clears but a dying tracer may not); the stub run
+		 * ends with PTRACE_CONT and does not show it. */
 		uint64_t insn = 0, scratch = 0;
-		int64_t ign;
-		BaseErr tmp = { 0 };
 		r = find_syscall_insn(s, &insn, e);
 		if (r == 0)
 			r = map_code(s, insn, PAGE, false, &scratch, e);
-		if (r == 0) {
+		if (r == 0)
 			r = state_create(s, insn, scratch, e);
-			rsys(s, insn, SYS_munmap, scratch, PAGE, 0, 0, 0, 0, &ign, &tmp);
-		}
 		if (r < 0)
 			goto out;
 	}

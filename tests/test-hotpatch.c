@@ -1019,6 +1019,45 @@ static void test_cold_unbake_many(void)
 	}
 }
 
+static void test_cold_unbake_killed_midway_finishes_on_rerun(void)
+{
+	static const char *steps[] = { "unbake-recorded", "unbake-site" };
+	for (size_t k = 0; k < 2; k++) {
+		ColdVictim v;
+		CU_ASSERT_EQUAL_FATAL(cold_start(&v, true, "spin"), 0);
+		pid_t c = fork();
+		if (c == 0) {
+			setenv("HP_CRASH_AT", steps[k], 1);
+			BaseErr e = { 0 };
+			HpReport rep;
+			hp_unbake(v.pid, cold_p1, NULL, &rep, &e);
+			_exit(0);
+		}
+		int st = 0;
+		waitpid(c, &st, 0);
+		CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		/* each function is either FIX-1 or base, never torn */
+		if (k == 0) {
+			CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+		} else {
+			CU_ASSERT(cold_seen(&v, 14, 8, 47) == 0 || cold_seen(&v, 21, 8, 48) == 0);
+		}
+		char eff[256];
+		CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+		CU_ASSERT_STRING_EQUAL(eff, "FIX-C1");   /* a PENDING unbake: still in effect */
+		BaseErr e = { 0 };
+		HpReport rep;
+		CU_ASSERT_EQUAL(hp_unbake(v.pid, cold_p1, NULL, &rep, &e), 0);
+		CU_ASSERT_FALSE(rep.noop);
+		CU_ASSERT_EQUAL(cold_seen(&v, 14, 8, 48), 0);
+		CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+		CU_ASSERT_STRING_EQUAL(eff, "");
+		CU_ASSERT_EQUAL(v.pr->bad, 0);
+		CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+		cold_stop(&v);
+	}
+}
+
 /* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
 static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
 {
@@ -1072,5 +1111,7 @@ int test_register(void)
 	add(s, "unbake refused while a thread holds an address inside a window",
 	    test_cold_unbake_refused_while_thread_in_window);
 	add(s, "unbake many through the pool", test_cold_unbake_many);
+	add(s, "unbake killed after recording / after one window: finishes on re-run",
+	    test_cold_unbake_killed_midway_finishes_on_rerun);
 	return 0;
 }
