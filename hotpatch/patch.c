@@ -1239,11 +1239,10 @@ static int do_unbake(Session *s, const ElfPayload *p, BaseErr *e)
 	if (!s->state_addr) {
 		/* the state mapping is created by a stub run from fresh code
 		 * memory: one page, left mapped.  Unmapping it took one more
-		 * injected, single-stepped syscall, and with the tool killed
-		 * after it the process died of SIGTRAP at its next stop (test
-		 * "unbake killed ...": likely the single-step trap flag, which
-		 * a detach clears but a dying tracer may not); the stub run
-		 * ends with PTRACE_CONT and does not show it. */
+		 * injected syscall right after the stub, and with the tool
+		 * killed after that the process died of SIGTRAP at its next
+		 * stop (test "unbake killed ..."; cause not pinned down: an
+		 * injected mmap alone, as in apply, does not show it). */
 		uint64_t insn = 0, scratch = 0;
 		r = find_syscall_insn(s, &insn, e);
 		if (r == 0)
