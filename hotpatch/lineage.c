@@ -3,6 +3,7 @@
  * Its effective fix list is that lineage, minus the fixes hp_unbake took out
  * (records flagged HP_REC_BAKED in the state mapping), followed by the fixes
  * applied in memory. */
+#include <elf.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,34 @@ static int open_module(pid_t pid, const HpMaps *m, const HpModule *mod)
 	return fd;
 }
 
+/* 0 if the file surely has no lineage section (a base build: the common
+ * case, e.g. libc, read in a few KiB), 1 if it has one or cannot tell. */
+static int maybe_lineage(int fd)
+{
+	static const char want[] = ".note.svc.lineage";
+	Elf64_Ehdr eh;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 || eh.e_shnum > 4096 ||
+	    eh.e_shstrndx >= eh.e_shnum)
+		return 1;
+	size_t n = eh.e_shnum;
+	_cleanup_free_ Elf64_Shdr *sh = malloc(n * sizeof(*sh));
+	if (!sh || pread(fd, sh, n * sizeof(*sh), (off_t)eh.e_shoff) != (ssize_t)(n * sizeof(*sh)))
+		return 1;
+	const Elf64_Shdr *ss = &sh[eh.e_shstrndx];
+	if (ss->sh_size == 0 || ss->sh_size > (1u << 20))
+		return 1;
+	_cleanup_free_ char *str = malloc(ss->sh_size + 1);
+	if (!str || pread(fd, str, ss->sh_size, (off_t)ss->sh_offset) != (ssize_t)ss->sh_size)
+		return 1;
+	str[ss->sh_size] = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh[i].sh_name < ss->sh_size && strcmp(str + sh[i].sh_name, want) == 0)
+			return 1;
+	return 0;
+}
+
 int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
 		      BaseErr *e)
 {
@@ -57,6 +86,15 @@ int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineag
 		return base_err(e, -errno, "pid %d: %s: %s", (int)pid, mod->path, strerror(errno));
 	if (st.st_size <= 0 || (uint64_t)st.st_size > MAX_FILE)
 		return base_err(e, -EFBIG, "pid %d: %s: unexpected size", (int)pid, mod->path);
+	if (!maybe_lineage(fd)) {
+		ElfLineage l = { .build_id_len = mod->build_id_len };
+		memcpy(l.build_id, mod->build_id, mod->build_id_len);
+		l.fixes = calloc(1, sizeof(char *));
+		if (!l.fixes)
+			return -ENOMEM;
+		*ret = l;
+		return 0;
+	}
 	size_t len = (size_t)st.st_size;
 	_cleanup_free_ uint8_t *buf = malloc(len);
 	if (!buf)
