@@ -84,6 +84,11 @@ typedef struct HpFixInfo {
 	uint64_t bias;          /* load bias of the module when applied */
 	size_t n_sites;
 	HpSiteInfo *sites;
+	bool baked;             /* a fix baked into the mapped file (coldpatch),
+				 * taken out in memory by hp_unbake: status
+				 * REVERTED once done (PENDING while writing);
+				 * sites: orig = the base bytes written back,
+				 * redirect = the coldpatch's jump found there */
 } HpFixInfo;
 
 typedef struct HpState {
@@ -108,11 +113,35 @@ int hp_apply(pid_t pid, const ElfPayload *p, const HpOpts *opts,
 int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts,
 	      HpReport *ret_report, BaseErr *e);
 
+/* Take a fix baked into the module's file (a process started from a
+ * coldpatch) out of one process: p's expect[] bytes written back over each
+ * of its redirect windows (entry first), with the safety rules of hp_revert,
+ * and an "unbaked" record kept in the process's state.  p->fix_id must be
+ * the newest effective fix of the module (BASE_E_LOCKED naming the one on
+ * top) and the only one still baked in effect (-ENOTSUP: an earlier baked
+ * fix may share a window, and its jump cannot be rebuilt from p); -ENOENT
+ * if the file does not carry it; a no-op if already unbaked.  Applying p
+ * again afterwards places its code in memory, as a normal fix. */
+int hp_unbake(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_report,
+	      BaseErr *e);
+int hp_unbake_many(const pid_t *pids, size_t n, unsigned workers, const ElfPayload *p,
+		   const HpOpts *opts, HpReport *reports, BaseErr *e);
+
+/* The fixes a process runs in one module, oldest first: the fixes baked
+ * into the file it maps (its lineage note), minus those unbaked, then the
+ * fixes applied in memory (applied or pending) whose sites are in that
+ * module.  This is the list a payload's lineage must start with.  Module:
+ * as in HpOpts (path or dev:inode; required).  The array and its strings are
+ * one malloc'ed block: free(*ret_ids). */
+int hp_effective(pid_t pid, const HpModuleRef *mod, char ***ret_ids, size_t *ret_n,
+		 BaseErr *e);
+
 /* Read the state of any process (no stop, no attach: /proc/PID/mem). */
 int hp_list(pid_t pid, HpState **ret, BaseErr *e);
 void hp_state_free(HpState *s);
-/* Fix ids with status applied or pending, in order; the caller frees the
- * array (not the strings, which live in s). */
+/* Fix ids with status applied or pending, in order, placed in memory by us
+ * (unbake records left out); the caller frees the array (not the strings,
+ * which live in s).  See hp_effective for what the process runs. */
 int hp_state_active(const HpState *s, const char ***ret_ids, size_t *ret_n);
 
 /* Patch / revert many processes with at most `workers` threads (0: 2).

@@ -130,9 +130,11 @@ typedef struct HpStateRec {
 	char fix_id[64];
 	uint64_t blob, blob_size, bias;
 	uint32_t n_sites;
-	uint32_t reserved;
+	uint32_t flags;          /* HP_REC_* */
 	/* HpStateSite sites[n_sites] follow */
 } HpStateRec;
+
+#define HP_REC_BAKED      1u  /* an unbake of a fix baked into the file */
 
 /* The state mapping of a process, located through its maps. */
 int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
@@ -140,5 +142,21 @@ int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
 int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e);
 /* Offset (from the mapping start) of record i. */
 int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off);
+
+/* ---- fixes baked into the mapped file (lineage.c) ------------------------ */
+
+/* The lineage of the file mod maps in pid (through /proc/PID/map_files, else
+ * /proc/PID/root/<path> checked by dev:inode). */
+int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
+		      BaseErr *e);
+/* Effective fixes of mod (see hp_effective); pointers into st and file. */
+int hp_effective_ids(const HpState *st, const ElfLineage *file, const HpModule *mod,
+		     const char ***ret_ids, size_t *ret_n);
+/* Is the newest record of fix_id an unbake, and what is its status (0: none)? */
+uint32_t hp_unbaked_status(const HpState *st, const char *fix_id);
+/* Do cur[] hold the jump elf_coldpatch writes for a window of this kind
+ * (expect: the base bytes), landing in an executable mapping of mod? */
+bool hp_coldpatch_form(const HpMaps *m, const HpModule *mod, uint32_t kind, uint32_t pad,
+		       uint64_t window, const uint8_t *expect, const uint8_t *cur);
 
 #endif

@@ -19,7 +19,8 @@ typedef struct Pool {
 	size_t n;
 	atomic_size_t next;
 	atomic_size_t failed;
-	const ElfPayload *p;     /* apply if set, else revert fix_id */
+	const ElfPayload *p;     /* apply (or unbake) if set, else revert fix_id */
+	bool unbake;
 	const char *fix_id;
 	const HpOpts *opts;
 	HpReport *reports;
@@ -34,7 +35,8 @@ static void *worker(void *arg)
 			return NULL;
 		BaseErr e = { 0 };
 		HpReport *rep = &pl->reports[i];
-		int r = pl->p ? hp_apply(pl->pids[i], pl->p, pl->opts, rep, &e) :
+		int r = pl->unbake ? hp_unbake(pl->pids[i], pl->p, pl->opts, rep, &e) :
+			pl->p ? hp_apply(pl->pids[i], pl->p, pl->opts, rep, &e) :
 				hp_revert(pl->pids[i], pl->fix_id, pl->opts, rep, &e);
 		if (r < 0)
 			atomic_fetch_add(&pl->failed, 1);
@@ -76,6 +78,14 @@ int hp_revert_many(const pid_t *pids, size_t n, unsigned workers, const char *fi
 		   const HpOpts *opts, HpReport *reports, BaseErr *e)
 {
 	Pool pl = { .pids = pids, .n = n, .fix_id = fix_id, .opts = opts, .reports = reports };
+	return run_pool(&pl, workers, e);
+}
+
+int hp_unbake_many(const pid_t *pids, size_t n, unsigned workers, const ElfPayload *p,
+		   const HpOpts *opts, HpReport *reports, BaseErr *e)
+{
+	Pool pl = { .pids = pids, .n = n, .p = p, .unbake = true, .opts = opts,
+		    .reports = reports };
 	return run_pool(&pl, workers, e);
 }
 

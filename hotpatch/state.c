@@ -12,7 +12,9 @@
  *
  * Layout: HpStateHdr, then records appended in order of application, each
  * an HpStateRec followed by its HpStateSite[]. The header's `used` is written
- * after a record, so a record half-written by a dying tool is not seen. */
+ * after a record, so a record half-written by a dying tool is not seen.
+ * A record flagged HP_REC_BAKED is not code of ours: it says hp_unbake took
+ * a fix baked into the mapped file out of this process (lineage.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +113,7 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 		f->blob = rec.blob;
 		f->blob_size = rec.blob_size;
 		f->bias = rec.bias;
+		f->baked = (rec.flags & HP_REC_BAKED) != 0;
 		f->sites = calloc(rec.n_sites ? rec.n_sites : 1, sizeof(HpSiteInfo));
 		if (!f->sites) {
 			r = -ENOMEM;
@@ -152,7 +155,7 @@ int hp_state_active(const HpState *s, const char ***ret_ids, size_t *ret_n)
 		return -ENOMEM;
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_fixes; i++)
-		if (s->fixes[i].status != HP_FIX_REVERTED)
+		if (s->fixes[i].status != HP_FIX_REVERTED && !s->fixes[i].baked)
 			ids[n++] = s->fixes[i].fix_id;
 	*ret_ids = ids;
 	*ret_n = n;

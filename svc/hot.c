@@ -9,7 +9,10 @@
  *   2. swap the files (pending_apply): processes started from now on load
  *      the coldpatch, which carries the same fix
  *   3. sweep: a process that mapped the old file between 1 and 2 is
- *      patched now */
+ *      patched now
+ * Before 1, each target's payload is kept under var/lib/svc/payloads/ (see
+ * payload_name): a rollback takes the fix out of the processes that run it
+ * from the coldpatch file (hp_unbake) with it. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +25,8 @@
 #include "svc/internal.h"
 
 #define SWEEP_ROUNDS 3
+#define PAYLOAD_DIR "var/lib/svc/payloads"
+#define PAYLOAD_MAX (64u << 20)
 
 typedef struct PidSet {
 	size_t n;
@@ -81,6 +86,75 @@ static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, c
 	}
 	svc_report_linel(rep, 4, "NOT PATCHED: pid %d (%s) maps %s: %s", (int)u->pid, u->comm,
 			 path, why);
+}
+
+/* var/lib/svc/payloads/<FIX-ID>.<16 hex of SHA-256(target path)>.hp: the
+ * payload as shipped in the package, one per target. */
+static void payload_name(char *out, size_t outsz, const char *fix_id, const char *path)
+{
+	uint8_t h[BASE_SHA256_LEN];
+	char hx[17];
+	base_sha256(path, strlen(path), h);
+	base_hex(hx, h, 8);
+	snprintf(out, outsz, "%s.%s.hp", fix_id, hx);
+}
+
+/* Keep the payloads of t (durable, each written only if not there yet: a
+ * re-run changes nothing on disk). */
+static int keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, BaseErr *e)
+{
+	_cleanup_close_ int dfd = -1;
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
+		const ManifestMember *m = NULL;
+		for (size_t k = 0; k < pkg->n_targets; k++)
+			if (strcmp(pkg->targets[k].path, t->ops[i].path) == 0 &&
+			    pkg->targets[k].payload_member)
+				m = manifest_member(pkg, pkg->targets[k].payload_member);
+		if (!m)
+			continue;
+		char name[256];
+		payload_name(name, sizeof(name), pkg->id, t->ops[i].path);
+		if (dfd < 0) {
+			r = base_fs_mkdir_p(s->rootfd, PAYLOAD_DIR, 0755, &dfd);
+			if (r < 0)
+				return base_err(e, r, "%s/%s: %s", s->root_real, PAYLOAD_DIR,
+						base_strerror(r));
+		}
+		uint8_t *old = NULL;
+		size_t len = 0;
+		if (base_fs_read_at(dfd, name, PAYLOAD_MAX, &old, &len) >= 0 && len == m->len &&
+		    memcmp(old, m->data, len) == 0) {
+			free(old);
+			continue;
+		}
+		free(old);
+		r = base_fs_write_atomic(dfd, name, m->data, m->len, 0644);
+		if (r < 0)
+			return base_err(e, r, "%s/%s/%s: %s", s->root_real, PAYLOAD_DIR, name,
+					base_strerror(r));
+	}
+	return r;
+}
+
+/* The kept payload of fix_id for path, or NULL if there is none. */
+static ElfPayload *kept_payload(Svc *s, const char *fix_id, const char *path)
+{
+	_cleanup_close_ int dfd = -1;
+	char name[256];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ElfPayload *p = NULL;
+	payload_name(name, sizeof(name), fix_id, path);
+	if (base_fs_open_dir(s->rootfd, PAYLOAD_DIR, &dfd) < 0 ||
+	    base_fs_read_at(dfd, name, PAYLOAD_MAX, &buf, &len) < 0)
+		return NULL;
+	if (elf_payload_parse(buf, len, &p, NULL) < 0 || strcmp(p->fix_id, fix_id) != 0) {
+		elf_payload_free(p);
+		p = NULL;
+	}
+	free(buf);
+	return p;
 }
 
 /* Does pid run fix_id from memory? */
@@ -161,6 +235,8 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		if (m)
 			r = elf_payload_parse(m->data, m->len, &pl[i], e);
 	}
+	if (r >= 0)
+		r = keep_payloads(s, pkg, t, e);
 	/* 1. every process that maps a target now */
 	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)
 		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, rep, &n, e);
@@ -199,6 +275,8 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	return 0;
 }
 
+/* Can the rollback of inst be done in the processes: one runs it from
+ * memory, or from the file on disk with the payload kept (hp_unbake)? */
 int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 {
 	for (size_t i = 0; i < inst->n_ops; i++) {
@@ -209,6 +287,14 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 			return r;
 		for (size_t k = 0; k < n && !r; k++)
 			r = fix_in_memory(u[k].pid, inst->package);
+		int from_file = 0;
+		for (size_t k = 0; k < n && !r && !from_file; k++)
+			from_file = !u[k].old_version;
+		if (!r && from_file) {
+			ElfPayload *p = kept_payload(s, inst->package, inst->ops[i].path);
+			r = p != NULL;
+			elf_payload_free(p);
+		}
 		free(u);
 		if (r)
 			return 1;
@@ -221,14 +307,16 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
 	PidSet failed = { 0 };
 	int r = 0;
 
-	/* 1. out of every process that runs it from memory; a process that
-	 * runs it from the file (started from the coldpatch) needs a restart */
+	/* 1. out of every process that runs it from memory; out of a process
+	 * that runs it from the file (started from the coldpatch) through the
+	 * payload kept at install (hp_unbake); without it, a restart */
 	for (size_t i = 0; r >= 0 && i < rb->n_ops; i++) {
 		SvcUser *u = NULL;
 		size_t n = 0;
 		struct stat st;
 		r = users_of(s, rb->ops[i].path, &u, &n, e);
 		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		ElfPayload *kept = r >= 0 ? kept_payload(s, rb->package, rb->ops[i].path) : NULL;
 		for (size_t k = 0; r >= 0 && k < n; k++) {
 			if (fix_in_memory(u[k].pid, rb->package)) {
 				HpOpts o = { 0 };
@@ -243,12 +331,28 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
 					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
 							(int)u[k].pid, u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
+			} else if (have && u[k].dev == st.st_dev && u[k].ino == st.st_ino && kept) {
+				HpOpts o = { .module = { .by_inode = true, .dev = u[k].dev,
+							 .ino = u[k].ino } };
+				HpReport hr = { 0 };
+				BaseErr pe = { 0 };
+				int x = hp_unbake(u[k].pid, kept, &o, &hr, &pe);
+				if (x < 0 && x != -BASE_E_GONE) {
+					r = pidset_add(&failed, u[k].pid);
+					report_failure(rep, rb->ops[i].path, &u[k],
+						       pe.msg[0] ? pe.msg : base_strerror(x));
+				} else if (x >= 0 && !hr.noop)
+					svc_report_line(rep, "unbaked pid %d (%s): %s out of the file's "
+							"code, %.3f ms paused", (int)u[k].pid,
+							u[k].comm, rb->package,
+							(double)hr.pause_ns / 1e6);
 			} else if (have && u[k].dev == st.st_dev && u[k].ino == st.st_ino) {
 				r = pidset_add(&failed, u[k].pid);
 				report_failure(rep, rb->ops[i].path, &u[k],
 					       "runs the fix from the file (started after the install)");
 			}
 		}
+		elf_payload_free(kept);
 		free(u);
 	}
 	/* 2. the disk, at once: new processes get the old version back */
@@ -270,8 +374,21 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
 	return 0;
 }
 
+/* The op of fix id's install record that services path, or NULL. */
+static const PendingOp *install_op(const PendingList *l, const char *id, const char *path)
+{
+	const PendingEntry *en = svc_ledger_install(l, id);
+	for (size_t o = 0; en && o < en->txn->n_ops; o++)
+		if (strcmp(en->txn->ops[o].path, path) == 0)
+			return &en->txn->ops[o];
+	return NULL;
+}
+
 /* Level a process runs for one file: its newest in-memory fix of that file,
- * else the level of the file it maps (read through /proc/PID/map_files). */
+ * else the level of the file it maps (read through /proc/PID/map_files).
+ * A process that took a fix of its file out (hp_unbake) runs its effective
+ * list instead: the newest fix left there, else the level below the oldest
+ * fix taken out. */
 void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 {
 	for (size_t k = 0; k < f->n_users; k++) {
@@ -294,13 +411,35 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 		if (hp_list(u->pid, &st, NULL) >= 0 && hp_state_active(st, &ids, &n) >= 0)
 			for (size_t i = 0; i < n; i++) {
 				/* only fixes whose package services this file */
-				const PendingEntry *en = svc_ledger_install(l, ids[i]);
-				for (size_t o = 0; en && o < en->txn->n_ops; o++)
-					if (strcmp(en->txn->ops[o].path, f->path) == 0) {
-						snprintf(u->level, sizeof(u->level), "%s", ids[i]);
-						u->hot = 1;
-					}
+				if (install_op(l, ids[i], f->path)) {
+					snprintf(u->level, sizeof(u->level), "%s", ids[i]);
+					u->hot = 1;
+				}
 			}
+		const char *below = NULL;   /* level under the oldest fix unbaked */
+		for (size_t i = 0; st && i < st->n_fixes && !below; i++) {
+			const PendingOp *op = st->fixes[i].baked
+				? install_op(l, st->fixes[i].fix_id, f->path) : NULL;
+			if (op && st->fixes[i].status == HP_FIX_REVERTED)
+				below = op->fix_from;
+		}
+		char **eff = NULL;
+		size_t ne = 0;
+		HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
+		if (below && hp_effective(u->pid, &mod, &eff, &ne, NULL) >= 0) {
+			const char *lv = below;
+			int hot = 0;
+			for (size_t i = ne; i-- > 0;)
+				if (install_op(l, eff[i], f->path)) {
+					lv = eff[i];
+					for (size_t a = 0; a < n; a++)
+						hot |= strcmp(ids[a], eff[i]) == 0;
+					break;
+				}
+			snprintf(u->level, sizeof(u->level), "%s", lv);
+			u->hot = hot;
+			free(eff);
+		}
 		free(ids);
 		hp_state_free(st);
 		(void)s;

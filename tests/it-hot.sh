@@ -70,6 +70,56 @@ ok "rollback takes the fix out of every process and restores the disk, no restar
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx" --hotpatch
 for i in $(seq "$NPROC"); do wait_line "$S/w$i.out" "^21 calc v2 bad=0" || fail "worker $i not re-patched"; done
 ok "install again after rollback: patched again"
+
+# --- a second fix stacked on the first, then rolled back, then the first:
+# processes patched in memory with FIX-1 and processes started from FIX-1's
+# coldpatch (which run it from the file) converge at every step
+COLD=()
+for i in 1 2 3; do start_bg "$S/c$i.out" "$R/usr/bin/worker" 2 50 2000; COLD+=("$BGPID"); done
+for i in 1 2 3; do wait_line "$S/c$i.out" "^21 calc v2 bad=0" || fail "coldpatch worker $i not at FIX-1"; done
+converged() {
+	local js; js=$("$SVC" --root "$R" status --json)
+	echo "$js" | grep -q '"converged":false' && fail "$1: not converged: $js"
+	[ "$(echo "$js" | grep -o '"converged":true' | wc -l)" = 2 ] || fail "$1: status lacks files: $js"
+}
+all_at() {  # PATTERN WHAT
+	local i
+	for i in $(seq "$NPROC"); do
+		wait_line "$S/w$i.out" "$1" || fail "$2: worker $i: $(tail -n1 "$S/w$i.out")"
+		grep -q "BAD" "$S/w$i.out" && fail "$2: worker $i saw a wrong result"
+	done
+	for i in 1 2 3; do
+		wait_line "$S/c$i.out" "$1" || fail "$2: coldpatch worker $i: $(tail -n1 "$S/c$i.out")"
+		grep -q "BAD" "$S/c$i.out" && fail "$2: coldpatch worker $i saw a wrong result"
+	done
+	for p in "${WORKERS[@]}" "${COLD[@]}"; do kill -0 "$p" || fail "$2: pid $p died"; done
+}
+converged "FIX-1 installed"
+"$SVC" --quiet pack --key "$S/vendor.key" --out "$S/FIX-2.hfx" --id FIX-2 --series calc --seq 2 \
+	--target "/usr/lib/libcalc.so.1=$R/usr/lib/libcalc.so.1" --base-build "$S/o/libcalc.so.1" \
+	--objects "$S/o/calc2.o:$S/o/calc3.o"
+expect_exit 0 "$SVC" --root "$R" install "$S/FIX-2.hfx" /hotpatch:enable
+echo "$OUT" | grep -c "^patched pid" | grep -qx "$((NPROC + 3))" || fail "FIX-2 not in every process: $OUT"
+all_at "^28 calc v3 bad=0" "FIX-2 install"
+converged "FIX-2 installed"
+ok "stacked second fix: in-memory FIX-1 and coldpatch FIX-1 processes all run FIX-2, converged"
+
+expect_exit 0 "$SVC" --root "$R" rollback FIX-2
+echo "$OUT" | grep -c "^reverted pid" | grep -qx "$((NPROC + 3))" || fail "FIX-2 not reverted everywhere: $OUT"
+all_at "^21 calc v2 bad=0" "FIX-2 rollback"
+converged "FIX-2 rolled back"
+ok "rollback of the second fix: every process back at FIX-1, converged"
+
+expect_exit 0 "$SVC" --root "$R" rollback FIX-1
+echo "$OUT" | grep -c "^reverted pid" | grep -qx "$((NPROC + 1))" || fail "FIX-1 not reverted in memory: $OUT"
+echo "$OUT" | grep -c "^unbaked pid" | grep -qx 3 || fail "FIX-1 not unbaked from the coldpatch processes: $OUT"
+all_at "^14 calc v1 bad=0" "FIX-1 rollback"
+wait_line "$S/pie.out" "^answer 41" || fail "PIE not reverted"
+[ "$(sha "$R/usr/lib/libcalc.so.1")" = "$(sha "$S/o/libcalc.so.1")" ] || fail "base not back on disk"
+converged "FIX-1 rolled back"
+ls "$R/var/lib/svc/payloads/" | grep -q "^FIX-1\..*\.hp$" || fail "FIX-1 payload not kept"
+ok "rollback of the first fix: out of memory and out of the coldpatch processes, no restart, converged"
+for p in "${COLD[@]}"; do stop_pid "$p"; done
 for p in "${WORKERS[@]}" "$PIE"; do stop_pid "$p"; done
 
 # --- a process that cannot be patched: a thread parked in the bytes to replace

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hotpatch/hotpatch.h"
+#include "tests/fixtures/hotpatch/coldprobe.h"
 #include "tests/fixtures/hotpatch/payload.h"
 #include "tests/fixtures/hotpatch/probe.h"
 #include "tests/testlib.h"
@@ -671,6 +672,392 @@ static void test_corrupt_payload_rejected(void)
 	payload_free(p);
 }
 
+
+/* ---- processes started from a coldpatch --------------------------------- */
+
+#define COLD_CF "-O2 -fPIC -ffunction-sections -fdata-sections"
+
+static char *cold_dir;                 /* dir/cold: objects, base/, fix1/ */
+static char *cold_exe_base, *cold_exe_fix1;
+static ElfPayload *cold_p1, *cold_p2;  /* FIX-C1 (v1 -> v2), FIX-C2 (v2 -> v3, on FIX-C1) */
+
+static int cold_init(void)
+{
+	if (suite_init() < 0)
+		return -1;
+	const char *src = "tests/fixtures/hotpatch";
+	cold_dir = base_strdupf("%s/cold", dir);
+	cold_exe_base = base_strdupf("%s/base/coldvictim", cold_dir);
+	cold_exe_fix1 = base_strdupf("%s/fix1/coldvictim", cold_dir);
+	for (int v = 1; v <= 3; v++)
+		if (test_sh("mkdir -p %s/base %s/fix1 && gcc " COLD_CF " -DCOLD_VERSION=%d -c "
+			    "-o %s/cold%d.o %s/libcold.c", cold_dir, cold_dir, v, cold_dir, v, src))
+			return -1;
+	if (test_sh("gcc -shared -Wl,--build-id -o %s/base/libcold.so %s/cold1.o", cold_dir,
+		    cold_dir))
+		return -1;
+	for (int k = 0; k < 2; k++)
+		if (test_sh("gcc -O2 -fPIE -pie -o %s %s/coldvictim.c -L%s/base -lcold "
+			    "-Wl,-rpath,%s/%s -lpthread", k ? cold_exe_fix1 : cold_exe_base, src,
+			    cold_dir, cold_dir, k ? "fix1" : "base"))
+			return -1;
+	char *base = base_strdupf("%s/base/libcold.so", cold_dir);
+	char *o1 = base_strdupf("%s/cold1.o", cold_dir), *o2 = base_strdupf("%s/cold2.o", cold_dir);
+	char *o3 = base_strdupf("%s/cold3.o", cold_dir);
+	ElfObjectPair pr1 = { o1, o2 }, pr2 = { o2, o3 };
+	char *lin[] = { (char *)"FIX-C1" };
+	BaseErr e = { 0 };
+	size_t len = 0;
+	uint8_t *b = (uint8_t *)test_read(base, &len);
+	BaseBuf c = { 0 };
+	int r = b ? 0 : -1;
+	if (r == 0)
+		r = elf_build_payload(base, &pr1, 1, "FIX-C1", NULL, 0, &cold_p1, &e);
+	if (r == 0)
+		r = elf_build_payload(base, &pr2, 1, "FIX-C2", lin, 1, &cold_p2, &e);
+	if (r == 0)
+		r = elf_coldpatch(b, len, cold_p1, &c, &e);
+	char *out = base_strdupf("%s/fix1/libcold.so", cold_dir);
+	if (r == 0)
+		r = test_write(out, c.data, c.len);
+	if (r < 0)
+		fprintf(stderr, "cold fixture: %s\n", e.msg);
+	base_buf_free(&c);
+	free(b);
+	free(out);
+	free(base);
+	free(o1);
+	free(o2);
+	free(o3);
+	return r < 0 ? -1 : 0;
+}
+
+static int cold_clean(void)
+{
+	elf_payload_free(cold_p1);
+	elf_payload_free(cold_p2);
+	free(cold_exe_base);
+	free(cold_exe_fix1);
+	free(cold_dir);
+	return suite_clean();
+}
+
+typedef struct ColdVictim {
+	pid_t pid;
+	struct coldprobe *pr;
+	char *probe_path;
+	char *lib;                 /* the library file it maps */
+} ColdVictim;
+
+static int cold_start(ColdVictim *v, bool from_fix1, const char *mode)
+{
+	static int seq;
+	memset(v, 0, sizeof(*v));
+	v->probe_path = base_strdupf("%s/coldprobe-%d", dir, seq++);
+	v->lib = base_strdupf("%s/%s/libcold.so", cold_dir, from_fix1 ? "fix1" : "base");
+	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(struct coldprobe)) < 0)
+		return -1;
+	v->pr = mmap(NULL, sizeof(struct coldprobe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	const char *bin = from_fix1 ? cold_exe_fix1 : cold_exe_base;
+	int want = COLD_THREADS + (strcmp(mode, "stack") == 0);
+	v->pid = fork();
+	if (v->pid == 0) {
+		execl(bin, bin, v->probe_path, mode, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && v->pr->ready < want; i++)
+		usleep(1000);
+	if (v->pr->ready >= want)
+		return 0;
+	kill(v->pid, SIGKILL);
+	waitpid(v->pid, NULL, 0);
+	v->pid = 0;
+	return -1;
+}
+
+static void cold_stop(ColdVictim *v)
+{
+	if (v->pid > 0) {
+		kill(v->pid, SIGKILL);
+		waitpid(v->pid, NULL, 0);
+	}
+	munmap(v->pr, sizeof(struct coldprobe));
+	unlink(v->probe_path);
+	free(v->probe_path);
+	free(v->lib);
+}
+
+/* Every thread completes two more calls of each, then shows a, b, p. */
+static int cold_seen(ColdVictim *v, int a, int b, int p)
+{
+	long snap[COLD_THREADS];
+	for (int t = 0; t < COLD_THREADS; t++)
+		snap[t] = v->pr->iter[t];
+	for (int t = 0; t < COLD_THREADS; t++)
+		for (int i = 0; v->pr->iter[t] < snap[t] + 2; i++) {
+			if (i > 200000)
+				return -1;
+			usleep(20);
+		}
+	for (int t = 0; t < COLD_THREADS; t++)
+		if (v->pr->a[t] != a || v->pr->b[t] != b || v->pr->p[t] != p)
+			return -1;
+	return 0;
+}
+
+/* The 16 bytes before cold_a's entry + 2 and the 5 of cold_plain. */
+static int cold_bytes(ColdVictim *v, uint8_t a[16], uint8_t pl[5])
+{
+	return mem_bytes(v->pid, v->lib, "cold_a", 14, a, 16) |
+	       mem_bytes(v->pid, v->lib, "cold_plain", 0, pl, 5);
+}
+
+static int effective(pid_t pid, const char *lib, char *out, size_t outsz)
+{
+	HpModuleRef m = { .path = lib };
+	char **ids = NULL;
+	size_t n = 0;
+	BaseErr e = { 0 };
+	int r = hp_effective(pid, &m, &ids, &n, &e);
+	if (r < 0)
+		return r;
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), outsz - strlen(out), "%s%s", i ? "," : "", ids[i]);
+	free(ids);
+	return 0;
+}
+
+static void test_cold_second_fix_stacks_on_baked_first(void)
+{
+	ColdVictim v;
+	CU_ASSERT_EQUAL_FATAL(cold_start(&v, true, "spin"), 0);
+	CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+	uint8_t a0[16], p0[5], a1[16], p1[5];
+	CU_ASSERT_EQUAL_FATAL(cold_bytes(&v, a0, p0), 0);
+	/* the file's jump is there, not the base bytes */
+	CU_ASSERT_NOT_EQUAL(memcmp(a0, cold_p2->redirects[0].expect, 16), 0);
+	char eff[256];
+	CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+	CU_ASSERT_STRING_EQUAL(eff, "FIX-C1");
+	BaseErr e = { 0 };
+	HpReport rep;
+	/* FIX-C1 is in the file already */
+	CU_ASSERT_EQUAL(hp_apply(v.pid, cold_p1, NULL, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.noop);
+	for (int i = 0; i < 20; i++) {
+		CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, cold_p2, NULL, &rep, &e), 0);
+		CU_ASSERT_FALSE(rep.noop);
+		CU_ASSERT_EQUAL(cold_seen(&v, 28, 9, 47), 0);
+		if (i == 0) {
+			CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+			CU_ASSERT_STRING_EQUAL(eff, "FIX-C1,FIX-C2");
+		}
+		CU_ASSERT_EQUAL_FATAL(hp_revert(v.pid, "FIX-C2", NULL, &rep, &e), 0);
+		CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+	}
+	/* the coldpatch's jumps are back, byte for byte */
+	CU_ASSERT_EQUAL(cold_bytes(&v, a1, p1), 0);
+	CU_ASSERT_EQUAL(memcmp(a0, a1, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(p0, p1, 5), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	cold_stop(&v);
+}
+
+static void test_cold_unbake_then_apply_again(void)
+{
+	ColdVictim v;
+	CU_ASSERT_EQUAL_FATAL(cold_start(&v, true, "spin"), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	char eff[256];
+	uint8_t a[16], pl[5];
+	/* locked while FIX-C2 sits on top */
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, cold_p2, NULL, &rep, &e), 0);
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_unbake(v.pid, cold_p1, NULL, &rep, &e), -BASE_E_LOCKED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "FIX-C2"));
+	CU_ASSERT_EQUAL(cold_seen(&v, 28, 9, 47), 0);
+	CU_ASSERT_EQUAL_FATAL(hp_revert(v.pid, "FIX-C2", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(hp_unbake(v.pid, cold_p1, NULL, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.noop);
+	CU_ASSERT_EQUAL(cold_seen(&v, 14, 8, 48), 0);
+	CU_ASSERT_EQUAL(cold_bytes(&v, a, pl), 0);
+	CU_ASSERT_EQUAL(memcmp(a, cold_p1->redirects[0].expect, 16) == 0 ||
+			memcmp(a, cold_p1->redirects[1].expect, 16) == 0, 1);
+	CU_ASSERT_EQUAL(memcmp(pl, cold_p1->redirects[0].expect, 5) == 0 ||
+			memcmp(pl, cold_p1->redirects[1].expect, 5) == 0, 1);
+	CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+	CU_ASSERT_STRING_EQUAL(eff, "");
+	/* again: nothing to do; FIX-C2 now lacks its lineage */
+	CU_ASSERT_EQUAL(hp_unbake(v.pid, cold_p1, NULL, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.noop);
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, cold_p2, NULL, &rep, &e), -BASE_E_MISMATCH);
+	for (int i = 0; i < 10; i++) {
+		/* FIX-C1 again, in memory this time */
+		CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, cold_p1, NULL, &rep, &e), 0);
+		CU_ASSERT_FALSE(rep.noop);
+		CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+		CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+		CU_ASSERT_STRING_EQUAL(eff, "FIX-C1");
+		/* unbaked already: a no-op, it stays in memory */
+		CU_ASSERT_EQUAL(hp_unbake(v.pid, cold_p1, NULL, &rep, &e), 0);
+		CU_ASSERT_TRUE(rep.noop);
+		/* and FIX-C2 on it, both ways */
+		CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, cold_p2, NULL, &rep, &e), 0);
+		CU_ASSERT_EQUAL(cold_seen(&v, 28, 9, 47), 0);
+		CU_ASSERT_EQUAL_FATAL(hp_revert(v.pid, "FIX-C2", NULL, &rep, &e), 0);
+		CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+		CU_ASSERT_EQUAL_FATAL(hp_revert(v.pid, "FIX-C1", NULL, &rep, &e), 0);
+		/* out of memory and still unbaked: the base, not the file's jumps */
+		CU_ASSERT_EQUAL(cold_seen(&v, 14, 8, 48), 0);
+		CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+		CU_ASSERT_STRING_EQUAL(eff, "");
+	}
+	HpState *st = NULL;
+	const char **ids = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL(hp_state_active(st, &ids, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	bool seen_baked = false;
+	for (size_t i = 0; i < st->n_fixes; i++)
+		if (st->fixes[i].baked) {
+			seen_baked = true;
+			CU_ASSERT_EQUAL(st->fixes[i].status, HP_FIX_REVERTED);
+			CU_ASSERT_STRING_EQUAL(st->fixes[i].fix_id, "FIX-C1");
+		}
+	CU_ASSERT_TRUE(seen_baked);
+	free(ids);
+	hp_state_free(st);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	cold_stop(&v);
+}
+
+static void test_cold_lineage_missing_refused_untouched(void)
+{
+	ColdVictim vb, vf;
+	CU_ASSERT_EQUAL_FATAL(cold_start(&vb, false, "spin"), 0);
+	CU_ASSERT_EQUAL_FATAL(cold_start(&vf, true, "spin"), 0);
+	uint8_t a0[16], p0[5], a1[16], p1[5];
+	BaseErr e = { 0 };
+	HpReport rep;
+	/* from the base: FIX-C2 needs FIX-C1 */
+	CU_ASSERT_EQUAL(cold_bytes(&vb, a0, p0), 0);
+	CU_ASSERT_EQUAL(hp_apply(vb.pid, cold_p2, NULL, &rep, &e), -BASE_E_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "FIX-C1"));
+	CU_ASSERT_EQUAL(cold_bytes(&vb, a1, p1), 0);
+	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
+	CU_ASSERT_FALSE(has_state_mapping(vb.pid));
+	CU_ASSERT_EQUAL(cold_seen(&vb, 14, 8, 48), 0);
+	/* not carried by the base file: nothing to unbake */
+	CU_ASSERT_EQUAL(hp_unbake(vb.pid, cold_p1, NULL, &rep, &e), -ENOENT);
+	/* from the coldpatch: a fix built on a lineage it lacks */
+	ElfPayload *x = cold_p2;
+	char *saved = x->lineage[0];
+	x->lineage[0] = (char *)"FIX-C0";
+	CU_ASSERT_EQUAL(cold_bytes(&vf, a0, p0), 0);
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_apply(vf.pid, x, NULL, &rep, &e), -BASE_E_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "[FIX-C1]"));
+	x->lineage[0] = saved;
+	CU_ASSERT_EQUAL(cold_bytes(&vf, a1, p1), 0);
+	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
+	CU_ASSERT_FALSE(has_state_mapping(vf.pid));
+	CU_ASSERT_EQUAL(cold_seen(&vf, 21, 8, 47), 0);
+	CU_ASSERT_EQUAL(vb.pr->bad + vf.pr->bad, 0);
+	cold_stop(&vb);
+	cold_stop(&vf);
+}
+
+static void test_cold_unbake_refused_while_thread_in_window(void)
+{
+	ColdVictim v;
+	CU_ASSERT_EQUAL_FATAL(cold_start(&v, true, "stack"), 0);
+	uint8_t a0[16], p0[5], a1[16], p1[5];
+	CU_ASSERT_EQUAL(cold_bytes(&v, a0, p0), 0);
+	HpOpts o = { .deadline_ms = 200 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_unbake(v.pid, cold_p1, &o, &rep, &e), -BASE_E_UNSAFE);
+	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->holder_tid);
+	char want[32];
+	snprintf(want, sizeof(want), "thread %d", v.pr->holder_tid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "cold_plain"));
+	CU_ASSERT(rep.attempts > 1);
+	CU_ASSERT_EQUAL(cold_bytes(&v, a1, p1), 0);
+	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
+	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	cold_stop(&v);
+}
+
+static void test_cold_unbake_many(void)
+{
+	ColdVictim v[3];
+	pid_t pids[3];
+	HpReport reps[3];
+	BaseErr e = { 0 };
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL_FATAL(cold_start(&v[i], true, "spin"), 0);
+		pids[i] = v[i].pid;
+	}
+	CU_ASSERT_EQUAL(hp_unbake_many(pids, 3, 2, cold_p1, NULL, reps, &e), 0);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(reps[i].result, 0);
+		CU_ASSERT_EQUAL(cold_seen(&v[i], 14, 8, 48), 0);
+		CU_ASSERT_EQUAL(v[i].pr->bad, 0);
+		cold_stop(&v[i]);
+	}
+}
+
+static void test_cold_unbake_killed_midway_finishes_on_rerun(void)
+{
+	static const char *steps[] = { "unbake-recorded", "unbake-site" };
+	for (size_t k = 0; k < 2; k++) {
+		ColdVictim v;
+		CU_ASSERT_EQUAL_FATAL(cold_start(&v, true, "spin"), 0);
+		pid_t c = fork();
+		if (c == 0) {
+			setenv("HP_CRASH_AT", steps[k], 1);
+			BaseErr e = { 0 };
+			HpReport rep;
+			hp_unbake(v.pid, cold_p1, NULL, &rep, &e);
+			_exit(0);
+		}
+		int st = 0;
+		waitpid(c, &st, 0);
+		CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		/* each function is either FIX-1 or base, never torn */
+		if (k == 0) {
+			CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
+		} else {
+			CU_ASSERT(cold_seen(&v, 14, 8, 47) == 0 || cold_seen(&v, 21, 8, 48) == 0);
+		}
+		char eff[256];
+		CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+		CU_ASSERT_STRING_EQUAL(eff, "FIX-C1");   /* a PENDING unbake: still in effect */
+		BaseErr e = { 0 };
+		HpReport rep;
+		CU_ASSERT_EQUAL(hp_unbake(v.pid, cold_p1, NULL, &rep, &e), 0);
+		CU_ASSERT_FALSE(rep.noop);
+		CU_ASSERT_EQUAL(cold_seen(&v, 14, 8, 48), 0);
+		CU_ASSERT_EQUAL(effective(v.pid, v.lib, eff, sizeof(eff)), 0);
+		CU_ASSERT_STRING_EQUAL(eff, "");
+		CU_ASSERT_EQUAL(v.pr->bad, 0);
+		CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+		cold_stop(&v);
+	}
+}
+
 /* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
 static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
 {
@@ -712,5 +1099,19 @@ int test_register(void)
 	    test_tool_killed_at_every_step);
 	add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
+	s = CU_add_suite("hotpatch-coldpatch", cold_init, cold_clean);
+	if (!s)
+		return -1;
+	add(s, "started from FIX-1's coldpatch: FIX-2 stacks, reverts to the file's jumps",
+	    test_cold_second_fix_stacks_on_baked_first);
+	add(s, "unbake of the baked fix: base behaviour; applying it again: in memory",
+	    test_cold_unbake_then_apply_again);
+	add(s, "lineage the process lacks: refused, untouched",
+	    test_cold_lineage_missing_refused_untouched);
+	add(s, "unbake refused while a thread holds an address inside a window",
+	    test_cold_unbake_refused_while_thread_in_window);
+	add(s, "unbake many through the pool", test_cold_unbake_many);
+	add(s, "unbake killed after recording / after one window: finishes on re-run",
+	    test_cold_unbake_killed_midway_finishes_on_rerun);
 	return 0;
 }

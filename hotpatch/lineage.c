@@ -1,0 +1,269 @@
+/* Fixes baked into the file a process maps: a process started from a
+ * coldpatch runs the fixes of its lineage note without any state of ours.
+ * Its effective fix list is that lineage, minus the fixes hp_unbake took out
+ * (records flagged HP_REC_BAKED in the state mapping), followed by the fixes
+ * applied in memory. */
+#include <elf.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "hotpatch/internal.h"
+
+#define MAX_FILE (1u << 30)
+
+static int open_module(pid_t pid, const HpMaps *m, const HpModule *mod)
+{
+	char fn[4200];
+	for (size_t i = 0; i < m->n; i++) {
+		const HpMap *mp = &m->v[i];
+		if (mp->start != mod->start)
+			continue;
+		snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
+			 (unsigned long long)mp->start, (unsigned long long)mp->end);
+		int fd = open(fn, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		break;
+	}
+	/* map_files needs CAP_SYS_ADMIN (or CHECKPOINT_RESTORE): the path in
+	 * the process's root, if it is still the same file */
+	snprintf(fn, sizeof(fn), "/proc/%d/root%s", (int)pid, mod->path);
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_ino != mod->ino || major(st.st_dev) != mod->dev_major ||
+	    minor(st.st_dev) != mod->dev_minor) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* 0 if the file surely has no lineage section (a base build: the common
+ * case, e.g. libc, read in a few KiB), 1 if it has one or cannot tell. */
+static int maybe_lineage(int fd)
+{
+	static const char want[] = ".note.svc.lineage";
+	Elf64_Ehdr eh;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 || eh.e_shnum > 4096 ||
+	    eh.e_shstrndx >= eh.e_shnum)
+		return 1;
+	size_t n = eh.e_shnum;
+	_cleanup_free_ Elf64_Shdr *sh = malloc(n * sizeof(*sh));
+	if (!sh || pread(fd, sh, n * sizeof(*sh), (off_t)eh.e_shoff) != (ssize_t)(n * sizeof(*sh)))
+		return 1;
+	const Elf64_Shdr *ss = &sh[eh.e_shstrndx];
+	if (ss->sh_size == 0 || ss->sh_size > (1u << 20))
+		return 1;
+	_cleanup_free_ char *str = malloc(ss->sh_size + 1);
+	if (!str || pread(fd, str, ss->sh_size, (off_t)ss->sh_offset) != (ssize_t)ss->sh_size)
+		return 1;
+	str[ss->sh_size] = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh[i].sh_name < ss->sh_size && strcmp(str + sh[i].sh_name, want) == 0)
+			return 1;
+	return 0;
+}
+
+int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
+		      BaseErr *e)
+{
+	_cleanup_close_ int fd = open_module(pid, m, mod);
+	if (fd < 0)
+		return base_err(e, fd == -ENOENT || fd == -ESRCH ? -BASE_E_GONE : fd,
+				"pid %d: cannot open the file of %s: %s", (int)pid, mod->path,
+				strerror(-fd));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return base_err(e, -errno, "pid %d: %s: %s", (int)pid, mod->path, strerror(errno));
+	if (st.st_size <= 0 || (uint64_t)st.st_size > MAX_FILE)
+		return base_err(e, -EFBIG, "pid %d: %s: unexpected size", (int)pid, mod->path);
+	if (!maybe_lineage(fd)) {
+		ElfLineage l = { .build_id_len = mod->build_id_len };
+		memcpy(l.build_id, mod->build_id, mod->build_id_len);
+		l.fixes = calloc(1, sizeof(char *));
+		if (!l.fixes)
+			return -ENOMEM;
+		*ret = l;
+		return 0;
+	}
+	size_t len = (size_t)st.st_size;
+	_cleanup_free_ uint8_t *buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t got = 0; got < len;) {
+		ssize_t k = pread(fd, buf + got, len - got, (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return base_err(e, k < 0 ? -errno : -EIO, "pid %d: reading %s", (int)pid,
+					mod->path);
+		got += (size_t)k;
+	}
+	ElfFile *f = NULL;
+	int r = elf_open_mem(buf, len, mod->path, &f, e);
+	if (r < 0)
+		return r;
+	r = elf_lineage(f, ret, e);
+	elf_close(f);
+	return r;
+}
+
+uint32_t hp_unbaked_status(const HpState *st, const char *fix_id)
+{
+	for (size_t i = st->n_fixes; i-- > 0;)
+		if (st->fixes[i].baked && strcmp(st->fixes[i].fix_id, fix_id) == 0)
+			return st->fixes[i].status;
+	return 0;
+}
+
+static bool in_module(const HpFixInfo *f, const HpModule *mod)
+{
+	if (!mod || !f->n_sites)
+		return true;
+	return f->sites[0].window >= mod->lo && f->sites[0].window < mod->hi;
+}
+
+int hp_effective_ids(const HpState *st, const ElfLineage *file, const HpModule *mod,
+		     const char ***ret_ids, size_t *ret_n)
+{
+	size_t nf = file ? file->n_fixes : 0;
+	const char **ids = calloc(nf + st->n_fixes + 1, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	size_t n = 0;
+	/* an unbake still PENDING (the tool died writing it) keeps the fix
+	 * effective: hp_unbake may run again and finish it */
+	for (size_t i = 0; i < nf; i++)
+		if (hp_unbaked_status(st, file->fixes[i]) != HP_FIX_REVERTED)
+			ids[n++] = file->fixes[i];
+	for (size_t i = 0; i < st->n_fixes; i++)
+		if (!st->fixes[i].baked && st->fixes[i].status != HP_FIX_REVERTED &&
+		    in_module(&st->fixes[i], mod))
+			ids[n++] = st->fixes[i].fix_id;
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+bool hp_coldpatch_form(const HpMaps *m, const HpModule *mod, uint32_t kind, uint32_t pad,
+		       uint64_t window, const uint8_t *expect, const uint8_t *cur)
+{
+	uint64_t entry = window + pad, jmp_end;
+	const uint8_t *j;
+	switch (kind) {
+	case ELF_ENTRY_PAD16:
+		/* e9 rel32 at entry-14, the 9 pad bytes after it untouched,
+		 * eb f0 (jmp -16) at the entry */
+		if (pad != 14 || cur[0] != 0xe9 || memcmp(cur + 5, expect + 5, 9) != 0 ||
+		    cur[14] != 0xeb || cur[15] != 0xf0)
+			return false;
+		j = cur;
+		jmp_end = window + 5;
+		break;
+	case ELF_ENTRY_PAD_REL32:
+		/* the pad below entry-5 untouched, e9 rel32 at entry-5, eb f9 */
+		if (pad < 5 || memcmp(cur, expect, pad - 5) != 0 || cur[pad - 5] != 0xe9 ||
+		    cur[pad] != 0xeb || cur[pad + 1] != 0xf9)
+			return false;
+		j = cur + pad - 5;
+		jmp_end = entry;
+		break;
+	case ELF_ENTRY_PLAIN:
+		if (pad != 0 || cur[0] != 0xe9)
+			return false;
+		j = cur;
+		jmp_end = entry + 5;
+		break;
+	default:
+		return false;
+	}
+	int32_t rel;
+	memcpy(&rel, j + 1, 4);
+	uint64_t target = jmp_end + (uint64_t)(int64_t)rel;
+	if (target < mod->lo || target >= mod->hi)
+		return false;
+	const HpMap *mp = hp_maps_find(m, target);
+	return mp && mp->perms[2] == 'x' && mp->ino == mod->ino &&
+	       mp->dev_major == mod->dev_major && mp->dev_minor == mod->dev_minor;
+}
+
+int hp_effective(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_t *ret_n,
+		 BaseErr *e)
+{
+	if (!ref || (!ref->path && !ref->by_inode))
+		return base_err(e, -EINVAL, "pid %d: effective fixes: no module given", (int)pid);
+	_cleanup_close_ int fd = -1;
+	int r = hp_mem_open(pid, false, &fd);
+	if (r < 0)
+		return base_err(e, r, "pid %d: /proc/%d/mem: %s", (int)pid, (int)pid,
+				base_strerror(r));
+	HpMaps m = { 0 };
+	HpModule *mods = NULL;
+	size_t n_mods = 0;
+	HpState *st = NULL;
+	ElfLineage lin = { 0 };
+	const char **ids = NULL;
+	size_t n = 0;
+	uint64_t addr = 0;
+	r = hp_maps_read(pid, &m, e);
+	if (r < 0)
+		goto out;
+	r = hp_modules_read(fd, &m, &mods, &n_mods);
+	if (r < 0) {
+		r = base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
+		goto out;
+	}
+	const HpModule *mod = NULL;
+	for (size_t i = 0; i < n_mods && !mod; i++)
+		if (ref->path ? strcmp(mods[i].path, ref->path) == 0 :
+				mods[i].ino == (uint64_t)ref->ino &&
+				mods[i].dev_major == major(ref->dev) &&
+				mods[i].dev_minor == minor(ref->dev))
+			mod = &mods[i];
+	if (!mod) {
+		r = base_err(e, -ENOENT, "pid %d: module %s not mapped", (int)pid,
+			     ref->path ? ref->path : "(dev:inode)");
+		goto out;
+	}
+	if (hp_state_locate(&m, &addr) < 0)
+		addr = 0;
+	r = hp_state_load(fd, pid, addr, &st, e);
+	if (r >= 0)
+		r = hp_module_lineage(pid, &m, mod, &lin, e);
+	if (r >= 0)
+		r = hp_effective_ids(st, &lin, mod, &ids, &n);
+	if (r < 0)
+		goto out;
+	size_t sz = (n + 1) * sizeof(char *);
+	for (size_t i = 0; i < n; i++)
+		sz += strlen(ids[i]) + 1;
+	char **v = malloc(sz);
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	char *p = (char *)(v + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = p;
+		p = stpcpy(p, ids[i]) + 1;
+	}
+	v[n] = NULL;
+	*ret_ids = v;
+	*ret_n = n;
+out:
+	free(ids);
+	elf_lineage_free(&lin);
+	hp_state_free(st);
+	free(mods);
+	hp_maps_free(&m);
+	return r;
+}
