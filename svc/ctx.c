@@ -19,6 +19,8 @@ int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e)
 		return -ENOMEM;
 	s->lockfd = -1;
 	s->wait_lock_ms = opt ? opt->wait_lock_ms : 0;
+	s->progress = opt ? opt->progress : NULL;
+	s->progress_ctx = opt ? opt->progress_ctx : NULL;
 	s->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->rootfd < 0) {
 		r = base_err(e, -errno, "%s: cannot open root: %s", root, strerror(errno));

@@ -25,6 +25,14 @@
 #include "svc/internal.h"
 
 #define SWEEP_ROUNDS 3
+
+static size_t count_left(const SvcUser *u, size_t from, size_t n)
+{
+	size_t left = 0;
+	for (size_t i = from; i < n; i++)
+		left += u[i].pid != 0;
+	return left;
+}
 #define PAYLOAD_DIR "var/lib/svc/payloads"
 #define PAYLOAD_MAX (64u << 20)
 
@@ -174,18 +182,25 @@ static int fix_in_memory(pid_t pid, const char *fix_id)
 	return found;
 }
 
-/* Apply p to every user of path not in `done`; failures go to the report
- * and into `done` too (one try per process per round). */
+#define BATCH 32  /* processes per pool run: the progress is reported between runs */
+
+/* Apply p to every user of path not in `done`, with the worker pool, in
+ * batches of processes that map the same file (one module reference per
+ * pool run); failures go to the report and into `failed` (one try per
+ * process per round). */
 static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_current,
 		       PidSet *done, PidSet *failed, SvcReport *rep, size_t *ret_patched, BaseErr *e)
 {
 	SvcUser *u = NULL;
-	size_t n = 0, patched = 0;
+	size_t n = 0, patched = 0, todo = 0, handled = 0;
 	int r = users_of(s, path, &u, &n, e);
+	SvcUser *elig = calloc(n ? n : 1, sizeof(*elig));
+	pid_t pids[BATCH];
+	HpReport reps[BATCH];
+
+	if (r >= 0 && !elig)
+		r = -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		HpOpts o = { .module = { .by_inode = true, .dev = u[i].dev, .ino = u[i].ino } };
-		HpReport hr = { 0 };
-		BaseErr pe = { 0 };
 		if (pidset_has(done, u[i].pid) || pidset_has(failed, u[i].pid))
 			continue;
 		/* after the swap the file on disk is the coldpatch: its users have the fix */
@@ -196,22 +211,48 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 			r = pidset_add(done, u[i].pid);
 			continue;
 		}
-		int x = hp_apply(u[i].pid, p, &o, &hr, &pe);
-		if (x == -BASE_E_GONE)
-			continue; /* exited meanwhile: nothing left to patch */
-		if (x < 0) {
-			r = pidset_add(failed, u[i].pid);
-			report_failure(rep, path, &u[i], pe.msg[0] ? pe.msg : base_strerror(x));
-			continue;
-		}
-		r = pidset_add(done, u[i].pid);
-		if (!hr.noop) {
-			patched++;
-			svc_report_line(rep, "patched pid %d (%s): %s, %u thread%s paused %.3f ms",
-					(int)u[i].pid, u[i].comm, p->fix_id, hr.threads,
-					hr.threads == 1 ? "" : "s", (double)hr.pause_ns / 1e6);
-		}
+		elig[todo++] = u[i];
 	}
+	while (r >= 0 && handled < todo) {
+		/* the next batch: unhandled users of the same file as the first one */
+		size_t k = 0, first = handled;
+		HpOpts o = { .module = { .by_inode = true, .dev = elig[first].dev, .ino = elig[first].ino } };
+		SvcUser *batch[BATCH];
+		for (size_t i = first; i < todo && k < BATCH; i++)
+			if (elig[i].pid && elig[i].dev == o.module.dev && elig[i].ino == o.module.ino) {
+				batch[k] = &elig[i];
+				pids[k++] = elig[i].pid;
+			}
+		int x = hp_apply_many(pids, k, 0, p, &o, reps, e);
+		if (x < 0) {
+			r = x;
+			break;
+		}
+		for (size_t i = 0; i < k && r >= 0; i++) {
+			SvcUser *bu = batch[i];
+			HpReport *hr = &reps[i];
+			if (hr->result == -BASE_E_GONE) {
+				/* exited meanwhile: nothing left to patch */
+			} else if (hr->result < 0) {
+				r = pidset_add(failed, bu->pid);
+				report_failure(rep, path, bu, hr->msg[0] ? hr->msg : base_strerror(hr->result));
+			} else {
+				r = pidset_add(done, bu->pid);
+				if (!hr->noop) {
+					patched++;
+					svc_report_line(rep, "patched pid %d (%s): %s, %u thread%s paused %.3f ms",
+							(int)bu->pid, bu->comm, p->fix_id, hr->threads,
+							hr->threads == 1 ? "" : "s", (double)hr->pause_ns / 1e6);
+				}
+			}
+			bu->pid = 0; /* handled */
+		}
+		while (handled < todo && elig[handled].pid == 0)
+			handled++;
+		if (s->progress)
+			s->progress(s->progress_ctx, "patching processes", todo - count_left(elig, handled, todo), todo);
+	}
+	free(elig);
 	free(u);
 	*ret_patched = patched;
 	return r;

@@ -14,6 +14,8 @@ struct Svc {
 	int rootfd;
 	int lockfd;
 	int wait_lock_ms;
+	SvcProgressFn progress;
+	void *progress_ctx;
 	PendingStore store;
 };
 

@@ -18,9 +18,14 @@
 
 typedef struct Svc Svc;
 
+/* Progress of a long operation: `done` of `total` (e.g. processes patched). */
+typedef void (*SvcProgressFn)(void *ctx, const char *what, size_t done, size_t total);
+
 typedef struct SvcOptions {
 	const char *root;        /* system root; "/" by default */
 	int wait_lock_ms;        /* wait this long for the transaction lock; 0: fail at once */
+	SvcProgressFn progress;  /* optional */
+	void *progress_ctx;
 } SvcOptions;
 
 int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "manifest/manifest.h"
 #include "svc/svc.h"
@@ -52,6 +53,14 @@ static int fail(const BaseErr *e, int r)
 }
 
 static int quiet;
+
+/* On a terminal: one line rewritten in place, ended when done. */
+static void show_progress(void *ctx, const char *what, size_t done, size_t total)
+{
+	(void)ctx;
+	fprintf(stderr, "\r%s: %zu/%zu%s", what, done, total, done == total ? "\n" : "");
+	fflush(stderr);
+}
 
 static void print_report(const SvcReport *rep)
 {
@@ -497,6 +506,8 @@ int main(int argc, char **argv)
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
+	if (!quiet && isatty(2))
+		opt.progress = show_progress;
 	int r = svc_open(&opt, &s, &e);
 	if (r < 0)
 		return fail(&e, r);
