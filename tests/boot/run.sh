@@ -63,6 +63,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- the base root: Debian packages only, cached by its inputs ----------------
+# Runs sharing the cache take turns to build or prune it (the lock), then work
+# on their own copies in $W, so a later prune cannot pull anything from under them.
+exec 9>"$CACHE/lock"
+flock -w 1800 9 || die "$CACHE/lock: another run held the cache for 30 min"
 BASE_KEY=$(cat "$HERE/base.sh" "$HERE/packages.list" "$HERE/initramfs-hook" | sha256sum | cut -c1-16)
 BASE="$CACHE/base-$BASE_KEY"
 t=$(date +%s)
@@ -130,6 +134,12 @@ if [ ! -f "$LAYER/done" ]; then
 else
 	T_LAYER=cached
 fi
+mkdir -p "$W/layer"
+cp -a "$LAYER/v1" "$LAYER/v2" "$LAYER/greeter" "$LAYER/vendor.pub" "$LAYER/FIX-1.hfx" "$W/layer/"
+cp --sparse=always "$LAYER/image.raw" "$W/layer/image.raw"
+cp "$BASE/vmlinuz" "$BASE/initrd.img" "$W/"
+flock -u 9; exec 9>&-
+LAYER="$W/layer"
 V1=$(sha "$LAYER/v1/libgreet.so.1")
 V2=$(sha "$LAYER/v2/libgreet.so.1")
 
@@ -175,7 +185,7 @@ vm() {
 	rm -f "$res"; truncate -s 16M "$res"
 	t0=$(date +%s%N)
 	qemu-system-x86_64 -accel "$ACCEL" -m 512 -smp 1 -nographic -monitor none -no-reboot \
-		-nic none -kernel "$BASE/vmlinuz" -initrd "$BASE/initrd.img" \
+		-nic none -kernel "$W/vmlinuz" -initrd "$W/initrd.img" \
 		-append "root=/dev/vda ro console=ttyS0 quiet panic=-1 $words" \
 		-drive "file=$img,format=raw,if=virtio,cache=writeback" \
 		-drive "file=$res,format=raw,if=virtio,cache=writeback" \
@@ -233,7 +243,7 @@ if [ "$ACCEL" = auto ]; then
 			say "probing KVM (30 s at most, once)"
 			cp --sparse=always "$LAYER/image.raw" "$W/probe.raw"
 			qemu-system-x86_64 -accel kvm -m 512 -smp 1 -nographic -monitor none -no-reboot \
-				-nic none -kernel "$BASE/vmlinuz" -initrd "$BASE/initrd.img" \
+				-nic none -kernel "$W/vmlinuz" -initrd "$W/initrd.img" \
 				-append "root=/dev/vda ro console=ttyS0 panic=-1" \
 				-drive "file=$W/probe.raw,format=raw,if=virtio" \
 				-serial "file:$W/probe.serial" </dev/null >/dev/null 2>&1 &
@@ -246,7 +256,7 @@ if [ "$ACCEL" = auto ]; then
 			done
 			kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 			rm -f "$W/qemu/$pid" "$W/probe.raw"
-			echo "$verdict" >"$probe"
+			echo "$verdict" >"$probe.$$" && mv "$probe.$$" "$probe"
 		fi
 		ACCEL=$(cat "$probe")
 	fi
