@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -764,6 +765,8 @@ static int cold_start(ColdVictim *v, bool from_fix1, const char *mode)
 	int want = COLD_THREADS + (strcmp(mode, "stack") == 0);
 	v->pid = fork();
 	if (v->pid == 0) {
+		/* a failed FATAL assertion skips cold_stop: die with the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execl(bin, bin, v->probe_path, mode, (char *)NULL);
 		_exit(127);
 	}
