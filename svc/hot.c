@@ -10,9 +10,9 @@
  *      the coldpatch, which carries the same fix
  *   3. sweep: a process that mapped the old file between 1 and 2 is
  *      patched now
- * Before 1, each target's payload is kept under var/lib/svc/payloads/ (see
- * payload_name): a rollback takes the fix out of the processes that run it
- * from the coldpatch file (hp_unbake) with it. */
+ * Every install keeps each target's payload under var/lib/svc/payloads/
+ * (see payload_name) before its commit point: a rollback takes the fix out
+ * of the processes that run it from the coldpatch file (hp_unbake) with it. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -109,7 +109,7 @@ static void payload_name(char *out, size_t outsz, const char *fix_id, const char
 
 /* Keep the payloads of t (durable, each written only if not there yet: a
  * re-run changes nothing on disk). */
-static int keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, BaseErr *e)
+int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, BaseErr *e)
 {
 	_cleanup_close_ int dfd = -1;
 	int r = 0;
@@ -276,8 +276,6 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		if (m)
 			r = elf_payload_parse(m->data, m->len, &pl[i], e);
 	}
-	if (r >= 0)
-		r = keep_payloads(s, pkg, t, e);
 	/* 1. every process that maps a target now */
 	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)
 		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, rep, &n, e);

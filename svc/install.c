@@ -334,6 +334,15 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		}
 		svc_report_line(&rep, "staged %s beside %s", txn->ops[i].source, txn->ops[i].path);
 	}
+	/* the payloads, for a hot rollback of processes started from the
+	 * coldpatch; kept before the commit so a committed fix always has them
+	 * (a crash before it leaves only a harmless, rewritten-later copy) */
+	r = svc_keep_payloads(s, pkg, txn, e);
+	if (r < 0) {
+		BaseErr ignore = { 0 };
+		pending_abort(&s->store, txn, &ignore);
+		goto out;
+	}
 	/* 3. the commit point */
 	r = pending_move(&s->store, txn->number, PENDING_STAGING, PENDING_PENDING, e);
 	if (r < 0) {

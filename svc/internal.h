@@ -53,6 +53,9 @@ void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BA
  * process was left unpatched. */
 int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int applied,
 		    SvcReport *rep, BaseErr *e);
+/* Keep the payloads of t's targets under var/lib/svc/payloads/ (durable,
+ * idempotent), for a later hot rollback. */
+int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, BaseErr *e);
 /* 1 if some process runs the install's fix from memory. */
 int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e);
 /* Revert the fix in every process running it from memory, then swap. */
