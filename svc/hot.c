@@ -341,7 +341,22 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 	return 0;
 }
 
-int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
+/* Does the file pid maps (u) carry fix_id, still in effect (not unbaked)? */
+static int fix_in_file(const SvcUser *u, const char *fix_id)
+{
+	HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
+	char **ids = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (hp_effective(u->pid, &mod, &ids, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(ids[i], fix_id) == 0;
+	free(ids);
+	return found;
+}
+
+int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, BaseErr *e)
 {
 	PidSet failed = { 0 };
 	int r = 0;
@@ -370,7 +385,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
 					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
 							(int)u[k].pid, u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
-			} else if (have && u[k].dev == st.st_dev && u[k].ino == st.st_ino && kept) {
+			} else if (kept && fix_in_file(&u[k], rb->package)) {
 				HpOpts o = { .module = { .by_inode = true, .dev = u[k].dev,
 							 .ino = u[k].ino } };
 				HpReport hr = { 0 };
@@ -385,7 +400,8 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
 							"code, %.3f ms paused", (int)u[k].pid,
 							u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
-			} else if (have && u[k].dev == st.st_dev && u[k].ino == st.st_ino) {
+			} else if (!kept && ((!applied && have && u[k].dev == st.st_dev &&
+					      u[k].ino == st.st_ino) || fix_in_file(&u[k], rb->package))) {
 				r = pidset_add(&failed, u[k].pid);
 				report_failure(rep, rb->ops[i].path, &u[k],
 					       "runs the fix from the file (started after the install)");
@@ -394,10 +410,11 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e)
 		elf_payload_free(kept);
 		free(u);
 	}
-	/* 2. the disk, at once: new processes get the old version back */
-	if (r >= 0)
+	/* 2. the disk, at once: new processes get the old version back (done
+	 * already when this only brings processes along) */
+	if (r >= 0 && !applied)
 		r = pending_apply(&s->store, rb, e);
-	for (size_t i = 0; r >= 0 && i < rb->n_ops; i++)
+	for (size_t i = 0; r >= 0 && !applied && i < rb->n_ops; i++)
 		svc_report_line(rep, "swapped %s: %s -> %s", rb->ops[i].path, rb->ops[i].fix_from,
 				rb->ops[i].fix_to);
 	size_t nf = failed.n;

@@ -58,8 +58,10 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, BaseErr *e);
 /* 1 if some process runs the install's fix from memory. */
 int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e);
-/* Revert the fix in every process running it from memory, then swap. */
-int svc_hot_rollback(Svc *s, const PendingTxn *rb, SvcReport *rep, BaseErr *e);
+/* Revert the fix in every process running it from memory, unbake it from
+ * every process running it from a coldpatch file, then swap; with `applied`
+ * (the rollback is on disk already) only bring the processes along. */
+int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, BaseErr *e);
 /* Fill level/hot of every user of a file. */
 void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f);
 

@@ -113,11 +113,19 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 			     "to roll back (%s)", id, last->reason ? last->reason : "");
 		goto out;
 	}
-	if (strcmp(state, "rolled-back") == 0 || strcmp(state, "rollback-pending") == 0) {
+	if (strcmp(state, "rolled-back") == 0) {
+		/* on disk already: bring along every process still running it
+		 * (a rollback interrupted before its hot part, or run cold) */
 		rep.noop = 1;
-		rep.pending = strcmp(state, "rollback-pending") == 0;
+		svc_report_line(&rep, "%s is already rolled back on disk", id);
+		r = svc_hot_rollback(s, last->txn, 1, &rep, e);
+		goto out;
+	}
+	if (strcmp(state, "rollback-pending") == 0) {
+		rep.noop = 1;
+		rep.pending = 1;
 		svc_report_line(&rep, "%s is already %s: nothing to do", id, state);
-		r = rep.pending ? SVC_RESTART : 0;
+		r = SVC_RESTART;
 		goto out;
 	}
 	if (strcmp(state, "pending") == 0) {
@@ -151,7 +159,7 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 			goto out;
 		}
 	}
-	r = hot ? svc_hot_rollback(s, t, &rep, e) : svc_commit_or_defer(s, t, &rep, e);
+	r = hot ? svc_hot_rollback(s, t, 0, &rep, e) : svc_commit_or_defer(s, t, &rep, e);
 out:
 	pending_txn_free(t);
 	pending_list_free(&l);

@@ -98,7 +98,35 @@ while :; do
 done
 [ "$hn" -gt 5 ] || fail "hot: only $hn steps"
 echo "ok - install /hotpatch:enable: $((hn - 1)) crash points, disk all-or-nothing, re-run converges"
+
+# --- the hot rollback: processes started from the coldpatch run the fix
+# from the file; crash at every step of `svc rollback`, boot, re-run:
+# the disk is all-old or all-new, and the re-run unbakes every process
+"$SVC" --quiet --root "$R" install "$S/HOT.hfx"
+rn=1
+while :; do
+	rm -rf "$S/w"; cp -a "$R" "$S/w"
+	start_bg "$S/a.out" "$S/w/usr/bin/worker" 2 50 2000; A=$BGPID
+	start_bg "$S/b.out" "$S/w/usr/bin/pieprog" 50; B=$BGPID
+	wait_line "$S/a.out" "^21 calc v2" || fail "rollback walk: worker does not start fixed"
+	set +e
+	{ SVC_CRASH_AT=$rn "$SVC" --quiet --root "$S/w" rollback HOT-1 >/dev/null 2>&1; } 2>/dev/null; rc=$?
+	set -e
+	"$SVC" --quiet --root "$S/w" boot >/dev/null 2>&1 || fail "hot rollback: boot after crash at $rn failed"
+	c=$(sha "$S/w/usr/lib/libcalc.so.1"); p=$(sha "$S/w/usr/bin/pieprog")
+	if [ "$c" = "$CALC1" ]; then [ "$p" = "$PIE1" ] || fail "hot rollback: crash at $rn: mixed levels"
+	else [ "$p" != "$PIE1" ] || fail "hot rollback: crash at $rn: mixed levels"; fi
+	expect_exit 0 "$SVC" --root "$S/w" rollback HOT-1
+	wait_line "$S/a.out" "^14 calc v1 bad=0" || fail "hot rollback: crash at $rn: worker not back: $OUT"
+	wait_line "$S/b.out" "^answer 41" || fail "hot rollback: crash at $rn: PIE not back: $OUT"
+	"$SVC" --root "$S/w" status --json | grep -q '"converged":false' && fail "hot rollback: crash at $rn: not converged"
+	stop_pid "$A"; stop_pid "$B"
+	[ "$rc" = 137 ] || break
+	rn=$((rn + 1)); POINTS=$((POINTS + 1))
+done
+[ "$rn" -gt 5 ] || fail "hot rollback: only $rn steps"
+echo "ok - hot rollback (unbake from coldpatch processes): $((rn - 1)) crash points, all-or-nothing, re-run converges"
 cleanup; S=$S0
 
 echo "crash points checked: $POINTS"
-echo "it-crash: 5 passed, 0 failed"
+echo "it-crash: 6 passed, 0 failed"
