@@ -984,21 +984,30 @@ out:
 	return r;
 }
 
-int hp_apply(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_report,
-	     BaseErr *e)
+/* One call on one process with a payload: open the session, run the
+ * operation, fill the report (also on failure), close. */
+static int run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
+			    int (*op)(Session *, const ElfPayload *, BaseErr *),
+			    HpReport *ret_report, BaseErr *e)
 {
 	uint64_t t0 = base_now_ns();
 	HpReport rep = { .pid = pid };
 	Session s;
 	int r = session_open(&s, pid, opts, &rep, e);
 	if (r == 0)
-		r = do_apply(&s, p, e);
+		r = op(&s, p, e);
 	report_fill(&s, r, e);
 	session_done(&s);
 	rep.total_ns = base_now_ns() - t0;
 	if (ret_report)
 		*ret_report = rep;
 	return r;
+}
+
+int hp_apply(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_report,
+	     BaseErr *e)
+{
+	return run_with_payload(pid, p, opts, do_apply, ret_report, e);
 }
 
 /* ---- revert ----------------------------------------------------------- */
@@ -1277,18 +1286,7 @@ out:;
 int hp_unbake(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_report,
 	      BaseErr *e)
 {
-	uint64_t t0 = base_now_ns();
-	HpReport rep = { .pid = pid };
-	Session s;
-	int r = session_open(&s, pid, opts, &rep, e);
-	if (r == 0)
-		r = do_unbake(&s, p, e);
-	report_fill(&s, r, e);
-	session_done(&s);
-	rep.total_ns = base_now_ns() - t0;
-	if (ret_report)
-		*ret_report = rep;
-	return r;
+	return run_with_payload(pid, p, opts, do_unbake, ret_report, e);
 }
 
 /* ---- list ------------------------------------------------------------- */

@@ -267,7 +267,7 @@ int main(int argc, char **argv)
 		if (loaded)
 			load(false);
 	}
-	payload_free(p);
+	elf_payload_free(p);
 	munmap(probe, sizeof(*probe));
 	test_rmrf(dir);
 	free(dir);

@@ -213,7 +213,7 @@ static void test_1000_cycles_under_4_threads_switch_exactly(void)
 	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_REVERTED);
 	hp_state_free(st);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_libc_symbol_and_list_state(void)
@@ -251,7 +251,7 @@ static void test_libc_symbol_and_list_state(void)
 	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-NONE", NULL, &rep, &e), -ENOENT);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_shared_library_pad16_and_rel32_pad(void)
@@ -282,7 +282,7 @@ static void test_shared_library_pad16_and_rel32_pad(void)
 	CU_ASSERT_EQUAL(memcmp(now, p->redirects[1].expect, 7), 0);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_stacking_revert_order_and_lineage(void)
@@ -332,8 +332,8 @@ static void test_stacking_revert_order_and_lineage(void)
 	hp_state_free(st);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	victim_stop(&v);
-	payload_free(a);
-	payload_free(b);
+	elf_payload_free(a);
+	elf_payload_free(b);
 }
 
 static void test_thread_parked_in_entry_bytes_refused_with_tid(void)
@@ -361,7 +361,7 @@ static void test_thread_parked_in_entry_bytes_refused_with_tid(void)
 	CU_ASSERT_EQUAL(memcmp(before, p->redirects[0].expect, 5), 0);
 	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_thread_one_byte_past_2_byte_entry_refused(void)
@@ -383,7 +383,7 @@ static void test_thread_one_byte_past_2_byte_entry_refused(void)
 	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "parked16_fn", 14, now, 16), 0);
 	CU_ASSERT_EQUAL(memcmp(now, p->redirects[0].expect, 16), 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_return_address_into_entry_bytes_refused(void)
@@ -407,7 +407,7 @@ static void test_return_address_into_entry_bytes_refused(void)
 	CU_ASSERT_FALSE(has_state_mapping(v.pid));
 	CU_ASSERT_EQUAL(v.pr->eintr, 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_wrong_build_id_refused_process_untouched(void)
@@ -436,7 +436,7 @@ static void test_wrong_build_id_refused_process_untouched(void)
 	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 1000), 0);
 	victim_stop(&v);
 	free(other);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_forks_and_new_threads_while_patching(void)
@@ -469,7 +469,7 @@ static void test_forks_and_new_threads_while_patching(void)
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_process_exiting_while_patched(void)
@@ -503,7 +503,7 @@ static void test_process_exiting_while_patched(void)
 		v.pid = 0;
 		victim_stop(&v);
 	}
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_many_processes_scan_and_pool(void)
@@ -564,7 +564,7 @@ static void test_many_processes_scan_and_pool(void)
 		CU_ASSERT_EQUAL(v[i].pr->bad, 0);
 		victim_stop(&v[i]);
 	}
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 /* Without ASLR the heap starts right after the executable and the libraries
@@ -589,7 +589,7 @@ static void test_near_code_placed_without_aslr(void)
 	free(heap_follows);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	victim_stop(&v);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 /* The tool killed (SIGKILL) right after each step of apply and of revert:
@@ -655,7 +655,7 @@ static void test_tool_killed_at_every_step(void)
 				(unsigned long long)v.pr->bad, v.pr->eintr);
 		victim_stop(&v);
 	}
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 static void test_corrupt_payload_rejected(void)
@@ -670,7 +670,7 @@ static void test_corrupt_payload_rejected(void)
 	p->relocs[0].where = p->code_len - 2;
 	base_err_clear(&e);
 	CU_ASSERT_EQUAL(hp_apply(getpid(), p, NULL, &rep, &e), -BASE_E_CORRUPT);
-	payload_free(p);
+	elf_payload_free(p);
 }
 
 
