@@ -826,6 +826,18 @@ static void report_fill(Session *s, int r, const BaseErr *e)
 	rep->syscalls = s->tr.syscalls;
 }
 
+/* The module of the process the payload targets, and its file's lineage. */
+static int session_module(Session *s, const ElfPayload *p, BaseErr *e)
+{
+	int r = hp_modules_read(s->memfd, &s->maps, &s->mods, &s->n_mods);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading modules: %s", (int)s->pid, strerror(-r));
+	r = module_pick(s, p, e);
+	if (r < 0)
+		return r;
+	return hp_module_lineage(s->pid, &s->maps, s->mod, &s->lin, e);
+}
+
 static int do_apply(Session *s, const ElfPayload *p, BaseErr *e)
 {
 	int r = payload_check(p, e);
@@ -835,13 +847,7 @@ static int do_apply(Session *s, const ElfPayload *p, BaseErr *e)
 		s->rep->noop = true;
 		return 0;
 	}
-	r = hp_modules_read(s->memfd, &s->maps, &s->mods, &s->n_mods);
-	if (r < 0)
-		return base_err(e, r, "pid %d: reading modules: %s", (int)s->pid, strerror(-r));
-	r = module_pick(s, p, e);
-	if (r < 0)
-		return r;
-	r = hp_module_lineage(s->pid, &s->maps, s->mod, &s->lin, e);
+	r = session_module(s, p, e);
 	if (r < 0)
 		return r;
 	r = effective_has(s, p->fix_id);
@@ -1219,13 +1225,7 @@ static int do_unbake(Session *s, const ElfPayload *p, BaseErr *e)
 	int r = payload_check(p, e);
 	if (r < 0)
 		return r;
-	r = hp_modules_read(s->memfd, &s->maps, &s->mods, &s->n_mods);
-	if (r < 0)
-		return base_err(e, r, "pid %d: reading modules: %s", (int)s->pid, strerror(-r));
-	r = module_pick(s, p, e);
-	if (r < 0)
-		return r;
-	r = hp_module_lineage(s->pid, &s->maps, s->mod, &s->lin, e);
+	r = session_module(s, p, e);
 	if (r < 0)
 		return r;
 	r = unbake_allowed(s, p, e);
