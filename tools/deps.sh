@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages svc builds against, when they are missing.
 # As root it runs apt-get itself; otherwise it prints the one command needed.
-pkgs="zlib1g-dev libarchive-dev libmbedtls-dev libcunit1-dev pkg-config"
+# (python3 and binutils: the tests craft tar members and read ELF files with them)
+pkgs="zlib1g-dev libarchive-dev libmbedtls-dev libcunit1-dev pkg-config python3 binutils"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
