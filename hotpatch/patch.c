@@ -700,6 +700,15 @@ typedef struct ApplyCtx {
 	bool noop;
 } ApplyCtx;
 
+/* The bytes at a site now, into st->cur. */
+static int site_read(Session *s, Site *st, BaseErr *e)
+{
+	int r = hp_mem_read(s->memfd, st->window, st->cur, st->len);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name, strerror(-r));
+	return 0;
+}
+
 static int lineage_check(Session *s, const ElfPayload *p, BaseErr *e)
 {
 	const char **ids = NULL;
@@ -787,10 +796,9 @@ static int apply_check(Session *s, void *vctx, BaseErr *e)
 		return r;
 	for (size_t i = 0; i < s->n_sites; i++) {
 		Site *st = &s->sites[i];
-		r = hp_mem_read(s->memfd, st->window, st->cur, st->len);
+		r = site_read(s, st, e);
 		if (r < 0)
-			return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name,
-					strerror(-r));
+			return r;
 		/* a process started from a coldpatch: the jump the file carries
 		 * becomes our "original", so a revert falls back to it */
 		if (memcmp(st->cur, st->rd->expect, st->len) != 0 && !site_known(s->state, st) &&
@@ -1074,10 +1082,9 @@ static int revert_check(Session *s, void *vctx, BaseErr *e)
 		return r;
 	for (size_t k = 0; k < s->n_sites; k++) {
 		Site *st = &s->sites[k];
-		r = hp_mem_read(s->memfd, st->window, st->cur, st->len);
+		r = site_read(s, st, e);
 		if (r < 0)
-			return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name,
-					strerror(-r));
+			return r;
 		/* a site may still (PENDING: apply died) or again (a revert died)
 		 * hold its original bytes: nothing to write there */
 		if (memcmp(st->cur, st->redirect, st->len) != 0 &&
@@ -1197,10 +1204,9 @@ static int unbake_check(Session *s, void *vctx, BaseErr *e)
 	}
 	for (size_t i = 0; i < s->n_sites; i++) {
 		Site *st = &s->sites[i];
-		r = hp_mem_read(s->memfd, st->window, st->cur, st->len);
+		r = site_read(s, st, e);
 		if (r < 0)
-			return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name,
-					strerror(-r));
+			return r;
 		/* base bytes already: an unbake that died half-way */
 		bool is_base = memcmp(st->cur, st->rd->expect, st->len) == 0;
 		if (!is_base && !hp_coldpatch_form(&s->maps, s->mod, st->kind, st->pad, st->window,

@@ -329,6 +329,49 @@ static void restore_now(HpThread *t)
 		t->regs_dirty = false;
 }
 
+/* Load regs into thread i for code we inject: never a system call being
+ * restarted (without orig_rax = -1 the kernel's restart logic would rewind
+ * RIP over our `syscall` when the stop returns), no trap flag. */
+static int inject_regs(HpTracee *tr, size_t i, struct user_regs_struct regs, BaseErr *e)
+{
+	int r = hp_ptrace_regs(tr, i);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading registers: %s", (int)tr->pid, strerror(-r));
+	regs.orig_rax = (uint64_t)-1;
+	regs.eflags &= ~0x100ull;
+	tr->t[i].regs_dirty = true;
+	if (ptrace(PTRACE_SETREGS, tr->t[i].tid, 0, &regs) < 0)
+		return base_err(e, -errno, "pid %d: setting registers: %s", (int)tr->pid,
+				strerror(errno));
+	return 0;
+}
+
+/* Resume thread i once (PTRACE_SINGLESTEP or PTRACE_CONT), wait for its next
+ * stop and read its registers.  what names the injected code in errors. */
+static int resume_once(HpTracee *tr, size_t i, enum __ptrace_request req, uint64_t deadline,
+		       const char *what, int *ret_status, struct user_regs_struct *now, BaseErr *e)
+{
+	pid_t tid = tr->t[i].tid;
+	int status = 0;
+	if (ptrace(req, tid, 0, 0) < 0)
+		return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno, "pid %d: %s: %s",
+				(int)tr->pid, req == PTRACE_SINGLESTEP ? "single-step" : "continue",
+				strerror(errno));
+	int r = wait_tid(tid, &status, deadline);
+	if (r < 0)
+		return base_err(e, r == -ECHILD ? -BASE_E_GONE : r, "pid %d: %s: %s", (int)tr->pid,
+				what, strerror(-r));
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		thread_drop(tr, tid);
+		return base_err(e, -BASE_E_GONE, "pid %d: exited during %s", (int)tr->pid, what);
+	}
+	if (ptrace(PTRACE_GETREGS, tid, 0, now) < 0)
+		return base_err(e, -errno, "pid %d: reading registers: %s", (int)tr->pid,
+				strerror(errno));
+	*ret_status = status;
+	return 0;
+}
+
 int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		      const uint64_t args[6], int64_t *ret, BaseErr *e)
 {
@@ -336,8 +379,8 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading registers: %s", (int)tr->pid, strerror(-r));
 	HpThread *t = &tr->t[i];
-	pid_t tid = t->tid;
 	struct user_regs_struct regs = t->regs;
+	char what[48];
 	regs.rax = (uint64_t)nr;
 	regs.rdi = args[0];
 	regs.rsi = args[1];
@@ -346,34 +389,17 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 	regs.r8 = args[4];
 	regs.r9 = args[5];
 	regs.rip = insn;
-	/* not a system call being restarted: without this the kernel's restart
-	 * logic would rewind RIP over our `syscall` when the stop returns */
-	regs.orig_rax = (uint64_t)-1;
-	regs.eflags &= ~0x100ull;
-	t->regs_dirty = true;
-	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
-		return base_err(e, -errno, "pid %d: setting registers: %s", (int)tr->pid,
-				strerror(errno));
+	r = inject_regs(tr, i, regs, e);
+	if (r < 0)
+		return r;
+	snprintf(what, sizeof(what), "injected syscall %ld", nr);
 	uint64_t deadline = base_now_ns() + 1000000000ull;
 	for (;;) {
-		if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0)
-			return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno,
-					"pid %d: single-step: %s", (int)tr->pid, strerror(errno));
-		int status = 0;
-		r = wait_tid(tid, &status, deadline);
-		if (r < 0)
-			return base_err(e, r == -ECHILD ? -BASE_E_GONE : r,
-					"pid %d: injected syscall %ld: %s", (int)tr->pid, nr,
-					strerror(-r));
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			thread_drop(tr, tid);
-			return base_err(e, -BASE_E_GONE, "pid %d: exited during injected syscall",
-					(int)tr->pid);
-		}
 		struct user_regs_struct now;
-		if (ptrace(PTRACE_GETREGS, tid, 0, &now) < 0)
-			return base_err(e, -errno, "pid %d: reading registers: %s", (int)tr->pid,
-					strerror(errno));
+		int status = 0;
+		r = resume_once(tr, i, PTRACE_SINGLESTEP, deadline, what, &status, &now, e);
+		if (r < 0)
+			return r;
 		int event = status >> 16, sig = WSTOPSIG(status);
 		if (now.rip == insn + 2) {
 			*ret = (int64_t)now.rax;
@@ -394,36 +420,16 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uint64_t end,
 		  struct user_regs_struct *out, BaseErr *e)
 {
-	int r = hp_ptrace_regs(tr, i);
+	int r = inject_regs(tr, i, *in, e);
 	if (r < 0)
-		return base_err(e, r, "pid %d: reading registers: %s", (int)tr->pid, strerror(-r));
+		return r;
 	HpThread *t = &tr->t[i];
-	pid_t tid = t->tid;
-	struct user_regs_struct regs = *in;
-	regs.orig_rax = (uint64_t)-1;   /* see hp_ptrace_syscall */
-	regs.eflags &= ~0x100ull;
-	t->regs_dirty = true;
-	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
-		return base_err(e, -errno, "pid %d: setting registers: %s", (int)tr->pid,
-				strerror(errno));
 	uint64_t deadline = base_now_ns() + 1000000000ull;
 	for (;;) {
-		if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
-			return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno,
-					"pid %d: continue: %s", (int)tr->pid, strerror(errno));
 		int status = 0;
-		r = wait_tid(tid, &status, deadline);
+		r = resume_once(tr, i, PTRACE_CONT, deadline, "injected code", &status, out, e);
 		if (r < 0)
-			return base_err(e, r == -ECHILD ? -BASE_E_GONE : r,
-					"pid %d: injected code: %s", (int)tr->pid, strerror(-r));
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			thread_drop(tr, tid);
-			return base_err(e, -BASE_E_GONE, "pid %d: exited during injected code",
-					(int)tr->pid);
-		}
-		if (ptrace(PTRACE_GETREGS, tid, 0, out) < 0)
-			return base_err(e, -errno, "pid %d: reading registers: %s", (int)tr->pid,
-					strerror(errno));
+			return r;
 		int event = status >> 16, sig = WSTOPSIG(status);
 		if (event == 0 && sig == SIGTRAP && out->rip == end) {
 			tr->syscalls++;
