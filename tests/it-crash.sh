@@ -75,19 +75,26 @@ S0=$S; scratch_new crash-hot; hot_fixture_root
 	--target "/usr/lib/libcalc.so.1=$S/o/libcalc.so.1" --objects "$S/o/calc1.o:$S/o/calc2.o" \
 	--target "/usr/bin/pieprog=$S/o/pieprog" --objects "$S/o/pie1.o:$S/o/pie2.o"
 CALC1=$(sha "$S/o/libcalc.so.1"); PIE1=$(sha "$S/o/pieprog")
-hn=1
-while :; do
+# hot_try NAME N CMD...: in a fresh copy of $R with a worker and a PIE program
+# running ($A, $B), run svc CMD killed before its step N (exit code in $rc),
+# boot, and check both targets are at the same level
+hot_try() {
+	local name=$1 n=$2; shift 2
 	rm -rf "$S/w"; cp -a "$R" "$S/w"
 	start_bg "$S/a.out" "$S/w/usr/bin/worker" 2 50 2000; A=$BGPID
 	start_bg "$S/b.out" "$S/w/usr/bin/pieprog" 50; B=$BGPID
+	wait_line "$S/a.out" "bad=0" || fail "$name: worker does not start"
 	set +e
-	{ SVC_CRASH_AT=$hn "$SVC" --quiet --root "$S/w" install "$S/HOT.hfx" /hotpatch:enable \
-		>/dev/null 2>&1; } 2>/dev/null; rc=$?
+	{ SVC_CRASH_AT=$n "$SVC" --quiet --root "$S/w" "$@" >/dev/null 2>&1; } 2>/dev/null; rc=$?
 	set -e
-	"$SVC" --quiet --root "$S/w" boot >/dev/null 2>&1 || fail "hot: boot after crash at $hn failed"
-	c=$(sha "$S/w/usr/lib/libcalc.so.1"); p=$(sha "$S/w/usr/bin/pieprog")
-	if [ "$c" = "$CALC1" ]; then [ "$p" = "$PIE1" ] || fail "hot: crash at $hn: mixed levels"
-	else [ "$p" != "$PIE1" ] || fail "hot: crash at $hn: mixed levels"; fi
+	"$SVC" --quiet --root "$S/w" boot >/dev/null 2>&1 || fail "$name: boot after crash at $n failed"
+	local c p; c=$(sha "$S/w/usr/lib/libcalc.so.1"); p=$(sha "$S/w/usr/bin/pieprog")
+	if [ "$c" = "$CALC1" ]; then [ "$p" = "$PIE1" ] || fail "$name: crash at $n: mixed levels"
+	else [ "$p" != "$PIE1" ] || fail "$name: crash at $n: mixed levels"; fi
+}
+hn=1
+while :; do
+	hot_try hot "$hn" install "$S/HOT.hfx" /hotpatch:enable
 	expect_exit 0 "$SVC" --root "$S/w" install "$S/HOT.hfx" /hotpatch:enable
 	wait_line "$S/a.out" "^21 calc v2 bad=0" || fail "hot: crash at $hn: worker not converged: $OUT"
 	wait_line "$S/b.out" "^answer 42" || fail "hot: crash at $hn: PIE not converged: $OUT"
@@ -105,17 +112,8 @@ echo "ok - install /hotpatch:enable: $((hn - 1)) crash points, disk all-or-nothi
 "$SVC" --quiet --root "$R" install "$S/HOT.hfx"
 rn=1
 while :; do
-	rm -rf "$S/w"; cp -a "$R" "$S/w"
-	start_bg "$S/a.out" "$S/w/usr/bin/worker" 2 50 2000; A=$BGPID
-	start_bg "$S/b.out" "$S/w/usr/bin/pieprog" 50; B=$BGPID
-	wait_line "$S/a.out" "^21 calc v2" || fail "rollback walk: worker does not start fixed"
-	set +e
-	{ SVC_CRASH_AT=$rn "$SVC" --quiet --root "$S/w" rollback HOT-1 >/dev/null 2>&1; } 2>/dev/null; rc=$?
-	set -e
-	"$SVC" --quiet --root "$S/w" boot >/dev/null 2>&1 || fail "hot rollback: boot after crash at $rn failed"
-	c=$(sha "$S/w/usr/lib/libcalc.so.1"); p=$(sha "$S/w/usr/bin/pieprog")
-	if [ "$c" = "$CALC1" ]; then [ "$p" = "$PIE1" ] || fail "hot rollback: crash at $rn: mixed levels"
-	else [ "$p" != "$PIE1" ] || fail "hot rollback: crash at $rn: mixed levels"; fi
+	hot_try "hot rollback" "$rn" rollback HOT-1
+	grep -q "^21 calc v2" "$S/a.out" || fail "hot rollback: the worker did not start fixed"
 	expect_exit 0 "$SVC" --root "$S/w" rollback HOT-1
 	wait_line "$S/a.out" "^14 calc v1 bad=0" || fail "hot rollback: crash at $rn: worker not back: $OUT"
 	wait_line "$S/b.out" "^answer 41" || fail "hot rollback: crash at $rn: PIE not back: $OUT"
