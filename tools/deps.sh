@@ -1,18 +1,45 @@
 #!/bin/sh
-# Installs the Debian packages svc builds against, when they are missing.
-# As root it runs apt-get itself; otherwise it prints the one command needed.
-# (python3 and binutils: the tests craft tar members and read ELF files with them)
-pkgs="zlib1g-dev libarchive-dev libmbedtls-dev libcunit1-dev pkg-config python3 binutils"
+# Installs the Debian packages svc needs, when they are missing.
+#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench
+# base is everything `make`, `make check` and `make demo` use, the compiler
+# included (a fresh minbase Debian 12 has none).  The other groups are the
+# slow or optional targets' own tools.
+# As root it runs apt-get itself, with apt's own progress on the terminal
+# (a fresh machine's first install takes minutes: silence looks like a hang);
+# otherwise it prints the one command a root shell needs (minimal Debian has
+# no sudo, so the command is given bare, to be run as root).
+set -u
+group_pkgs() {
+	case "$1" in
+	# compiler and libc headers; the libraries svc links; CUnit; the tools the
+	# tests call (python3 crafts tar members, binutils/elfutils read ELF files,
+	# the x86 decoder, unwinder and seccomp for the live patcher, libdebuginfod
+	# and a real debuginfod server for symbols, bsdtar which debuginfod needs)
+	base) echo "gcc make libc6-dev pkg-config binutils python3 zlib1g-dev libarchive-dev \
+libmbedtls-dev libcunit1-dev libunwind-dev libcapstone-dev libseccomp-dev \
+libdebuginfod-dev debuginfod libarchive-tools elfutils scdoc" ;;
+	fuzz) echo "clang libclang-rt-14-dev" ;;
+	deb) echo "dpkg-dev debhelper lintian fakeroot" ;;
+	fresh) echo "mmdebstrap git" ;;
+	bench) echo "redis-server" ;;
+	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench)" >&2; exit 2 ;;
+	esac
+}
+[ $# -eq 0 ] && set -- base
+pkgs=""
+for g in "$@"; do pkgs="$pkgs $(group_pkgs "$g")" || exit 2; done
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-	echo "deps: installing$missing"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || {
-		echo "deps: apt-get install$missing failed" >&2; exit 1; }
+	echo "deps: installing$missing (apt-get output follows)"
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing || {
+		echo "deps: 'apt-get install -y$missing' failed; see apt's messages above" >&2; exit 1; }
+	echo "deps: installed$missing"
 else
-	echo "deps: missing packages; run: sudo apt-get install -y$missing" >&2
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: as root, run: apt-get update && apt-get install -y$missing" >&2
 	exit 1
 fi
