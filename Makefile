@@ -10,7 +10,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(SAN)
 LDFLAGS += $(SAN)
 
-PKGS    := zlib libarchive
+PKGS    := zlib libarchive libunwind-ptrace libunwind-generic capstone libseccomp
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
 DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lpthread
 TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
