@@ -90,16 +90,14 @@ bool elf_jump_decode(uint32_t kind, uint32_t pad, uint64_t window, const uint8_t
 
 /* x86-64 decoding (x86.c, Capstone).  elf_x86_scan decodes code (len bytes
  * at address addr) instruction by instruction and reports, for the window
- * [lo, hi) a redirect overwrites (lo: the first byte a thread may enter at):
- * the first direct branch or call into (lo, hi), an indirect jump (targets
- * unknown), an instruction that starts before the window and ends in it (or
- * starts inside and ends beyond, other than at lo), and where decoding
- * stopped on bytes that are no instruction.  Each is the address of the
- * instruction, 0 for none. */
+ * [lo, hi) a redirect overwrites: the first direct branch or call into it
+ * other than to addr itself (a call of the function, e.g. recursion, enters
+ * at the entry, which stays an instruction boundary), an indirect jump
+ * (targets unknown), and where decoding stopped on bytes that are no
+ * instruction.  Each is the address of the instruction, 0 for none. */
 typedef struct ElfX86Scan {
 	uint64_t into, target;   /* a branch at `into` lands at `target` in the window */
 	uint64_t indirect;
-	uint64_t straddle;
 	uint64_t undecoded;
 	uint32_t first_len;      /* length of the first instruction (0: undecodable) */
 } ElfX86Scan;

@@ -39,16 +39,13 @@ int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, ui
 		}
 		if (!out.first_len)
 			out.first_len = insn->size;
-		if (here < hi && here + insn->size > lo && (here < lo || here + insn->size > hi) &&
-		    here != lo && !out.straddle)
-			out.straddle = here;
 		bool jump = cs_insn_group(h, insn, CS_GRP_JUMP);
 		if (!jump && !cs_insn_group(h, insn, CS_GRP_CALL))
 			continue;
 		const cs_x86 *x = &insn->detail->x86;
 		if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
 			uint64_t t = (uint64_t)x->operands[0].imm;
-			if (t > lo && t < hi && !out.into) {
+			if (t >= lo && t < hi && t != addr && !out.into) {
 				out.into = here;
 				out.target = t;
 			}

@@ -148,6 +148,18 @@ typedef struct HpStateRec {
 } HpStateRec;
 
 #define HP_REC_BAKED      1u  /* an unbake of a fix baked into the file */
+#define HP_REC_STALE      2u  /* done, but a thread still ran the old code then
+			       * (applied: the old functions; reverted: the new
+			       * code): the process is not converged */
+
+/* Optional tail of a record (rec_size tells whether it is there): who ran
+ * old code when HP_REC_STALE was set, and each site's old function size, so
+ * a later re-check (hp_converge) knows what to look for. */
+typedef struct HpStateStale {
+	uint32_t tid;
+	uint32_t site;
+	/* uint64_t size[n_sites] follow */
+} HpStateStale;
 
 /* The state mapping of a process, located through its maps. */
 int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
@@ -184,6 +196,13 @@ typedef struct HpSite {
 	uint8_t orig[HP_MAX_SITE];
 	uint8_t redirect[HP_MAX_SITE];
 	char name[48];
+	/* the code a thread must have left for the process to count as
+	 * converged: the old function (and the blob of the fix it stacks on),
+	 * or on revert the new code */
+	uint64_t old_lo[2], old_hi[2];
+	/* why a thread in the old body makes the redirect unsafe (the body
+	 * branches into the window, or cannot be decoded); "" if it does not */
+	char hazard[96];
 } HpSite;
 
 typedef struct HpSession {
@@ -201,6 +220,12 @@ typedef struct HpSession {
 	HpSite *sites;
 	size_t n_sites;
 	ElfLineage lin;         /* of the file s->mod maps (empty until read) */
+	HpUnwinder *unw;        /* opened on the first walk */
+	bool reverting;         /* old code = the new code of the fix taken out */
+	bool stale;             /* the last check found old frames */
+	pid_t stale_tid;
+	size_t stale_site;
+	char stale_msg[128];
 } HpSession;
 
 int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e);
@@ -222,7 +247,13 @@ int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
 
 /* ---- consistency check (transition.c) ------------------------------------ */
 
+/* 0: safe and no old frame; 1: safe to write but a thread still runs old
+ * code (s->stale_*); -BASE_E_UNSAFE naming the thread: not safe now. */
 int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e);
+/* The window-hazard rule for st (process memory through s->memfd, the old
+ * function of size bytes): fills st->hazard; -BASE_E_MISMATCH naming the
+ * function when its entry cannot be overwritten at all. */
+int hp_site_hazard(HpSession *s, HpSite *st, uint64_t size, BaseErr *e);
 
 /* ---- injected system calls (inject.c) ------------------------------------ */
 
@@ -243,5 +274,7 @@ int hp_state_create(HpSession *s, uint64_t insn, uint64_t scratch, BaseErr *e);
 int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t flags,
 		 uint64_t blob, uint64_t blob_size, uint64_t *ret_rec_addr, BaseErr *e);
 int hp_rec_status(HpSession *s, uint64_t rec_addr, uint32_t status);
+int hp_rec_stale(HpSession *s, uint64_t rec_addr, size_t n_sites, bool stale, pid_t tid,
+		 size_t site);
 
 #endif

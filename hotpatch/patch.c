@@ -132,6 +132,23 @@ static int sites_from_payload(HpSession *s, const ElfPayload *p, BaseErr *e)
 			return base_err(e, -BASE_E_MISMATCH,
 					"pid %d: %s: site %#" PRIx64 " is not in the text of %s",
 					(int)s->pid, st->name, st->window, s->mod->path);
+		st->old_lo[0] = st->entry;
+		st->old_hi[0] = st->entry + (d->size ? d->size : st->len - st->pad);
+		/* stacked on an active fix of the same function: its code is
+		 * old code now too */
+		for (size_t f = s->state->n_fixes; f-- > 0 && !st->old_hi[1];) {
+			const HpFixInfo *fx = &s->state->fixes[f];
+			if (fx->status == HP_FIX_REVERTED || fx->baked)
+				continue;
+			for (size_t k = 0; k < fx->n_sites; k++)
+				if (fx->sites[k].window == st->window) {
+					st->old_lo[1] = fx->blob;
+					st->old_hi[1] = fx->blob + fx->blob_size;
+				}
+		}
+		int r = hp_site_hazard(s, st, st->old_hi[0] - st->entry, e);
+		if (r < 0)
+			return r;
 	}
 	s->n_sites = p->n_redirects;
 	return 0;
@@ -441,7 +458,8 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 
 	/* RECORD, REDIRECT, COMMIT */
 	uint64_t rec = 0;
-	r = hp_state_put(s, p->fix_id, HP_FIX_PENDING, 0, blob, blob_size, &rec, e);
+	r = hp_state_put(s, p->fix_id, HP_FIX_PENDING, s->rep->not_converged ? HP_REC_STALE : 0,
+			 blob, blob_size, &rec, e);
 	if (r < 0)
 		goto out;
 	hp_crash_point("recorded");
@@ -515,7 +533,12 @@ static int revert_sites(HpSession *s, const HpFixInfo *f)
 		memcpy(st->orig, si->orig, si->len);
 		memcpy(st->redirect, si->redirect, si->len);
 		memcpy(st->name, si->name, sizeof(st->name));
+		/* taking the fix out: its code is the old code now; the
+		 * original body comes back intact, so no hazard */
+		st->old_lo[0] = f->blob;
+		st->old_hi[0] = f->blob + f->blob_size;
 	}
+	s->reverting = true;
 	s->n_sites = f->n_sites;
 	return 0;
 }
@@ -602,6 +625,9 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 		uint64_t off = 0;
 		if (r == 0)
 			r = hp_state_rec_offset(s.memfd, s.state_addr, ctx.rec, &off);
+		if (r == 0)
+			r = hp_rec_stale(&s, s.state_addr + off, s.n_sites, rep.not_converged,
+					 s.stale_tid, s.stale_site);
 		if (r == 0)
 			r = hp_rec_status(&s, s.state_addr + off, HP_FIX_REVERTED);
 		if (r < 0)

@@ -16,6 +16,7 @@ void hp_session_done(HpSession *s)
 	if (s->tr.n)
 		hp_ptrace_resume(&s->tr);
 	hp_tracee_free(&s->tr);
+	hp_unwinder_close(s->unw);
 	hp_state_free(s->state);
 	free(s->mods);
 	free(s->sites);
@@ -98,6 +99,7 @@ int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e)
 	uint64_t deadline = base_now_ns() + (uint64_t)s->o.deadline_ms * 1000000ull;
 	uint32_t wait_us = s->o.backoff_us;
 	for (;;) {
+		bool stale_only = false;
 		s->rep->attempts++;
 		int r = hp_ptrace_stop(&s->tr, (uint64_t)s->o.stop_timeout_ms * 1000000ull, e);
 		if (r < 0)
@@ -108,10 +110,25 @@ int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e)
 			r = hp_safety_check(s, &tid, e);
 			if (r == 0)
 				return 0;
+			if (r > 0 && base_now_ns() > deadline) {
+				/* safe to redirect, but old frames stay: patched,
+				 * not converged, and said so */
+				s->rep->not_converged = true;
+				s->rep->stale_tid = s->stale_tid;
+				snprintf(s->rep->stale_fn, sizeof(s->rep->stale_fn), "%s",
+					 s->sites[s->stale_site].name);
+				return 0;
+			}
+			stale_only = r > 0;
+			if (r > 0)
+				r = base_err_replace(e, -BASE_E_UNSAFE, "pid %d: %s", (int)s->pid,
+						     s->stale_msg);
 			s->rep->unsafe_tid = tid;
 		}
 		hp_ptrace_resume(&s->tr);
-		if (r != -BASE_E_UNSAFE || base_now_ns() > deadline)
+		/* old frames alone never fail the call: the attempt after the
+		 * deadline redirects (or finds a hard reason to refuse) */
+		if (r != -BASE_E_UNSAFE || (base_now_ns() > deadline && !stale_only))
 			return r;
 		backoff(wait_us);
 		if (wait_us < 20000)

@@ -1,6 +1,7 @@
 /* The state writer: creates the state mapping in the target (one injected
  * stub) and appends or rewrites records through /proc/PID/mem.  The layout
  * and the reader are state.c. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,8 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 	int r = hp_mem_read(s->memfd, s->state_addr, &h, sizeof(h));
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading state: %s", (int)s->pid, strerror(-r));
-	size_t sz = sizeof(HpStateRec) + s->n_sites * sizeof(HpStateSite);
+	size_t plain = sizeof(HpStateRec) + s->n_sites * sizeof(HpStateSite);
+	size_t sz = plain + sizeof(HpStateStale) + 8 * s->n_sites;
 	_cleanup_free_ uint8_t *buf = calloc(1, sz);
 	if (!buf)
 		return -ENOMEM;
@@ -98,19 +100,34 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 		memcpy(ss.redirect, st->redirect, st->len);
 		memcpy(ss.name, st->name, sizeof(ss.name));
 		memcpy(buf + sizeof(rec) + i * sizeof(ss), &ss, sizeof(ss));
+		uint64_t size = st->old_hi[0] - st->old_lo[0];
+		memcpy(buf + plain + sizeof(HpStateStale) + 8 * i, &size, 8);
+	}
+	if (flags & HP_REC_STALE) {
+		HpStateStale tail = { .tid = (uint32_t)s->stale_tid, .site = (uint32_t)s->stale_site };
+		memcpy(buf + plain, &tail, sizeof(tail));
 	}
 	const HpState *cur = s->state;
 	uint64_t off = sizeof(h) + h.used;
-	bool in_place = !flags && cur && cur->n_fixes == h.n_records && h.n_records > 0 &&
+	bool in_place = !(flags & HP_REC_BAKED) && cur && cur->n_fixes == h.n_records && h.n_records > 0 &&
 			!cur->fixes[h.n_records - 1].baked &&
 			strcmp(cur->fixes[h.n_records - 1].fix_id, fix_id) == 0 &&
 			cur->fixes[h.n_records - 1].status == HP_FIX_REVERTED &&
 			cur->fixes[h.n_records - 1].n_sites == s->n_sites;
 	if (in_place) {
+		uint32_t old_sz = 0;
 		r = hp_state_rec_offset(s->memfd, s->state_addr, h.n_records - 1, &off);
+		if (r == 0)
+			r = hp_mem_read(s->memfd, s->state_addr + off, &old_sz, 4);
 		if (r < 0)
 			return base_err(e, r, "pid %d: reading state: %s", (int)s->pid,
 					strerror(-r));
+		if (old_sz != sz) {   /* a record without the stale tail */
+			in_place = false;
+			off = sizeof(h) + h.used;
+		}
+	}
+	if (in_place) {
 		/* the status goes last: until then the record still says REVERTED */
 		r = hp_mem_write(s->memfd, s->state_addr + off + 8, buf + 8, sz - 8);
 		if (r == 0)
@@ -129,6 +146,28 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
 	*ret_rec_addr = s->state_addr + off;
 	return 0;
+}
+
+/* Set or clear HP_REC_STALE of the record at rec_addr (with its tail: a
+ * record without one cannot say it, and is left alone). */
+int hp_rec_stale(HpSession *s, uint64_t rec_addr, size_t n_sites, bool stale, pid_t tid,
+		 size_t site)
+{
+	HpStateRec rec;
+	int r = hp_mem_read(s->memfd, rec_addr, &rec, sizeof(rec));
+	if (r < 0)
+		return r;
+	size_t plain = sizeof(HpStateRec) + n_sites * sizeof(HpStateSite);
+	if (rec.rec_size != plain + sizeof(HpStateStale) + 8 * n_sites)
+		return 0;
+	if (stale) {
+		HpStateStale tail = { .tid = (uint32_t)tid, .site = (uint32_t)site };
+		r = hp_mem_write(s->memfd, rec_addr + plain, &tail, sizeof(tail));
+		if (r < 0)
+			return r;
+	}
+	uint32_t flags = stale ? rec.flags | HP_REC_STALE : rec.flags & ~HP_REC_STALE;
+	return hp_mem_write(s->memfd, rec_addr + offsetof(HpStateRec, flags), &flags, 4);
 }
 
 int hp_rec_status(HpSession *s, uint64_t rec_addr, uint32_t status)
