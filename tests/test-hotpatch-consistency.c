@@ -36,7 +36,7 @@ static int suite_init(void)
 	    test_sh("gcc -O2 -falign-loops=1 -fPIE -DNAME=serve_o2 -c -o %s/serve_o2.o "
 		    "%s/consserve.c", dir, src) ||
 	    test_sh("gcc -O2 -fPIE -pie -Wl,--build-id -o %s %s/consvictim.c %s/serve_os.o "
-		    "%s/serve_o2.o -lpthread", exe, src, dir, dir) ||
+		    "%s/serve_o2.o -lpthread -lseccomp", exe, src, dir, dir) ||
 	    test_sh("gcc -O2 -fPIC -fno-asynchronous-unwind-tables -fcf-protection=none "
 		    "-c -o %s %s/fix_cons.c", fixo, src))
 		return -1;
@@ -276,6 +276,49 @@ static void test_signal_handler_frame_not_converged(void)
 	stale_case("sig", "sig_fn", 1);
 }
 
+/* A target under a seccomp filter that kills (or EPERMs) every system call
+ * the patcher injects: the filters are suspended for the session
+ * (PTRACE_O_SUSPEND_SECCOMP, as root), so the patch goes in and the
+ * process lives. */
+static void seccomp_case(const char *action)
+{
+	setenv("CONS_SECCOMP", action, 1);
+	ElfPayload *p = payload_for("stay_fn");
+	Victim v;
+	int started = victim_start(&v, "stay", 1);
+	unsetenv("CONS_SECCOMP");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL_FATAL(started, 0);
+	char *mode = test_sh_out("awk '/^Seccomp:/{print $2}' /proc/%d/status", (int)v.pid);
+	CU_ASSERT(mode && mode[0] == '2');
+	free(mode);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);
+	HpOpts o = { .deadline_ms = 3000 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	int r = hp_apply(v.pid, p, &o, &rep, &e);
+	if (r < 0)
+		fprintf(stderr, "seccomp %s: %s\n", action, e.msg);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT(rep.syscalls > 0);   /* it did inject, under the suspended filter */
+	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
+static void test_seccomp_kill_filter_suspended(void)
+{
+	seccomp_case("kill");
+}
+
+static void test_seccomp_eperm_filter_suspended(void)
+{
+	seccomp_case("eperm");
+}
+
 /* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
 static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
 {
@@ -302,5 +345,9 @@ int test_register(void)
 	add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
 	add(s, "signal handler frame on top of the old function: not converged",
 	    test_signal_handler_frame_not_converged);
+	add(s, "seccomp KILL filter on everything injected: suspended, patched, alive",
+	    test_seccomp_kill_filter_suspended);
+	add(s, "seccomp EPERM filter on everything injected: suspended, patched",
+	    test_seccomp_eperm_filter_suspended);
 	return 0;
 }
