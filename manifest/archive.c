@@ -162,19 +162,16 @@ fail:
 int manifest_archive_read(const char *path, ManifestMember **ret_members, size_t *ret_n,
 			  BaseErr *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *tar = NULL;
 	size_t tar_len = 0;
 	struct archive *a;
-	struct stat st;
-	int r;
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
 
-	if (fd < 0)
-		return base_err(e, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0)
-		return base_err(e, -errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
+	if (r == -EINVAL)
 		return base_err(e, -EBADMSG, "%s: not a regular file", path);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", path, strerror(-r));
 	r = manifest_gunzip_fd(fd, TAR_MAX, path, &tar, &tar_len, e);
 	if (r < 0)
 		return r;

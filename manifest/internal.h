@@ -17,8 +17,7 @@
 #define MANIFEST_MAX_SIGTEXT   4096        /* bytes of manifest.sig */
 #define MANIFEST_MAX_SIG_DER   160         /* DER ECDSA P-256 is at most 72 */
 #define MANIFEST_MAX_NAME      255         /* member name, bytes */
-#define MANIFEST_MAX_PATH      4095        /* target path, bytes */
-#define MANIFEST_MAX_TOKEN     128         /* id, series */
+/* target paths and id/series: BASE_PATH_MAX and BASE_ID_MAX (base/valid.c) */
 #define MANIFEST_MAX_SUMMARY   1024
 #define MANIFEST_MAX_KEYFILE   (64u << 10)
 

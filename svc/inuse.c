@@ -38,7 +38,7 @@ static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_
 	u->dev = dev;
 	u->ino = ino;
 	snprintf(u->map, sizeof(u->map), "%s", map);
-	snprintf(u->comm, sizeof(u->comm), "%s", comm);
+	base_escape(u->comm, sizeof(u->comm), comm);
 	return 0;
 }
 

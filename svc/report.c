@@ -9,8 +9,13 @@
 
 static int report_vline(SvcReport *r, int level, const char *fmt, va_list ap)
 {
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
+	char *raw = NULL;
+	if (vasprintf(&raw, fmt, ap) < 0)
+		return -ENOMEM;
+	/* report lines quote paths, ids and process names: printable only */
+	char *s = base_escape_dup(raw);
+	free(raw);
+	if (!s)
 		return -ENOMEM;
 	char **l = realloc(r->lines, (r->n_lines + 1) * sizeof(*l));
 	if (l)

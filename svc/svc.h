@@ -34,7 +34,7 @@ void svc_close(Svc *s);
 /* A process that maps a serviced file. */
 typedef struct SvcUser {
 	pid_t pid;
-	char comm[32];
+	char comm[64];           /* escaped (base_escape): a process names itself */
 	int old_version;         /* 1: maps a replaced (older) file, not the one on disk */
 	dev_t dev;               /* the file it maps (first mapping seen) */
 	ino_t ino;

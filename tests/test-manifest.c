@@ -37,7 +37,7 @@ static const char sample[] =
 	"mode 0755\n"
 	"cold cold/libfoo.so\n"
 	"payload hp/libfoo.hp\n"
-	"target /usr/bin/foo bar\n"
+	"target /usr/bin/foo+bar\n"
 	"base-sha256 " HA "\n"
 	"new-sha256 " HB "\n"
 	"mode 4755\n"
@@ -61,7 +61,7 @@ static void test_parse_format_round_trip(void)
 	CU_ASSERT_EQUAL(pkg->n_targets, 2);
 	CU_ASSERT_EQUAL(pkg->members[0].len, 11);
 	CU_ASSERT_EQUAL(pkg->members[1].sha256[0], 0x22);
-	CU_ASSERT_STRING_EQUAL(pkg->targets[1].path, "/usr/bin/foo bar");
+	CU_ASSERT_STRING_EQUAL(pkg->targets[1].path, "/usr/bin/foo+bar");
 	CU_ASSERT_EQUAL(pkg->targets[0].mode, 0755);
 	CU_ASSERT_EQUAL(pkg->targets[1].mode, 04755);
 	CU_ASSERT_EQUAL(pkg->targets[0].base_sha256[31], 0xaa);
@@ -158,6 +158,9 @@ static void test_parse_refuses_bad_values(void)
 	REFUSE("member hp/libfoo.hp 5 ", "member hp/libfoo.hp 05 ", 7);         /* non-canonical size */
 	REFUSE("member hp/libfoo.hp 5 ", "member hp/libfoo.hp -5 ", 7);
 	REFUSE("sequence 7", "sequence 07", 4);
+	/* the rules records apply too: a space in a path, a 64-byte id */
+	REFUSE("target /usr/bin/foo+bar", "target /usr/bin/foo bar", 14);
+	REFUSE("id FIX-0001", "id FIX-0001-123456789-123456789-123456789-123456789-123456789-12345", 2);
 	REFUSE("sequence 7", "sequence 18446744073709551616", 4);               /* u64 overflow */
 	REFUSE("sequence 7", "sequence ", 4);
 	REFUSE("mode 0755", "mode 755", 11);
@@ -183,7 +186,7 @@ static void test_parse_refuses_bad_paths(void)
 	REFUSE("target /usr/lib/libfoo.so", "target /", 8);
 	refuse("target /usr/lib/libfoo.so", "target /usr/lib/lib\0foo.so", 26, 8);   /* NUL */
 	REFUSE("target /usr/lib/libfoo.so", "target /usr/lib/li\nbfoo.so", 9);   /* newline */
-	REFUSE("target /usr/bin/foo bar", "target /usr/lib/libfoo.so", 14);     /* duplicate */
+	REFUSE("target /usr/bin/foo+bar", "target /usr/lib/libfoo.so", 14);     /* duplicate */
 	/* member names */
 	REFUSE("member hp/libfoo.hp", "member ../libfoo.hp", 7);
 	REFUSE("member hp/libfoo.hp", "member /hp/libfoo.hp", 7);
