@@ -625,6 +625,54 @@ static void test_open_refuses_tampered_member(void)
 	fix_teardown(&f);
 }
 
+/* The signature as (r, n - s): mathematically valid, a second spelling.
+ * python3 does the big-number step (the test must not share the code it
+ * checks).  Prints the new DER hex, and "low"/"high" for the given s. */
+#define MALLEATE_PY \
+	"import sys\n" \
+	"n=0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551\n" \
+	"d=bytes.fromhex(sys.argv[1]); assert d[0]==0x30 and d[2]==2\n" \
+	"lr=d[3]; r=d[4:4+lr]; ls=d[5+lr]; s=int.from_bytes(d[6+lr:6+lr+ls],'big')\n" \
+	"t=n-s; b=t.to_bytes((t.bit_length()+8)//8,'big')\n" \
+	"b=b[1:] if len(b)>1 and b[0]==0 and b[1]<0x80 else b\n" \
+	"body=bytes([2,len(r)])+r+bytes([2,len(b)])+b\n" \
+	"print((bytes([0x30,len(body)])+body).hex(), 'low' if s<=n//2 else 'high')\n"
+
+static void test_open_refuses_high_s_signature(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	Ent v[8];
+	size_t n = slurp(f.pkg, v, 8);
+	_cleanup_free_ char *bad = base_strdupf("%s/highs.hfx", f.dir);
+	Ent *sg = find_ent(v, n, "manifest.sig");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sg);
+	char *sig = strstr((char *)sg->data, "\nsignature ");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sig);
+	sig += strlen("\nsignature ");
+	_cleanup_free_ char *hex = strndup(sig, strcspn(sig, "\n"));
+	_cleanup_free_ char *py = base_strdupf("%s/malleate.py", f.dir);
+	CU_ASSERT_EQUAL_FATAL(test_write(py, MALLEATE_PY, strlen(MALLEATE_PY)), 0);
+	_cleanup_free_ char *out = test_sh_out("python3 %s %s", py, hex);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	/* the signer emits low S */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, " low"));
+	char *sp = strchr(out, ' ');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sp);
+	*sp = 0;
+	/* the other spelling, same key, same manifest: refused */
+	BaseBuf nb = { 0 };
+	base_buf_append(&nb, sg->data, (size_t)((uint8_t *)sig - sg->data));
+	base_buf_printf(&nb, "%s\n", out);
+	free(sg->data);
+	sg->data = nb.data;
+	sg->len = nb.len;
+	CU_ASSERT_EQUAL(craft(bad, v, n, 1), 0);
+	expect_open(&f, bad, -EKEYREJECTED, "one accepted spelling");
+	ents_free(v, n);
+	fix_teardown(&f);
+}
+
 static void test_open_refuses_untrusted_signer(void)
 {
 	Fix f;
@@ -1093,6 +1141,8 @@ int test_register(void)
 		    test_pack_long_member_name);
 	CU_add_test(s, "open refuses a tampered member, manifest or signature",
 		    test_open_refuses_tampered_member);
+	CU_add_test(s, "open refuses a high-S (malleated) signature; pack emits low S",
+		    test_open_refuses_high_s_signature);
 	CU_add_test(s, "open refuses an untrusted signer (-ENOKEY)", test_open_refuses_untrusted_signer);
 	CU_add_test(s, "trust dir: junk, symlinks, hidden and non-.pub files are not trusted",
 		    test_trust_dir_ignores_junk);
