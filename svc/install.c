@@ -35,27 +35,39 @@ static int trust_dir(Svc *s, char **ret)
 	return 0;
 }
 
-/* Refuse a package older than (or as old as) one installed in its series. */
-static int check_sequence(const PendingList *l, const ManifestPackage *pkg, BaseErr *e)
+/* Anti-rollback: a series only moves forward.  The floor is a high-water
+ * mark: the highest sequence any other package of the series ever reached
+ * (committed: installed, pending, or installed once and rolled back since).
+ * It is derived from the records, which are never deleted, so it survives
+ * rollbacks, reboots and crashes; a rollback takes files back, never the
+ * floor.  Without the high-water mark, rolling back FIX seq 2 would let a
+ * captured, vulnerable FIX seq 1 install again.  SVC_ALLOW_OLDER lowers
+ * nothing permanently: it lets this one install through, loudly. */
+static int check_sequence(const PendingList *l, const ManifestPackage *pkg, unsigned flags,
+			  SvcReport *rep, BaseErr *e)
 {
+	const PendingTxn *high = NULL;
 	for (size_t i = 0; i < l->n; i++) {
 		const PendingEntry *en = &l->entries[i];
 		if (!en->txn || en->txn->kind != PENDING_INSTALL ||
+		    en->state == PENDING_STAGING || en->state == PENDING_QUARANTINED ||
 		    strcmp(en->txn->series, pkg->series) != 0 ||
 		    strcmp(en->txn->package, pkg->id) == 0)
 			continue;
-		const char *st = svc_ledger_state(l, en->txn->package, NULL);
-		if (!st || (strcmp(st, "installed") != 0 && strcmp(st, "pending") != 0 &&
-			    strcmp(st, "rollback-pending") != 0))
-			continue;
-		if (pkg->sequence <= en->txn->sequence)
-			return base_err(e, -BASE_E_OLDER,
-					"%s: sequence %" PRIu64 " of series '%s' is not newer than "
-					"installed %s (sequence %" PRIu64 "): rollback refused",
-					pkg->id, pkg->sequence, pkg->series, en->txn->package,
-					en->txn->sequence);
+		if (!high || en->txn->sequence > high->sequence)
+			high = en->txn;
 	}
-	return 0;
+	if (!high || pkg->sequence > high->sequence)
+		return 0;
+	if (flags & SVC_ALLOW_OLDER)
+		return svc_report_linel(rep, 4, "WARNING: %s: sequence %" PRIu64 " of series '%s' is "
+					"below its high-water mark %" PRIu64 " (%s): installing anyway "
+					"(--allow-older)", pkg->id, pkg->sequence, pkg->series,
+					high->sequence, high->package);
+	return base_err(e, -BASE_E_OLDER,
+			"%s: sequence %" PRIu64 " of series '%s' is not newer than %s (sequence %"
+			PRIu64 ", the series' high-water mark, kept after rollbacks): rollback refused",
+			pkg->id, pkg->sequence, pkg->series, high->package, high->sequence);
 }
 
 static int stage_one(Svc *s, const PendingOp *op, const Stage *m, uint32_t mode,
@@ -263,7 +275,7 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		svc_report_line(&rep, "%s is already %s: nothing to do", pkg->id, state);
 		goto out;
 	}
-	r = check_sequence(&l, pkg, e);
+	r = check_sequence(&l, pkg, flags, &rep, e);
 	if (r < 0)
 		goto out;
 

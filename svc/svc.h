@@ -60,6 +60,8 @@ typedef struct SvcReport {
 void svc_report_free(SvcReport *r);
 
 #define SVC_HOTPATCH 1u  /* also patch running processes (/hotpatch:enable) */
+#define SVC_ALLOW_OLDER 2u  /* install: the operator overrides the series'
+			     * high-water mark (anti-rollback), loudly */
 
 /* Install a package.  With SVC_HOTPATCH, every process mapping a target is
  * patched in memory and the files are swapped at once, even in use; a

@@ -99,7 +99,7 @@ static void fx_done(Fx *f)
 	free(f->root);
 }
 
-static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
+static int install_flags(Fx *f, const char *id, unsigned flags, SvcReport *rep, BaseErr *e)
 {
 	Svc *s = NULL;
 	char *pkg = NULL;
@@ -108,10 +108,15 @@ static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
 		return -ENOMEM;
 	int r = svc_open(&o, &s, e);
 	if (r >= 0)
-		r = svc_install(s, pkg, 0, rep, e);
+		r = svc_install(s, pkg, flags, rep, e);
 	svc_close(s);
 	free(pkg);
 	return r;
+}
+
+static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
+{
+	return install_flags(f, id, 0, rep, e);
 }
 
 static int rollback(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
@@ -222,6 +227,36 @@ static void test_refusals_change_nothing(void)
 	/* unknown fix */
 	base_err_clear(&e);
 	CU_ASSERT_EQUAL(rollback(&f, "NOPE", NULL, &e), -ENOENT);
+	fx_done(&f);
+}
+
+/* Anti-rollback is a high-water mark per series: once P2 (seq 2) was
+ * installed, P1 (seq 1) stays refused after P2 and P1 are rolled back; only
+ * the operator's explicit override lets it in, with a warning. */
+static void test_series_high_water_mark_survives_rollback(void)
+{
+	Fx f;
+	BaseErr e = { 0 };
+	SvcReport rep = { 0 };
+	fx_setup(&f);
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P2", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(rollback(&f, "P2", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(rollback(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, &e), -ERANGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "high-water mark"));
+	char *a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, "A1");
+	free(a);
+	CU_ASSERT_EQUAL(install_flags(&f, "P1", SVC_ALLOW_OLDER, &rep, NULL), 0);
+	int warned = 0;
+	for (size_t i = 0; i < rep.n_lines; i++)
+		warned |= strstr(rep.lines[i], "WARNING") != NULL;
+	CU_ASSERT_TRUE(warned);
+	svc_report_free(&rep);
+	a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, "A2");
+	free(a);
 	fx_done(&f);
 }
 
@@ -336,6 +371,8 @@ int test_register(void)
 	CU_add_test(s, "stacked fixes roll back newest first only", test_stacked_rollback_order_is_enforced);
 	CU_add_test(s, "wrong base, older sequence, unknown fix: refused, nothing changed",
 		    test_refusals_change_nothing);
+	CU_add_test(s, "series high-water mark survives rollback; override is loud",
+		    test_series_high_water_mark_survives_rollback);
 	CU_add_test(s, "a second transaction is locked out", test_second_transaction_is_locked_out);
 	CU_add_test(s, "status: fix level per file, last boot record", test_status_reports_levels_and_boot_record);
 	CU_add_test(s, "a synthesized coldpatch must match the signed hash", test_synthesized_coldpatch_must_match_the_signed_hash);

@@ -15,7 +15,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 
 static const char usage_text[] =
 	"usage: svc [--root DIR] COMMAND [ARGS]\n"
-	"  install PKG [/hotpatch:enable|--hotpatch]\n"
+	"  install PKG [/hotpatch:enable|--hotpatch] [--allow-older]\n"
 	"                            verify and install a hotfix package; with\n"
 	"                            /hotpatch:enable also patch running processes\n"
 	"  rollback ID [--hotpatch]  reverse an installed (or cancel a pending) fix\n"
@@ -492,6 +492,8 @@ int main(int argc, char **argv)
 			flags |= SVC_HOTPATCH;
 		else if (strcasecmp(argv[i], "/hotpatch:disable") == 0)
 			flags &= ~SVC_HOTPATCH;
+		else if (strcmp(argv[i], "--allow-older") == 0)
+			flags |= SVC_ALLOW_OLDER;
 		else if (strcmp(argv[i], "--quiet") == 0 || strcasecmp(argv[i], "/quiet") == 0)
 			quiet = 1;
 		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
@@ -516,6 +518,8 @@ int main(int argc, char **argv)
 		return usage("--json goes with status");
 	if (flags && !needs_arg)
 		return usage("/hotpatch:enable goes with install or rollback");
+	if ((flags & SVC_ALLOW_OLDER) && strcmp(cmd, "install") != 0)
+		return usage("--allow-older goes with install");
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
