@@ -8,6 +8,7 @@
  *   4. swap (pending_apply) or defer */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,35 @@ static int synthesize(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 	return 0;
 }
 
+/* svc services binaries, and never its own trust or state: a package
+ * signed by a trusted key could otherwise replace the trust store itself
+ * (a new *.pub, and every later package is "trusted") or rewrite records. */
+static int check_target_kind(Svc *s, const ManifestTarget *t, int dfd, const char *name,
+			     const struct stat *st, BaseErr *e)
+{
+	static const char *const own[] = { "/etc/svc/", "/var/lib/svc/" };
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strncmp(t->path, own[i], strlen(own[i])) == 0)
+			return base_err(e, -EPERM, "%s%s: inside svc's own trust store or state "
+					"(%s): refused", s->root_real, t->path, own[i]);
+	/* a second name would keep the unpatched file: the swap replaces one
+	 * name only, and the other would go on running the vulnerable code */
+	if (st->st_nlink > 1)
+		return base_err(e, -EMLINK, "%s%s: target has %ju hard links: the other names "
+				"would keep the unpatched file; refused", s->root_real, t->path,
+				(uintmax_t)st->st_nlink);
+	_cleanup_close_ int fd = -1;
+	unsigned char magic[4];
+	int r = base_fs_open_regular(dfd, name, O_NOFOLLOW, &fd);
+	if (r < 0)
+		return base_err(e, r, "%s%s: %s", s->root_real, t->path, base_strerror(r));
+	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+	    memcmp(magic, "\177ELF", 4) != 0)
+		return base_err(e, -BASE_E_NOTELF, "%s%s: not an ELF file: svc services binaries "
+				"only; refused", s->root_real, t->path);
+	return 0;
+}
+
 /* Check one target and fill its op; returns 1 if already at the new level. */
 static int plan_target(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 		       const ManifestTarget *t, uint64_t number, PendingOp *op, BaseErr *e)
@@ -196,6 +226,9 @@ static int plan_target(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 	if (!S_ISREG(st.st_mode))
 		return base_err(e, -EINVAL, "%s%s: target is not a regular file", s->root_real,
 				t->path);
+	r = check_target_kind(s, t, dfd, name, &st, e);
+	if (r < 0)
+		return r;
 	r = pending_hash_at(dfd, name, cur);
 	if (r < 0)
 		return base_err(e, r, "%s%s: %s", s->root_real, t->path, base_strerror(r));
@@ -237,6 +270,8 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	int r;
 
 	r = svc_lock(s, e);
+	if (r >= 0)
+		r = svc_proc_check(e);
 	if (r >= 0)
 		r = trust_dir(s, &trust);
 	if (r >= 0)

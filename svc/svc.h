@@ -153,7 +153,9 @@ typedef struct SvcFileStatus {
 	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
 	size_t n_users;
 	SvcUser *users;
-	int converged;           /* every process runs the level on disk */
+	int converged;           /* 1: every process runs the level on disk; 0: one
+				  * does not; -1: unknown (a process could not be
+				  * read), never "yes" from missing data */
 } SvcFileStatus;
 
 typedef struct SvcStatus {
@@ -164,6 +166,7 @@ typedef struct SvcStatus {
 	size_t n_unreadable;     /* records that could not be read */
 	char **unreadable;
 	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
+	size_t n_unknown_procs;  /* processes whose maps could not be read */
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);
