@@ -241,8 +241,9 @@ static int close_over(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *
 		return 0;
 	if (sec->flags & SHF_WRITE)
 		return base_err(B->e, -EINVAL,
-				"%s: variable '%s' not found in the base build: cannot be hotpatched",
-				o->name, t.sym->name);
+				"%s: variable '%s' not found in the base build%s%s%s: cannot be hotpatched",
+				o->name, t.sym->name, B->no_symbols ? " (" : "",
+				B->no_symbols ? B->no_symbols : "", B->no_symbols ? ")" : "");
 	return include_section(B, ob, t.shndx, stack, sp);
 }
 
@@ -526,8 +527,9 @@ static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 	}
 	if (p.loc == LOC_EXTERNAL)
 		return base_err(B->e, -EINVAL,
-				"%s: '%s' is not defined in the base build and is referenced pc-relatively",
-				o->name, p.name);
+				"%s: '%s' is not defined in the base build%s%s%s and is referenced "
+				"pc-relatively", o->name, p.name, B->no_symbols ? " (" : "",
+				B->no_symbols ? B->no_symbols : "", B->no_symbols ? ")" : "");
 	return direct(B, where, R_X86_64_PC32, &p, p.addend, dry);
 }
 
@@ -672,8 +674,9 @@ static int unreached_after_fix(Builder *B, Obj *ob, const ElfSymbol *s, const El
 			if (t.sym != os || rs->info == os->shndx)
 				continue;
 			const ElfSection *user = &o->sections[rs->info];
-			if (!(user->flags & SHF_ALLOC))
-				continue; /* debug info */
+			if (!(user->flags & SHF_ALLOC) || user->type == SHT_X86_64_UNWIND ||
+			    strcmp(user->name, ".eh_frame") == 0)
+				continue; /* debug and unwind info */
 			const ElfSymbol *caller = elf_obj_func_of(o, rs->info);
 			const ElfSymbol *nc = caller ? elf_obj_find_like(ob->new_o, caller) : NULL;
 			const ElfSymbol *bc = NULL;

@@ -127,7 +127,7 @@ int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint3
 		}
 		/* the call this mov sets up, and the one before it, bound the
 		 * argument set-up where __FILE__ must be passed too */
-		uint64_t lo = 0, hi = b->size;
+		uint64_t lo = 0, hi = 0;
 		for (size_t k = i; k-- > 0;)
 			if (ib[k].id == X86_INS_CALL) {
 				lo = ib[k].off + ib[k].size;
@@ -138,7 +138,7 @@ int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint3
 				hi = ib[k].off + ib[k].size;
 				break;
 			}
-		if (hi == b->size) {
+		if (!hi) {
 			r = 0;
 			break;
 		}

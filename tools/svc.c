@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"                                                 (payload + coldpatch from objects)\n"
 	"       [--base-build FILE]  (BASEFILE is a coldpatch: the original build)\n"
 	"       [--include-coldpatch] [--target ...]\n"
+	"       [--debug-dir DIR]... [--no-debuginfod]  (symbols of a stripped base)\n"
 	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
 	"  hotpatch apply PAYLOAD (--pid PID... | --all) [--workers N] [--json]\n"
 	"  hotpatch revert FIXID (--pid PID... | --all) [--workers N] [--json]\n"
@@ -200,8 +201,12 @@ static int cmd_pack(int argc, char **argv)
 		{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
 		{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
 		{ "include-coldpatch", no_argument, NULL, 'c' },
-		{ "base-build", required_argument, NULL, 'b' }, { 0 },
+		{ "base-build", required_argument, NULL, 'b' },
+		{ "debug-dir", required_argument, NULL, 'g' },
+		{ "no-debuginfod", no_argument, NULL, 'G' }, { 0 },
 	};
+	const char *debug_dirs[MAX_OBJECTS];
+	size_t n_dirs = 0;
 	SvcPackSpec spec = { 0 };
 	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
 	SvcObjectPair objects[MAX_OBJECTS];
@@ -218,6 +223,12 @@ static int cmd_pack(int argc, char **argv)
 		case 's': spec.series = optarg; break;
 		case 'm': spec.summary = optarg; break;
 		case 'c': spec.include_coldpatch = 1; break;
+		case 'G': spec.no_debuginfod = 1; break;
+		case 'g':
+			if (n_dirs == MAX_OBJECTS)
+				return usage("too many --debug-dir");
+			debug_dirs[n_dirs++] = optarg;
+			break;
 		case 'n': {
 			char *end = NULL;
 			spec.sequence = strtoull(optarg, &end, 10);
@@ -264,6 +275,8 @@ static int cmd_pack(int argc, char **argv)
 			return usage("--target PATH=BASEFILE needs --objects OLD.o:NEW.o");
 	spec.targets = targets;
 	spec.n_targets = n;
+	spec.debug_dirs = debug_dirs;
+	spec.n_debug_dirs = n_dirs;
 	SvcPackResult res = { 0 };
 	int r = svc_pack(&spec, &res, &e);
 	if (r < 0)
@@ -275,6 +288,10 @@ static int cmd_pack(int argc, char **argv)
 		       res.package_bytes,
 		       res.replaced_bytes ? 100.0 * (double)res.package_bytes / (double)res.replaced_bytes : 0.0,
 		       res.replaced_bytes);
+	if (!quiet && n_obj)
+		printf("%s\nfunctions: %zu changed, %zu new, %zu left alone (only __LINE__ moved), "
+		       "%zu checked against the base\n", res.symbols, res.functions_changed,
+		       res.functions_new, res.functions_line_only, res.functions_verified);
 	return EXIT_OK;
 }
 
