@@ -100,11 +100,23 @@ typedef struct SvcPackSpec {
 	int include_coldpatch;   /* with objects: ship the coldpatch whole too */
 	size_t n_targets;
 	const SvcPackTarget *targets;
+	/* With objects, where a stripped base's symbols are looked for (see
+	 * docs/vendor-guide.md): debug directories holding .build-id/xx/yyyy.debug
+	 * and .gnu_debuglink files (none: /usr/lib/debug), then the debuginfod
+	 * servers of DEBUGINFOD_URLS unless no_debuginfod. */
+	const char *const *debug_dirs;
+	size_t n_debug_dirs;
+	int no_debuginfod;
 } SvcPackSpec;
 
 typedef struct SvcPackResult {
 	uint64_t package_bytes;  /* size of the written package */
 	uint64_t replaced_bytes; /* total size of the files it replaces */
+	/* with objects, summed over the targets: */
+	size_t functions_changed, functions_new;
+	size_t functions_line_only;  /* left alone: only __LINE__ constants moved */
+	size_t functions_verified;   /* base-object functions checked against the base */
+	char symbols[1024];      /* where each target's symbols came from, one line each */
 } SvcPackResult;
 
 int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e);
