@@ -200,7 +200,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		svc_hot_levels(s, &l, f);
 		f->converged = st.n_unknown_procs ? -1 : 1;
 		for (size_t k = 0; k < f->n_users; k++)
-			if (strcmp(f->users[k].level, f->level) != 0)
+			if (strcmp(f->users[k].level, f->level) != 0 || f->users[k].stale[0])
 				f->converged = 0;
 	}
 	svc_scan_free(scan, st.n_files);

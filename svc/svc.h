@@ -41,6 +41,8 @@ typedef struct SvcUser {
 	char map[48];            /* "start-end" of that mapping, for /proc/PID/map_files */
 	char level[65];          /* status: fix level it runs (file + in-memory fixes) */
 	int hot;                 /* status: level comes from an in-memory hotpatch */
+	char stale[112];         /* status: why it is not converged although patched
+				  * ("thread 1234 still runs old serve_forever"), "" */
 } SvcUser;
 
 /* What one install/rollback/boot did, for the CLI to print. */
@@ -142,6 +144,11 @@ int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
 int svc_hp_revert(const char *fix_id, const pid_t *pids, size_t n, int all, unsigned workers,
 		  SvcHpRun *ret, BaseErr *e);
 void svc_hp_run_free(SvcHpRun *r);
+/* Re-check the processes a hotpatch left not converged (threads still in
+ * old code): the given PIDs, or every patched process; each waits up to
+ * wait_ms for its threads to leave.  reports[] as for svc_hp_apply, one per
+ * process looked at; returns the number still not converged (>= 0). */
+int svc_hp_converge(const pid_t *pids, size_t n, uint32_t wait_ms, SvcHpRun *ret, BaseErr *e);
 /* The in-process state of the given PIDs, or of every patched process. */
 int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, BaseErr *e);
 

@@ -38,7 +38,12 @@ static void print_status_json(const SvcStatus *st)
 			cli_json_str(f->users[k].comm);
 			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
 			cli_json_str(f->users[k].level);
-			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
+			printf(",\"hotpatched\":%s", f->users[k].hot ? "true" : "false");
+			if (f->users[k].stale[0]) {
+				printf(",\"not_converged\":");
+				cli_json_str(f->users[k].stale);
+			}
+			printf("}");
 		}
 		printf("]}");
 	}
@@ -68,6 +73,10 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
+		for (size_t k = 0; k < f->n_users; k++)
+			if (f->users[k].stale[0])
+				printf("    pid %d not converged: %s\n", (int)f->users[k].pid,
+				       f->users[k].stale);
 	}
 }
 
