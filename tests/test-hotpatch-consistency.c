@@ -125,9 +125,14 @@ static int wait_seen(Victim *v, int delta)
 	return 0;
 }
 
+/* The padding trampoline (as elf/'s builder picks it when >= 5 bytes of
+ * alignment fill precede a plain entry): PAD_REL32 with pad 5. */
+static bool trampoline;
+
 static ElfPayload *payload_for(const char *fn)
 {
-	const FixSpec spec[] = { { fn, "fix_cons", ELF_ENTRY_PLAIN, 0 } };
+	const FixSpec spec[] = { { fn, "fix_cons", trampoline ? ELF_ENTRY_PAD_REL32 : ELF_ENTRY_PLAIN,
+				   trampoline ? 5 : 0 } };
 	return payload_build("FIX-C", exe, fixo, spec, 1, NULL);
 }
 
@@ -206,6 +211,27 @@ static void test_loop_head_in_window_refused_8_threads(void)
 {
 	hazard_case("hazard2", "hazard2_fn", 8);
 	hazard_case("serve_o2", "serve_o2", 8);
+}
+
+static void test_padding_trampoline_window_2_bytes(void)
+{
+	/* without the trampoline, a loop head at +3 is in the 5-byte window */
+	hazard_case("padhaz3", "padhaz3_fn", 1);
+	trampoline = true;
+	/* with it, a loop head at +1 still is (entry+1 is rewritten) */
+	hazard_case("padhaz1", "padhaz1_fn", 1);
+	trampoline = false;
+}
+
+static void stale_case(const char *mode, const char *fn, int n);
+
+static void test_padding_trampoline_loop_at_3_redirected_not_converged(void)
+{
+	/* +3 is past the 2 rewritten bytes: safe to redirect while the
+	 * thread loops on in the old body */
+	trampoline = true;
+	stale_case("padhaz3", "padhaz3_fn", 1);
+	trampoline = false;
 }
 
 /* Threads that stay in a function the redirect may safely replace: applied,
@@ -342,6 +368,10 @@ int test_register(void)
 	    test_never_returning_thread_not_converged_1_thread);
 	add(s, "8 threads never returning: not converged, then converged",
 	    test_never_returning_thread_not_converged_8_threads);
+	add(s, "padding trampoline: 2-byte window; loop at +3 hazardous only without it",
+	    test_padding_trampoline_window_2_bytes);
+	add(s, "padding trampoline, loop head at +3, thread inside: redirected, not converged",
+	    test_padding_trampoline_loop_at_3_redirected_not_converged);
 	add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
 	add(s, "signal handler frame on top of the old function: not converged",
 	    test_signal_handler_frame_not_converged);
