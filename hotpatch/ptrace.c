@@ -22,8 +22,9 @@
 #ifndef PTRACE_O_SUSPEND_SECCOMP
 #define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
 #endif
-/* internal: the seize of a filtered target failed for want of suspension */
-#define BASE_E_SECCOMP 4095
+/* seize_new's answer when a filtered target cannot have its filters
+ * suspended (a value no errno takes) */
+#define SEIZE_NO_SUSPEND 4095
 
 static HpThread *thread_find(HpTracee *tr, pid_t tid)
 {
@@ -181,7 +182,7 @@ static int seize_new(HpTracee *tr)
 			if (errno == ESRCH)
 				continue;   /* exited meanwhile */
 			if (tr->seccomp && (errno == EPERM || errno == EINVAL)) {
-				r = -BASE_E_SECCOMP;
+				r = -SEIZE_NO_SUSPEND;
 				break;
 			}
 			r = errno == EPERM ? eperm_reason(tr->pid, tid) : -errno;
@@ -265,7 +266,7 @@ fail:
 	if (r == -EPERM)
 		return base_err(e, r, "pid %d: cannot trace (already traced, or not permitted)",
 				(int)tr->pid);
-	if (r == -BASE_E_SECCOMP)
+	if (r == -SEIZE_NO_SUSPEND)
 		return base_err(e, -EPERM, "pid %d: runs under a seccomp filter (Seccomp: %d) that "
 				"cannot be suspended (PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN "
 				"and an unfiltered tracer): refused before any injected call",
