@@ -403,6 +403,50 @@ static void test_1000_cycles_busy_threads_state_matches_behaviour(void)
 	elf_payload_free(p);
 }
 
+/* Revert follows the same rules: a thread that stays in the fix's code
+ * leaves the revert done (the entry holds the old bytes again) but NOT
+ * converged, until it leaves. */
+static void test_revert_with_thread_in_new_code_not_converged(void)
+{
+	const FixSpec spec[] = { { "stay_fn", "fix_cons_loop", ELF_ENTRY_PLAIN, 0 } };
+	ElfPayload *p = payload_build("FIX-L", exe, fixo, spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, "stay", 1), 0);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL_FATAL(wait_seen(&v, 1000), 0);
+	HpOpts o = { .deadline_ms = 5000 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.not_converged);
+	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);
+	v.pr->release = 0;   /* the next call stays in the new code */
+	usleep(100000);
+	o.deadline_ms = 300;
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-L", &o, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.not_converged);
+	CU_ASSERT_EQUAL(rep.stale_tid, v.pr->tid[0]);
+	CU_ASSERT_STRING_EQUAL(rep.stale_fn, "stay_fn");
+	HpState *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_REVERTED);
+	CU_ASSERT_TRUE(st->fixes[0].stale);
+	hp_state_free(st);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);   /* new calls: the old code again */
+	o.deadline_ms = 5000;
+	CU_ASSERT_EQUAL(hp_converge(v.pid, &o, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.not_converged);
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_FALSE(st->fixes[0].stale);
+	hp_state_free(st);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
 /* Many processes, each with 2 threads that never leave the old function:
  * the pool finishes within its deadline budget and names every process as
  * not converged, with one of its own threads. */
@@ -468,6 +512,8 @@ int test_register(void)
 	add(s, "padding trampoline, loop head at +3, thread inside: redirected, not converged",
 	    test_padding_trampoline_loop_at_3_redirected_not_converged);
 	add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
+	add(s, "revert with a thread staying in the new code: done, not converged, then converged",
+	    test_revert_with_thread_in_new_code_not_converged);
 	add(s, "12 processes never converging: within the deadline, each pid named",
 	    test_many_processes_each_unconverged_named);
 	add(s, "1,000 apply/revert cycles, busy threads: results and reported state agree",
