@@ -22,6 +22,10 @@ static const char usage_text[] =
 	"  boot                      replay pending transactions (early boot)\n"
 	"  status [--json]           fixes, files, and the processes using them\n"
 	"  list [--json]             same as status\n"
+	"  verify                    dpkg md5sum mismatches of serviced files, and\n"
+	"                            whether svc accounts for them (3: some it does not)\n"
+	"  reconcile                 after apt/dpkg replaced serviced files: mark their\n"
+	"                            fixes superseded, clean up, name old processes\n"
 	"  keygen --out PREFIX       new signing key: PREFIX.key, PREFIX.pub\n"
 	"  pack --key KEY --out PKG --id ID --series S --seq N [--summary TEXT]\n"
 	"       --target PATH=BASEFILE:NEWFILE            (ship the fixed file whole), or\n"
@@ -105,6 +109,13 @@ static void print_status_json(const SvcStatus *st)
 			printf(",\"reason\":");
 			json_str(f->reason);
 		}
+		if (f->superseded_by) {
+			printf(",\"superseded_by\":{\"package\":");
+			json_str(f->superseded_by);
+			printf(",\"version\":");
+			json_str(f->superseded_version);
+			printf("}");
+		}
 		printf("}");
 	}
 	printf("],\"files\":[");
@@ -116,7 +127,17 @@ static void print_status_json(const SvcStatus *st)
 		json_str(f->sha256);
 		printf(",\"level\":");
 		json_str(f->level);
-		printf(",\"converged\":%s,\"processes\":[", f->converged ? "true" : "false");
+		printf(",\"converged\":%s,\"dpkg\":", f->converged ? "true" : "false");
+		if (f->dpkg.package) {
+			printf("{\"package\":");
+			json_str(f->dpkg.package);
+			printf(",\"version\":");
+			f->dpkg.version ? json_str(f->dpkg.version) : (void)printf("null");
+			printf(",\"md5sum\":\"%s\",\"accounted\":%s}", svc_dpkg_sum_name(f->dpkg.sum),
+			       f->dpkg.accounted ? "true" : "false");
+		} else
+			printf("null");
+		printf(",\"processes\":[");
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
 			json_str(f->users[k].comm);
@@ -139,6 +160,18 @@ static void print_status_json(const SvcStatus *st)
 	printf("]}\n");
 }
 
+/* "    dpkg: libgreet1 1.0, md5sum differs: svc's coldpatch of FIX-1" */
+static void print_dpkg(const SvcFileStatus *f)
+{
+	printf("    dpkg: %s %s, md5sum %s", f->dpkg.package, f->dpkg.version ? f->dpkg.version : "?",
+	       svc_dpkg_sum_name(f->dpkg.sum));
+	if (f->dpkg.sum == SVC_DPKG_DIFFERS)
+		printf(f->dpkg.accounted ? ": svc's coldpatch of %s\n"
+					 : ": NOT accounted for by svc (level %s)\n", f->level);
+	else
+		printf("\n");
+}
+
 static void print_files(const SvcStatus *st, const char *only_fix)
 {
 	printf("%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
@@ -151,6 +184,8 @@ static void print_files(const SvcStatus *st, const char *only_fix)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
+		if (f->dpkg.package)
+			print_dpkg(f);
 	}
 }
 
@@ -162,6 +197,8 @@ static void print_status(const SvcStatus *st)
 		printf("%-20s %-17s %-12s %" PRIu64 "\n", f->id, f->state, f->series, f->sequence);
 		if (f->reason)
 			printf("    reason: %s\n", f->reason);
+		if (f->superseded_by)
+			printf("    superseded by %s %s\n", f->superseded_by, f->superseded_version);
 	}
 	if (!st->n_fixes)
 		printf("(no fixes)\n");
@@ -188,6 +225,33 @@ static int run_report(Svc *s, int r, SvcReport *rep, const BaseErr *e)
 	}
 	svc_report_free(rep);
 	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
+}
+
+/* svc verify: each serviced file dpkg owns whose content is not dpkg's. */
+static int cmd_verify(Svc *s)
+{
+	SvcStatus st = { 0 };
+	BaseErr e = { 0 };
+	size_t owned = 0, differ = 0;
+	int unaccounted = svc_verify(s, &st, &e);
+	if (unaccounted < 0)
+		return fail(&e, unaccounted);
+	for (size_t i = 0; i < st.n_files; i++) {
+		const SvcFileStatus *f = &st.files[i];
+		owned += f->dpkg.package != NULL;
+		if (!f->dpkg.package || f->dpkg.sum == SVC_DPKG_MATCHES)
+			continue;
+		differ++;
+		printf("%s\n", f->path);
+		print_dpkg(f);
+	}
+	if (!quiet)
+		printf("%zu serviced file%s, %zu owned by dpkg, %zu not as dpkg installed %s: %s\n",
+		       st.n_files, st.n_files == 1 ? "" : "s", owned, differ,
+		       differ == 1 ? "it" : "them",
+		       unaccounted ? "some NOT accounted for by svc" : "all accounted for by svc");
+	svc_status_free(&st);
+	return unaccounted ? EXIT_RESTART : EXIT_OK;
 }
 
 #define MAX_OBJECTS 256
@@ -495,7 +559,9 @@ int main(int argc, char **argv)
 
 	int needs_arg = strcmp(cmd, "install") == 0 || strcmp(cmd, "rollback") == 0;
 	int is_status = strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0;
-	if (!needs_arg && !is_status && strcmp(cmd, "boot") != 0)
+	int is_other = strcmp(cmd, "boot") == 0 || strcmp(cmd, "verify") == 0 ||
+		       strcmp(cmd, "reconcile") == 0;
+	if (!needs_arg && !is_status && !is_other)
 		return usage("unknown command");
 	if (needs_arg != (arg != NULL))
 		return usage(needs_arg ? "missing argument" : "unexpected argument");
@@ -515,7 +581,18 @@ int main(int argc, char **argv)
 		r = run_report(s, svc_install(s, arg, flags, &rep, &e), &rep, &e);
 	else if (strcmp(cmd, "rollback") == 0)
 		r = run_report(s, svc_rollback(s, arg, flags, &rep, &e), &rep, &e);
-	else if (strcmp(cmd, "boot") == 0) {
+	else if (strcmp(cmd, "verify") == 0)
+		r = cmd_verify(s);
+	else if (strcmp(cmd, "reconcile") == 0) {
+		r = svc_reconcile(s, &rep, &e);
+		if (r < 0)
+			r = fail(&e, r);
+		else {
+			print_report(&rep);
+			svc_report_free(&rep);
+			r = r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
+		}
+	} else if (strcmp(cmd, "boot") == 0) {
 		int q = svc_boot(s, &rep, &e);
 		r = run_report(s, q < 0 ? q : 0, &rep, &e);
 		if (q > 0)
