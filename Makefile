@@ -86,6 +86,9 @@ install: build/svc
 		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)/etc/apt/apt.conf.d
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' tools/apt/80svc.in >$(DESTDIR)/etc/apt/apt.conf.d/80svc
+	chmod 0644 $(DESTDIR)/etc/apt/apt.conf.d/80svc
 	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants
 	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
 

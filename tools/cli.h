@@ -24,6 +24,8 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(boot)                                                                                  \
 	X(status)                                                                                \
 	X(list)                                                                                  \
+	X(verify)                                                                                \
+	X(reconcile)                                                                             \
 	X(keygen)                                                                                \
 	X(pack)                                                                                  \
 	X(inspect)                                                                               \
@@ -92,5 +94,7 @@ int cli_open(Cli *c, Svc **ret);
 void cli_json_str(const char *s);
 void cli_print_report(Cli *c, const SvcReport *rep);
 void cli_print_files(const SvcStatus *st, const char *only_fix);
+/* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner (tools/cmd-status.c). */
+void cli_print_dpkg(const SvcFileStatus *f);
 
 #endif
