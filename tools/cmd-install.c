@@ -28,13 +28,19 @@ static int run_report(Cli *c, Svc *s, int r, SvcReport *rep, const BaseErr *e)
 	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
 }
 
+static int looks_like_package(const char *arg)
+{
+	size_t n = strlen(arg);
+	return n > 4 && strcmp(arg + n - 4, ".hfx") == 0;
+}
+
 static int run_txn(Cli *c, int argc, char **argv, int kind)
 {
 	const char *arg = NULL;
 	unsigned flags = 0;
 	int o;
 
-	while ((o = cli_getopt(c, argc, argv, kind == TXN_BOOT ? NULL : txn_opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		if (o == CLI_STOP)
 			return c->rc;
 		if (o == 'H')
@@ -57,6 +63,9 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 	if (kind != TXN_BOOT && !arg)
 		return cli_usage(c, "%s needs %s", c->cmd->name,
 				 kind == TXN_INSTALL ? "a package file" : "a fix id");
+	if (kind == TXN_ROLLBACK && (strchr(arg, '/') || looks_like_package(arg)))
+		return cli_usage(c, "rollback takes a fix id, e.g. FIX-1, not the file '%s' "
+				 "('svc status' lists the ids)", arg);
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
@@ -101,6 +110,7 @@ const CliCmd cli_cmd_install = {
 		"a file in use is swapped at the next 'svc boot' (exit 3).  With\n"
 		"/hotpatch:enable (or --hotpatch) every process using a target is patched\n"
 		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n",
+	.opts = txn_opts,
 	.run = cmd_install,
 };
 
@@ -110,6 +120,7 @@ const CliCmd cli_cmd_rollback = {
 	.summary = "reverse an installed fix, or cancel a pending one",
 	.help = "Swap the backups of FIXID back in (at once, or at boot while in use);\n"
 		"processes running the fix from memory are reverted first.\n",
+	.opts = txn_opts,
 	.run = cmd_rollback,
 };
 

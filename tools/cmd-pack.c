@@ -7,14 +7,15 @@
 #include "manifest/manifest.h"
 #include "tools/cli.h"
 
+static const struct option keygen_opts[] = { { "out", required_argument, NULL, 'o' }, { 0 } };
+
 static int cmd_keygen(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { { "out", required_argument, NULL, 'o' }, { 0 } };
 	const char *out = NULL;
 	BaseErr e = { 0 };
 	int o;
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		if (o == CLI_STOP)
 			return c->rc;
 		out = optarg;
@@ -33,16 +34,17 @@ static int cmd_keygen(Cli *c, int argc, char **argv)
 
 #define MAX_OBJECTS 256
 
+static const struct option pack_opts[] = {
+	{ "key", required_argument, NULL, 'k' },     { "out", required_argument, NULL, 'o' },
+	{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
+	{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
+	{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
+	{ "include-coldpatch", no_argument, NULL, 'c' },
+	{ "base-build", required_argument, NULL, 'b' }, { 0 },
+};
+
 static int cmd_pack(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },     { "out", required_argument, NULL, 'o' },
-		{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
-		{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
-		{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
-		{ "include-coldpatch", no_argument, NULL, 'c' },
-		{ "base-build", required_argument, NULL, 'b' }, { 0 },
-	};
 	SvcPackSpec spec = { 0 };
 	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
 	SvcObjectPair objects[MAX_OBJECTS];
@@ -50,7 +52,7 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 	int o, have_seq = 0;
 	BaseErr e = { 0 };
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'k': spec.key = optarg; break;
@@ -124,7 +126,7 @@ static int cmd_inspect(Cli *c, int argc, char **argv)
 	BaseBuf out = { 0 };
 	int o;
 
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+	while ((o = cli_getopt(c, argc, argv)) != -1)
 		if (o == CLI_STOP)
 			return c->rc;
 	if (argc - optind != 1)
@@ -147,6 +149,7 @@ const CliCmd cli_cmd_keygen = {
 	.summary = "new signing key: PREFIX.key and PREFIX.pub",
 	.help = "An ECDSA P-256 key: PREFIX.key (PEM, mode 0600) and PREFIX.pub, to be\n"
 		"copied to ROOT/etc/svc/trusted/ on the serviced systems.  Never overwrites.\n",
+	.opts = keygen_opts,
 	.run = cmd_keygen,
 };
 
@@ -161,6 +164,7 @@ const CliCmd cli_cmd_pack = {
 		"payload is built from the base and fixed objects and the coldpatch is\n"
 		"synthesized at install (shipped too with --include-coldpatch).\n"
 		"--base-build: BASEFILE is an earlier fix's coldpatch; FILE the original build.\n",
+	.opts = pack_opts,
 	.run = cmd_pack,
 };
 
