@@ -198,8 +198,13 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 			scan[i].ino = sb.st_ino;
 		}
 	}
-	if (r >= 0 && st.n_files)
+	if (r >= 0 && st.n_files) {
 		r = svc_scan_users(s, scan, st.n_files, e);
+		if (r > 0) {
+			st.n_unknown_procs = (size_t)r;
+			r = 0;
+		}
+	}
 	if (r >= 0) {
 		_cleanup_close_ int dfd = -1;
 		uint8_t *buf = NULL;
@@ -215,12 +220,16 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		f->users = BASE_TAKE_PTR(scan[i].users);
 		f->n_users = scan[i].n_users;
 		svc_hot_levels(s, &l, f);
-		f->converged = 1;
+		f->converged = st.n_unknown_procs ? -1 : 1;
 		for (size_t k = 0; k < f->n_users; k++)
-			if (strcmp(f->users[k].level, f->level) != 0)
+			if (strcmp(f->users[k].level, f->level) != 0 || f->users[k].stale[0])
 				f->converged = 0;
 	}
 	svc_scan_free(scan, st.n_files);
+	if (r >= 0)
+		r = svc_superseded_status(s, &l, &st, e);
+	if (r >= 0)
+		r = svc_dpkg_status(s, &st, e);
 	pending_list_free(&l);
 	if (r < 0) {
 		svc_status_free(&st);
@@ -236,6 +245,8 @@ void svc_status_free(SvcStatus *st)
 		free(st->fixes[i].id);
 		free(st->fixes[i].series);
 		free(st->fixes[i].reason);
+		free(st->fixes[i].superseded_by);
+		free(st->fixes[i].superseded_version);
 	}
 	free(st->fixes);
 	for (size_t i = 0; i < st->n_files; i++) {
@@ -245,6 +256,7 @@ void svc_status_free(SvcStatus *st)
 		for (size_t k = 0; k < st->files[i].n_fixes; k++)
 			free(st->files[i].fixes[k]);
 		free(st->files[i].fixes);
+		svc_dpkg_file_free(&st->files[i].dpkg);
 	}
 	free(st->files);
 	for (size_t i = 0; i < st->n_unreadable; i++)

@@ -88,6 +88,7 @@ has '"fixes":[]'
 expect_exit 0 "$SVC" --root "$E" inspect "$S/FIX-1.hfx"
 expect_exit 0 "$SVC" --root "$E" hotpatch list --pid $$
 expect_exit 0 "$SVC" --root "$E" __complete ids
+expect_exit 0 "$SVC" --root "$E" verify
 tree_state "$E" >"$S/empty.after"
 cmp -s "$S/empty.before" "$S/empty.after" || fail "a read-only command changed the root: $(diff "$S/empty.before" "$S/empty.after")"
 [ -z "$(ls -A "$E")" ] || fail "state created in an empty root: $(find "$E")"
@@ -97,9 +98,10 @@ tree_state "$R" >"$S/r.before"
 expect_exit 0 "$SVC" --root "$R" status
 expect_exit 0 "$SVC" --root "$R" status --json
 expect_exit 0 "$SVC" --root "$R" __complete ids
+expect_exit 0 "$SVC" --root "$R" verify
 tree_state "$R" >"$S/r.after"
 cmp -s "$S/r.before" "$S/r.after" || fail "status changed the root: $(diff "$S/r.before" "$S/r.after")"
-ok "status, list, inspect, hotpatch list create nothing (empty root stays empty; a ledger stays byte-identical)"
+ok "status, list, verify, inspect, hotpatch list create nothing (empty root stays empty; a ledger stays byte-identical)"
 
 # --- times as ISO 8601 local time (the records keep epoch seconds)
 expect_exit 0 "$SVC" --root "$R" boot

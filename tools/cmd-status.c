@@ -23,6 +23,13 @@ static void print_status_json(const SvcStatus *st)
 			printf(",\"reason\":");
 			cli_json_str(f->reason);
 		}
+		if (f->superseded_by) {
+			printf(",\"superseded_by\":{\"package\":");
+			cli_json_str(f->superseded_by);
+			printf(",\"version\":");
+			cli_json_str(f->superseded_version);
+			printf("}");
+		}
 		printf("}");
 	}
 	printf("],\"files\":[");
@@ -34,13 +41,29 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->sha256);
 		printf(",\"level\":");
 		cli_json_str(f->level);
-		printf(",\"converged\":%s,\"processes\":[", f->converged ? "true" : "false");
+		printf(",\"converged\":%s,\"dpkg\":",
+		       f->converged < 0 ? "null" : f->converged ? "true" : "false");
+		if (f->dpkg.package) {
+			printf("{\"package\":");
+			cli_json_str(f->dpkg.package);
+			printf(",\"version\":");
+			f->dpkg.version ? cli_json_str(f->dpkg.version) : (void)printf("null");
+			printf(",\"md5sum\":\"%s\",\"accounted\":%s}", svc_dpkg_sum_name(f->dpkg.sum),
+			       f->dpkg.accounted ? "true" : "false");
+		} else
+			printf("null");
+		printf(",\"processes\":[");
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
 			cli_json_str(f->users[k].comm);
 			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
 			cli_json_str(f->users[k].level);
-			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
+			printf(",\"hotpatched\":%s", f->users[k].hot ? "true" : "false");
+			if (f->users[k].stale[0]) {
+				printf(",\"not_converged\":");
+				cli_json_str(f->users[k].stale);
+			}
+			printf("}");
 		}
 		printf("]}");
 	}
@@ -62,6 +85,17 @@ static void print_status_json(const SvcStatus *st)
 	printf("]}\n");
 }
 
+void cli_print_dpkg(const SvcFileStatus *f)
+{
+	printf("    dpkg: %s %s, md5sum %s", f->dpkg.package, f->dpkg.version ? f->dpkg.version : "?",
+	       svc_dpkg_sum_name(f->dpkg.sum));
+	if (f->dpkg.sum == SVC_DPKG_DIFFERS)
+		printf(f->dpkg.accounted ? ": svc's coldpatch of %s\n"
+					 : ": NOT accounted for by svc (level %s)\n", f->level);
+	else
+		printf("\n");
+}
+
 void cli_print_files(const SvcStatus *st, const char *only_fix)
 {
 	printf("%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
@@ -69,11 +103,18 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 		const SvcFileStatus *f = &st->files[i];
 		if (only_fix && !svc_status_file_has_fix(st, f, only_fix))
 			continue;
-		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
+		printf("%-40s %-14s %-10s", f->path, f->level,
+		       f->converged < 0 ? "unknown" : f->converged ? "yes" : "NO");
 		for (size_t k = 0; k < f->n_users; k++)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
+		for (size_t k = 0; k < f->n_users; k++)
+			if (f->users[k].stale[0])
+				printf("    pid %d not converged: %s\n", (int)f->users[k].pid,
+				       f->users[k].stale);
+		if (f->dpkg.package)
+			cli_print_dpkg(f);
 	}
 }
 
@@ -87,6 +128,8 @@ static void print_status(const SvcStatus *st)
 		       cli_time(f->created, t));
 		if (f->reason)
 			printf("    reason: %s\n", f->reason);
+		if (f->superseded_by)
+			printf("    superseded by %s %s\n", f->superseded_by, f->superseded_version);
 	}
 	if (!st->n_fixes)
 		printf("(no fixes)\n");
@@ -129,8 +172,13 @@ static int cmd_status(Cli *c, int argc, char **argv)
 	if (r != EXIT_OK)
 		return r;
 	c->json ? print_status_json(&st) : print_status(&st);
+	if (st.n_unknown_procs) {
+		fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
+			st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
+		r = EXIT_RESTART;
+	}
 	svc_status_free(&st);
-	return EXIT_OK;
+	return r;
 }
 
 const CliCmd cli_cmd_status = {
@@ -138,8 +186,9 @@ const CliCmd cli_cmd_status = {
 	.synopsis = "[--json]",
 	.summary = "fixes, serviced files, and the processes using them",
 	.help = "Every fix with its state, every serviced file with its SHA-256 and fix\n"
-		"level, each process mapping it with the level it runs, and the record\n"
-		"of the last 'svc boot'.\n",
+		"level, each process mapping it with the level it runs, the package\n"
+		"owning it (dpkg) and whether its md5sum matches, and the record of the\n"
+		"last 'svc boot'.\n",
 	.flags = CLI_JSON,
 	.run = cmd_status,
 };
