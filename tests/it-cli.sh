@@ -160,9 +160,10 @@ for p in svc.8 svc-package.5; do
 done
 MAN=$(MANWIDTH=200 man -l "$SVC_TOP/build/man/svc.8" 2>/dev/null)
 echo "$MAN" | grep -q "^SVC(8)" || fail "svc.8 does not render: $MAN"
-CMDS=$(sed -n '/^## Commands/,/^## /p' "$SVC_TOP/docs/cli.md")
+CMDS=$(sed -n '/^COMMANDS/,/^[A-Z]/p' <<<"$MAN")
 for c in $("$SVC" __complete commands); do
-	echo "$CMDS" | grep -Eq "^\| \`$c( |\`)|, \`$c( |\`)" || fail "command $c not in docs/cli.md's Commands"
+	# a tag line of the COMMANDS section: "       status [--json], list [--json]"
+	echo "$CMDS" | grep -Eq "^ {7}(.*, )?$c( |,|\$)" || fail "command $c not in svc.8's COMMANDS"
 	for o in $("$SVC" __complete options "$c"); do
 		o=${o%=}
 		echo "$MAN" | grep -qe "$o\b" || fail "option $o of $c not in svc.8"
