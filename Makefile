@@ -75,12 +75,16 @@ install: build/svc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
-	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
-		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service
+	# every unit in tools/systemd/ (svc-boot, svc-metrics.service and .timer)
+	for u in tools/systemd/*.in; do \
+		n=$$(basename $$u .in); \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+			$$u >$(DESTDIR)$(UNITDIR)/$$n && chmod 0644 $(DESTDIR)$(UNITDIR)/$$n || exit 1; \
+	done
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
-	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants
+	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants $(DESTDIR)$(UNITDIR)/timers.target.wants
 	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
+	ln -sf ../svc-metrics.timer $(DESTDIR)$(UNITDIR)/timers.target.wants/svc-metrics.timer
 
 # The VM boot test: slow, its own target (cached image under .cache/, which
 # `make clean` keeps).

@@ -101,6 +101,9 @@ int pending_valid_id(const char *s);     /* [A-Za-z0-9._+-]{1,64} */
 
 const char *pending_state_name(PendingState s);
 int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e);
+/* create 0: open what exists, create nothing (a missing directory leaves
+ * its dirfd -1 and reads as empty; nothing may be written then). */
+int pending_store_open_flags(int rootfd, int create, PendingStore *ret, BaseErr *e);
 void pending_store_close(PendingStore *s);
 int pending_next_number(PendingStore *s, uint64_t *ret);
 /* Write a new record durably into a state directory. */

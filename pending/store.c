@@ -35,18 +35,31 @@ const char *pending_state_name(PendingState s)
 
 int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e)
 {
+	return pending_store_open_flags(rootfd, 1, ret, e);
+}
+
+int pending_store_open_flags(int rootfd, int create, PendingStore *ret, BaseErr *e)
+{
 	PendingStore s = { .rootfd = rootfd };
 	_cleanup_close_ int top = -1;
 	int r;
 
 	for (int i = 0; i < PENDING_N_STATES; i++)
 		s.dirfd[i] = -1;
-	r = base_fs_mkdir_p(rootfd, STATE_DIR, 0755, &top);
+	r = create ? base_fs_mkdir_p(rootfd, STATE_DIR, 0755, &top)
+		   : base_fs_open_dir(rootfd, STATE_DIR, &top);
+	if (r == -ENOENT && !create) {
+		*ret = s; /* nothing recorded yet: an empty store */
+		return 0;
+	}
 	if (r < 0)
 		return base_err(e, r, "%s: cannot open state directory: %s", STATE_DIR,
 				base_strerror(r));
 	for (int i = 0; i < PENDING_N_STATES; i++) {
-		r = base_fs_mkdir_p(top, state_dirs[i], 0755, &s.dirfd[i]);
+		r = create ? base_fs_mkdir_p(top, state_dirs[i], 0755, &s.dirfd[i])
+			   : base_fs_open_dir(top, state_dirs[i], &s.dirfd[i]);
+		if (r == -ENOENT && !create)
+			continue;
 		if (r < 0) {
 			pending_store_close(&s);
 			return base_err(e, r, "%s/%s: %s", STATE_DIR, state_dirs[i], base_strerror(r));
@@ -89,6 +102,8 @@ int pending_next_number(PendingStore *s, uint64_t *ret)
 {
 	uint64_t max = 0;
 	for (int i = 0; i < PENDING_N_STATES; i++) {
+		if (s->dirfd[i] < 0)
+			continue; /* a read-only store without that directory */
 		int fd = dup(s->dirfd[i]);
 		if (fd < 0)
 			return -errno;
@@ -170,6 +185,8 @@ int pending_list(PendingStore *s, PendingList *ret, BaseErr *e)
 	int r = 0;
 
 	for (int i = 0; i < PENDING_N_STATES && r >= 0; i++) {
+		if (s->dirfd[i] < 0)
+			continue; /* a read-only store without that directory */
 		int fd = dup(s->dirfd[i]);
 		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 		if (!d) {

@@ -12,6 +12,36 @@
 
 #define LAST_BOOT "last-boot"
 
+/* The words of the record's first line ("svc boot at T: WORDS"). */
+static const char *const boot_results[SVC_BOOT_N_RESULTS] = {
+	[SVC_BOOT_NONE] = "none",
+	[SVC_BOOT_OK] = "ok",
+	[SVC_BOOT_QUARANTINED] = "quarantined some",
+	[SVC_BOOT_FAILED] = "FAILED",
+};
+
+const char *svc_boot_result_name(SvcBootResult r)
+{
+	return (unsigned)r < SVC_BOOT_N_RESULTS ? boot_results[r] : "?";
+}
+
+/* Time and result of a boot record, read back from its first line. */
+static void parse_boot_record(const char *text, int64_t *ret_time, SvcBootResult *ret_result)
+{
+	long long t = 0;
+	int off = 0;
+	*ret_time = 0;
+	*ret_result = SVC_BOOT_NONE;
+	if (sscanf(text, "svc boot at %lld: %n", &t, &off) < 1 || !off)
+		return;
+	size_t len = strcspn(text + off, "\n");
+	for (int i = SVC_BOOT_OK; i < SVC_BOOT_N_RESULTS; i++)
+		if (strlen(boot_results[i]) == len && strncmp(text + off, boot_results[i], len) == 0) {
+			*ret_time = t;
+			*ret_result = (SvcBootResult)i;
+		}
+}
+
 /* The record of the last boot replay: var/lib/svc/last-boot, for status
  * (the journal gets the same lines from the unit's output). */
 static void write_boot_record(Svc *s, const SvcReport *rep, int result, const char *error)
@@ -21,7 +51,8 @@ static void write_boot_record(Svc *s, const SvcReport *rep, int result, const ch
 	if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) < 0)
 		return;
 	base_buf_printf(&b, "svc boot at %lld: %s\n", (long long)time(NULL),
-			result < 0 ? "FAILED" : result > 0 ? "quarantined some" : "ok");
+			svc_boot_result_name(result < 0 ? SVC_BOOT_FAILED
+					     : result > 0 ? SVC_BOOT_QUARANTINED : SVC_BOOT_OK));
 	if (error)
 		base_buf_printf(&b, "error: %s\n", error);
 	for (size_t i = 0; i < rep->n_lines; i++)
@@ -185,8 +216,10 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) >= 0 &&
-		    base_fs_read_at(dfd, LAST_BOOT, 1 << 20, &buf, &len) >= 0)
+		    base_fs_read_at(dfd, LAST_BOOT, 1 << 20, &buf, &len) >= 0) {
 			st.last_boot = (char *)buf;
+			parse_boot_record(st.last_boot, &st.last_boot_time, &st.last_boot_result);
+		}
 	}
 	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
 		SvcFileStatus *f = &st.files[i];

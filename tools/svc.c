@@ -15,13 +15,17 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 
 static const char usage_text[] =
 	"usage: svc [--root DIR] COMMAND [ARGS]\n"
-	"  install PKG [/hotpatch:enable|--hotpatch]\n"
+	"  install PKG [/hotpatch:enable|--hotpatch] [--dry-run] [--json]\n"
 	"                            verify and install a hotfix package; with\n"
 	"                            /hotpatch:enable also patch running processes\n"
-	"  rollback ID [--hotpatch]  reverse an installed (or cancel a pending) fix\n"
+	"  rollback ID [--hotpatch] [--dry-run] [--json]\n"
+	"                            reverse an installed (or cancel a pending) fix\n"
+	"                            (--dry-run: verify, say what would be done, change nothing)\n"
 	"  boot                      replay pending transactions (early boot)\n"
 	"  status [--json]           fixes, files, and the processes using them\n"
 	"  list [--json]             same as status\n"
+	"  metrics [--textfile-dir DIR]\n"
+	"                            status as Prometheus metrics (DIR/svc.prom, or stdout)\n"
 	"  keygen --out PREFIX       new signing key: PREFIX.key, PREFIX.pub\n"
 	"  pack --key KEY --out PKG --id ID --series S --seq N [--summary TEXT]\n"
 	"       --target PATH=BASEFILE:NEWFILE            (ship the fixed file whole), or\n"
@@ -73,6 +77,47 @@ static void print_report(const SvcReport *rep)
 			printf("<%d>", rep->levels[i]);
 		printf("%s\n", rep->lines[i]);
 	}
+}
+
+static void json_str(const char *s);
+
+/* install/rollback --json: what was (dry run: would be) done, one object. */
+static void print_report_json(const SvcReport *rep, int r)
+{
+	printf("{\"package\":");
+	json_str(rep->package);
+	printf(",\"dry_run\":%s,\"changed\":%s,\"noop\":%s,\"restart_required\":%s,"
+	       "\"txn\":%" PRIu64 ",\"targets\":[", rep->dry_run ? "true" : "false",
+	       rep->changed ? "true" : "false", rep->noop ? "true" : "false",
+	       r == SVC_RESTART ? "true" : "false", rep->txn);
+	for (size_t i = 0; i < rep->n_targets; i++) {
+		const SvcTargetPlan *t = &rep->targets[i];
+		printf("%s{\"path\":", i ? "," : "");
+		json_str(t->path);
+		printf(",\"action\":\"%s\",\"from\":", svc_target_action_name(t->action));
+		t->from ? json_str(t->from) : (void)printf("null");
+		printf(",\"to\":");
+		t->to ? json_str(t->to) : (void)printf("null");
+		printf(",\"reason\":");
+		t->reason ? json_str(t->reason) : (void)printf("null");
+		printf("}");
+	}
+	printf("],\"processes\":[");
+	for (size_t i = 0; i < rep->n_users; i++) {
+		printf("%s{\"pid\":%d,\"comm\":", i ? "," : "", (int)rep->users[i].pid);
+		json_str(rep->users[i].comm);
+		printf(",\"path\":");
+		json_str(rep->user_paths[i]);
+		printf(",\"outcome\":\"%s\",\"reason\":", svc_proc_outcome_name(rep->user_outcomes[i]));
+		rep->user_reasons[i] ? json_str(rep->user_reasons[i]) : (void)printf("null");
+		printf("}");
+	}
+	printf("],\"messages\":[");
+	for (size_t i = 0; i < rep->n_lines; i++) {
+		printf("%s", i ? "," : "");
+		json_str(rep->lines[i]);
+	}
+	printf("]}\n");
 }
 
 static void json_str(const char *s)
@@ -175,19 +220,44 @@ static void print_status(const SvcStatus *st)
 
 /* After an install or rollback: what happened, then the convergence table
  * of the files it touched. */
-static int run_report(Svc *s, int r, SvcReport *rep, const BaseErr *e)
+static int run_report(Svc *s, int r, SvcReport *rep, const BaseErr *e, int json)
 {
 	SvcStatus st = { 0 };
 	if (r < 0)
 		return fail(e, r);
-	print_report(rep);
-	if (!quiet && rep->package && svc_status(s, &st, NULL) >= 0) {
+	if (json) {
+		print_report_json(rep, r);
+	} else {
+		print_report(rep);
+		if (rep->dry_run && !quiet)
+			printf("(dry run: nothing was changed)\n");
+	}
+	if (rep->refused) {
+		/* a dry run that found what a real run would refuse: its error */
+		svc_report_free(rep);
+		return fail(e, e->code);
+	}
+	if (!json && !quiet && !rep->dry_run && rep->package && svc_status(s, &st, NULL) >= 0) {
 		printf("\n");
 		print_files(&st, rep->package);
 		svc_status_free(&st);
 	}
 	svc_report_free(rep);
 	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
+}
+
+/* svc metrics [--textfile-dir DIR] */
+static int cmd_metrics(Svc *s, const char *dir)
+{
+	BaseErr e = { 0 };
+	BaseBuf out = { 0 };
+	int r = dir ? svc_metrics_write(s, dir, &e) : svc_metrics(s, &out, &e);
+	if (r < 0)
+		return fail(&e, r);
+	if (out.data)
+		fwrite(out.data, 1, out.len, stdout);
+	base_buf_free(&out);
+	return EXIT_OK;
 }
 
 #define MAX_OBJECTS 256
@@ -470,11 +540,15 @@ int main(int argc, char **argv)
 	}
 
 	/* the rest take arguments and command options in any order */
-	const char *arg = NULL;
+	const char *arg = NULL, *textfile_dir = NULL;
 	unsigned flags = 0;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--dry-run") == 0)
+			flags |= SVC_DRY_RUN;
+		else if (strcmp(argv[i], "--textfile-dir") == 0 && i + 1 < argc)
+			textfile_dir = argv[++i];
 		else if (strcmp(argv[i], "--hotpatch") == 0 || strcasecmp(argv[i], "/hotpatch:enable") == 0)
 			flags |= SVC_HOTPATCH;
 		else if (strcasecmp(argv[i], "/hotpatch:disable") == 0)
@@ -495,14 +569,19 @@ int main(int argc, char **argv)
 
 	int needs_arg = strcmp(cmd, "install") == 0 || strcmp(cmd, "rollback") == 0;
 	int is_status = strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0;
-	if (!needs_arg && !is_status && strcmp(cmd, "boot") != 0)
+	int is_metrics = strcmp(cmd, "metrics") == 0;
+	if (!needs_arg && !is_status && !is_metrics && strcmp(cmd, "boot") != 0)
 		return usage("unknown command");
 	if (needs_arg != (arg != NULL))
 		return usage(needs_arg ? "missing argument" : "unexpected argument");
-	if (json && !is_status)
-		return usage("--json goes with status");
+	if (json && !is_status && !needs_arg)
+		return usage("--json goes with status, install or rollback");
 	if (flags && !needs_arg)
-		return usage("/hotpatch:enable goes with install or rollback");
+		return usage("/hotpatch:enable and --dry-run go with install or rollback");
+	if (textfile_dir && !is_metrics)
+		return usage("--textfile-dir goes with metrics");
+	/* a dry run and the metrics only read: no lock, no state directory made */
+	opt.read_only = (flags & SVC_DRY_RUN) || is_metrics;
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
@@ -512,12 +591,14 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return fail(&e, r);
 	if (strcmp(cmd, "install") == 0)
-		r = run_report(s, svc_install(s, arg, flags, &rep, &e), &rep, &e);
+		r = run_report(s, svc_install(s, arg, flags, &rep, &e), &rep, &e, json);
 	else if (strcmp(cmd, "rollback") == 0)
-		r = run_report(s, svc_rollback(s, arg, flags, &rep, &e), &rep, &e);
+		r = run_report(s, svc_rollback(s, arg, flags, &rep, &e), &rep, &e, json);
+	else if (is_metrics)
+		r = cmd_metrics(s, textfile_dir);
 	else if (strcmp(cmd, "boot") == 0) {
 		int q = svc_boot(s, &rep, &e);
-		r = run_report(s, q < 0 ? q : 0, &rep, &e);
+		r = run_report(s, q < 0 ? q : 0, &rep, &e, 0);
 		if (q > 0)
 			r = EXIT_QUARANTINED; /* the rest was applied; say so in the exit code */
 	} else {

@@ -1,0 +1,207 @@
+/* svc metrics: the status in the Prometheus text exposition format
+ * (version 0.0.4), for node_exporter's textfile collector.
+ *
+ * Every number comes from svc_status(), so the metrics can never say
+ * something `svc status` does not.  Metric names are fixed here (all valid
+ * [a-zA-Z_:][a-zA-Z0-9_:]*); only label values come from the system (paths,
+ * fix ids, process names) and are escaped.  Each family is written whole,
+ * HELP and TYPE first, and a family that has a label with a closed set of
+ * values (a fix state, a boot result) has a series for every value, 0
+ * included, so a rule never sees a series vanish when a count falls to 0.
+ *
+ * The file is replaced atomically (temp, fsync, rename, fsync of the
+ * directory, through base/fs.c): node_exporter reads either the old file
+ * or the new one, never half of one.  The temp name does not end in .prom,
+ * which the collector ignores. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svc/internal.h"
+
+#define PROM_FILE "svc.prom"
+
+/* The label value of each boot result (the record's own words are for people). */
+static const char *const boot_labels[SVC_BOOT_N_RESULTS] = {
+	[SVC_BOOT_NONE] = "none",
+	[SVC_BOOT_OK] = "ok",
+	[SVC_BOOT_QUARANTINED] = "quarantined",
+	[SVC_BOOT_FAILED] = "failed",
+};
+
+/* A label value: backslash, double quote and line feed escaped. */
+static void label(BaseBuf *b, const char *name, const char *value)
+{
+	base_buf_printf(b, "%s=\"", name);
+	for (const char *p = value ? value : ""; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			base_buf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			base_buf_printf(b, "\\n");
+		else
+			base_buf_append(b, p, 1);
+	}
+	base_buf_printf(b, "\"");
+}
+
+static void family(BaseBuf *b, const char *name, const char *help)
+{
+	base_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+static size_t unconverged(const SvcFileStatus *f)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < f->n_users; k++)
+		n += strcmp(f->users[k].level, f->level) != 0;
+	return n;
+}
+
+static void format(const SvcStatus *st, BaseBuf *b)
+{
+	family(b, "svc_fixes", "Fixes known to svc, by state.");
+	for (int i = 0; i < SVC_N_FIX_STATES; i++) {
+		size_t n = 0;
+		for (size_t k = 0; k < st->n_fixes; k++)
+			n += strcmp(st->fixes[k].state, svc_fix_states[i]) == 0;
+		base_buf_printf(b, "svc_fixes{");
+		label(b, "state", svc_fix_states[i]);
+		base_buf_printf(b, "} %zu\n", n);
+	}
+
+	family(b, "svc_fix_info", "One series per fix, value 1: its series, sequence and state.");
+	for (size_t k = 0; k < st->n_fixes; k++) {
+		const SvcFixStatus *f = &st->fixes[k];
+		char seq[24];
+		snprintf(seq, sizeof(seq), "%" PRIu64, f->sequence);
+		base_buf_printf(b, "svc_fix_info{");
+		label(b, "fix", f->id);
+		base_buf_printf(b, ",");
+		label(b, "series", f->series);
+		base_buf_printf(b, ",");
+		label(b, "sequence", seq);
+		base_buf_printf(b, ",");
+		label(b, "state", f->state);
+		base_buf_printf(b, "} 1\n");
+	}
+
+	family(b, "svc_files_serviced", "Files that a fix services (in any state).");
+	base_buf_printf(b, "svc_files_serviced %zu\n", st->n_files);
+
+	family(b, "svc_file_converged",
+	       "1 when every process mapping the file runs the fix level on disk (label level).");
+	for (size_t i = 0; i < st->n_files; i++) {
+		base_buf_printf(b, "svc_file_converged{");
+		label(b, "path", st->files[i].path);
+		base_buf_printf(b, ",");
+		label(b, "level", st->files[i].level);
+		base_buf_printf(b, "} %d\n", st->files[i].converged ? 1 : 0);
+	}
+
+	family(b, "svc_file_processes",
+	       "Processes mapping a serviced file, by the fix level they run.");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		for (size_t k = 0; k < f->n_users; k++) {
+			size_t n = 0, seen = 0;
+			for (size_t j = 0; j < f->n_users; j++) {
+				int same = strcmp(f->users[j].level, f->users[k].level) == 0;
+				n += same;
+				seen |= same && j < k;
+			}
+			if (seen)
+				continue; /* that level was written already */
+			base_buf_printf(b, "svc_file_processes{");
+			label(b, "path", f->path);
+			base_buf_printf(b, ",");
+			label(b, "level", f->users[k].level);
+			base_buf_printf(b, "} %zu\n", n);
+		}
+	}
+
+	size_t total = 0;
+	for (size_t i = 0; i < st->n_files; i++)
+		total += unconverged(&st->files[i]);
+	family(b, "svc_unconverged_processes",
+	       "Processes not running the fix level on disk of a file they map.");
+	base_buf_printf(b, "svc_unconverged_processes %zu\n", total);
+
+	family(b, "svc_process_unconverged",
+	       "One series per process not converged on a file, value 1: the level it runs "
+	       "and the level on disk.");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		for (size_t k = 0; k < f->n_users; k++) {
+			const SvcUser *u = &f->users[k];
+			char pid[16];
+			if (strcmp(u->level, f->level) == 0)
+				continue;
+			snprintf(pid, sizeof(pid), "%d", (int)u->pid);
+			base_buf_printf(b, "svc_process_unconverged{");
+			label(b, "path", f->path);
+			base_buf_printf(b, ",");
+			label(b, "pid", pid);
+			base_buf_printf(b, ",");
+			label(b, "comm", u->comm);
+			base_buf_printf(b, ",");
+			label(b, "level", u->level);
+			base_buf_printf(b, ",");
+			label(b, "disk_level", f->level);
+			base_buf_printf(b, "} 1\n");
+		}
+	}
+
+	family(b, "svc_unreadable_records", "Transaction records svc cannot read (see svc status).");
+	base_buf_printf(b, "svc_unreadable_records %zu\n", st->n_unreadable);
+
+	family(b, "svc_last_boot_result",
+	       "1 for the result of the last svc boot replay (none: never ran), 0 for the others.");
+	for (int i = 0; i < SVC_BOOT_N_RESULTS; i++) {
+		base_buf_printf(b, "svc_last_boot_result{");
+		label(b, "result", boot_labels[i]);
+		base_buf_printf(b, "} %d\n", st->last_boot_result == (SvcBootResult)i);
+	}
+	family(b, "svc_last_boot_timestamp_seconds",
+	       "When the last svc boot replay ran (seconds since the epoch; 0: never).");
+	base_buf_printf(b, "svc_last_boot_timestamp_seconds %" PRId64 "\n", st->last_boot_time);
+
+	family(b, "svc_metrics_timestamp_seconds", "When svc metrics wrote these numbers.");
+	base_buf_printf(b, "svc_metrics_timestamp_seconds %lld\n", (long long)time(NULL));
+}
+
+int svc_metrics(Svc *s, BaseBuf *out, BaseErr *e)
+{
+	SvcStatus st = { 0 };
+	BaseBuf b = { 0 };
+	int r = svc_status(s, &st, e);
+	if (r < 0)
+		return r;
+	format(&st, &b);
+	svc_status_free(&st);
+	if (!b.data) { /* base_buf_printf failed: out of memory */
+		base_buf_free(&b);
+		return -ENOMEM;
+	}
+	*out = b;
+	return 0;
+}
+
+int svc_metrics_write(Svc *s, const char *dir, BaseErr *e)
+{
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	BaseBuf b = { 0 };
+	if (dfd < 0)
+		return base_err(e, -errno, "%s: %s", dir, strerror(errno));
+	int r = svc_metrics(s, &b, e);
+	if (r < 0)
+		return r;
+	r = base_fs_write_atomic(dfd, PROM_FILE, b.data, b.len, 0644);
+	base_buf_free(&b);
+	if (r < 0)
+		return base_err(e, r, "%s/%s: %s", dir, PROM_FILE, base_strerror(r));
+	return 0;
+}
