@@ -22,7 +22,7 @@ LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 all: deps build/svc
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot
+.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet
 
 deps:
 	@sh tools/deps.sh
@@ -90,6 +90,12 @@ install: build/svc
 # `make clean` keeps).
 check-boot: all
 	@bash tests/boot/run.sh
+
+# The Ansible collection driven by real ansible-playbook runs over a local
+# inventory: minutes, so not part of `make check`.
+check-fleet: all
+	@sh tools/deps.sh fleet
+	@bash tests/fleet.sh
 
 clean:
 	rm -rf build

@@ -15,6 +15,7 @@
  * which the collector ignores. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,22 @@ static void label(BaseBuf *b, const char *name, const char *value)
 	base_buf_printf(b, "\"");
 }
 
+/* The start of a sample: NAME{k1="v1",...} for n label pairs (n may be 0),
+ * followed by the value the caller prints. */
+static void series(BaseBuf *b, const char *name, int n, ...)
+{
+	va_list ap;
+	base_buf_printf(b, "%s", name);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++) {
+		const char *k = va_arg(ap, const char *), *v = va_arg(ap, const char *);
+		base_buf_printf(b, "%s", i ? "," : "{");
+		label(b, k, v);
+	}
+	va_end(ap);
+	base_buf_printf(b, "%s ", n ? "}" : "");
+}
+
 static void family(BaseBuf *b, const char *name, const char *help)
 {
 	base_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
@@ -68,9 +85,8 @@ static void format(const SvcStatus *st, BaseBuf *b)
 		size_t n = 0;
 		for (size_t k = 0; k < st->n_fixes; k++)
 			n += strcmp(st->fixes[k].state, svc_fix_states[i]) == 0;
-		base_buf_printf(b, "svc_fixes{");
-		label(b, "state", svc_fix_states[i]);
-		base_buf_printf(b, "} %zu\n", n);
+		series(b, "svc_fixes", 1, "state", svc_fix_states[i]);
+		base_buf_printf(b, "%zu\n", n);
 	}
 
 	family(b, "svc_fix_info", "One series per fix, value 1: its series, sequence and state.");
@@ -78,28 +94,21 @@ static void format(const SvcStatus *st, BaseBuf *b)
 		const SvcFixStatus *f = &st->fixes[k];
 		char seq[24];
 		snprintf(seq, sizeof(seq), "%" PRIu64, f->sequence);
-		base_buf_printf(b, "svc_fix_info{");
-		label(b, "fix", f->id);
-		base_buf_printf(b, ",");
-		label(b, "series", f->series);
-		base_buf_printf(b, ",");
-		label(b, "sequence", seq);
-		base_buf_printf(b, ",");
-		label(b, "state", f->state);
-		base_buf_printf(b, "} 1\n");
+		series(b, "svc_fix_info", 4, "fix", f->id, "series", f->series, "sequence", seq,
+		       "state", f->state);
+		base_buf_printf(b, "1\n");
 	}
 
 	family(b, "svc_files_serviced", "Files that a fix services (in any state).");
-	base_buf_printf(b, "svc_files_serviced %zu\n", st->n_files);
+	series(b, "svc_files_serviced", 0);
+	base_buf_printf(b, "%zu\n", st->n_files);
 
 	family(b, "svc_file_converged",
 	       "1 when every process mapping the file runs the fix level on disk (label level).");
 	for (size_t i = 0; i < st->n_files; i++) {
-		base_buf_printf(b, "svc_file_converged{");
-		label(b, "path", st->files[i].path);
-		base_buf_printf(b, ",");
-		label(b, "level", st->files[i].level);
-		base_buf_printf(b, "} %d\n", st->files[i].converged ? 1 : 0);
+		series(b, "svc_file_converged", 2, "path", st->files[i].path, "level",
+		       st->files[i].level);
+		base_buf_printf(b, "%d\n", st->files[i].converged ? 1 : 0);
 	}
 
 	family(b, "svc_file_processes",
@@ -115,11 +124,8 @@ static void format(const SvcStatus *st, BaseBuf *b)
 			}
 			if (seen)
 				continue; /* that level was written already */
-			base_buf_printf(b, "svc_file_processes{");
-			label(b, "path", f->path);
-			base_buf_printf(b, ",");
-			label(b, "level", f->users[k].level);
-			base_buf_printf(b, "} %zu\n", n);
+			series(b, "svc_file_processes", 2, "path", f->path, "level", f->users[k].level);
+			base_buf_printf(b, "%zu\n", n);
 		}
 	}
 
@@ -141,17 +147,9 @@ static void format(const SvcStatus *st, BaseBuf *b)
 			if (strcmp(u->level, f->level) == 0)
 				continue;
 			snprintf(pid, sizeof(pid), "%d", (int)u->pid);
-			base_buf_printf(b, "svc_process_unconverged{");
-			label(b, "path", f->path);
-			base_buf_printf(b, ",");
-			label(b, "pid", pid);
-			base_buf_printf(b, ",");
-			label(b, "comm", u->comm);
-			base_buf_printf(b, ",");
-			label(b, "level", u->level);
-			base_buf_printf(b, ",");
-			label(b, "disk_level", f->level);
-			base_buf_printf(b, "} 1\n");
+			series(b, "svc_process_unconverged", 5, "path", f->path, "pid", pid, "comm",
+			       u->comm, "level", u->level, "disk_level", f->level);
+			base_buf_printf(b, "1\n");
 		}
 	}
 
@@ -161,9 +159,8 @@ static void format(const SvcStatus *st, BaseBuf *b)
 	family(b, "svc_last_boot_result",
 	       "1 for the result of the last svc boot replay (none: never ran), 0 for the others.");
 	for (int i = 0; i < SVC_BOOT_N_RESULTS; i++) {
-		base_buf_printf(b, "svc_last_boot_result{");
-		label(b, "result", boot_labels[i]);
-		base_buf_printf(b, "} %d\n", st->last_boot_result == (SvcBootResult)i);
+		series(b, "svc_last_boot_result", 1, "result", boot_labels[i]);
+		base_buf_printf(b, "%d\n", st->last_boot_result == (SvcBootResult)i);
 	}
 	family(b, "svc_last_boot_timestamp_seconds",
 	       "When the last svc boot replay ran (seconds since the epoch; 0: never).");

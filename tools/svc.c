@@ -580,8 +580,8 @@ int main(int argc, char **argv)
 		return usage("/hotpatch:enable and --dry-run go with install or rollback");
 	if (textfile_dir && !is_metrics)
 		return usage("--textfile-dir goes with metrics");
-	/* a dry run and the metrics only read: no lock, no state directory made */
-	opt.read_only = (flags & SVC_DRY_RUN) || is_metrics;
+	/* a dry run, status and the metrics only read: no lock, no state directory made */
+	opt.read_only = (flags & SVC_DRY_RUN) || is_metrics || is_status;
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
