@@ -170,4 +170,4 @@ ok "svc_facts: converged=false naming the parker; a tampered package fails with 
 
 stop_pid "$PARK"
 for h in $HOSTS; do stop_pid "${WPID[$h]}"; done
-echo "it-fleet: $n passed, 0 failed"
+echo "fleet: $n passed, 0 failed"
