@@ -34,40 +34,59 @@ static const char *const boot_labels[SVC_BOOT_N_RESULTS] = {
 	[SVC_BOOT_FAILED] = "failed",
 };
 
-/* A label value: backslash, double quote and line feed escaped. */
-static void label(BaseBuf *b, const char *name, const char *value)
+/* The text being built; the first failed append sticks (no half file). */
+typedef struct Out {
+	BaseBuf b;
+	int err;
+} Out;
+
+static void put(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(Out *o, const char *fmt, ...)
 {
-	base_buf_printf(b, "%s=\"", name);
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0 || base_buf_append(&o->b, s, (size_t)n) < 0)
+		o->err = -ENOMEM;
+	free(s);
+}
+
+/* A label value: backslash, double quote and line feed escaped. */
+static void label(Out *o, const char *name, const char *value)
+{
+	put(o, "%s=\"", name);
 	for (const char *p = value ? value : ""; *p; p++) {
 		if (*p == '\\' || *p == '"')
-			base_buf_printf(b, "\\%c", *p);
+			put(o, "\\%c", *p);
 		else if (*p == '\n')
-			base_buf_printf(b, "\\n");
+			put(o, "\\n");
 		else
-			base_buf_append(b, p, 1);
+			put(o, "%c", *p);
 	}
-	base_buf_printf(b, "\"");
+	put(o, "\"");
 }
 
 /* The start of a sample: NAME{k1="v1",...} for n label pairs (n may be 0),
  * followed by the value the caller prints. */
-static void series(BaseBuf *b, const char *name, int n, ...)
+static void series(Out *o, const char *name, int n, ...)
 {
 	va_list ap;
-	base_buf_printf(b, "%s", name);
+	put(o, "%s", name);
 	va_start(ap, n);
 	for (int i = 0; i < n; i++) {
 		const char *k = va_arg(ap, const char *), *v = va_arg(ap, const char *);
-		base_buf_printf(b, "%s", i ? "," : "{");
-		label(b, k, v);
+		put(o, "%s", i ? "," : "{");
+		label(o, k, v);
 	}
 	va_end(ap);
-	base_buf_printf(b, "%s ", n ? "}" : "");
+	put(o, "%s ", n ? "}" : "");
 }
 
-static void family(BaseBuf *b, const char *name, const char *help)
+static void family(Out *o, const char *name, const char *help)
 {
-	base_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	put(o, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
 static size_t unconverged(const SvcFileStatus *f)
@@ -78,40 +97,40 @@ static size_t unconverged(const SvcFileStatus *f)
 	return n;
 }
 
-static void format(const SvcStatus *st, BaseBuf *b)
+static void format(const SvcStatus *st, Out *o)
 {
-	family(b, "svc_fixes", "Fixes known to svc, by state.");
+	family(o, "svc_fixes", "Fixes known to svc, by state.");
 	for (int i = 0; i < SVC_N_FIX_STATES; i++) {
 		size_t n = 0;
 		for (size_t k = 0; k < st->n_fixes; k++)
 			n += strcmp(st->fixes[k].state, svc_fix_states[i]) == 0;
-		series(b, "svc_fixes", 1, "state", svc_fix_states[i]);
-		base_buf_printf(b, "%zu\n", n);
+		series(o, "svc_fixes", 1, "state", svc_fix_states[i]);
+		put(o, "%zu\n", n);
 	}
 
-	family(b, "svc_fix_info", "One series per fix, value 1: its series, sequence and state.");
+	family(o, "svc_fix_info", "One series per fix, value 1: its series, sequence and state.");
 	for (size_t k = 0; k < st->n_fixes; k++) {
 		const SvcFixStatus *f = &st->fixes[k];
 		char seq[24];
 		snprintf(seq, sizeof(seq), "%" PRIu64, f->sequence);
-		series(b, "svc_fix_info", 4, "fix", f->id, "series", f->series, "sequence", seq,
+		series(o, "svc_fix_info", 4, "fix", f->id, "series", f->series, "sequence", seq,
 		       "state", f->state);
-		base_buf_printf(b, "1\n");
+		put(o, "1\n");
 	}
 
-	family(b, "svc_files_serviced", "Files that a fix services (in any state).");
-	series(b, "svc_files_serviced", 0);
-	base_buf_printf(b, "%zu\n", st->n_files);
+	family(o, "svc_files_serviced", "Files that a fix services (in any state).");
+	series(o, "svc_files_serviced", 0);
+	put(o, "%zu\n", st->n_files);
 
-	family(b, "svc_file_converged",
+	family(o, "svc_file_converged",
 	       "1 when every process mapping the file runs the fix level on disk (label level).");
 	for (size_t i = 0; i < st->n_files; i++) {
-		series(b, "svc_file_converged", 2, "path", st->files[i].path, "level",
+		series(o, "svc_file_converged", 2, "path", st->files[i].path, "level",
 		       st->files[i].level);
-		base_buf_printf(b, "%d\n", st->files[i].converged ? 1 : 0);
+		put(o, "%d\n", st->files[i].converged ? 1 : 0);
 	}
 
-	family(b, "svc_file_processes",
+	family(o, "svc_file_processes",
 	       "Processes mapping a serviced file, by the fix level they run.");
 	for (size_t i = 0; i < st->n_files; i++) {
 		const SvcFileStatus *f = &st->files[i];
@@ -124,19 +143,19 @@ static void format(const SvcStatus *st, BaseBuf *b)
 			}
 			if (seen)
 				continue; /* that level was written already */
-			series(b, "svc_file_processes", 2, "path", f->path, "level", f->users[k].level);
-			base_buf_printf(b, "%zu\n", n);
+			series(o, "svc_file_processes", 2, "path", f->path, "level", f->users[k].level);
+			put(o, "%zu\n", n);
 		}
 	}
 
 	size_t total = 0;
 	for (size_t i = 0; i < st->n_files; i++)
 		total += unconverged(&st->files[i]);
-	family(b, "svc_unconverged_processes",
+	family(o, "svc_unconverged_processes",
 	       "Processes not running the fix level on disk of a file they map.");
-	base_buf_printf(b, "svc_unconverged_processes %zu\n", total);
+	put(o, "svc_unconverged_processes %zu\n", total);
 
-	family(b, "svc_process_unconverged",
+	family(o, "svc_process_unconverged",
 	       "One series per process not converged on a file, value 1: the level it runs "
 	       "and the level on disk.");
 	for (size_t i = 0; i < st->n_files; i++) {
@@ -147,43 +166,43 @@ static void format(const SvcStatus *st, BaseBuf *b)
 			if (strcmp(u->level, f->level) == 0)
 				continue;
 			snprintf(pid, sizeof(pid), "%d", (int)u->pid);
-			series(b, "svc_process_unconverged", 5, "path", f->path, "pid", pid, "comm",
+			series(o, "svc_process_unconverged", 5, "path", f->path, "pid", pid, "comm",
 			       u->comm, "level", u->level, "disk_level", f->level);
-			base_buf_printf(b, "1\n");
+			put(o, "1\n");
 		}
 	}
 
-	family(b, "svc_unreadable_records", "Transaction records svc cannot read (see svc status).");
-	base_buf_printf(b, "svc_unreadable_records %zu\n", st->n_unreadable);
+	family(o, "svc_unreadable_records", "Transaction records svc cannot read (see svc status).");
+	put(o, "svc_unreadable_records %zu\n", st->n_unreadable);
 
-	family(b, "svc_last_boot_result",
+	family(o, "svc_last_boot_result",
 	       "1 for the result of the last svc boot replay (none: never ran), 0 for the others.");
 	for (int i = 0; i < SVC_BOOT_N_RESULTS; i++) {
-		series(b, "svc_last_boot_result", 1, "result", boot_labels[i]);
-		base_buf_printf(b, "%d\n", st->last_boot_result == (SvcBootResult)i);
+		series(o, "svc_last_boot_result", 1, "result", boot_labels[i]);
+		put(o, "%d\n", st->last_boot_result == (SvcBootResult)i);
 	}
-	family(b, "svc_last_boot_timestamp_seconds",
+	family(o, "svc_last_boot_timestamp_seconds",
 	       "When the last svc boot replay ran (seconds since the epoch; 0: never).");
-	base_buf_printf(b, "svc_last_boot_timestamp_seconds %" PRId64 "\n", st->last_boot_time);
+	put(o, "svc_last_boot_timestamp_seconds %" PRId64 "\n", st->last_boot_time);
 
-	family(b, "svc_metrics_timestamp_seconds", "When svc metrics wrote these numbers.");
-	base_buf_printf(b, "svc_metrics_timestamp_seconds %lld\n", (long long)time(NULL));
+	family(o, "svc_metrics_timestamp_seconds", "When svc metrics wrote these numbers.");
+	put(o, "svc_metrics_timestamp_seconds %lld\n", (long long)time(NULL));
 }
 
 int svc_metrics(Svc *s, BaseBuf *out, BaseErr *e)
 {
 	SvcStatus st = { 0 };
-	BaseBuf b = { 0 };
+	Out o = { 0 };
 	int r = svc_status(s, &st, e);
 	if (r < 0)
 		return r;
-	format(&st, &b);
+	format(&st, &o);
 	svc_status_free(&st);
-	if (!b.data) { /* base_buf_printf failed: out of memory */
-		base_buf_free(&b);
-		return -ENOMEM;
+	if (o.err) {
+		base_buf_free(&o.b);
+		return base_err(e, o.err, "metrics: %s", base_strerror(o.err));
 	}
-	*out = b;
+	*out = o.b;
 	return 0;
 }
 
