@@ -93,7 +93,7 @@ static size_t unconverged(const SvcFileStatus *f)
 {
 	size_t n = 0;
 	for (size_t k = 0; k < f->n_users; k++)
-		n += strcmp(f->users[k].level, f->level) != 0;
+		n += !svc_user_converged(f, &f->users[k]);
 	return n;
 }
 
@@ -123,11 +123,12 @@ static void format(const SvcStatus *st, Out *o)
 	put(o, "%zu\n", st->n_files);
 
 	family(o, "svc_file_converged",
-	       "1 when every process mapping the file runs the fix level on disk (label level).");
+	       "1 when every process mapping the file runs the fix level on disk (label level), "
+	       "0 when one does not, -1 when unknown (a process could not be read).");
 	for (size_t i = 0; i < st->n_files; i++) {
 		series(o, "svc_file_converged", 2, "path", st->files[i].path, "level",
 		       st->files[i].level);
-		put(o, "%d\n", st->files[i].converged ? 1 : 0);
+		put(o, "%d\n", st->files[i].converged);
 	}
 
 	family(o, "svc_file_processes",
@@ -156,21 +157,27 @@ static void format(const SvcStatus *st, Out *o)
 	put(o, "svc_unconverged_processes %zu\n", total);
 
 	family(o, "svc_process_unconverged",
-	       "One series per process not converged on a file, value 1: the level it runs "
-	       "and the level on disk.");
+	       "One series per process not converged on a file, value 1: the level it runs, "
+	       "the level on disk, and the thread still in replaced code (reason) if any.");
 	for (size_t i = 0; i < st->n_files; i++) {
 		const SvcFileStatus *f = &st->files[i];
 		for (size_t k = 0; k < f->n_users; k++) {
 			const SvcUser *u = &f->users[k];
 			char pid[16];
-			if (strcmp(u->level, f->level) == 0)
+			if (svc_user_converged(f, u))
 				continue;
 			snprintf(pid, sizeof(pid), "%d", (int)u->pid);
-			series(o, "svc_process_unconverged", 5, "path", f->path, "pid", pid, "comm",
-			       u->comm, "level", u->level, "disk_level", f->level);
+			series(o, "svc_process_unconverged", 6, "path", f->path, "pid", pid, "comm",
+			       u->comm, "level", u->level, "disk_level", f->level, "reason",
+			       u->stale);
 			put(o, "1\n");
 		}
 	}
+
+	family(o, "svc_unknown_processes",
+	       "Processes whose memory maps could not be read: convergence unknown.");
+	series(o, "svc_unknown_processes", 0);
+	put(o, "%zu\n", st->n_unknown_procs);
 
 	family(o, "svc_unreadable_records", "Transaction records svc cannot read (see svc status).");
 	put(o, "svc_unreadable_records %zu\n", st->n_unreadable);

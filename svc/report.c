@@ -9,8 +9,13 @@
 
 static int report_vline(SvcReport *r, int level, const char *fmt, va_list ap)
 {
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
+	char *raw = NULL;
+	if (vasprintf(&raw, fmt, ap) < 0)
+		return -ENOMEM;
+	/* report lines quote paths, ids and process names: printable only */
+	char *s = base_escape_dup(raw);
+	free(raw);
+	if (!s)
 		return -ENOMEM;
 	char **l = realloc(r->lines, (r->n_lines + 1) * sizeof(*l));
 	if (l)
@@ -61,6 +66,7 @@ const char *svc_target_action_name(SvcTargetAction a)
 static const char *const proc_outcomes[SVC_PROC_N_OUTCOMES] = {
 	[SVC_PROC_IN_USE] = "in-use",
 	[SVC_PROC_NOT_PATCHED] = "not-patched",
+	[SVC_PROC_NOT_CONVERGED] = "not-converged",
 	[SVC_PROC_WOULD_PATCH] = "would-patch",
 	[SVC_PROC_WOULD_REVERT] = "would-revert",
 };
@@ -186,7 +192,7 @@ int svc_scan_ops(Svc *s, const PendingTxn *txn, SvcScanTarget **ret, BaseErr *e)
 		return r;
 	}
 	*ret = t;
-	return 0;
+	return r;
 }
 
 int svc_commit_or_defer(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e)
@@ -196,21 +202,29 @@ int svc_commit_or_defer(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e)
 	int r = svc_scan_ops(s, t, &scan, e);
 	if (r < 0)
 		return r;
+	int unknown = r;
 	r = svc_report_users(rep, scan, t->n_ops);
 	busy = rep->n_users;
 	svc_scan_free(scan, t->n_ops);
 	if (r < 0)
 		return r;
 	rep->changed = 1; /* the record is (or, dry run, would be) committed */
-	if (busy) {
+	if (busy || unknown) {
 		rep->pending = 1;
 		for (size_t i = 0; i < rep->n_users; i++)
 			svc_report_line(rep, "in use: %s by pid %d (%s)", rep->user_paths[i],
 					(int)rep->users[i].pid, rep->users[i].comm);
+		/* a process we cannot read may map a target: not a swap */
+		if (unknown)
+			svc_report_line(rep, "%d process%s could not be read: cannot tell whether "
+					"the targets are in use", unknown, unknown == 1 ? "" : "es");
 		svc_report_line(rep, "transaction %llu %spending: files swap at the next "
 				"`svc boot` (restart required)", (unsigned long long)t->number,
 				s->dry_run ? "would be left " : "");
-		r = svc_report_targets(rep, t, SVC_TARGET_PENDING, "in use: the swap waits for `svc boot`");
+		r = svc_report_targets(rep, t, SVC_TARGET_PENDING,
+				       unknown ? "in use, or a process could not be read: the swap "
+						 "waits for `svc boot`"
+					       : "in use: the swap waits for `svc boot`");
 		return r < 0 ? r : SVC_RESTART;
 	}
 	if (!s->dry_run) {

@@ -153,6 +153,11 @@ static int add_file(SvcStatus *st, const char *path, const char *fix)
 	return f->path ? add_file_fix(f, fix) : -ENOMEM;
 }
 
+int svc_user_converged(const SvcFileStatus *f, const SvcUser *u)
+{
+	return strcmp(u->level, f->level) == 0 && !u->stale[0];
+}
+
 int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id)
 {
 	(void)st;
@@ -209,8 +214,13 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 			scan[i].ino = sb.st_ino;
 		}
 	}
-	if (r >= 0 && st.n_files)
+	if (r >= 0 && st.n_files) {
 		r = svc_scan_users(s, scan, st.n_files, e);
+		if (r > 0) {
+			st.n_unknown_procs = (size_t)r;
+			r = 0;
+		}
+	}
 	if (r >= 0) {
 		_cleanup_close_ int dfd = -1;
 		uint8_t *buf = NULL;
@@ -226,9 +236,9 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		f->users = BASE_TAKE_PTR(scan[i].users);
 		f->n_users = scan[i].n_users;
 		svc_hot_levels(s, &l, f);
-		f->converged = 1;
+		f->converged = st.n_unknown_procs ? -1 : 1;
 		for (size_t k = 0; k < f->n_users; k++)
-			if (strcmp(f->users[k].level, f->level) != 0)
+			if (!svc_user_converged(f, &f->users[k]))
 				f->converged = 0;
 	}
 	svc_scan_free(scan, st.n_files);

@@ -11,6 +11,7 @@ enum { TXN_INSTALL, TXN_ROLLBACK, TXN_BOOT };
 static const struct option txn_opts[] = {
 	{ "hotpatch", no_argument, NULL, 'H' },
 	{ "dry-run", no_argument, NULL, 'n' },
+	{ "allow-older", no_argument, NULL, 'O' },
 	{ 0 },
 };
 
@@ -53,6 +54,11 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 			flags |= SVC_HOTPATCH;
 		if (o == 'n')
 			flags |= SVC_DRY_RUN;
+		if (o == 'O') {
+			if (kind != TXN_INSTALL)
+				return cli_usage(c, "--allow-older goes with install");
+			flags |= SVC_ALLOW_OLDER;
+		}
 	}
 	for (int i = optind; i < argc; i++) {
 		if (cli_slash_option(c, argv[i]))
@@ -111,12 +117,15 @@ static int cmd_boot(Cli *c, int argc, char **argv)
 
 const CliCmd cli_cmd_install = {
 	.name = "install",
-	.synopsis = "PKG [/hotpatch:enable | --hotpatch] [--dry-run] [--json]",
+	.synopsis = "PKG [/hotpatch:enable | --hotpatch] [--allow-older] [--dry-run] [--json]",
 	.summary = "verify and install a fix package (with /hotpatch:enable: live too)",
 	.help = "Verify PKG (signature, member hashes, sequence) and swap its files;\n"
 		"a file in use is swapped at the next 'svc boot' (exit 3).  With\n"
 		"/hotpatch:enable (or --hotpatch) every process using a target is patched\n"
 		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n"
+		"A sequence at or below the series' high-water mark (the highest any\n"
+		"other fix of the series reached, rolled back or not) is refused;\n"
+		"--allow-older installs it anyway, with a WARNING line.\n"
 		"--dry-run: verify fully and say what would be done, changing nothing\n"
 		"(exit code as the run would have).  --json: the report as one object\n"
 		"(\"changed\": false when nothing was, or would be, changed).\n",

@@ -13,8 +13,9 @@ module: svc_facts
 short_description: svc status as host facts
 description:
   - Runs C(svc status --json) and returns it as the fact C(svc) (C(ansible_facts.svc)).
-  - Adds C(converged) (every process mapping a serviced file runs the fix level on disk),
-    C(unconverged) (those that do not, with pid, command, path, level and disk_level) and
+  - Adds C(converged) (every process mapping a serviced file runs the fix level on disk, with no
+    thread left in replaced code), C(unconverged) (those that do not, with pid, command, path, level,
+    disk_level and not_converged), C(convergence_unknown) (svc could not read some process) and
     C(installed) (ids of the installed fixes).
 version_added: "0.1.0"
 options:
@@ -53,15 +54,21 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def summary(status):
+    # svc's rule: another level than the one on disk, or a thread still in
+    # replaced code (not_converged); a file whose convergence svc could not
+    # tell (converged null) is never counted as converged
     unconverged = []
+    unknown = False
     for f in status.get('files', []):
+        unknown = unknown or f.get('converged') is None
         for p in f.get('processes', []):
-            if p.get('level') != f.get('level'):
+            if p.get('level') != f.get('level') or p.get('not_converged'):
                 u = dict(p)
                 u.update(command=p.get('comm'), path=f.get('path'), disk_level=f.get('level'))
                 unconverged.append(u)
     status['unconverged'] = unconverged
-    status['converged'] = not unconverged
+    status['convergence_unknown'] = unknown
+    status['converged'] = not unconverged and not unknown
     status['installed'] = [x['id'] for x in status.get('fixes', [])
                            if x.get('state') == 'installed']
     return status
@@ -80,7 +87,8 @@ def main():
         svc = module.get_bin_path(svc, required=True)
     cmd = [svc, '--root', module.params['root'], 'status', '--json']
     rc, out, err = module.run_command(cmd)
-    if rc != 0:
+    # 3: printed, but some process could not be read (convergence unknown)
+    if rc not in (0, 3):
         lines = [l for l in err.splitlines() if l.strip()]
         module.fail_json(msg=lines[-1] if lines else 'svc exited %d' % rc, rc=rc, cmd=cmd)
     try:

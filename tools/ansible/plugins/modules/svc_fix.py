@@ -210,7 +210,8 @@ def main():
         restart_required=rc == 3,
         txn=rep.get('txn', 0),
         targets=rep.get('targets', []),
-        not_converged=[process(x) for x in procs if x.get('outcome') == 'not-patched'],
+        not_converged=[process(x) for x in procs
+                       if x.get('outcome') in ('not-patched', 'not-converged')],
         in_use=[process(x) for x in procs if x.get('outcome') == 'in-use'],
         would_patch=[process(x) for x in procs
                      if x.get('outcome') in ('would-patch', 'would-revert')],
