@@ -89,6 +89,9 @@ install: build/svc
 			$$u >$(DESTDIR)$(UNITDIR)/$$n && chmod 0644 $(DESTDIR)$(UNITDIR)/$$n || exit 1; \
 	done
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)/etc/apt/apt.conf.d
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' tools/apt/80svc.in >$(DESTDIR)/etc/apt/apt.conf.d/80svc
+	chmod 0644 $(DESTDIR)/etc/apt/apt.conf.d/80svc
 	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants $(DESTDIR)$(UNITDIR)/timers.target.wants
 	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
 	ln -sf ../svc-metrics.timer $(DESTDIR)$(UNITDIR)/timers.target.wants/svc-metrics.timer

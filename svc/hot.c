@@ -11,7 +11,7 @@
  *   3. sweep: a process that mapped the old file between 1 and 2 is
  *      patched now
  * Every install keeps each target's payload under var/lib/svc/payloads/
- * (see payload_name) before its commit point: a rollback takes the fix out
+ * (see svc_payload_name) before its commit point: a rollback takes the fix out
  * of the processes that run it from the coldpatch file (hp_unbake) with it. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,7 +33,6 @@ static size_t count_left(const SvcUser *u, size_t from, size_t n)
 		left += u[i].pid != 0;
 	return left;
 }
-#define PAYLOAD_DIR "var/lib/svc/payloads"
 #define PAYLOAD_MAX (64u << 20)
 
 typedef struct PidSet {
@@ -99,7 +98,7 @@ static void report_stale(SvcReport *rep, const char *path, const SvcUser *u, pid
 
 /* var/lib/svc/payloads/<FIX-ID>.<16 hex of SHA-256(target path)>.hp: the
  * payload as shipped in the package, one per target. */
-static void payload_name(char *out, size_t outsz, const char *fix_id, const char *path)
+void svc_payload_name(char *out, size_t outsz, const char *fix_id, const char *path)
 {
 	uint8_t h[BASE_SHA256_LEN];
 	char hx[17];
@@ -123,11 +122,11 @@ int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, B
 		if (!m)
 			continue;
 		char name[256];
-		payload_name(name, sizeof(name), pkg->id, t->ops[i].path);
+		svc_payload_name(name, sizeof(name), pkg->id, t->ops[i].path);
 		if (dfd < 0) {
-			r = base_fs_mkdir_p(s->rootfd, PAYLOAD_DIR, 0755, &dfd);
+			r = base_fs_mkdir_p(s->rootfd, SVC_PAYLOAD_DIR, 0755, &dfd);
 			if (r < 0)
-				return base_err(e, r, "%s/%s: %s", s->root_real, PAYLOAD_DIR,
+				return base_err(e, r, "%s/%s: %s", s->root_real, SVC_PAYLOAD_DIR,
 						base_strerror(r));
 		}
 		uint8_t *old = NULL;
@@ -140,7 +139,7 @@ int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, B
 		free(old);
 		r = base_fs_write_atomic(dfd, name, m->data, m->len, 0644);
 		if (r < 0)
-			return base_err(e, r, "%s/%s/%s: %s", s->root_real, PAYLOAD_DIR, name,
+			return base_err(e, r, "%s/%s/%s: %s", s->root_real, SVC_PAYLOAD_DIR, name,
 					base_strerror(r));
 	}
 	return r;
@@ -154,8 +153,8 @@ static ElfPayload *kept_payload(Svc *s, const char *fix_id, const char *path)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	ElfPayload *p = NULL;
-	payload_name(name, sizeof(name), fix_id, path);
-	if (base_fs_open_dir(s->rootfd, PAYLOAD_DIR, &dfd) < 0 ||
+	svc_payload_name(name, sizeof(name), fix_id, path);
+	if (base_fs_open_dir(s->rootfd, SVC_PAYLOAD_DIR, &dfd) < 0 ||
 	    base_fs_read_at(dfd, name, PAYLOAD_MAX, &buf, &len) < 0)
 		return NULL;
 	if (elf_payload_parse(buf, len, &p, NULL) < 0 || strcmp(p->fix_id, fix_id) != 0) {

@@ -33,6 +33,7 @@ const char *const svc_fix_states[SVC_N_FIX_STATES] = {
 	[SVC_FIX_ROLLBACK_PENDING] = "rollback-pending",
 	[SVC_FIX_ROLLED_BACK] = "rolled-back",
 	[SVC_FIX_QUARANTINED] = "quarantined",
+	[SVC_FIX_SUPERSEDED] = "superseded",
 };
 
 /* A refused rollback leaves the fix as it was: skip quarantined rollbacks. */
@@ -92,4 +93,10 @@ void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BA
 				memcpy(sha, o->to, BASE_SHA256_LEN);
 		}
 	}
+}
+
+int svc_level_is_fix(const char *level)
+{
+	return level && strcmp(level, "base") != 0 && strcmp(level, "unknown") != 0 &&
+	       strcmp(level, "missing") != 0;
 }

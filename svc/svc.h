@@ -198,14 +198,37 @@ int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, Base
 
 /* ---- status ----------------------------------------------------------------- */
 
+/* What dpkg says about a serviced file (ROOT/var/lib/dpkg, read directly). */
+typedef enum SvcDpkgSum {
+	SVC_DPKG_NOT_OWNED = 0,  /* no installed package lists the file */
+	SVC_DPKG_MATCHES,        /* the content is the one in the package's md5sums */
+	SVC_DPKG_DIFFERS,        /* it is not (dpkg --verify reports it) */
+	SVC_DPKG_NO_SUM,         /* the package lists the file but ships no md5sum of it */
+	SVC_DPKG_MISSING,        /* listed, but not on disk */
+	SVC_DPKG_SUM_MAX,
+} SvcDpkgSum;
+
+/* "not-owned", "matches", "differs", "no-md5sum", "missing" */
+const char *svc_dpkg_sum_name(SvcDpkgSum s);
+
+typedef struct SvcDpkgFile {
+	char *package;           /* owning package ("libgreet1", "libc6:amd64"), NULL if none */
+	char *version;           /* its installed version (var/lib/dpkg/status), NULL if unknown */
+	SvcDpkgSum sum;
+	int accounted;           /* SVC_DPKG_DIFFERS explained: the content is a fix level
+				  * svc put there (the coldpatch of the file's level) */
+} SvcDpkgFile;
+
 typedef struct SvcFixStatus {
 	char *id;
 	char *series;
 	uint64_t sequence;
 	uint64_t txn;            /* last transaction touching it */
 	const char *state;       /* "installed", "pending", "rollback-pending",
-				  * "rolled-back", "quarantined" */
+				  * "rolled-back", "quarantined", "superseded" */
 	char *reason;            /* quarantined: why */
+	char *superseded_by;     /* superseded: the package that replaced a target, */
+	char *superseded_version;/* and its version (see svc_reconcile) */
 } SvcFixStatus;
 
 typedef struct SvcFileStatus {
@@ -219,6 +242,7 @@ typedef struct SvcFileStatus {
 	int converged;           /* 1: every process runs the level on disk; 0: one
 				  * does not; -1: unknown (a process could not be
 				  * read), never "yes" from missing data */
+	SvcDpkgFile dpkg;        /* the package owning it, and its md5sum check */
 } SvcFileStatus;
 
 /* Outcome of the last `svc boot` replay. */
@@ -251,6 +275,22 @@ int svc_user_converged(const SvcFileStatus *f, const SvcUser *u);
 /* Whether file f is one that fix_id services (for a per-fix table). */
 int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id);
 void svc_status_free(SvcStatus *st);
+
+/* svc verify: the status, and the number of serviced files whose content
+ * differs from dpkg's md5sum without svc accounting for it (>= 0). */
+int svc_verify(Svc *s, SvcStatus *ret, BaseErr *e);
+
+/* ---- living with the package manager ------------------------------------------ */
+
+/* After dpkg replaced serviced files (run by the apt hook, safe at any time,
+ * idempotent): every fix whose targets the package manager replaced is
+ * marked superseded (with the package and version), its pending
+ * transactions are cancelled, its backups and kept payloads removed; kept
+ * payloads of rolled-back fixes no process runs any more go too; every
+ * process still running a replaced file is named.  Returns 0, or
+ * SVC_RESTART if a process still runs a replaced file or a target changed
+ * in a way svc cannot account for (the report says which). */
+int svc_reconcile(Svc *s, SvcReport *ret, BaseErr *e);
 
 /* ---- metrics (metrics.c) ------------------------------------------------------ */
 

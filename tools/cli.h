@@ -25,6 +25,8 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(status)                                                                                \
 	X(list)                                                                                  \
 	X(metrics)                                                                               \
+	X(verify)                                                                                \
+	X(reconcile)                                                                             \
 	X(keygen)                                                                                \
 	X(pack)                                                                                  \
 	X(inspect)                                                                               \
@@ -95,5 +97,7 @@ void cli_print_report(Cli *c, const SvcReport *rep);
 /* install/rollback --json: the report as one object; r is the engine's result. */
 void cli_print_report_json(const SvcReport *rep, int r);
 void cli_print_files(const SvcStatus *st, const char *only_fix);
+/* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner (tools/cmd-status.c). */
+void cli_print_dpkg(const SvcFileStatus *f);
 
 #endif
