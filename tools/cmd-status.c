@@ -144,7 +144,6 @@ static int cmd_status(Cli *c, int argc, char **argv)
 	Svc *s = NULL;
 	SvcStatus st = { 0 };
 	BaseErr e = { 0 };
-	c->opt.read_only = 1; /* status only looks: no lock, nothing created */
 	int r = cli_open(c, &s);
 	if (r != EXIT_OK)
 		return r;
