@@ -29,7 +29,7 @@ MANPAGES := build/man/svc.8 build/man/svc-package.5
 all: deps build/svc $(MANPAGES)
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot
+.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet
 
 deps:
 	@sh tools/deps.sh
@@ -100,19 +100,30 @@ install: build/svc $(MANPAGES)
 	install -m 0644 build/man/svc-package.5 $(DESTDIR)$(MANDIR)/man5/svc-package.5
 	install -m 0644 tools/completion/svc.bash $(DESTDIR)$(COMPDIR)/svc
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
-		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service
+	# every unit in tools/systemd/ (svc-boot, svc-metrics.service and .timer)
+	for u in tools/systemd/*.in; do \
+		n=$$(basename $$u .in); \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+			$$u >$(DESTDIR)$(UNITDIR)/$$n && chmod 0644 $(DESTDIR)$(UNITDIR)/$$n || exit 1; \
+	done
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)/etc/apt/apt.conf.d
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' tools/apt/80svc.in >$(DESTDIR)/etc/apt/apt.conf.d/80svc
 	chmod 0644 $(DESTDIR)/etc/apt/apt.conf.d/80svc
-	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants
+	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants $(DESTDIR)$(UNITDIR)/timers.target.wants
 	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
+	ln -sf ../svc-metrics.timer $(DESTDIR)$(UNITDIR)/timers.target.wants/svc-metrics.timer
 
 # The VM boot test: slow, its own target (cached image under .cache/, which
 # `make clean` keeps).
 check-boot: all
 	@bash tests/boot/run.sh
+
+# The Ansible collection driven by real ansible-playbook runs over a local
+# inventory: minutes, so not part of `make check`.
+check-fleet: all
+	@sh tools/deps.sh fleet
+	@bash tests/fleet.sh
 
 clean:
 	rm -rf build

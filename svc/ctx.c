@@ -69,7 +69,7 @@ int svc_lock(Svc *s, BaseErr *e)
 	if (s->lockfd >= 0)
 		return 0;
 	if (s->read_only)
-		return base_err(e, -EROFS, "%s: opened read-only (status), cannot change it",
+		return base_err(e, -EROFS, "%s: opened read-only (a dry run changes nothing)",
 				s->root);
 	r = base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd);
 	if (r >= 0)

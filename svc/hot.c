@@ -81,18 +81,19 @@ static int users_of(Svc *s, const char *path, SvcUser **ret, size_t *ret_n, Base
 
 static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, const char *why)
 {
-	SvcUser *nu = realloc(rep->users, (rep->n_users + 1) * sizeof(*nu));
-	char **np = realloc(rep->user_paths, (rep->n_users + 1) * sizeof(*np));
-	if (nu)
-		rep->users = nu;
-	if (np)
-		rep->user_paths = np;
-	if (nu && np) {
-		rep->users[rep->n_users] = *u;
-		rep->user_paths[rep->n_users++] = strdup(path);
-	}
+	svc_report_user(rep, path, u, SVC_PROC_NOT_PATCHED, why);
 	svc_report_linel(rep, 4, "NOT PATCHED: pid %d (%s) maps %s: %s", (int)u->pid, u->comm,
 			 path, why);
+}
+
+/* Patched (or reverted), but a thread still runs the code it replaced. */
+static void report_stale(SvcReport *rep, const char *path, const SvcUser *u, pid_t tid,
+			 const char *which, const char *fn)
+{
+	char why[160];
+	snprintf(why, sizeof(why), "thread %d still runs %s %s", (int)tid, which, fn);
+	svc_report_user(rep, path, u, SVC_PROC_NOT_CONVERGED, why);
+	svc_report_line(rep, "pid %d (%s) NOT converged: %s", (int)u->pid, u->comm, why);
 }
 
 /* var/lib/svc/payloads/<FIX-ID>.<16 hex of SHA-256(target path)>.hp: the
@@ -213,6 +214,17 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 		}
 		elig[todo++] = u[i];
 	}
+	/* a dry run names them and stops there: nothing is stopped or written */
+	for (size_t i = 0; r >= 0 && s->dry_run && i < todo; i++) {
+		r = pidset_add(done, elig[i].pid);
+		if (r >= 0)
+			r = svc_report_user(rep, path, &elig[i], SVC_PROC_WOULD_PATCH, NULL);
+		svc_report_line(rep, "would patch pid %d (%s): %s", (int)elig[i].pid, elig[i].comm,
+				p->fix_id);
+		patched++;
+	}
+	if (s->dry_run)
+		handled = todo;
 	while (r >= 0 && handled < todo) {
 		/* the next batch: unhandled users of the same file as the first one */
 		size_t k = 0, first = handled;
@@ -246,9 +258,7 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 				}
 				if (r >= 0 && hr->not_converged) {
 					r = pidset_add(stale, bu->pid);
-					svc_report_line(rep, "pid %d (%s) NOT converged: thread %d still runs "
-							"old %s", (int)bu->pid, bu->comm, (int)hr->stale_tid,
-							hr->stale_fn);
+					report_stale(rep, path, bu, hr->stale_tid, "old", hr->stale_fn);
 				}
 			}
 			bu->pid = 0; /* handled */
@@ -260,6 +270,8 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 	}
 	free(elig);
 	free(u);
+	if (patched)
+		rep->changed = 1;
 	*ret_patched = patched;
 	return r;
 }
@@ -287,10 +299,14 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, &stale, rep, &n, e);
 	/* 2. the disk: new processes get the coldpatch */
 	if (r >= 0 && !applied) {
-		r = pending_apply(&s->store, t, e);
+		rep->changed = 1;
+		if (!s->dry_run)
+			r = pending_apply(&s->store, t, e);
 		for (size_t i = 0; r >= 0 && i < t->n_ops; i++)
-			svc_report_line(rep, "swapped %s: %s -> %s", t->ops[i].path, t->ops[i].fix_from,
-					t->ops[i].fix_to);
+			svc_report_line(rep, "%s %s: %s -> %s", s->dry_run ? "would swap" : "swapped",
+					t->ops[i].path, t->ops[i].fix_from, t->ops[i].fix_to);
+		if (r >= 0)
+			r = svc_report_targets(rep, t, SVC_TARGET_SWAP, NULL);
 	}
 	/* 3. whoever mapped the old file meanwhile (or, for a transaction
 	 * applied earlier, every process still on the old file) */
@@ -316,7 +332,8 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		return r;
 	if (failed.n) {
 		rep->pending = 1;
-		svc_report_line(rep, "%zu process%s could not be patched: restart required", failed.n,
+		svc_report_line(rep, "%zu process%s could not be patched: restart required",
+				failed.n,
 				failed.n == 1 ? "" : "es");
 		return SVC_RESTART;
 	}
@@ -389,7 +406,14 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		ElfPayload *kept = r >= 0 ? kept_payload(s, rb->package, rb->ops[i].path) : NULL;
 		for (size_t k = 0; r >= 0 && k < n; k++) {
-			if (fix_in_memory(u[k].pid, rb->package)) {
+			if (s->dry_run && (fix_in_memory(u[k].pid, rb->package) ||
+					   (kept && fix_in_file(&u[k], rb->package)))) {
+				rep->changed = 1;
+				r = svc_report_user(rep, rb->ops[i].path, &u[k], SVC_PROC_WOULD_REVERT,
+						    NULL);
+				svc_report_line(rep, "would take %s out of pid %d (%s)", rb->package,
+						(int)u[k].pid, u[k].comm);
+			} else if (fix_in_memory(u[k].pid, rb->package)) {
 				HpOpts o = { 0 };
 				HpReport hr = { 0 };
 				BaseErr pe = { 0 };
@@ -399,15 +423,14 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 					report_failure(rep, rb->ops[i].path, &u[k],
 						       pe.msg[0] ? pe.msg : base_strerror(x));
 				} else if (x >= 0) {
+					rep->changed = 1;
 					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
 							(int)u[k].pid, u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
 					ns += hr.not_converged;
 					if (hr.not_converged)
-						svc_report_line(rep, "pid %d (%s) NOT converged: thread %d "
-								"still runs the new code of %s",
-								(int)u[k].pid, u[k].comm,
-								(int)hr.stale_tid, hr.stale_fn);
+						report_stale(rep, rb->ops[i].path, &u[k], hr.stale_tid,
+							     "the new code of", hr.stale_fn);
 				}
 			} else if (kept && fix_in_file(&u[k], rb->package)) {
 				HpOpts o = { .module = { .by_inode = true, .dev = u[k].dev,
@@ -419,11 +442,13 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 					r = pidset_add(&failed, u[k].pid);
 					report_failure(rep, rb->ops[i].path, &u[k],
 						       pe.msg[0] ? pe.msg : base_strerror(x));
-				} else if (x >= 0 && !hr.noop)
+				} else if (x >= 0 && !hr.noop) {
+					rep->changed = 1;
 					svc_report_line(rep, "unbaked pid %d (%s): %s out of the file's "
 							"code, %.3f ms paused", (int)u[k].pid,
 							u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
+				}
 			} else if (!kept && ((!applied && have && u[k].dev == st.st_dev &&
 					      u[k].ino == st.st_ino) || fix_in_file(&u[k], rb->package))) {
 				r = pidset_add(&failed, u[k].pid);
@@ -436,11 +461,16 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 	}
 	/* 2. the disk, at once: new processes get the old version back (done
 	 * already when this only brings processes along) */
-	if (r >= 0 && !applied)
-		r = pending_apply(&s->store, rb, e);
-	for (size_t i = 0; r >= 0 && !applied && i < rb->n_ops; i++)
-		svc_report_line(rep, "swapped %s: %s -> %s", rb->ops[i].path, rb->ops[i].fix_from,
-				rb->ops[i].fix_to);
+	if (r >= 0 && !applied) {
+		rep->changed = 1;
+		if (!s->dry_run)
+			r = pending_apply(&s->store, rb, e);
+		for (size_t i = 0; r >= 0 && i < rb->n_ops; i++)
+			svc_report_line(rep, "%s %s: %s -> %s", s->dry_run ? "would swap" : "swapped",
+					rb->ops[i].path, rb->ops[i].fix_from, rb->ops[i].fix_to);
+		if (r >= 0)
+			r = svc_report_targets(rep, rb, SVC_TARGET_SWAP, NULL);
+	}
 	size_t nf = failed.n;
 	free(failed.pids);
 	if (r < 0)

@@ -267,9 +267,13 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	PendingTxn *txn = NULL;
 	SvcReport rep = { 0 };
 	Stage *stages = NULL;
-	int r;
+	int r = 0;
 
-	r = svc_lock(s, e);
+	/* a dry run takes no lock: it reads, and says what a run would do now */
+	s->dry_run = (flags & SVC_DRY_RUN) != 0;
+	rep.dry_run = s->dry_run;
+	if (!s->dry_run)
+		r = svc_lock(s, e);
 	if (r >= 0)
 		r = svc_proc_check(e);
 	if (r >= 0)
@@ -302,12 +306,19 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		svc_report_line(&rep, "%s is already installed: patching processes still on an "
 				"older version", pkg->id);
 		rep.noop = 1;
-		r = svc_hot_install(s, pkg, last->txn, 1, &rep, e);
+		for (size_t i = 0; r >= 0 && i < pkg->n_targets; i++)
+			r = svc_report_target(&rep, pkg->targets[i].path, SVC_TARGET_NOOP, pkg->id,
+					      pkg->id, state);
+		if (r >= 0)
+			r = svc_hot_install(s, pkg, last->txn, 1, &rep, e);
 		goto out;
 	}
 	if (state && (strcmp(state, "installed") == 0 || strcmp(state, "pending") == 0)) {
 		rep.noop = 1;
 		svc_report_line(&rep, "%s is already %s: nothing to do", pkg->id, state);
+		for (size_t i = 0; r >= 0 && i < pkg->n_targets; i++)
+			r = svc_report_target(&rep, pkg->targets[i].path, SVC_TARGET_NOOP, pkg->id,
+					      pkg->id, state);
 		goto out;
 	}
 	r = check_sequence(&l, pkg, flags, &rep, e);
@@ -335,31 +346,56 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	for (size_t i = 0; i < pkg->n_targets; i++) {
 		const ManifestTarget *t = &pkg->targets[i];
 		PendingOp *op = &txn->ops[txn->n_ops];
-		r = plan_target(s, &l, pkg, t, txn->number, op, e);
-		if (r < 0) {
-			txn->n_ops++; /* free what was filled */
-			goto out;
-		}
+		BaseErr why = { 0 };
+		r = plan_target(s, &l, pkg, t, txn->number, op, &why);
 		if (r == 1) {
 			svc_report_line(&rep, "%s: already at %s", t->path, pkg->id);
+			r = svc_report_target(&rep, t->path, SVC_TARGET_NOOP, pkg->id, pkg->id, NULL);
+			if (r < 0)
+				goto out;
 			continue;
 		}
-		Stage *st = &stages[txn->n_ops++];
-		if (t->cold_member) {
+		Stage *st = &stages[txn->n_ops++]; /* on failure too: frees what was filled */
+		if (r >= 0 && t->cold_member) {
 			const ManifestMember *m = manifest_member(pkg, t->cold_member);
 			st->data = m->data;
 			st->len = m->len;
-		} else {
-			r = synthesize(s, &l, pkg, t, op->from, st, e);
+		} else if (r >= 0) {
+			r = synthesize(s, &l, pkg, t, op->from, st, &why);
+			if (r >= 0)
+				svc_report_line(&rep, "%s the coldpatch of %s from its payload",
+						s->dry_run ? "verified" : "synthesized", t->path);
+		}
+		if (r < 0 && s->dry_run && why.msg[0]) {
+			/* a dry run goes on, to name every refusal; the first is the error */
+			base_err(e, r, "%s", why.msg);
+			rep.refused++;
+			r = svc_report_target(&rep, t->path, SVC_TARGET_REFUSED, NULL, pkg->id, why.msg);
+			svc_report_linel(&rep, 3, "refused: %s", why.msg);
 			if (r < 0)
 				goto out;
-			svc_report_line(&rep, "synthesized the coldpatch of %s from its payload", t->path);
+			continue;
 		}
+		if (r < 0) {
+			base_err(e, r, "%s", why.msg);
+			goto out;
+		}
+	}
+	if (s->dry_run && rep.refused) {
+		r = 0;
+		goto out;
 	}
 	if (txn->n_ops == 0) {
 		rep.noop = 1;
 		svc_report_line(&rep, "every target is already at %s: nothing to do", pkg->id);
 		r = 0;
+		goto out;
+	}
+	if (s->dry_run) {
+		/* verified; what the commit would do, without staging anything */
+		rep.txn = txn->number;
+		r = hot ? svc_hot_install(s, pkg, txn, 0, &rep, e)
+			: svc_commit_or_defer(s, txn, &rep, e);
 		goto out;
 	}
 
@@ -398,12 +434,14 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		goto out;
 	}
 	rep.txn = txn->number;
+	rep.changed = 1;
 	/* 4. hot: patch the processes and swap now; cold: swap now, or at boot */
 	if (hot)
 		r = svc_hot_install(s, pkg, txn, 0, &rep, e);
 	else
 		r = svc_commit_or_defer(s, txn, &rep, e);
 out:
+	s->dry_run = 0;
 	for (size_t i = 0; stages && i < pkg->n_targets; i++)
 		free(stages[i].owned);
 	free(stages);

@@ -14,9 +14,12 @@ struct Svc {
 	int rootfd;
 	int lockfd;
 	int wait_lock_ms;
-	int read_only;           /* opened for status: never locks, never writes */
 	SvcProgressFn progress;
 	void *progress_ctx;
+	int read_only;           /* SvcOptions.read_only (status, dry runs): never
+				  * locks, never writes, creates nothing */
+	int dry_run;             /* during an SVC_DRY_RUN install/rollback: every step
+				  * that would change a file or a process only reports */
 	PendingStore store;
 };
 
@@ -43,6 +46,11 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e);
 int svc_proc_check(BaseErr *e);
 
 /* ---- ledger (ledger.c): what the records say ----------------------------------- */
+/* Every state a fix can be in, as svc_ledger_state() (and, superseded,
+ * superseded.c) names it. */
+enum { SVC_FIX_INSTALLED, SVC_FIX_PENDING, SVC_FIX_ROLLBACK_PENDING, SVC_FIX_ROLLED_BACK,
+       SVC_FIX_QUARANTINED, SVC_FIX_SUPERSEDED, SVC_N_FIX_STATES };
+extern const char *const svc_fix_states[SVC_N_FIX_STATES];
 /* Latest record of a package (any kind), and its latest install record. */
 const PendingEntry *svc_ledger_latest(const PendingList *l, const char *id);
 const PendingEntry *svc_ledger_install(const PendingList *l, const char *id);
@@ -132,6 +140,14 @@ int svc_report_line(SvcReport *r, const char *fmt, ...) __attribute__((format(pr
 int svc_report_linel(SvcReport *r, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int svc_report_users(SvcReport *r, const SvcScanTarget *t, size_t n);
+/* Name one process in the report (with what happens to it, and why). */
+int svc_report_user(SvcReport *r, const char *path, const SvcUser *u, SvcProcOutcome o,
+		    const char *reason);
+/* Say what happens to each target of t (action, levels from its ops). */
+int svc_report_targets(SvcReport *r, const PendingTxn *t, SvcTargetAction a,
+		       const char *reason);
+int svc_report_target(SvcReport *r, const char *path, SvcTargetAction a, const char *from,
+		      const char *to, const char *reason);
 /* Fill t[i].dev/ino from the files of the ops, then scan. */
 int svc_scan_ops(Svc *s, const PendingTxn *txn, SvcScanTarget **ret, BaseErr *e);
 void svc_scan_free(SvcScanTarget *t, size_t n);

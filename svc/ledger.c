@@ -27,6 +27,15 @@ const PendingEntry *svc_ledger_install(const PendingList *l, const char *id)
 	return last;
 }
 
+const char *const svc_fix_states[SVC_N_FIX_STATES] = {
+	[SVC_FIX_INSTALLED] = "installed",
+	[SVC_FIX_PENDING] = "pending",
+	[SVC_FIX_ROLLBACK_PENDING] = "rollback-pending",
+	[SVC_FIX_ROLLED_BACK] = "rolled-back",
+	[SVC_FIX_QUARANTINED] = "quarantined",
+	[SVC_FIX_SUPERSEDED] = "superseded",
+};
+
 /* A refused rollback leaves the fix as it was: skip quarantined rollbacks. */
 const char *svc_ledger_state(const PendingList *l, const char *id, const PendingEntry **ret_last)
 {
@@ -44,10 +53,12 @@ const char *svc_ledger_state(const PendingList *l, const char *id, const Pending
 	if (!last)
 		return NULL;
 	if (last->state == PENDING_QUARANTINED)
-		return "quarantined";
+		return svc_fix_states[SVC_FIX_QUARANTINED];
 	if (last->txn->kind == PENDING_INSTALL)
-		return last->state == PENDING_APPLIED ? "installed" : "pending";
-	return last->state == PENDING_APPLIED ? "rolled-back" : "rollback-pending";
+		return svc_fix_states[last->state == PENDING_APPLIED ? SVC_FIX_INSTALLED
+								     : SVC_FIX_PENDING];
+	return svc_fix_states[last->state == PENDING_APPLIED ? SVC_FIX_ROLLED_BACK
+							     : SVC_FIX_ROLLBACK_PENDING];
 }
 
 const char *svc_ledger_level(const PendingList *l, const char *path, const uint8_t *sha)

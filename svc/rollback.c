@@ -13,12 +13,18 @@
  * so a crash in between is finished by recovery. */
 static int cancel(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e)
 {
-	int r = pending_move(&s->store, t->number, PENDING_PENDING, PENDING_STAGING, e);
-	if (r >= 0)
+	int r = 0;
+	if (!s->dry_run)
+		r = pending_move(&s->store, t->number, PENDING_PENDING, PENDING_STAGING, e);
+	if (r >= 0 && !s->dry_run)
 		r = pending_abort(&s->store, t, e);
-	if (r >= 0)
-		svc_report_line(rep, "cancelled pending transaction %" PRIu64 " of %s; staged "
-				"files removed", t->number, t->package);
+	if (r >= 0) {
+		rep->changed = 1;
+		svc_report_line(rep, "%s pending transaction %" PRIu64 " of %s; staged "
+				"files removed", s->dry_run ? "would cancel" : "cancelled", t->number,
+				t->package);
+		r = svc_report_targets(rep, t, SVC_TARGET_CANCEL, NULL);
+	}
 	return r;
 }
 
@@ -130,9 +136,12 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 	const PendingEntry *last = NULL;
 	const char *state;
 	uint64_t number;
-	int r;
+	int r = 0;
 
-	r = svc_lock(s, e);
+	s->dry_run = (flags & SVC_DRY_RUN) != 0;
+	rep.dry_run = s->dry_run;
+	if (!s->dry_run)
+		r = svc_lock(s, e);
 	if (r >= 0)
 		r = svc_proc_check(e);
 	if (r >= 0)
@@ -158,14 +167,18 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 		 * (a rollback interrupted before its hot part, or run cold) */
 		rep.noop = 1;
 		svc_report_line(&rep, "%s is already rolled back on disk", id);
-		r = svc_hot_rollback(s, last->txn, 1, &rep, e);
+		r = svc_report_targets(&rep, last->txn, SVC_TARGET_NOOP, state);
+		if (r >= 0)
+			r = svc_hot_rollback(s, last->txn, 1, &rep, e);
 		goto out;
 	}
 	if (strcmp(state, "rollback-pending") == 0) {
 		rep.noop = 1;
 		rep.pending = 1;
 		svc_report_line(&rep, "%s is already %s: nothing to do", id, state);
-		r = SVC_RESTART;
+		r = svc_report_targets(&rep, last->txn, SVC_TARGET_NOOP, state);
+		if (r >= 0)
+			r = SVC_RESTART;
 		goto out;
 	}
 	if (strcmp(state, "pending") == 0) {
@@ -190,6 +203,15 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 				goto out;
 			}
 		}
+		if (s->dry_run) {
+			/* a real run rolls the interrupted swap forward first */
+			rep.changed = 1;
+			svc_report_line(&rep, "would finish the interrupted install of %s, then roll "
+					"it back", id);
+			r = svc_report_targets(&rep, last->txn, SVC_TARGET_SWAP, "interrupted install "
+					       "finished, then rolled back");
+			goto out;
+		}
 		r = pending_apply(&s->store, last->txn, e);
 		pending_list_free(&l);
 		if (r >= 0)
@@ -202,11 +224,12 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 	if (r >= 0)
 		r = plan_reverse(s, last->txn, number, &t, e);
 	/* no staged files: the record is written straight into pending/ */
-	if (r >= 0)
+	if (r >= 0 && !s->dry_run)
 		r = pending_write(&s->store, PENDING_PENDING, t, e);
 	if (r < 0)
 		goto out;
 	rep.txn = number;
+	rep.changed = 1;
 	int hot = (flags & SVC_HOTPATCH) != 0;
 	if (!hot) {
 		hot = svc_hot_in_memory(s, last->txn, e);
@@ -219,6 +242,7 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 	if (r == 0)
 		collect_garbage(s, &rep);
 out:
+	s->dry_run = 0;
 	pending_txn_free(t);
 	pending_list_free(&l);
 	if (r >= 0 && ret)

@@ -13,6 +13,19 @@
 #define LAST_BOOT "last-boot"
 #define LAST_BOOT_HEAD "svc boot at "
 
+/* The words of the record's first line ("svc boot at T: WORDS"). */
+static const char *const boot_results[SVC_BOOT_N_RESULTS] = {
+	[SVC_BOOT_NONE] = "none",
+	[SVC_BOOT_OK] = "ok",
+	[SVC_BOOT_QUARANTINED] = "quarantined some",
+	[SVC_BOOT_FAILED] = "FAILED",
+};
+
+const char *svc_boot_result_name(SvcBootResult r)
+{
+	return (unsigned)r < SVC_BOOT_N_RESULTS ? boot_results[r] : "?";
+}
+
 /* The record of the last boot replay: var/lib/svc/last-boot, for status
  * (the journal gets the same lines from the unit's output). */
 static void write_boot_record(Svc *s, const SvcReport *rep, int result, const char *error)
@@ -22,7 +35,8 @@ static void write_boot_record(Svc *s, const SvcReport *rep, int result, const ch
 	if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) < 0)
 		return;
 	base_buf_printf(&b, LAST_BOOT_HEAD "%lld: %s\n", (long long)time(NULL),
-			result < 0 ? "FAILED" : result > 0 ? "quarantined some" : "ok");
+			svc_boot_result_name(result < 0 ? SVC_BOOT_FAILED
+					     : result > 0 ? SVC_BOOT_QUARANTINED : SVC_BOOT_OK));
 	if (error)
 		base_buf_printf(&b, "error: %s\n", error);
 	for (size_t i = 0; i < rep->n_lines; i++)
@@ -136,10 +150,19 @@ static void split_boot_record(SvcStatus *st)
 	uint64_t at = strtoull(p, &end, 10);
 	if (end == p || strncmp(end, ": ", 2) != 0 || !(nl = strchr(end, '\n')))
 		return;
-	snprintf(st->last_boot_result, sizeof(st->last_boot_result), "%.*s", (int)(nl - end - 2),
-		 end + 2);
+	size_t len = (size_t)(nl - end - 2);
+	for (int i = SVC_BOOT_OK; i < SVC_BOOT_N_RESULTS; i++)
+		if (strlen(boot_results[i]) == len && strncmp(end + 2, boot_results[i], len) == 0)
+			st->last_boot_result = (SvcBootResult)i;
+	if (st->last_boot_result == SVC_BOOT_NONE)
+		return; /* a result word of no known kind: shown whole */
 	st->last_boot_at = at;
 	st->last_boot_lines = nl + 1;
+}
+
+int svc_user_converged(const SvcFileStatus *f, const SvcUser *u)
+{
+	return strcmp(u->level, f->level) == 0 && !u->stale[0];
 }
 
 int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id)
@@ -222,7 +245,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		svc_hot_levels(s, &l, f);
 		f->converged = st.n_unknown_procs ? -1 : 1;
 		for (size_t k = 0; k < f->n_users; k++)
-			if (strcmp(f->users[k].level, f->level) != 0 || f->users[k].stale[0])
+			if (!svc_user_converged(f, &f->users[k]))
 				f->converged = 0;
 	}
 	svc_scan_free(scan, st.n_files);

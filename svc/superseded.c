@@ -247,7 +247,7 @@ int svc_superseded_status(Svc *s, const PendingList *l, SvcStatus *st, BaseErr *
 			f->sequence = m->sequence;
 			f->txn = m->txn;
 		}
-		f->state = "superseded";
+		f->state = svc_fix_states[SVC_FIX_SUPERSEDED];
 		free(f->superseded_by);
 		free(f->superseded_version);
 		f->superseded_by = strdup(m->targets[0].package);

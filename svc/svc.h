@@ -26,8 +26,8 @@ typedef struct SvcOptions {
 	int wait_lock_ms;        /* wait this long for the transaction lock; 0: fail at once */
 	SvcProgressFn progress;  /* optional */
 	void *progress_ctx;
-	int read_only;           /* status only: create nothing on disk (no state
-				  * directory, no lock); a change is refused (-EROFS) */
+	int read_only;           /* look, never touch: no state directory is created, no
+				  * lock taken (dry runs, status, metrics); a change is refused */
 } SvcOptions;
 
 int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e);
@@ -47,15 +47,55 @@ typedef struct SvcUser {
 				  * ("thread 1234 still runs old serve_forever"), "" */
 } SvcUser;
 
+/* What an install or rollback does (or, dry run, would do) to one target. */
+typedef enum SvcTargetAction {
+	SVC_TARGET_SWAP = 0,     /* swapped now */
+	SVC_TARGET_PENDING,      /* in use: the swap waits for `svc boot` */
+	SVC_TARGET_NOOP,         /* already at that level */
+	SVC_TARGET_CANCEL,       /* a pending install cancelled, its staged file removed */
+	SVC_TARGET_REFUSED,      /* dry run: a real run would fail on it (reason) */
+	SVC_TARGET_N_ACTIONS,
+} SvcTargetAction;
+const char *svc_target_action_name(SvcTargetAction a);
+
+typedef struct SvcTargetPlan {
+	char *path;
+	SvcTargetAction action;
+	char *from, *to;         /* fix levels ("base", a fix id) */
+	char *reason;            /* pending: who uses it; refused: why; else NULL */
+} SvcTargetPlan;
+
+/* What happens (or, dry run, would happen) to one process using a target. */
+typedef enum SvcProcOutcome {
+	SVC_PROC_IN_USE = 0,     /* keeps a cold swap pending (restart required) */
+	SVC_PROC_NOT_PATCHED,    /* could not be patched (or reverted): not converged */
+	SVC_PROC_NOT_CONVERGED,  /* patched (or reverted), but a thread still runs the
+				  * replaced code: not converged ('svc converge') */
+	SVC_PROC_WOULD_PATCH,    /* dry run, /hotpatch:enable: would be patched */
+	SVC_PROC_WOULD_REVERT,   /* dry run, hot rollback: the fix would be taken out */
+	SVC_PROC_N_OUTCOMES,
+} SvcProcOutcome;
+const char *svc_proc_outcome_name(SvcProcOutcome o);
+
 /* What one install/rollback/boot did, for the CLI to print. */
 typedef struct SvcReport {
 	char *package;
-	uint64_t txn;            /* transaction number, 0 if none was written */
+	uint64_t txn;            /* transaction number, 0 if none was written (dry run:
+				  * the number it would take) */
 	int noop;                /* nothing to do (already at that level) */
 	int pending;             /* left pending: restart required */
-	size_t n_users;          /* processes that kept it pending */
+	int changed;             /* something on disk or in a process changed (dry run:
+				  * would change); 0 is the reliable no-op answer */
+	int dry_run;             /* nothing was changed: the report says what would be */
+	int refused;             /* dry run: targets a real run would refuse (the
+				  * first reason is in the BaseErr) */
+	size_t n_targets;
+	SvcTargetPlan *targets;
+	size_t n_users;          /* processes named by the run */
 	SvcUser *users;
 	char **user_paths;       /* the file each user maps (n_users entries) */
+	SvcProcOutcome *user_outcomes;
+	char **user_reasons;     /* why (n_users entries, may be NULL) */
 	size_t n_lines;          /* human-readable lines of what happened */
 	char **lines;
 	int *levels;             /* syslog priority of each line (3 error, 4 warning, 6 info) */
@@ -66,6 +106,8 @@ void svc_report_free(SvcReport *r);
 #define SVC_HOTPATCH 1u  /* also patch running processes (/hotpatch:enable) */
 #define SVC_ALLOW_OLDER 2u  /* install: the operator overrides the series'
 			     * high-water mark (anti-rollback), loudly */
+#define SVC_DRY_RUN  4u  /* verify fully and report what would be done; change nothing
+			  * (open the Svc read_only: then no lock or directory either) */
 
 /* Install a package.  With SVC_HOTPATCH, every process mapping a target is
  * patched in memory and the files are swapped at once, even in use; a
@@ -204,6 +246,16 @@ typedef struct SvcFileStatus {
 	SvcDpkgFile dpkg;        /* the package owning it, and its md5sum check */
 } SvcFileStatus;
 
+/* Outcome of the last `svc boot` replay. */
+typedef enum SvcBootResult {
+	SVC_BOOT_NONE = 0,       /* no record: never ran on this root */
+	SVC_BOOT_OK,
+	SVC_BOOT_QUARANTINED,    /* replayed, but quarantined some transaction */
+	SVC_BOOT_FAILED,
+	SVC_BOOT_N_RESULTS,
+} SvcBootResult;
+const char *svc_boot_result_name(SvcBootResult r);
+
 typedef struct SvcStatus {
 	size_t n_fixes;
 	SvcFixStatus *fixes;
@@ -213,12 +265,15 @@ typedef struct SvcStatus {
 	char **unreadable;
 	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
 	uint64_t last_boot_at;   /* when (epoch seconds; 0: not recorded) */
-	char last_boot_result[24];     /* "ok", "quarantined some", "FAILED" */
+	SvcBootResult last_boot_result; /* NONE when not recorded */
 	const char *last_boot_lines;   /* the lines after that first one (in last_boot) */
 	size_t n_unknown_procs;  /* processes whose maps could not be read */
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);
+/* 1 if process u runs the level on disk of file f, with no thread left in
+ * replaced code (the one rule status, metrics and facts count by). */
+int svc_user_converged(const SvcFileStatus *f, const SvcUser *u);
 /* Whether file f is one that fix_id services (for a per-fix table). */
 int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id);
 void svc_status_free(SvcStatus *st);
@@ -238,5 +293,13 @@ int svc_verify(Svc *s, SvcStatus *ret, BaseErr *e);
  * SVC_RESTART if a process still runs a replaced file or a target changed
  * in a way svc cannot account for (the report says which). */
 int svc_reconcile(Svc *s, SvcReport *ret, BaseErr *e);
+
+/* ---- metrics (metrics.c) ------------------------------------------------------ */
+
+/* The status as Prometheus text exposition format (version 0.0.4). */
+int svc_metrics(Svc *s, BaseBuf *out, BaseErr *e);
+/* The same, written atomically (temp, fsync, rename, fsync dir) as
+ * DIR/svc.prom, for node_exporter's textfile collector. */
+int svc_metrics_write(Svc *s, const char *dir, BaseErr *e);
 
 #endif

@@ -415,6 +415,107 @@ static void test_synthesized_coldpatch_must_match_the_signed_hash(void)
 	fx_done(&f);
 }
 
+/* A dry run on a read-only Svc: the verdict of a real run, per target, with
+ * nothing created (not even var/lib/svc), and `changed` as the no-op answer. */
+static int dry(Fx *f, const char *what, int is_rollback, SvcReport *rep, BaseErr *e)
+{
+	Svc *s = NULL;
+	char *pkg = NULL;
+	SvcOptions o = { .root = f->root, .read_only = 1 };
+	if (asprintf(&pkg, "%s/%s.hfx", f->dir, what) < 0)
+		return -ENOMEM;
+	int r = svc_open(&o, &s, e);
+	if (r >= 0)
+		r = is_rollback ? svc_rollback(s, what, SVC_DRY_RUN, rep, e)
+				: svc_install(s, pkg, SVC_DRY_RUN, rep, e);
+	svc_close(s);
+	free(pkg);
+	return r;
+}
+
+static void test_dry_run_reports_and_changes_nothing(void)
+{
+	Fx f;
+	SvcReport rep = { 0 };
+	BaseErr e = { 0 };
+	fx_setup(&f);
+	char *before = test_sh_out("cd %s && find . -printf '%%p %%m\\n' | sort && "
+				   "find . -type f | sort | xargs sha256sum", f.root);
+	CU_ASSERT_EQUAL(dry(&f, "P1", 0, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.dry_run && rep.changed && !rep.noop && !rep.refused);
+	CU_ASSERT_EQUAL(rep.n_targets, 2);
+	for (size_t i = 0; i < rep.n_targets; i++) {
+		CU_ASSERT_EQUAL(rep.targets[i].action, SVC_TARGET_SWAP);
+		CU_ASSERT_STRING_EQUAL(rep.targets[i].from, "base");
+		CU_ASSERT_STRING_EQUAL(rep.targets[i].to, "P1");
+	}
+	svc_report_free(&rep);
+	/* P2 applies to A2: refused by name, the reason in the report and the error */
+	CU_ASSERT_EQUAL(dry(&f, "P2", 0, &rep, &e), 0);
+	CU_ASSERT_EQUAL(rep.refused, 1);
+	CU_ASSERT_EQUAL(rep.n_targets, 1);
+	CU_ASSERT_EQUAL(rep.targets[0].action, SVC_TARGET_REFUSED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.targets[0].reason, "not the base version"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/lib/a"));
+	svc_report_free(&rep);
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(dry(&f, "P1", 1, &rep, &e), -ENOENT);
+	char *after = test_sh_out("cd %s && find . -printf '%%p %%m\\n' | sort && "
+				  "find . -type f | sort | xargs sha256sum", f.root);
+	CU_ASSERT_STRING_EQUAL(before, after);
+	free(before);
+	free(after);
+	/* installed: the dry runs answer no-op, and a rollback would change */
+	CU_ASSERT_EQUAL(install(&f, "P1", &rep, NULL), 0);
+	CU_ASSERT_TRUE(rep.changed && !rep.dry_run);
+	svc_report_free(&rep);
+	CU_ASSERT_EQUAL(dry(&f, "P1", 0, &rep, NULL), 0);
+	CU_ASSERT_TRUE(rep.noop && !rep.changed);
+	CU_ASSERT_EQUAL(rep.n_targets, 2);
+	CU_ASSERT_EQUAL(rep.targets[0].action, SVC_TARGET_NOOP);
+	svc_report_free(&rep);
+	CU_ASSERT_EQUAL(dry(&f, "P1", 1, &rep, NULL), 0);
+	CU_ASSERT_TRUE(rep.changed && rep.txn > 0);
+	CU_ASSERT_EQUAL(rep.targets[0].action, SVC_TARGET_SWAP);
+	CU_ASSERT_STRING_EQUAL(rep.targets[0].to, "base");
+	svc_report_free(&rep);
+	char *a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A2));
+	free(a);
+	/* a read-only Svc never takes the lock */
+	Svc *s = NULL;
+	SvcOptions o = { .root = f.root, .read_only = 1 };
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_rollback(s, "P1", 0, NULL, &e), -EROFS);
+	svc_close(s);
+	fx_done(&f);
+}
+
+static void test_metrics_count_states_and_files(void)
+{
+	Fx f;
+	Svc *s = NULL;
+	BaseBuf out = { 0 };
+	fx_setup(&f);
+	SvcOptions o = { .root = f.root, .read_only = 1 };
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_metrics(s, &out, NULL), 0);
+	svc_close(s);
+	CU_ASSERT_PTR_NOT_NULL(out.data);
+	const char *t = (const char *)out.data;
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE svc_fixes gauge\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nsvc_fixes{state=\"installed\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nsvc_fixes{state=\"quarantined\"} 0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nsvc_files_serviced 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nsvc_file_converged{path=\"/lib/a\",level=\"P1\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nsvc_unconverged_processes 0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nsvc_last_boot_result{result=\"none\"} 1\n"));
+	base_buf_free(&out);
+	fx_done(&f);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("svc", NULL, NULL);
@@ -432,5 +533,9 @@ int test_register(void)
 	CU_add_test(s, "read-only open: creates nothing, refuses changes, reads times",
 		    test_read_only_open_creates_nothing);
 	CU_add_test(s, "a synthesized coldpatch must match the signed hash", test_synthesized_coldpatch_must_match_the_signed_hash);
+	CU_add_test(s, "dry run: per-target verdicts, every refusal named, nothing created or changed",
+		    test_dry_run_reports_and_changes_nothing);
+	CU_add_test(s, "metrics: every fix state, files, convergence, boot result",
+		    test_metrics_count_states_and_files);
 	return 0;
 }

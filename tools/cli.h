@@ -24,6 +24,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(boot)                                                                                  \
 	X(status)                                                                                \
 	X(list)                                                                                  \
+	X(metrics)                                                                               \
 	X(verify)                                                                                \
 	X(reconcile)                                                                             \
 	X(keygen)                                                                                \
@@ -99,6 +100,8 @@ int cli_read_status(Cli *c, SvcStatus *ret);
 /* Printing helpers (tools/cli-print.c). */
 void cli_json_str(const char *s);
 void cli_print_report(Cli *c, const SvcReport *rep);
+/* install/rollback --json: the report as one object; r is the engine's result. */
+void cli_print_report_json(const SvcReport *rep, int r);
 void cli_print_files(const SvcStatus *st, const char *only_fix);
 /* Epoch seconds as ISO 8601 local time with its UTC offset,
  * e.g. 2026-12-02T11:05:09+01:00 ("-" for 0). */

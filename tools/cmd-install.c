@@ -10,6 +10,7 @@ enum { TXN_INSTALL, TXN_ROLLBACK, TXN_BOOT };
 
 static const struct option txn_opts[] = {
 	{ "hotpatch", no_argument, NULL, 'H' },
+	{ "dry-run", no_argument, NULL, 'n' },
 	{ "allow-older", no_argument, NULL, 'O' },
 	{ 0 },
 };
@@ -19,8 +20,19 @@ static int run_report(Cli *c, Svc *s, int r, SvcReport *rep, const BaseErr *e)
 	SvcStatus st = { 0 };
 	if (r < 0)
 		return cli_fail(c, e, r);
-	cli_print_report(c, rep);
-	if (!c->quiet && rep->package && svc_status(s, &st, NULL) >= 0) {
+	if (c->json)
+		cli_print_report_json(rep, r);
+	else
+		cli_print_report(c, rep);
+	if (!c->json && !c->quiet && rep->dry_run)
+		printf("(dry run: nothing was changed)\n");
+	if (rep->refused) {
+		/* a dry run found what a real run would refuse: that is its error */
+		svc_report_free(rep);
+		return cli_fail(c, e, e->code);
+	}
+	if (!c->json && !c->quiet && !rep->dry_run && rep->package &&
+	    svc_status(s, &st, NULL) >= 0) {
 		printf("\n");
 		cli_print_files(&st, rep->package);
 		svc_status_free(&st);
@@ -46,6 +58,8 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 			return c->rc;
 		if (o == 'H')
 			flags |= SVC_HOTPATCH;
+		if (o == 'n')
+			flags |= SVC_DRY_RUN;
 		if (o == 'O') {
 			if (kind != TXN_INSTALL)
 				return cli_usage(c, "--allow-older goes with install");
@@ -76,6 +90,8 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
 	BaseErr e = { 0 };
+	/* a dry run only reads: no lock, no state directory created */
+	c->opt.read_only = (flags & SVC_DRY_RUN) != 0;
 	int r = cli_open(c, &s);
 	if (r != EXIT_OK)
 		return r;
@@ -110,7 +126,7 @@ static int cmd_boot(Cli *c, int argc, char **argv)
 
 const CliCmd cli_cmd_install = {
 	.name = "install",
-	.synopsis = "PKG [/hotpatch:enable | --hotpatch] [--allow-older]",
+	.synopsis = "PKG [/hotpatch:enable | --hotpatch] [--allow-older] [--dry-run] [--json]",
 	.summary = "verify and install a fix package (with /hotpatch:enable: live too)",
 	.help = "Verify PKG (signature, member hashes, sequence) and swap its files;\n"
 		"a file in use is swapped at the next 'svc boot' (exit 3).  With\n"
@@ -118,18 +134,24 @@ const CliCmd cli_cmd_install = {
 		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n"
 		"A sequence at or below the series' high-water mark (the highest any\n"
 		"other fix of the series reached, rolled back or not) is refused;\n"
-		"--allow-older installs it anyway, with a WARNING line.\n",
+		"--allow-older installs it anyway, with a WARNING line.\n"
+		"--dry-run: verify fully and say what would be done, changing nothing\n"
+		"(exit code as the run would have).  --json: the report as one object\n"
+		"(\"changed\": false when nothing was, or would be, changed).\n",
 	.opts = txn_opts,
+	.flags = CLI_JSON,
 	.run = cmd_install,
 };
 
 const CliCmd cli_cmd_rollback = {
 	.name = "rollback",
-	.synopsis = "FIXID [--hotpatch]",
+	.synopsis = "FIXID [--hotpatch] [--dry-run] [--json]",
 	.summary = "reverse an installed fix, or cancel a pending one",
 	.help = "Swap the backups of FIXID back in (at once, or at boot while in use);\n"
-		"processes running the fix from memory are reverted first.\n",
+		"processes running the fix from memory are reverted first.\n"
+		"--dry-run and --json as for install.\n",
 	.opts = txn_opts,
+	.flags = CLI_JSON,
 	.run = cmd_rollback,
 };
 

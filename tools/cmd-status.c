@@ -139,7 +139,7 @@ static void print_status(const SvcStatus *st)
 		printf("unreadable record: %s\n", st->unreadable[i]);
 	if (st->last_boot_at)
 		printf("\nlast boot replay, %s: %s\n%s", cli_time(st->last_boot_at, t),
-		       st->last_boot_result, st->last_boot_lines);
+		       svc_boot_result_name(st->last_boot_result), st->last_boot_lines);
 	else if (st->last_boot)
 		printf("\nlast boot replay:\n%s", st->last_boot);
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages svc needs, when they are missing.
-#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench
+#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench | fleet
 # base is everything `make`, `make check` and `make demo` use, the compiler
 # included (a fresh minbase Debian 12 has none).  The other groups are the
 # slow or optional targets' own tools.
@@ -16,15 +16,19 @@ group_pkgs() {
 	# the x86 decoder, unwinder and seccomp for the live patcher, libdebuginfod
 	# and a real debuginfod server for symbols, bsdtar which debuginfod needs,
 	# dpkg-dev for the local apt repository of it-dpkg; man-db and groff-base
-	# render the generated man pages in the tests)
+	# render the generated man pages in the tests;
+	# node_exporter and curl read svc metrics back, it-metrics.sh)
 	base) echo "gcc make libc6-dev pkg-config binutils python3 zlib1g-dev libarchive-dev \
 libmbedtls-dev libcunit1-dev libunwind-dev libcapstone-dev libseccomp-dev \
-libdebuginfod-dev debuginfod libarchive-tools elfutils dpkg-dev man-db groff-base" ;;
+libdebuginfod-dev debuginfod libarchive-tools elfutils dpkg-dev man-db groff-base \
+prometheus-node-exporter curl" ;;
 	fuzz) echo "clang libclang-rt-14-dev" ;;
 	deb) echo "dpkg-dev debhelper lintian fakeroot" ;;
 	fresh) echo "mmdebstrap git" ;;
 	bench) echo "redis-server" ;;
-	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench)" >&2; exit 2 ;;
+	# make check-fleet: the Ansible collection through real ansible-playbook
+	fleet) echo "ansible-core" ;;
+	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench, fleet)" >&2; exit 2 ;;
 	esac
 }
 [ $# -eq 0 ] && set -- base
