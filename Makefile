@@ -26,7 +26,7 @@ LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 all: deps build/svc
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot
+.PHONY: all deps check unit integration demo bench install clean check-boot check-stock
 
 deps:
 	@sh tools/deps.sh
@@ -93,6 +93,13 @@ install: build/svc
 # `make clean` keeps).
 check-boot: all
 	@bash tests/boot/run.sh
+
+# A real Debian security fix live on the stock library (tests/stock/run.sh):
+# slow the first time (apt-get source, dpkg-buildpackage), cached under
+# .cache/stock or $$SVC_STOCK_CACHE.
+check-stock: all
+	@sh tools/deps.sh stock
+	@bash tests/stock/run.sh
 
 clean:
 	rm -rf build

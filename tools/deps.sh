@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages svc needs, when they are missing.
-#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench
+#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench | stock
 # base is everything `make`, `make check` and `make demo` use, the compiler
 # included (a fresh minbase Debian 12 has none).  The other groups are the
 # slow or optional targets' own tools.
@@ -22,7 +22,10 @@ libdebuginfod-dev debuginfod libarchive-tools elfutils scdoc" ;;
 	deb) echo "dpkg-dev debhelper lintian fakeroot" ;;
 	fresh) echo "mmdebstrap git" ;;
 	bench) echo "redis-server" ;;
-	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench)" >&2; exit 2 ;;
+	# check-stock: Debian's build of libpng1.6 (its build-depends) and the
+	# stock library itself
+	stock) echo "dpkg-dev debhelper mawk zlib1g-dev libpng16-16" ;;
+	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench, stock)" >&2; exit 2 ;;
 	esac
 }
 [ $# -eq 0 ] && set -- base
