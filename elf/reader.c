@@ -358,12 +358,14 @@ fail:
 
 int elf_open_path(const char *path, ElfFile **ret, BaseErr *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return base_err(e, -errno, "%s: %s", path, strerror(errno));
+	_cleanup_close_ int fd = -1;
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", path,
+				r == -EINVAL ? "not a regular file" : strerror(-r));
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int r = base_fs_read_fd(fd, ELF_MAX_FILE, &buf, &len);
+	r = base_fs_read_fd(fd, ELF_MAX_FILE, &buf, &len);
 	if (r < 0)
 		return base_err(e, r, "%s: cannot read: %s", path, strerror(-r));
 	ElfFile *f = NULL;

@@ -12,12 +12,14 @@
 
 static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r;
-	if (fd < 0)
+	_cleanup_close_ int fd = -1;
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
+	if (r == -EINVAL)
+		return base_err(e, r, "%s: not a regular file", path);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", path, strerror(-r));
+	if (fstat(fd, st) < 0)
 		return base_err(e, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
-		return base_err(e, -EINVAL, "%s: not a regular file", path);
 	r = base_fs_read_fd(fd, MANIFEST_MAX_PACKAGE, buf, len);
 	if (r < 0)
 		return base_err(e, r, "%s: %s", path, base_strerror(r));

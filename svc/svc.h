@@ -34,7 +34,7 @@ void svc_close(Svc *s);
 /* A process that maps a serviced file. */
 typedef struct SvcUser {
 	pid_t pid;
-	char comm[32];
+	char comm[64];           /* escaped (base_escape): a process names itself */
 	int old_version;         /* 1: maps a replaced (older) file, not the one on disk */
 	dev_t dev;               /* the file it maps (first mapping seen) */
 	ino_t ino;
@@ -60,6 +60,8 @@ typedef struct SvcReport {
 void svc_report_free(SvcReport *r);
 
 #define SVC_HOTPATCH 1u  /* also patch running processes (/hotpatch:enable) */
+#define SVC_ALLOW_OLDER 2u  /* install: the operator overrides the series'
+			     * high-water mark (anti-rollback), loudly */
 
 /* Install a package.  With SVC_HOTPATCH, every process mapping a target is
  * patched in memory and the files are swapped at once, even in use; a
@@ -163,7 +165,9 @@ typedef struct SvcFileStatus {
 	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
 	size_t n_users;
 	SvcUser *users;
-	int converged;           /* every process runs the level on disk */
+	int converged;           /* 1: every process runs the level on disk; 0: one
+				  * does not; -1: unknown (a process could not be
+				  * read), never "yes" from missing data */
 } SvcFileStatus;
 
 typedef struct SvcStatus {
@@ -174,6 +178,7 @@ typedef struct SvcStatus {
 	size_t n_unreadable;     /* records that could not be read */
 	char **unreadable;
 	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
+	size_t n_unknown_procs;  /* processes whose maps could not be read */
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);
