@@ -203,6 +203,11 @@ static void test_stripped_base_symbols_by_build_id(void)
 	CU_ASSERT_TRUE(binds_base_to(p, sym_addr("libst.so", "hidden_count")));
 	CU_ASSERT_TRUE(binds_base_to(p, sym_addr("libst.so", "hidden_helper")));
 	CU_ASSERT_TRUE(st.n_verified >= 3);
+	/* api_a, verified against the base, loads g_bias through the GOT in
+	 * the object and with a lea in the base (ld relaxed it) */
+	CU_ASSERT_EQUAL(test_sh("objdump -dr %s/lib_0.o | grep -A12 '<api_a>:' | grep -q "
+				"'REX_GOTPCRELX.*g_bias' && objdump -d %s/libst.so | grep -A4 "
+				"'<api_a>:' | grep -q 'lea .*<g_bias>'", scratch, scratch), 0);
 	/* and the shipped file, fixed with it, runs the fix on live state */
 	char *out = run_fixed("stripped/libst.so", p);
 	CU_ASSERT_PTR_NOT_NULL(out);
