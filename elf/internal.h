@@ -126,6 +126,9 @@ typedef struct ElfIndirect {
 typedef struct ElfBuilder {
 	ElfFile *base;
 	const char *no_symbols;  /* why the base has no full symbol table, or NULL */
+	int verify;              /* check base objects against the base's bytes: not
+				  * for a fix on a fix, whose base objects are the
+				  * earlier fix's, which the base file does not hold */
 	char no_symbols_buf[1100];
 	ElfBuildObj *objs;
 	size_t n_objs;

@@ -90,7 +90,7 @@ int elf_build_redirect(ElfBuilder *B, ElfBuildObj *ob, const ElfDiffItem *it, El
 	if (!os || os->shndx >= ob->old_o->n_sections)
 		return base_err(B->e, -EINVAL, "%s: changed '%s' has no base object counterpart",
 				ob->old_o->name, s->name);
-	r = elf_verify_function(B->base, bs, ob->old_o, os, B->e);
+	r = B->verify ? elf_verify_function(B->base, bs, ob->old_o, os, B->e) : 0;
 	if (r < 0)
 		return r;
 	const ElfSection *osec = &ob->old_o->sections[os->shndx];
