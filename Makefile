@@ -29,7 +29,7 @@ MANPAGES := build/man/svc.8 build/man/svc-package.5
 all: deps build/svc $(MANPAGES)
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet
+.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock
 
 deps:
 	@sh tools/deps.sh
@@ -124,6 +124,13 @@ check-boot: all
 check-fleet: all
 	@sh tools/deps.sh fleet
 	@bash tests/fleet.sh
+
+# A real Debian security fix live on the stock library (tests/stock/run.sh):
+# slow the first time (apt-get source, dpkg-buildpackage), cached under
+# .cache/stock or $$SVC_STOCK_CACHE.
+check-stock: all
+	@sh tools/deps.sh stock
+	@bash tests/stock/run.sh
 
 clean:
 	rm -rf build

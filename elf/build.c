@@ -7,7 +7,7 @@
  * (closure over relocations: anything the base lacks is copied, read-only
  * only); (2) lay the sections out in the blob; (3) classify every relocation
  * (a dry run that records the slots and stubs needed); (4) lay out slots and
- * stubs after the sections, emit the relocations; (5) redirects, with the
+ * stubs after the sections, emit the relocations; (5) redirects (redirect.c), with the
  * expected bytes read from the base file. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,44 +15,6 @@
 
 #include "elf/internal.h"
 
-typedef struct Obj {
-	ElfFile *old_o, *new_o;
-	uint8_t *incl;           /* per section of new_o: copied into the blob */
-	uint64_t *blob_off;      /* per section of new_o */
-	ElfDiffItem *changes;
-	size_t n_changes;
-	const ElfSymbol **old_of; /* per symbol of new_o: its counterpart in old_o */
-	const ElfSymbol **bound;  /* per symbol of new_o: the base function fixed
-				   * code binds to (checked against old_o) */
-} Obj;
-
-/* An 8-byte slot holding an absolute address, or a 6-byte indirect jump. */
-typedef struct Indirect {
-	ElfRelocBind bind;
-	uint64_t value;
-	int64_t addend;
-	const char *symbol;      /* SYMBOL: borrowed from an object's string table */
-	int stub;                /* 1: `jmp *X(%rip)`; X is a slot (via_slot) or BASE GOT */
-	size_t via_slot;         /* stub through slot index */
-	int base_got;            /* stub through the base's GOT entry `value` */
-} Indirect;
-
-typedef struct Builder {
-	ElfFile *base;
-	const char *no_symbols;  /* why the base has no full symbol table, or NULL */
-	char no_symbols_buf[1100];
-	Obj *objs;
-	size_t n_objs;
-	BaseBuf code;
-	uint64_t sections_end;
-	uint32_t align;
-	Indirect *ind;
-	size_t n_ind, cap_ind;
-	uint64_t slots_off, stubs_off;
-	ElfReloc *relocs;
-	size_t n_relocs, cap_relocs;
-	BaseErr *e;
-} Builder;
 
 /* Where a target lives. */
 typedef enum Loc { LOC_PAYLOAD = 1, LOC_BASE, LOC_EXTERNAL } Loc;
@@ -66,128 +28,9 @@ typedef struct Place {
 	uint64_t got;            /* base GOT entry for name, 0 if none */
 } Place;
 
-/* ---- base build lookups ------------------------------------------------- */
-
-/* A global of the objects in the base: a global or dynamic symbol of that
- * name, else, because ld demotes hidden globals (and a version script's
- * `local: *` ones) to LOCAL in the linked .symtab, the one LOCAL symbol of
- * that name and type; two such locals are refused by name, since binding to
- * the wrong one would be silently wrong. */
-static int base_global(Builder *B, const ElfSymbol *s, const ElfSymbol **ret)
-{
-	const ElfFile *b = B->base;
-	const ElfSymbol *hit = NULL;
-	size_t n_hit = 0;
-	*ret = NULL;
-	for (size_t i = 1; i < b->n_symbols; i++) {
-		const ElfSymbol *c = &b->symbols[i];
-		if (c->bind != STB_LOCAL && c->shndx != SHN_UNDEF && c->type != STT_SECTION &&
-		    strcmp(c->name, s->name) == 0) {
-			*ret = c;
-			return 0;
-		}
-	}
-	for (size_t i = 1; i < b->n_dynsyms; i++) {
-		const ElfSymbol *c = &b->dynsyms[i];
-		if (c->shndx != SHN_UNDEF && strcmp(c->name, s->name) == 0) {
-			*ret = c;
-			return 0;
-		}
-	}
-	for (size_t i = 1; i < b->n_dynsyms; i++)
-		if (strcmp(b->dynsyms[i].name, s->name) == 0)
-			return 0; /* an import of the base: never one of its locals */
-	/* an undefined reference does not know its type: a function or object;
-	 * among several, the one ld kept marked hidden (a version script's
-	 * local and a static both stay STV_DEFAULT) */
-	const ElfSymbol *hid = NULL;
-	size_t n_hid = 0;
-	for (size_t i = 1; i < b->n_symbols; i++) {
-		const ElfSymbol *c = &b->symbols[i];
-		int type_ok = s->shndx == SHN_UNDEF && s->type == STT_NOTYPE
-				      ? c->type == STT_FUNC || c->type == STT_OBJECT
-				      : c->type == s->type;
-		if (c->bind != STB_LOCAL || c->shndx == SHN_UNDEF || !type_ok ||
-		    strcmp(c->name, s->name) != 0)
-			continue;
-		hit = c;
-		n_hit++;
-		if (c->visibility != STV_DEFAULT) {
-			hid = c;
-			n_hid++;
-		}
-	}
-	if (n_hit > 1 && n_hid == 1)
-		hit = hid;
-	else if (n_hit > 1)
-		return base_err(B->e, -EINVAL,
-				"%s: global '%s' is local in the base build and %zu locals bear that "
-				"name: ambiguous", b->name, s->name, n_hit);
-	*ret = hit;
-	return 0;
-}
-
-/* A local of the object's translation unit in the base: same name, same
- * STT_FILE name; if several files share that name, refuse as ambiguous. */
-static int base_local(Builder *B, const ElfFile *o, const ElfSymbol *s, const ElfSymbol **ret)
-{
-	const ElfFile *b = B->base;
-	const char *file = elf_sym_file(o, s);
-	const ElfSymbol *hit = NULL, *any = NULL;
-	size_t n_hit = 0, n_any = 0;
-	for (size_t i = 1; i < b->n_symbols; i++) {
-		const ElfSymbol *c = &b->symbols[i];
-		if (c->bind != STB_LOCAL || c->shndx == SHN_UNDEF || c->type != s->type ||
-		    strcmp(c->name, s->name) != 0)
-			continue;
-		any = c;
-		n_any++;
-		if (strcmp(elf_sym_file(b, c), file) == 0) {
-			hit = c;
-			n_hit++;
-		}
-	}
-	if (n_hit > 1 || (!n_hit && n_any > 1))
-		return base_err(B->e, -EINVAL, "%s: local '%s' of %s is ambiguous in the base build",
-				b->name, s->name, file);
-	*ret = n_hit ? hit : (n_any ? any : NULL);
-	return 0;
-}
-
-/* The base's symbol for s of ob's fixed object.  A local goes through its
- * correlated symbol of the base object (numbered statics are renumbered by
- * patches; the base was built from the base object's source): a local with
- * no counterpart is new, never the base's namesake. */
-static int base_lookup(Builder *B, Obj *ob, const ElfSymbol *s, const ElfSymbol **ret)
-{
-	if (s->bind == STB_LOCAL) {
-		const ElfSymbol *os = ob->old_of[s->index];
-		*ret = NULL;
-		return os ? base_local(B, ob->old_o, os, ret) : 0;
-	}
-	return base_global(B, s, ret);
-}
-
-/* The base's own GOT entry for name (GLOB_DAT / JUMP_SLOT), 0 if none. */
-static uint64_t base_got(const ElfFile *b, const char *name)
-{
-	for (size_t i = 0; i < b->n_sections; i++) {
-		const ElfSection *rs = &b->sections[i];
-		if (rs->type != SHT_RELA || !rs->link || rs->link != b->dynsym_index)
-			continue;
-		for (size_t k = 0; k < rs->n_relas; k++) {
-			const ElfRela *r = &rs->relas[k];
-			if ((r->type == R_X86_64_GLOB_DAT || r->type == R_X86_64_JUMP_SLOT) && r->sym &&
-			    strcmp(b->dynsyms[r->sym].name, name) == 0)
-				return r->offset;
-		}
-	}
-	return 0;
-}
-
 /* ---- phase 1: what to copy ---------------------------------------------- */
 
-static int is_payload_func(const Obj *ob, const ElfSymbol *s)
+static int is_payload_func(const ElfBuildObj *ob, const ElfSymbol *s)
 {
 	for (size_t i = 0; i < ob->n_changes; i++)
 		if (ob->changes[i].sym == s)
@@ -195,7 +38,7 @@ static int is_payload_func(const Obj *ob, const ElfSymbol *s)
 	return 0;
 }
 
-static int include_section(Builder *B, Obj *ob, uint32_t shndx, uint32_t *stack, size_t *sp)
+static int include_section(ElfBuilder *B, ElfBuildObj *ob, uint32_t shndx, uint32_t *stack, size_t *sp)
 {
 	(void)B;
 	if (ob->incl[shndx])
@@ -206,7 +49,7 @@ static int include_section(Builder *B, Obj *ob, uint32_t shndx, uint32_t *stack,
 }
 
 /* Decide whether the target of r must be copied; push its section if so. */
-static int close_over(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r, uint32_t *stack,
+static int close_over(ElfBuilder *B, ElfBuildObj *ob, const ElfSection *rs, const ElfRela *r, uint32_t *stack,
 		      size_t *sp)
 {
 	const ElfFile *o = ob->new_o;
@@ -234,7 +77,7 @@ static int close_over(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *
 			return include_section(B, ob, t.shndx, stack, sp);
 	}
 	const ElfSymbol *bs = NULL;
-	k = base_lookup(B, ob, t.sym, &bs);
+	k = elf_build_lookup(B, ob, t.sym, &bs);
 	if (k < 0)
 		return k;
 	if (bs)
@@ -247,7 +90,7 @@ static int close_over(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *
 	return include_section(B, ob, t.shndx, stack, sp);
 }
 
-static int collect(Builder *B, Obj *ob)
+static int collect(ElfBuilder *B, ElfBuildObj *ob)
 {
 	const ElfFile *o = ob->new_o;
 	uint32_t *stack = calloc(o->n_sections + 1, sizeof(uint32_t));
@@ -269,10 +112,10 @@ static int collect(Builder *B, Obj *ob)
 
 /* ---- phase 3/4: relocations ---------------------------------------------- */
 
-static const ElfSymbol *payload_global(Builder *B, const char *name, Obj **ret_ob)
+static const ElfSymbol *payload_global(ElfBuilder *B, const char *name, ElfBuildObj **ret_ob)
 {
 	for (size_t i = 0; i < B->n_objs; i++) {
-		Obj *ob = &B->objs[i];
+		ElfBuildObj *ob = &B->objs[i];
 		for (size_t k = 1; k < ob->new_o->n_symbols; k++) {
 			const ElfSymbol *s = &ob->new_o->symbols[k];
 			if (s->bind != STB_LOCAL && s->shndx != SHN_UNDEF &&
@@ -286,7 +129,7 @@ static const ElfSymbol *payload_global(Builder *B, const char *name, Obj **ret_o
 	return NULL;
 }
 
-static int place_of(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r, Place *ret)
+static int place_of(ElfBuilder *B, ElfBuildObj *ob, const ElfSection *rs, const ElfRela *r, Place *ret)
 {
 	const ElfFile *o = ob->new_o;
 	ElfTarget t;
@@ -305,14 +148,14 @@ static int place_of(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 	p.addend = t.delta;
 	p.global = s->bind != STB_LOCAL && s->visibility == STV_DEFAULT;
 	if (p.global)
-		p.got = base_got(B->base, s->name);
+		p.got = elf_build_got(B->base, s->name);
 	if (s->shndx != SHN_UNDEF && ob->incl[s->shndx]) {
 		p.loc = LOC_PAYLOAD;
 		p.value = ob->blob_off[s->shndx] + s->value;
 		*ret = p;
 		return 0;
 	}
-	Obj *other = NULL;
+	ElfBuildObj *other = NULL;
 	const ElfSymbol *ps = s->bind != STB_LOCAL ? payload_global(B, s->name, &other) : NULL;
 	if (ps) {
 		p.loc = LOC_PAYLOAD;
@@ -321,7 +164,7 @@ static int place_of(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 		return 0;
 	}
 	const ElfSymbol *bs = NULL;
-	k = base_lookup(B, ob, s, &bs);
+	k = elf_build_lookup(B, ob, s, &bs);
 	if (k < 0)
 		return k;
 	if (bs) {
@@ -339,10 +182,10 @@ static int place_of(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 	return 0;
 }
 
-static int add_indirect(Builder *B, Indirect x, size_t *ret)
+static int add_indirect(ElfBuilder *B, ElfIndirect x, size_t *ret)
 {
 	for (size_t i = 0; i < B->n_ind; i++) {
-		Indirect *y = &B->ind[i];
+		ElfIndirect *y = &B->ind[i];
 		if (y->bind == x.bind && y->value == x.value && y->addend == x.addend &&
 		    y->stub == x.stub && y->via_slot == x.via_slot && y->base_got == x.base_got &&
 		    ((!y->symbol && !x.symbol) ||
@@ -353,7 +196,7 @@ static int add_indirect(Builder *B, Indirect x, size_t *ret)
 	}
 	if (B->n_ind == B->cap_ind) {
 		size_t cap = B->cap_ind ? 2 * B->cap_ind : 16;
-		Indirect *n = realloc(B->ind, cap * sizeof(*n));
+		ElfIndirect *n = realloc(B->ind, cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		B->ind = n;
@@ -364,7 +207,7 @@ static int add_indirect(Builder *B, Indirect x, size_t *ret)
 	return 0;
 }
 
-static int emit(Builder *B, ElfReloc r, int dry)
+static int emit(ElfBuilder *B, ElfReloc r, int dry)
 {
 	if (dry)
 		return 0;
@@ -388,7 +231,7 @@ static int emit(Builder *B, ElfReloc r, int dry)
 /* Slots and stubs are laid out after the sections: slots first (8 bytes),
  * then stubs (8 bytes each: ff 25 rel32 + 2 x int3); the index order is the
  * order of first use, so the layout is deterministic. */
-static uint64_t ind_off(const Builder *B, size_t i)
+static uint64_t ind_off(const ElfBuilder *B, size_t i)
 {
 	size_t slot_i = 0, stub_i = 0;
 	for (size_t k = 0; k < i; k++)
@@ -396,7 +239,7 @@ static uint64_t ind_off(const Builder *B, size_t i)
 	return B->ind[i].stub ? B->stubs_off + 8 * stub_i : B->slots_off + 8 * slot_i;
 }
 
-static int direct(Builder *B, uint64_t where, uint32_t type, const Place *p, int64_t addend,
+static int direct(ElfBuilder *B, uint64_t where, uint32_t type, const Place *p, int64_t addend,
 		  int dry)
 {
 	ElfReloc x = { where, type, 0, 0, NULL, addend };
@@ -418,9 +261,9 @@ static int direct(Builder *B, uint64_t where, uint32_t type, const Place *p, int
 }
 
 /* An 8-byte slot holding the address of p; returns its index. */
-static int slot_for(Builder *B, const Place *p, size_t *ret)
+static int slot_for(ElfBuilder *B, const Place *p, size_t *ret)
 {
-	Indirect x = { 0 };
+	ElfIndirect x = { 0 };
 	x.bind = p->loc == LOC_PAYLOAD ? ELF_BIND_PAYLOAD
 		 : p->loc == LOC_BASE  ? ELF_BIND_BASE
 				       : ELF_BIND_SYMBOL;
@@ -430,7 +273,7 @@ static int slot_for(Builder *B, const Place *p, size_t *ret)
 	return add_indirect(B, x, ret);
 }
 
-static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r, int dry)
+static int do_reloc(ElfBuilder *B, ElfBuildObj *ob, const ElfSection *rs, const ElfRela *r, int dry)
 {
 	const ElfFile *o = ob->new_o;
 	const ElfSection *sec = &o->sections[rs->info];
@@ -507,7 +350,7 @@ static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 		/* A call through the base's GOT entry keeps lazy binding and
 		 * interposition as the base has them; an import the base lacks
 		 * gets a slot that the patcher fills by name. */
-		Indirect st = { 0 };
+		ElfIndirect st = { 0 };
 		st.stub = 1;
 		if (p.got) {
 			st.base_got = 1;
@@ -533,10 +376,10 @@ static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 	return direct(B, where, R_X86_64_PC32, &p, p.addend, dry);
 }
 
-static int for_all_relocs(Builder *B, int dry)
+static int for_all_relocs(ElfBuilder *B, int dry)
 {
 	for (size_t i = 0; i < B->n_objs; i++) {
-		Obj *ob = &B->objs[i];
+		ElfBuildObj *ob = &B->objs[i];
 		for (uint32_t s = 0; s < ob->new_o->n_sections; s++) {
 			if (!ob->incl[s])
 				continue;
@@ -551,13 +394,13 @@ static int for_all_relocs(Builder *B, int dry)
 	return 0;
 }
 
-static int layout(Builder *B)
+static int layout(ElfBuilder *B)
 {
 	static const uint8_t int3[16] = { 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
 					  0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc };
 	B->align = 16;
 	for (size_t i = 0; i < B->n_objs; i++) {
-		Obj *ob = &B->objs[i];
+		ElfBuildObj *ob = &B->objs[i];
 		for (uint32_t s = 0; s < ob->new_o->n_sections; s++) {
 			if (!ob->incl[s])
 				continue;
@@ -586,7 +429,7 @@ static int layout(Builder *B)
 	return 0;
 }
 
-static int layout_indirect(Builder *B)
+static int layout_indirect(ElfBuilder *B)
 {
 	static const uint8_t zero[8];
 	static const uint8_t stub[8] = { 0xff, 0x25, 0, 0, 0, 0, 0xcc, 0xcc };
@@ -605,7 +448,7 @@ static int layout_indirect(Builder *B)
 		if (B->ind[i].stub && base_buf_append(&B->code, stub, 8) < 0)
 			return -ENOMEM;
 	for (size_t i = 0; i < B->n_ind; i++) {
-		const Indirect *x = &B->ind[i];
+		const ElfIndirect *x = &B->ind[i];
 		uint64_t off = ind_off(B, i);
 		int r;
 		if (!x->stub) {
@@ -627,179 +470,9 @@ static int layout_indirect(Builder *B)
 	return 0;
 }
 
-/* ---- phase 5: redirects -------------------------------------------------- */
-
-static int symbol_within(const ElfFile *b, uint64_t lo, uint64_t hi)
-{
-	for (size_t i = 1; i < b->n_symbols; i++) {
-		const ElfSymbol *c = &b->symbols[i];
-		if (c->shndx != SHN_UNDEF && c->shndx < SHN_LORESERVE && c->type != STT_SECTION &&
-		    c->type != STT_FILE && c->value >= lo && c->value < hi)
-			return 1;
-	}
-	return 0;
-}
-
-/* Are the 5 bytes before entry alignment fill (nop or int3) that no symbol
- * covers, in a file mapping?  Then a jump can live there. */
-static int align_pad_free(const ElfFile *b, uint64_t entry)
-{
-	uint64_t off;
-	if (entry < 5 || elf_vaddr_to_offset(b, entry - 5, 5, &off) < 0)
-		return 0;
-	for (int i = 0; i < 5; i++)
-		if (b->data[off + i] != 0x90 && b->data[off + i] != 0xcc)
-			return 0;
-	for (size_t i = 1; i < b->n_symbols; i++) {
-		const ElfSymbol *c = &b->symbols[i];
-		if (c->shndx == SHN_UNDEF || c->shndx >= SHN_LORESERVE || c->type == STT_SECTION ||
-		    c->type == STT_FILE)
-			continue;
-		uint64_t end = c->value + (c->size ? c->size : 1);
-		if (c->value < entry && end > entry - 5)
-			return 0;
-	}
-	return 1;
-}
-
-static int is_modified(const Obj *ob, const ElfSymbol *s)
-{
-	for (size_t i = 0; i < ob->n_changes; i++)
-		if (ob->changes[i].sym == s && ob->changes[i].change == ELF_CHANGE_MODIFIED)
-			return 1;
-	return 0;
-}
-
-/* A changed function s with no symbol in the base (inlined everywhere, or
- * the base's symbols are missing): its old code is unreachable after the fix
- * only if it is local and every function of the unit that refers to it
- * changed too and is itself redirected (then the fixed callers call the
- * fixed copy).  Otherwise refuse: dropping it would leave the old code
- * running under a package that says it is fixed. */
-static int unreached_after_fix(Builder *B, Obj *ob, const ElfSymbol *s, const ElfSymbol *os)
-{
-	const char *why = B->no_symbols ? B->no_symbols : "inlined everywhere or dropped by the linker";
-	if (s->bind != STB_LOCAL || !os)
-		return base_err(B->e, -EINVAL,
-				"%s: '%s' changed and the base has no symbol for it (%s): cannot redirect it",
-				B->base->name, s->name, why);
-	const ElfFile *o = ob->old_o;
-	for (size_t i = 0; i < o->n_sections; i++) {
-		const ElfSection *rs = &o->sections[i];
-		if (rs->type != SHT_RELA || rs->link != o->symtab_index || rs->info >= o->n_sections)
-			continue;
-		for (size_t k = 0; k < rs->n_relas; k++) {
-			ElfTarget t;
-			int r = elf_obj_target(o, rs, &rs->relas[k], &t, B->e);
-			if (r < 0)
-				return r;
-			if (t.sym != os || rs->info == os->shndx)
-				continue;
-			const ElfSection *user = &o->sections[rs->info];
-			if (!(user->flags & SHF_ALLOC) || user->type == SHT_X86_64_UNWIND ||
-			    strcmp(user->name, ".eh_frame") == 0)
-				continue; /* debug and unwind info */
-			const ElfSymbol *caller = elf_obj_func_of(o, rs->info);
-			const ElfSymbol *nc = caller ? elf_obj_find_like(ob->new_o, caller) : NULL;
-			const ElfSymbol *bc = NULL;
-			if (nc && is_modified(ob, nc) && base_lookup(B, ob, nc, &bc) >= 0 && bc &&
-			    bc->type == STT_FUNC)
-				continue;
-			return base_err(B->e, -EINVAL,
-					"%s: '%s' changed and the base has no symbol for it (%s), and %s "
-					"%s%s%s is not redirected: cannot fix it", B->base->name, s->name, why,
-					caller ? "its caller" : "a reference from",
-					caller ? "'" : "", caller ? caller->name : user->name,
-					caller ? "'" : "");
-		}
-	}
-	return 0;
-}
-
-static int make_redirect(Builder *B, Obj *ob, const ElfDiffItem *it, ElfRedirect *ret, int *ret_have)
-{
-	const ElfFile *o = ob->new_o;
-	const ElfSymbol *s = it->sym, *bs = NULL, *os = ob->old_of[it->sym->index];
-	*ret_have = 0;
-	(void)o;
-	if (it->change != ELF_CHANGE_MODIFIED)
-		return 0;
-	/* A split-off cold part is jumped into from its parent's body, never
-	 * called: redirecting it would send old hot code into new cold code. */
-	if (strstr(s->name, ".cold"))
-		return 0;
-	int r = base_lookup(B, ob, s, &bs);
-	if (r < 0)
-		return r;
-	if (!bs || bs->type != STT_FUNC)
-		return unreached_after_fix(B, ob, s, os);
-	if (!os || os->shndx >= ob->old_o->n_sections)
-		return base_err(B->e, -EINVAL, "%s: changed '%s' has no base object counterpart",
-				ob->old_o->name, s->name);
-	r = elf_verify_function(B->base, bs, ob->old_o, os, B->e);
-	if (r < 0)
-		return r;
-	const ElfSection *osec = &ob->old_o->sections[os->shndx];
-	/* Pad before the entry and NOPs at it, as the base object has them. */
-	uint64_t pad = 0, at = 0;
-	while (pad < os->value && osec->data && osec->data[os->value - 1 - pad] == 0x90)
-		pad++;
-	while (at < 2 && osec->data && os->value + at < osec->size && osec->data[os->value + at] == 0x90)
-		at++;
-	ElfRedirect d = { 0 };
-	int align = 0;   /* PAD_REL32 in alignment fill, not in a compiler's pad */
-	d.entry = bs->value;
-	d.size = bs->size;
-	if (at == 2 && pad >= 14) {
-		d.kind = ELF_ENTRY_PAD16;
-		d.pad = 14;
-		d.expect_len = 16;
-	} else if (at == 2 && pad >= 5) {
-		d.kind = ELF_ENTRY_PAD_REL32;
-		d.pad = (uint32_t)(pad > 30 ? 30 : pad);
-		d.expect_len = d.pad + 2;
-	} else {
-		/* A function shorter than the jump may still take it when only
-		 * alignment padding follows it: no other symbol starts there. */
-		if (bs->size < 5 && (!B->base->n_symbols || symbol_within(B->base, bs->value + 1, bs->value + 5)))
-			return base_err(B->e, -EINVAL, "%s: function '%s' is too small to redirect (%llu bytes)",
-					B->base->name, s->name, (unsigned long long)bs->size);
-		d.kind = ELF_ENTRY_PLAIN;
-		d.expect_len = 5;
-		if (bs->size >= 2 && align_pad_free(B->base, bs->value)) {
-			/* the padding trampoline: `e9 rel32` in 5 free bytes of
-			 * alignment fill before the entry, `eb f9` over the first 2
-			 * bytes of the function; the window a thread must not be in
-			 * (and the body must not branch into) shrinks to entry+1 */
-			d.kind = ELF_ENTRY_PAD_REL32;
-			d.pad = 5;
-			d.expect_len = 7;
-			align = 1;
-		}
-	}
-	uint64_t off;
-	if (d.entry < d.pad || elf_vaddr_to_offset(B->base, d.entry - d.pad, d.expect_len, &off) < 0)
-		return base_err(B->e, -EINVAL, "%s: entry of '%s' not in the file", B->base->name,
-				s->name);
-	memcpy(d.expect, B->base->data + off, d.expect_len);
-	if (d.kind != ELF_ENTRY_PLAIN && !align)
-		for (uint32_t i = 0; i < d.expect_len; i++)
-			if (d.expect[i] != 0x90)
-				return base_err(B->e, -ESTALE,
-						"%s: entry of '%s' does not match the base object (no NOP pad)",
-						B->base->name, s->name);
-	d.target = ob->blob_off[s->shndx] + s->value;
-	d.name = strdup(s->name);
-	if (!d.name)
-		return -ENOMEM;
-	*ret = d;
-	*ret_have = 1;
-	return 0;
-}
-
 /* ---- entry point --------------------------------------------------------- */
 
-static void builder_free(Builder *B)
+static void builder_free(ElfBuilder *B)
 {
 	for (size_t i = 0; i < B->n_objs; i++) {
 		elf_close(B->objs[i].old_o);
@@ -820,7 +493,7 @@ static void builder_free(Builder *B)
 }
 
 /* The base's full symbol table: its own, else its debug file's. */
-static int base_symbols(Builder *B, const char *base_path, const ElfBuildOptions *opts,
+static int base_symbols(ElfBuilder *B, const char *base_path, const ElfBuildOptions *opts,
 			ElfBuildStats *st)
 {
 	if (B->base->n_symbols) {
@@ -847,13 +520,13 @@ static int base_symbols(Builder *B, const char *base_path, const ElfBuildOptions
 }
 
 /* Every unchanged function of a base object that fixed code calls into. */
-static int verify_bound(Builder *B, ElfBuildStats *st)
+static int verify_bound(ElfBuilder *B, ElfBuildStats *st)
 {
 	for (size_t i = 0; i < B->n_objs; i++) {
-		Obj *ob = &B->objs[i];
+		ElfBuildObj *ob = &B->objs[i];
 		for (size_t k = 1; k < ob->new_o->n_symbols; k++) {
 			const ElfSymbol *os = ob->old_of[k];
-			if (!ob->bound[k] || !os || os->shndx >= ob->old_o->n_sections)
+			if (!B->verify || !ob->bound[k] || !os || os->shndx >= ob->old_o->n_sections)
 				continue;
 			int r = elf_verify_function(B->base, ob->bound[k], ob->old_o, os, B->e);
 			if (r < 0)
@@ -869,7 +542,7 @@ int elf_build_payload_opts(const char *base_path, const ElfObjectPair *pairs, si
 			   const ElfBuildOptions *opts, ElfPayload **ret, ElfBuildStats *ret_stats,
 			   BaseErr *e)
 {
-	Builder B = { .e = e };
+	ElfBuilder B = { .e = e, .verify = n_lineage == 0 };
 	ElfBuildStats st = { 0 };
 	ElfPayload *p = NULL;
 	size_t total = 0;
@@ -896,14 +569,14 @@ int elf_build_payload_opts(const char *base_path, const ElfObjectPair *pairs, si
 	r = base_symbols(&B, base_path, opts, &st);
 	if (r < 0)
 		goto out;
-	B.objs = calloc(n_pairs, sizeof(Obj));
+	B.objs = calloc(n_pairs, sizeof(ElfBuildObj));
 	if (!B.objs) {
 		r = -ENOMEM;
 		goto out;
 	}
 	B.n_objs = n_pairs;
 	for (size_t i = 0; i < n_pairs; i++) {
-		Obj *ob = &B.objs[i];
+		ElfBuildObj *ob = &B.objs[i];
 		size_t line_only = 0;
 		r = elf_open_path(pairs[i].old_path, &ob->old_o, e);
 		if (r >= 0)
@@ -964,12 +637,12 @@ int elf_build_payload_opts(const char *base_path, const ElfObjectPair *pairs, si
 	for (size_t i = 0; i < n_pairs; i++) {
 		for (size_t k = 0; k < B.objs[i].n_changes; k++) {
 			int have = 0;
-			r = make_redirect(&B, &B.objs[i], &B.objs[i].changes[k],
+			r = elf_build_redirect(&B, &B.objs[i], &B.objs[i].changes[k],
 					  &p->redirects[p->n_redirects], &have);
 			if (r < 0)
 				goto out;
 			p->n_redirects += have;
-			st.n_verified += have;
+			st.n_verified += have && B.verify;
 		}
 	}
 	/* new code nothing jumps to changes nothing: never a "fix" that way */

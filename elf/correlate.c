@@ -43,6 +43,7 @@ static int same_stem(const ElfSymbol *a, const ElfSymbol *b)
 }
 
 typedef struct Ref {
+	const ElfFile *file;
 	uint32_t func_shndx;     /* section of the using function */
 	const ElfSymbol *stat;   /* the numbered static it uses */
 } Ref;
@@ -75,12 +76,31 @@ static int refs_of(const ElfFile *f, Ref **ret, size_t *ret_n, BaseErr *e)
 				}
 				v = x;
 			}
-			v[n++] = (Ref){ rs->info, t.sym };
+			v[n++] = (Ref){ f, rs->info, t.sym };
 		}
 	}
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+/* The distinct statics of s's stem and kind that function section shndx
+ * uses, in order of first use (at most max). */
+static size_t distinct(const Ref *refs, size_t n, uint32_t shndx, const ElfFile *s_file,
+		       const ElfSymbol *s, const ElfSymbol **out, size_t max)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n && m < max; i++) {
+		const ElfSymbol *t = refs[i].stat;
+		if (refs[i].func_shndx != shndx || !same_stem(t, s) || kind(refs[i].file, t) != kind(s_file, s))
+			continue;
+		size_t k = 0;
+		while (k < m && out[k] != t)
+			k++;
+		if (k == m)
+			out[m++] = t;
+	}
+	return m;
 }
 
 int elf_correlate(const ElfFile *old_o, const ElfFile *new_o, const ElfSymbol ***ret, BaseErr *e)
@@ -104,23 +124,39 @@ int elf_correlate(const ElfFile *old_o, const ElfFile *new_o, const ElfSymbol **
 		}
 		const ElfSymbol *found = NULL, *other = NULL;
 		int used = 0;
-		for (size_t k = 0; k < n_nr; k++) {
+		for (size_t k = 0; k < n_nr && !other; k++) {
 			if (nr[k].stat != s)
 				continue;
 			used = 1;
 			const ElfSymbol *f = elf_obj_func_of(new_o, nr[k].func_shndx);
 			const ElfSymbol *of = f ? elf_obj_find_like(old_o, f) : NULL;
-			for (size_t j = 0; of && j < n_or; j++) {
-				const ElfSymbol *t = or[j].stat;
-				if (or[j].func_shndx != of->shndx || !same_stem(t, s) ||
-				    kind(old_o, t) != kind(new_o, s))
-					continue;
-				if (!found)
-					found = t;
-				else if (found != t)
-					other = t;
-			}
+			if (!of)
+				continue;
+			/* a function may use several statics of one stem (block-scope
+			 * namesakes): pair them by order of first use, when both
+			 * builds have as many; otherwise it cannot be told */
+			const ElfSymbol *ln[64], *lo[64];
+			size_t nn = distinct(nr, n_nr, nr[k].func_shndx, new_o, s, ln, 64);
+			size_t no = distinct(or, n_or, of->shndx, new_o, s, lo, 64);
+			if (!no)
+				continue;
+			size_t pos = 0;
+			while (pos < nn && ln[pos] != s)
+				pos++;
+			const ElfSymbol *t = nn == no && pos < nn ? lo[pos] : NULL;
+			if (!t) {
+				r = base_err(e, -EINVAL,
+					     "%s: static '%s' of '%s': %zu statics of that name in the base "
+					     "object's function, %zu in the fixed one: ambiguous",
+					     new_o->name, s->name, f->name, no, nn);
+				break;
+			} else if (!found)
+				found = t;
+			else if (found != t)
+				other = t;
 		}
+		if (r < 0)
+			break;
 		if (other)
 			r = base_err(e, -EINVAL,
 				     "%s: static '%s' matches both '%s' and '%s' of the base object: "

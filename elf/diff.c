@@ -164,8 +164,21 @@ static int relocs_key(const ElfFile *f, uint32_t shndx, uint64_t lo, uint64_t hi
 	return 0;
 }
 
+/* 1 if the relocations of the two ranges are symbolically the same. */
 static int same_relocs(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const ElfFile *b,
-		       const ElfSymbol *sb, uint64_t lb, BaseErr *e);
+		       const ElfSymbol *sb, uint64_t lb, BaseErr *e)
+{
+	uint64_t oa = sa->value, ob = sb->value;
+	BaseBuf ka = { 0 }, kb = { 0 };
+	int r = relocs_key(a, sa->shndx, oa, oa + la, &ka, e);
+	if (r >= 0)
+		r = relocs_key(b, sb->shndx, ob, ob + lb, &kb, e);
+	if (r >= 0)
+		r = ka.len == kb.len && (!ka.len || memcmp(ka.data, kb.data, ka.len) == 0);
+	base_buf_free(&ka);
+	base_buf_free(&kb);
+	return r;
+}
 
 /* 1 if the two ranges hold the same bytes and symbolic relocations. */
 static int same_range(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const ElfFile *b,
@@ -185,21 +198,6 @@ static int same_range(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const 
 	return same_relocs(a, sa, la, b, sb, lb, e);
 }
 
-/* 1 if the relocations of the two ranges are symbolically the same. */
-static int same_relocs(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const ElfFile *b,
-		       const ElfSymbol *sb, uint64_t lb, BaseErr *e)
-{
-	uint64_t oa = sa->value, ob = sb->value;
-	BaseBuf ka = { 0 }, kb = { 0 };
-	int r = relocs_key(a, sa->shndx, oa, oa + la, &ka, e);
-	if (r >= 0)
-		r = relocs_key(b, sb->shndx, ob, ob + lb, &kb, e);
-	if (r >= 0)
-		r = ka.len == kb.len && (!ka.len || memcmp(ka.data, kb.data, ka.len) == 0);
-	base_buf_free(&ka);
-	base_buf_free(&kb);
-	return r;
-}
 
 const ElfSymbol *elf_obj_find_like(const ElfFile *f, const ElfSymbol *s)
 {

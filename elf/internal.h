@@ -99,6 +99,59 @@ int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint3
 int elf_verify_function(const ElfFile *base, const ElfSymbol *bs, const ElfFile *old_o,
 			const ElfSymbol *os, BaseErr *e);
 
+/* ---- payload builder (build.c, lookup.c, redirect.c) ---------------------- */
+
+typedef struct ElfBuildObj {
+	ElfFile *old_o, *new_o;
+	uint8_t *incl;           /* per section of new_o: copied into the blob */
+	uint64_t *blob_off;      /* per section of new_o */
+	ElfDiffItem *changes;
+	size_t n_changes;
+	const ElfSymbol **old_of; /* per symbol of new_o: its counterpart in old_o */
+	const ElfSymbol **bound;  /* per symbol of new_o: the base function fixed
+				   * code binds to (checked against old_o) */
+} ElfBuildObj;
+
+/* An 8-byte slot holding an absolute address, or a 6-byte indirect jump. */
+typedef struct ElfIndirect {
+	ElfRelocBind bind;
+	uint64_t value;
+	int64_t addend;
+	const char *symbol;      /* SYMBOL: borrowed from an object's string table */
+	int stub;                /* 1: `jmp *X(%rip)`; X is a slot (via_slot) or BASE GOT */
+	size_t via_slot;         /* stub through slot index */
+	int base_got;            /* stub through the base's GOT entry `value` */
+} ElfIndirect;
+
+typedef struct ElfBuilder {
+	ElfFile *base;
+	const char *no_symbols;  /* why the base has no full symbol table, or NULL */
+	int verify;              /* check base objects against the base's bytes: not
+				  * for a fix on a fix, whose base objects are the
+				  * earlier fix's, which the base file does not hold */
+	char no_symbols_buf[1100];
+	ElfBuildObj *objs;
+	size_t n_objs;
+	BaseBuf code;
+	uint64_t sections_end;
+	uint32_t align;
+	ElfIndirect *ind;
+	size_t n_ind, cap_ind;
+	uint64_t slots_off, stubs_off;
+	ElfReloc *relocs;
+	size_t n_relocs, cap_relocs;
+	BaseErr *e;
+} ElfBuilder;
+
+/* The base symbol of s (of ob's fixed object), or NULL in *ret if none;
+ * < 0 when ambiguous. */
+int elf_build_lookup(ElfBuilder *B, ElfBuildObj *ob, const ElfSymbol *s, const ElfSymbol **ret);
+/* The base's own GOT entry for name (GLOB_DAT / JUMP_SLOT), 0 if none. */
+uint64_t elf_build_got(const ElfFile *b, const char *name);
+/* The redirect of change it into *ret (*ret_have 0: none needed), or a
+ * refusal. */
+int elf_build_redirect(ElfBuilder *B, ElfBuildObj *ob, const ElfDiffItem *it, ElfRedirect *ret, int *ret_have);
+
 /* ---- symbol sources -------------------------------------------------------- */
 
 /* A debug file for build-id id from the debuginfod servers of

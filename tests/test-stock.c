@@ -57,7 +57,7 @@ static int build(void)
 		return build_failed ? -1 : 0;
 	built = build_failed = 1;
 	if (test_sh("cd %s && mkdir -p stripped link none && "
-		    "for f in 0 1 3 4 5 6; do " CC_OBJ " -DFIX=$f -c %s/lib.c -o lib_$f.o || exit 1; done && "
+		    "for f in 0 1 3 4 5 6 7; do " CC_OBJ " -DFIX=$f -c %s/lib.c -o lib_$f.o || exit 1; done && "
 		    CC_OBJ " -DSKEW -c %s/lib.c -o lib_skew.o && "
 		    CC " -c %s/lib.c -o lib_base.o && " CC " -c %s/other.c -o other.o && "
 		    CC " -c %s/third.c -o third.o && " CC " -DFIX=3 -c %s/lib.c -o lib_other.o && "
@@ -123,13 +123,19 @@ static int redirected(const ElfPayload *p, const char *name)
 	return 0;
 }
 
+/* Address of symbol name in file; a name ending in '.' is a stem: the one
+ * gcc-numbered static of it ("counter." finds "counter.3"). */
 static uint64_t sym_addr(const char *file, const char *name)
 {
 	char *p = sp(file);
 	ElfFile *f = NULL;
 	uint64_t v = 0;
+	size_t n = strlen(name);
 	if (elf_open_path(p, &f, NULL) == 0) {
-		const ElfSymbol *s = elf_find_symbol(f, name);
+		const ElfSymbol *s = name[n - 1] == '.' ? NULL : elf_find_symbol(f, name);
+		for (size_t i = 1; !s && i < f->n_symbols; i++)
+			if (strncmp(f->symbols[i].name, name, n) == 0)
+				s = &f->symbols[i];
 		v = s ? s->value : 0;
 	}
 	elf_close(f);
@@ -188,12 +194,20 @@ static void test_stripped_base_symbols_by_build_id(void)
 	CU_ASSERT_FALSE(redirected(p, "checked"));
 	CU_ASSERT_EQUAL(st.n_line_only, 1);
 	CU_ASSERT_EQUAL(p->n_redirects, 4);
-	/* counter.2 of the fixed object is the base's counter.1 */
-	CU_ASSERT_TRUE(binds_base_to(p, sym_addr("libst.so", "counter.1")));
+	/* counter.4 of the fixed object (the fix's new static renumbered it) is
+	 * the base's counter.3 */
+	CU_ASSERT_EQUAL(test_sh("nm %s/lib_0.o | grep -q ' counter.3$' && "
+				"nm %s/lib_1.o | grep -q ' counter.4$'", scratch, scratch), 0);
+	CU_ASSERT_TRUE(binds_base_to(p, sym_addr("libst.so", "counter.")));
 	/* hidden globals, LOCAL in the linked file, bound to the base's */
 	CU_ASSERT_TRUE(binds_base_to(p, sym_addr("libst.so", "hidden_count")));
 	CU_ASSERT_TRUE(binds_base_to(p, sym_addr("libst.so", "hidden_helper")));
 	CU_ASSERT_TRUE(st.n_verified >= 3);
+	/* api_a, verified against the base, loads g_bias through the GOT in
+	 * the object and with a lea in the base (ld relaxed it) */
+	CU_ASSERT_EQUAL(test_sh("objdump -dr %s/lib_0.o | grep -A12 '<api_a>:' | grep -q "
+				"'REX_GOTPCRELX.*g_bias' && objdump -d %s/libst.so | grep -A4 "
+				"'<api_a>:' | grep -q 'lea .*<g_bias>'", scratch, scratch), 0);
 	/* and the shipped file, fixed with it, runs the fix on live state */
 	char *out = run_fixed("stripped/libst.so", p);
 	CU_ASSERT_PTR_NOT_NULL(out);
@@ -303,6 +317,20 @@ static void test_ambiguous_local_refused_by_name(void)
 	CU_ASSERT_PTR_NULL(p);
 }
 
+static void test_namesake_statics_paired_or_refused(void)
+{
+	CU_ASSERT_EQUAL_FATAL(build(), 0);
+	ElfPayload *p = NULL;
+	BaseErr e = { 0 };
+	/* fix 1 leaves twice() and its two statics 'n' alone: paired by order
+	 * of use, no change, no refusal (the first test packs it); fix 7 adds
+	 * a third 'n' to it: which old one is which cannot be told */
+	CU_ASSERT_EQUAL(pack("stripped/libst.so", NULL, 7, "dbg", &p, NULL, &e), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "of 'twice': 2 statics of that name in the base "
+					     "object's function, 3 in the fixed one: ambiguous"));
+	CU_ASSERT_PTR_NULL(p);
+}
+
 static void test_base_object_mismatch_refused(void)
 {
 	CU_ASSERT_EQUAL_FATAL(build(), 0);
@@ -362,6 +390,8 @@ int test_register(void)
 	CU_add_test(s, "payload without a redirect refused", test_payload_without_redirect_refused);
 	CU_add_test(s, "global demoted to one of two locals: refused by name",
 		    test_ambiguous_local_refused_by_name);
+	CU_add_test(s, "block-scope namesake statics: paired by order of use, else refused",
+		    test_namesake_statics_paired_or_refused);
 	CU_add_test(s, "base objects from another source or flags: refused at function+offset",
 		    test_base_object_mismatch_refused);
 	CU_add_test(s, "diff: renumbered statics and moved __LINE__ are no change",

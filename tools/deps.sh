@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages svc needs, when they are missing.
-#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench | fleet
+#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench | fleet | stock
 # base is everything `make`, `make check` and `make demo` use, the compiler
 # included (a fresh minbase Debian 12 has none).  The other groups are the
 # slow or optional targets' own tools.
@@ -28,7 +28,10 @@ prometheus-node-exporter curl" ;;
 	bench) echo "redis-server" ;;
 	# make check-fleet: the Ansible collection through real ansible-playbook
 	fleet) echo "ansible-core" ;;
-	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench, fleet)" >&2; exit 2 ;;
+	# check-stock: Debian's build of libpng1.6 (its build-depends) and the
+	# stock library itself
+	stock) echo "dpkg-dev debhelper mawk zlib1g-dev libpng16-16" ;;
+	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench, fleet, stock)" >&2; exit 2 ;;
 	esac
 }
 [ $# -eq 0 ] && set -- base
