@@ -249,8 +249,8 @@ static int quarantine_unreadable(PendingStore *s, PendingState from, const Pendi
 
 static void undo_all(PendingStore *s, const PendingTxn *t, BaseErr *e)
 {
-	for (size_t i = t->n_ops; i-- > 0;)
-		unswap_op(s, &t->ops[i], e);
+	for (size_t i = t->n_ops; i > 0; i--)   /* newest first, no unsigned wrap */
+		unswap_op(s, &t->ops[i - 1], e);
 }
 
 int pending_apply(PendingStore *s, const PendingTxn *t, BaseErr *e)
