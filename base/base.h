@@ -37,8 +37,13 @@ typedef struct BaseErr {
 
 /* Record a one-line message (if none is recorded yet) and return r.
  * Use: return base_err(e, -EBADMSG, "%s: bad magic", path); */
-int base_err(BaseErr *e, int r, const char *fmt, ...)
+int base_err_set(BaseErr *e, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A macro over base_err_set so that the value it returns is visibly r to
+ * static analysis (clang-analyzer, cppcheck), which cannot see into another
+ * file: without it every `return base_err(e, -EBADMSG, ...)` reads as "may
+ * return anything", and each caller's out-parameter as maybe unset. */
+#define base_err(e, r, ...) ({ int base_err_r_ = (r); base_err_set((e), base_err_r_, __VA_ARGS__); base_err_r_; })
 /* As base_err, but replaces any message already recorded. */
 int base_err_replace(BaseErr *e, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

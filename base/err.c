@@ -21,7 +21,7 @@ static int err_vset(BaseErr *e, int r, int replace, const char *fmt, va_list ap)
 	return r;
 }
 
-int base_err(BaseErr *e, int r, const char *fmt, ...)
+int base_err_set(BaseErr *e, int r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -165,6 +165,7 @@ static int walk(int dfd, const char *relpath, int create, mode_t mode, int *ret_
 		return -ENOMEM;
 	cur = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cur < 0)
+		// cppcheck-suppress memleak ; copy is _cleanup_free_, which cppcheck does not model
 		return -errno;
 	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		if (strcmp(c, ".") == 0)

@@ -598,7 +598,9 @@ int manifest_sigfile_parse(const char *text, size_t len, const char *what,
 			   char ret_key_id[BASE_SHA256_HEX], uint8_t *ret_der,
 			   size_t *ret_der_len, BaseErr *e)
 {
-	static const char *const want[] = { SIG_MAGIC, "algorithm " SIG_ALG, "key-id ",
+	/* parentheses: one element made of two literals (clang's
+	 * -Wstring-concatenation asks for them) */
+	static const char *const want[] = { SIG_MAGIC, ("algorithm " SIG_ALG), "key-id ",
 					    "signature " };
 	_cleanup_free_ char *copy = NULL;
 	char *lines[4];

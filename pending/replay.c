@@ -201,10 +201,56 @@ static void drop_staged(PendingStore *s, const PendingTxn *t)
 	}
 }
 
+/* A record too torn to parse is quarantined without being believed; but
+ * the files it staged are svc's own and named by the record's number,
+ * ".NAME.svc-N.new" beside each target.  For each "op PATH" line still
+ * legible (a valid path), exactly that name goes, if it is a regular file
+ * and not the target itself: nothing else a hostile record names is
+ * touched.  (The backups, ".orig", are never removed: not staged.) */
+static void drop_staged_unreadable(PendingStore *s, int state_dfd, uint64_t number)
+{
+	char rec[32];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	snprintf(rec, sizeof(rec), "%010" PRIu64 ".txn", number);
+	if (base_fs_read_at(state_dfd, rec, 16u << 20, &buf, &len) < 0)
+		return;
+	for (const char *p = (const char *)buf, *end = p + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		if (eol - p > 3 && memcmp(p, "op ", 3) == 0) {
+			_cleanup_free_ char *path = strndup(p + 3, (size_t)(eol - p - 3));
+			_cleanup_free_ char *staged = NULL;
+			_cleanup_close_ int dfd = -1;
+			const char *name;
+			struct stat st;
+			if (path && pending_valid_path(path) &&
+			    pending_open_parent(s, path, &dfd, &name, NULL) >= 0 &&
+			    (staged = base_strdupf(".%s.svc-%" PRIu64 ".new", name, number)) &&
+			    pending_valid_name(staged) &&
+			    fstatat(dfd, staged, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+			    !same_inode(dfd, name, staged) && base_fs_unlinkat(dfd, staged, 0) >= 0)
+				base_fs_fsync_dir(dfd);
+		}
+		p = eol + 1;
+	}
+	free(buf);
+}
+
+/* Quarantine an unreadable record, then drop what it staged. */
+static int quarantine_unreadable(PendingStore *s, PendingState from, const PendingEntry *en,
+				 BaseErr *e)
+{
+	int r = pending_quarantine(s, from, en->number, en->reason, e);
+	if (r >= 0)
+		drop_staged_unreadable(s, s->dirfd[PENDING_QUARANTINED], en->number);
+	return r;
+}
+
 static void undo_all(PendingStore *s, const PendingTxn *t, BaseErr *e)
 {
-	for (size_t i = t->n_ops; i-- > 0;)
-		unswap_op(s, &t->ops[i], e);
+	for (size_t i = t->n_ops; i > 0; i--)   /* newest first, no unsigned wrap */
+		unswap_op(s, &t->ops[i - 1], e);
 }
 
 int pending_apply(PendingStore *s, const PendingTxn *t, BaseErr *e)
@@ -331,7 +377,7 @@ int pending_recover(PendingStore *s, BaseErr *e)
 		if (en->state != PENDING_STAGING)
 			continue;
 		r = en->txn ? pending_abort(s, en->txn, e)
-			    : pending_quarantine(s, PENDING_STAGING, en->number, en->reason, e);
+			    : quarantine_unreadable(s, PENDING_STAGING, en, e);
 	}
 	pending_list_free(&l);
 	return r < 0 ? r : 0;
@@ -449,7 +495,7 @@ int pending_replay(PendingStore *s, unsigned max_attempts, PendingReport *ret, B
 			if (en->txn)
 				res = pending_abort(s, en->txn, &one);
 			else
-				res = pending_quarantine(s, PENDING_STAGING, en->number, en->reason, &one);
+				res = quarantine_unreadable(s, PENDING_STAGING, en, &one);
 			if (res < 0) {
 				r = base_err(e, res, "%s", one.msg);
 				break;
@@ -459,7 +505,7 @@ int pending_replay(PendingStore *s, unsigned max_attempts, PendingReport *ret, B
 			break;
 		case PENDING_PENDING:
 			if (!en->txn) {
-				res = pending_quarantine(s, PENDING_PENDING, en->number, en->reason, &one);
+				res = quarantine_unreadable(s, PENDING_PENDING, en, &one);
 				if (res < 0) {
 					r = base_err(e, res, "%s", one.msg);
 					break;

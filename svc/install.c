@@ -409,7 +409,9 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		for (size_t k = 0; k < pkg->n_targets; k++)
 			if (strcmp(pkg->targets[k].path, txn->ops[i].path) == 0)
 				t = &pkg->targets[k];
-		r = stage_one(s, &txn->ops[i], &stages[i], t->mode, e);
+		/* every op was planned from a target: t is found (checked anyway) */
+		r = t ? stage_one(s, &txn->ops[i], &stages[i], t->mode, e)
+		      : base_err(e, -EINVAL, "%s: no target for op", txn->ops[i].path);
 		if (r < 0) {
 			BaseErr ignore = { 0 };
 			pending_abort(&s->store, txn, &ignore);

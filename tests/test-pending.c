@@ -303,6 +303,32 @@ static void test_replay_quarantines_torn_record(void)
 	fx_done(&f, t);
 }
 
+/* An edited (unreadable) record is quarantined, and the file it staged
+ * (named by its number) is removed; the target and everything else stay. */
+static void test_quarantined_unreadable_record_drops_its_staged_file(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 1);
+	PendingReport rep = { 0 };
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_PENDING, t, NULL), 0);
+	fx_write(&f, "lib/.f0.svc-2.new", "another transaction's");
+	/* one byte of the checksum changed: the record no longer parses */
+	test_sh("cd %s/var/lib/svc/pending && sed -i 's/^end ./end x/' 0000000001.txn", f.dir);
+	CU_ASSERT_EQUAL(pending_replay(&f.st, 0, &rep, NULL), 1);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_QUARANTINED), 1);
+	char *p = base_strdupf("%s/lib/%s", f.dir, t->ops[0].source);
+	CU_ASSERT_NOT_EQUAL(access(p, F_OK), 0);
+	free(p);
+	char *s = fx_read(&f, "lib/f0");
+	CU_ASSERT_STRING_EQUAL(s, "old0");
+	free(s);
+	s = fx_read(&f, "lib/.f0.svc-2.new");
+	CU_ASSERT_PTR_NOT_NULL(s);
+	free(s);
+	pending_report_free(&rep);
+	fx_done(&f, t);
+}
+
 /* Kill the replay before each of its durable steps in turn; after each
  * crash a second replay must finish with every file new. */
 static void test_replay_crash_at_every_step(void)
@@ -402,6 +428,8 @@ int test_register(void)
 	CU_add_test(s, "conflict quarantines and undoes earlier swaps", test_conflict_quarantines_and_undoes);
 	CU_add_test(s, "abort removes staged files, never backups", test_abort_removes_staged_only);
 	CU_add_test(s, "replay quarantines a torn record", test_replay_quarantines_torn_record);
+	CU_add_test(s, "a quarantined unreadable record's staged file is removed",
+		    test_quarantined_unreadable_record_drops_its_staged_file);
 	CU_add_test(s, "replay survives a crash at every step", test_replay_crash_at_every_step);
 	CU_add_test(s, "replay gives up after three boot attempts, all old", test_replay_gives_up_after_three_attempts);
 	return 0;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages svc needs, when they are missing.
-#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench | fleet | stock
+#   sh tools/deps.sh [GROUP...]     GROUP: base (default) | fuzz | deb | fresh | bench | fleet | stock | lint
 # base is everything `make`, `make check` and `make demo` use, the compiler
 # included (a fresh minbase Debian 12 has none).  The other groups are the
 # slow or optional targets' own tools.
@@ -31,7 +31,10 @@ prometheus-node-exporter curl" ;;
 	# check-stock: Debian's build of libpng1.6 (its build-depends) and the
 	# stock library itself
 	stock) echo "dpkg-dev debhelper mawk zlib1g-dev libpng16-16" ;;
-	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench, fleet, stock)" >&2; exit 2 ;;
+	# make lint (cppcheck, clang-tidy), make valgrind, and the sanitizer
+	# builds (make check CC=clang SAN=...: clang's runtime for -fsanitize=integer)
+	lint) echo "cppcheck clang-tidy valgrind clang libclang-rt-14-dev" ;;
+	*) echo "deps: unknown group '$1' (base, fuzz, deb, fresh, bench, fleet, stock, lint)" >&2; exit 2 ;;
 	esac
 }
 [ $# -eq 0 ] && set -- base
