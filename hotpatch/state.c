@@ -37,9 +37,13 @@ static int read_hdr(int memfd, pid_t pid, uint64_t addr, HpStateHdr *h, BaseErr 
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading state at %#llx: %s", (int)pid,
 				(unsigned long long)addr, strerror(-r));
+	/* hostile bytes (any process can publish such a mapping): no
+	 * wrapping subtraction, and no more records than the used bytes hold,
+	 * before anything is allocated from these numbers */
 	if (memcmp(h->magic, HP_STATE_MAGIC, 8) != 0 || h->version != HP_STATE_VERSION ||
 	    h->hdr_size != sizeof(*h) || h->capacity > HP_STATE_SIZE ||
-	    h->used > h->capacity - sizeof(*h))
+	    h->capacity < sizeof(*h) || h->used > h->capacity - sizeof(*h) ||
+	    h->n_records > h->used / sizeof(HpStateRec))
 		return base_err(e, -BASE_E_CORRUPT, "pid %d: state mapping at %#llx is corrupt",
 				(int)pid, (unsigned long long)addr);
 	return 0;
