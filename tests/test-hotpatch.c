@@ -1062,70 +1062,6 @@ static void test_cold_unbake_killed_midway_finishes_on_rerun(void)
 }
 
 /* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
-/* A process of ours publishing a state mapping with the given header
- * numbers (layout: hotpatch/internal.h HpStateHdr); returns its pid. */
-static pid_t hostile_state_process(uint64_t capacity, uint64_t used, uint32_t n_records)
-{
-	uint8_t hdr[72] = "SVCHPST1";
-	uint32_t version = 1, hdr_size = sizeof(hdr);
-	memcpy(hdr + 8, &version, 4);
-	memcpy(hdr + 12, &hdr_size, 4);
-	memcpy(hdr + 16, &capacity, 8);
-	memcpy(hdr + 24, &used, 8);
-	memcpy(hdr + 32, &n_records, 4);
-	memcpy(hdr + 40, "svc-hotpatch", 13);
-	int ready[2];
-	if (pipe(ready) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = memfd_create("svc-hotpatch", MFD_CLOEXEC);
-		if (fd < 0 || ftruncate(fd, 1 << 20) < 0 || pwrite(fd, hdr, sizeof(hdr), 0) < 0 ||
-		    mmap(NULL, 1 << 20, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	char c;
-	close(ready[1]);
-	if (pid < 0 || read(ready[0], &c, 1) != 1) {
-		close(ready[0]);
-		return -1;
-	}
-	close(ready[0]);
-	return pid;
-}
-
-/* Found by fuzz-state: a record count beyond what the used bytes can hold
- * made the reader allocate n_records entries (gigabytes) before checking. */
-static void test_state_record_count_beyond_used_bytes_is_corrupt(void)
-{
-	pid_t pid = hostile_state_process(1 << 20, 752, 0x63616c63u);
-	HpState *st = NULL;
-	BaseErr e = { 0 };
-	CU_ASSERT_FATAL(pid > 0);
-	CU_ASSERT_EQUAL(hp_list(pid, &st, &e), -EBADMSG);
-	CU_ASSERT_PTR_NULL(st);
-	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "corrupt"));
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
-
-/* A capacity below the header's own size must not wrap the bound on used. */
-static void test_state_capacity_below_header_is_corrupt(void)
-{
-	pid_t pid = hostile_state_process(16, (uint64_t)1 << 40, 1);
-	HpState *st = NULL;
-	BaseErr e = { 0 };
-	CU_ASSERT_FATAL(pid > 0);
-	CU_ASSERT_EQUAL(hp_list(pid, &st, &e), -EBADMSG);
-	CU_ASSERT_PTR_NULL(st);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
-
 static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
 {
 	const char *only = getenv("HP_TEST_ONLY");
@@ -1166,13 +1102,6 @@ int test_register(void)
 	    test_tool_killed_at_every_step);
 	add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
-	s = CU_add_suite("hotpatch-state", NULL, NULL);
-	if (!s)
-		return -1;
-	add(s, "state: a record count beyond the used bytes is corrupt, nothing allocated",
-	    test_state_record_count_beyond_used_bytes_is_corrupt);
-	add(s, "state: a capacity below the header size is corrupt (no wrap)",
-	    test_state_capacity_below_header_is_corrupt);
 	s = CU_add_suite("hotpatch-coldpatch", cold_init, cold_clean);
 	if (!s)
 		return -1;
