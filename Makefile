@@ -114,7 +114,11 @@ FUZZ_LIBOBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(foreach d,$(LIBDIRS),$(wildc
 fuzz-deps:
 	@sh tools/deps.sh fuzz
 
-build/fuzz/obj/%.o: %.c $(wildcard */*.h) $(wildcard tests/fuzz/*.h) | fuzz-deps
+build/fuzz/obj/%.o: %.c $(wildcard */*.h) | fuzz-deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/obj/tests/fuzz/%.o: tests/fuzz/%.c $(wildcard */*.h) $(wildcard tests/fuzz/*.h) | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

@@ -7,8 +7,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	ManifestPackage *p = NULL;
-	const char *trust = fz_trustdir();
 	z_stream z;
 	FzFile f;
 
@@ -29,11 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		return 0;
 	}
 	free(gz);
-	if (manifest_open_unverified(f.path, &p, NULL) == 0)
-		manifest_free(p);
-	p = NULL;
-	if (manifest_open(f.path, trust, &p, NULL) == 0)
-		manifest_free(p);
+	fz_open_package(f.path);
 	fz_file_close(&f);
 	return 0;
 }

@@ -7,7 +7,7 @@
 #include "manifest/manifest.h"
 #include "tests/fuzz/fuzz.h"
 
-static const char *fz_trustdir(void)
+static inline const char *fz_trustdir(void)
 {
 	static char dir[] = "/tmp/svc-fuzz-trust-XXXXXX";
 	static const char *done;
@@ -23,6 +23,18 @@ static const char *fz_trustdir(void)
 		abort();
 	free(prefix);
 	return done = dir;
+}
+
+/* Open the package at path as `svc inspect` does and as install does
+ * (against the trust store); either may refuse it. */
+static inline void fz_open_package(const char *path)
+{
+	ManifestPackage *p = NULL;
+	if (manifest_open_unverified(path, &p, NULL) == 0)
+		manifest_free(p);
+	p = NULL;
+	if (manifest_open(path, fz_trustdir(), &p, NULL) == 0)
+		manifest_free(p);
 }
 
 #endif
