@@ -139,4 +139,4 @@ cleanup; S=$S0
 
 echo "power-loss: $POINTS crash points x $STATES disk states, $VIOL violations"
 [ "$VIOL" = 0 ] || fail "power loss left $VIOL violations"
-echo "it-powerloss: passed"
+echo "check-powerloss: passed"

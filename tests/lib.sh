@@ -95,6 +95,16 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# say TEXT: a heading (the demo's steps); bold on a terminal only, never with
+# NO_COLOR set: a log or a pipe gets plain text
+say() {
+	if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+		printf '\n\033[1m== %s\033[0m\n' "$*"
+	else
+		printf '\n== %s\n' "$*"
+	fi
+}
+
 # expect_exit CODE CMD...: run, assert the exit code, keep stdout+stderr in $OUT
 expect_exit() {
 	local want=$1; shift
@@ -182,4 +192,19 @@ wait_line() {
 	local i
 	for i in $(seq 100); do tail -n1 "$1" | grep -q "$2" && return 0; sleep 0.05; done
 	return 1
+}
+
+# dpkg_root_init: an empty dpkg database in $R (for dpkg --root / apt)
+dpkg_root_init() {
+	mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers"
+	touch "$R/var/lib/dpkg/status"
+}
+
+# deb_build PACKAGE VERSION TREE OUT.deb: a binary package of the files
+# under TREE (usr/...), built with dpkg-deb
+deb_build() {
+	mkdir -p "$3/DEBIAN"
+	printf 'Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: svc tests <root@localhost>\nDescription: svc test package\n' \
+		"$1" "$2" >"$3/DEBIAN/control"
+	dpkg-deb --root-owner-group -b "$3" "$4" >/dev/null
 }

@@ -24,11 +24,15 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(boot)                                                                                  \
 	X(status)                                                                                \
 	X(list)                                                                                  \
+	X(verify)                                                                                \
+	X(reconcile)                                                                             \
 	X(keygen)                                                                                \
 	X(pack)                                                                                  \
 	X(inspect)                                                                               \
 	X(hotpatch)                                                                              \
-	X(help)
+	X(converge)                                                                              \
+	X(help)                                                                                  \
+	X(__complete)
 
 enum {
 	CLI_JSON = 1u << 0,   /* the command has --json output */
@@ -43,6 +47,7 @@ typedef struct CliCmd {
 	const char *summary;   /* one line for `svc help` */
 	const char *help;      /* `svc help NAME`: a few lines more, or NULL */
 	unsigned flags;        /* CLI_* */
+	const struct option *opts;  /* its own options (getopt_long form), or NULL */
 	int (*run)(Cli *c, int argc, char **argv);  /* argv[0] is the command name */
 } CliCmd;
 
@@ -58,20 +63,24 @@ struct Cli {
 	const CliCmd *cmd;     /* the command running (NULL while reading global options) */
 };
 
-/* The command table and its lookup (tools/svc.c). */
+/* The command table and its lookup, the global options (tools/svc.c). */
 extern const CliCmd *const cli_commands[];
+extern const struct option cli_global_options[];
 const CliCmd *cli_find(const char *name);
 
 #define CLI_STOP (-2)
-/* getopt_long over the command's own options plus the global ones (handled
- * here, before or after the command's words).  Returns a command option's
+/* getopt_long over the running command's options (c->cmd->opts) plus the
+ * global ones (handled here, before or after the command's words).  Returns a command option's
  * value, -1 at the end (the words are argv[optind..argc-1]), or CLI_STOP:
  * return c->rc (a usage error was printed, or --help answered). */
-int cli_getopt(Cli *c, int argc, char **argv, const struct option *opts);
+int cli_getopt(Cli *c, int argc, char **argv);
 /* A word that is a Windows-style global option (/quiet): consumed, 1. */
 int cli_slash_option(Cli *c, const char *word);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
 int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* A hotpatch pool's reports, per process (tools/cmd-hotpatch.c). */
+void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb);
 
 /* Errors: "svc: <why> (see 'svc help CMD')" on stderr, EXIT_USAGE. */
 int cli_usage(Cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,10 +92,18 @@ void cli_print_overview(FILE *out);
 
 /* Open the engine with the global options (progress on a terminal). */
 int cli_open(Cli *c, Svc **ret);
+/* The status of --root, read-only (creates nothing); EXIT_OK or the error
+ * printed and its exit code. */
+int cli_read_status(Cli *c, SvcStatus *ret);
 
 /* Printing helpers (tools/cli-print.c). */
 void cli_json_str(const char *s);
 void cli_print_report(Cli *c, const SvcReport *rep);
 void cli_print_files(const SvcStatus *st, const char *only_fix);
+/* Epoch seconds as ISO 8601 local time with its UTC offset,
+ * e.g. 2026-12-02T11:05:09+01:00 ("-" for 0). */
+const char *cli_time(uint64_t epoch, char buf[32]);
+/* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner (tools/cmd-status.c). */
+void cli_print_dpkg(const SvcFileStatus *f);
 
 #endif

@@ -7,6 +7,7 @@
 
 static void print_status_json(const SvcStatus *st)
 {
+	char t[32];
 	printf("{\"fixes\":[");
 	for (size_t i = 0; i < st->n_fixes; i++) {
 		const SvcFixStatus *f = &st->fixes[i];
@@ -14,11 +15,20 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->id);
 		printf(",\"series\":");
 		cli_json_str(f->series);
-		printf(",\"sequence\":%" PRIu64 ",\"txn\":%" PRIu64 ",\"state\":", f->sequence, f->txn);
+		printf(",\"sequence\":%" PRIu64 ",\"txn\":%" PRIu64 ",\"created\":%" PRIu64
+		       ",\"created_local\":\"%s\",\"state\":",
+		       f->sequence, f->txn, f->created, cli_time(f->created, t));
 		cli_json_str(f->state);
 		if (f->reason) {
 			printf(",\"reason\":");
 			cli_json_str(f->reason);
+		}
+		if (f->superseded_by) {
+			printf(",\"superseded_by\":{\"package\":");
+			cli_json_str(f->superseded_by);
+			printf(",\"version\":");
+			cli_json_str(f->superseded_version);
+			printf("}");
 		}
 		printf("}");
 	}
@@ -31,14 +41,29 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->sha256);
 		printf(",\"level\":");
 		cli_json_str(f->level);
-		printf(",\"converged\":%s,\"processes\":[",
+		printf(",\"converged\":%s,\"dpkg\":",
 		       f->converged < 0 ? "null" : f->converged ? "true" : "false");
+		if (f->dpkg.package) {
+			printf("{\"package\":");
+			cli_json_str(f->dpkg.package);
+			printf(",\"version\":");
+			f->dpkg.version ? cli_json_str(f->dpkg.version) : (void)printf("null");
+			printf(",\"md5sum\":\"%s\",\"accounted\":%s}", svc_dpkg_sum_name(f->dpkg.sum),
+			       f->dpkg.accounted ? "true" : "false");
+		} else
+			printf("null");
+		printf(",\"processes\":[");
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
 			cli_json_str(f->users[k].comm);
 			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
 			cli_json_str(f->users[k].level);
-			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
+			printf(",\"hotpatched\":%s", f->users[k].hot ? "true" : "false");
+			if (f->users[k].stale[0]) {
+				printf(",\"not_converged\":");
+				cli_json_str(f->users[k].stale);
+			}
+			printf("}");
 		}
 		printf("]}");
 	}
@@ -47,12 +72,28 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(st->last_boot);
 	else
 		printf("null");
+	if (st->last_boot_at)
+		printf(",\"last_boot_at\":%" PRIu64 ",\"last_boot_at_local\":\"%s\"", st->last_boot_at,
+		       cli_time(st->last_boot_at, t));
+	else
+		printf(",\"last_boot_at\":null,\"last_boot_at_local\":null");
 	printf(",\"unreadable\":[");
 	for (size_t i = 0; i < st->n_unreadable; i++) {
 		printf("%s", i ? "," : "");
 		cli_json_str(st->unreadable[i]);
 	}
 	printf("]}\n");
+}
+
+void cli_print_dpkg(const SvcFileStatus *f)
+{
+	printf("    dpkg: %s %s, md5sum %s", f->dpkg.package, f->dpkg.version ? f->dpkg.version : "?",
+	       svc_dpkg_sum_name(f->dpkg.sum));
+	if (f->dpkg.sum == SVC_DPKG_DIFFERS)
+		printf(f->dpkg.accounted ? ": svc's coldpatch of %s\n"
+					 : ": NOT accounted for by svc (level %s)\n", f->level);
+	else
+		printf("\n");
 }
 
 void cli_print_files(const SvcStatus *st, const char *only_fix)
@@ -68,17 +109,27 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
+		for (size_t k = 0; k < f->n_users; k++)
+			if (f->users[k].stale[0])
+				printf("    pid %d not converged: %s\n", (int)f->users[k].pid,
+				       f->users[k].stale);
+		if (f->dpkg.package)
+			cli_print_dpkg(f);
 	}
 }
 
 static void print_status(const SvcStatus *st)
 {
-	printf("%-20s %-17s %-12s %s\n", "FIX", "STATE", "SERIES", "SEQ");
+	char t[32];
+	printf("%-20s %-17s %-12s %-5s %s\n", "FIX", "STATE", "SERIES", "SEQ", "SINCE");
 	for (size_t i = 0; i < st->n_fixes; i++) {
 		const SvcFixStatus *f = &st->fixes[i];
-		printf("%-20s %-17s %-12s %" PRIu64 "\n", f->id, f->state, f->series, f->sequence);
+		printf("%-20s %-17s %-12s %-5" PRIu64 " %s\n", f->id, f->state, f->series, f->sequence,
+		       cli_time(f->created, t));
 		if (f->reason)
 			printf("    reason: %s\n", f->reason);
+		if (f->superseded_by)
+			printf("    superseded by %s %s\n", f->superseded_by, f->superseded_version);
 	}
 	if (!st->n_fixes)
 		printf("(no fixes)\n");
@@ -86,39 +137,47 @@ static void print_status(const SvcStatus *st)
 	cli_print_files(st, NULL);
 	for (size_t i = 0; i < st->n_unreadable; i++)
 		printf("unreadable record: %s\n", st->unreadable[i]);
-	if (st->last_boot)
+	if (st->last_boot_at)
+		printf("\nlast boot replay, %s: %s\n%s", cli_time(st->last_boot_at, t),
+		       st->last_boot_result, st->last_boot_lines);
+	else if (st->last_boot)
 		printf("\nlast boot replay:\n%s", st->last_boot);
+}
+
+int cli_read_status(Cli *c, SvcStatus *ret)
+{
+	Svc *s = NULL;
+	BaseErr e = { 0 };
+	c->opt.read_only = 1; /* status creates nothing, takes no lock */
+	int r = cli_open(c, &s);
+	if (r != EXIT_OK)
+		return r;
+	int x = svc_status(s, ret, &e);
+	svc_close(s);
+	return x < 0 ? cli_fail(c, &e, x) : EXIT_OK;
 }
 
 static int cmd_status(Cli *c, int argc, char **argv)
 {
 	int o;
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+	while ((o = cli_getopt(c, argc, argv)) != -1)
 		if (o == CLI_STOP)
 			return c->rc;
 	for (int i = optind; i < argc; i++)
 		if (!cli_slash_option(c, argv[i]))
 			return cli_usage(c, "unexpected argument '%s'", argv[i]);
 
-	Svc *s = NULL;
 	SvcStatus st = { 0 };
-	BaseErr e = { 0 };
-	int r = cli_open(c, &s);
+	int r = cli_read_status(c, &st);
 	if (r != EXIT_OK)
 		return r;
-	int x = svc_status(s, &st, &e);
-	if (x < 0)
-		r = cli_fail(c, &e, x);
-	else {
-		c->json ? print_status_json(&st) : print_status(&st);
-		if (st.n_unknown_procs) {
-			fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
-				st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
-			r = EXIT_RESTART;
-		}
-		svc_status_free(&st);
+	c->json ? print_status_json(&st) : print_status(&st);
+	if (st.n_unknown_procs) {
+		fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
+			st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
+		r = EXIT_RESTART;
 	}
-	svc_close(s);
+	svc_status_free(&st);
 	return r;
 }
 
@@ -127,8 +186,9 @@ const CliCmd cli_cmd_status = {
 	.synopsis = "[--json]",
 	.summary = "fixes, serviced files, and the processes using them",
 	.help = "Every fix with its state, every serviced file with its SHA-256 and fix\n"
-		"level, each process mapping it with the level it runs, and the record\n"
-		"of the last 'svc boot'.\n",
+		"level, each process mapping it with the level it runs, the package\n"
+		"owning it (dpkg) and whether its md5sum matches, and the record of the\n"
+		"last 'svc boot'.\n",
 	.flags = CLI_JSON,
 	.run = cmd_status,
 };
