@@ -10,8 +10,14 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/internal.h"
 
 static long step_no;
+
+long base_fs_step_count(void)
+{
+	return step_no;
+}
 
 void base_fs_crash_reset(void)
 {
@@ -52,9 +58,12 @@ int base_fs_openat(int dfd, const char *name, int flags, mode_t mode, int *ret_f
 {
 	if (flags & (O_CREAT | O_TRUNC | O_WRONLY | O_RDWR))
 		base_fs_step("open", name);
+	int existed = base_fs_rec_exists(dfd, name);
 	int fd = openat(dfd, name, flags | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
+	if (flags & (O_CREAT | O_TRUNC))
+		base_fs_rec_open(dfd, name, flags, mode, existed, fd);
 	*ret_fd = fd;
 	return 0;
 }
@@ -63,6 +72,7 @@ int base_fs_write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	base_fs_step("write", NULL);
+	base_fs_rec_write(fd, buf, len);
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
@@ -79,7 +89,10 @@ int base_fs_write_all(int fd, const void *buf, size_t len)
 int base_fs_fsync(int fd)
 {
 	base_fs_step("fsync", NULL);
-	return fsync(fd) < 0 ? -errno : 0;
+	if (fsync(fd) < 0)
+		return -errno;
+	base_fs_rec_fd("fsync", fd, 0);
+	return 0;
 }
 
 int base_fs_fsync_dir(int dfd)
@@ -88,43 +101,62 @@ int base_fs_fsync_dir(int dfd)
 	/* some file systems refuse fsync on a directory: nothing more to do there */
 	if (fsync(dfd) < 0 && errno != EINVAL && errno != EROFS)
 		return -errno;
+	base_fs_rec_fd("fsync-dir", dfd, 0);
 	return 0;
 }
 
 int base_fs_renameat(int odfd, const char *oname, int ndfd, const char *nname)
 {
 	base_fs_step("rename", nname);
-	return renameat(odfd, oname, ndfd, nname) < 0 ? -errno : 0;
+	if (renameat(odfd, oname, ndfd, nname) < 0)
+		return -errno;
+	base_fs_rec_two("rename", odfd, oname, ndfd, nname);
+	return 0;
 }
 
 int base_fs_linkat(int odfd, const char *oname, int ndfd, const char *nname)
 {
 	base_fs_step("link", nname);
-	return linkat(odfd, oname, ndfd, nname, 0) < 0 ? -errno : 0;
+	if (linkat(odfd, oname, ndfd, nname, 0) < 0)
+		return -errno;
+	base_fs_rec_two("link", odfd, oname, ndfd, nname);
+	return 0;
 }
 
 int base_fs_unlinkat(int dfd, const char *name, int flags)
 {
 	base_fs_step("unlink", name);
-	return unlinkat(dfd, name, flags) < 0 ? -errno : 0;
+	if (unlinkat(dfd, name, flags) < 0)
+		return -errno;
+	base_fs_rec_path("unlink", dfd, name, flags);
+	return 0;
 }
 
 int base_fs_mkdirat(int dfd, const char *name, mode_t mode)
 {
 	base_fs_step("mkdir", name);
-	return mkdirat(dfd, name, mode) < 0 ? -errno : 0;
+	if (mkdirat(dfd, name, mode) < 0)
+		return -errno;
+	base_fs_rec_path("mkdir", dfd, name, (int)mode);
+	return 0;
 }
 
 int base_fs_fchown(int fd, uid_t uid, gid_t gid)
 {
 	base_fs_step("chown", NULL);
-	return fchown(fd, uid, gid) < 0 ? -errno : 0;
+	if (fchown(fd, uid, gid) < 0)
+		return -errno;
+	base_fs_rec_fd("chown", fd, ((unsigned long)uid << 32) | gid);
+	return 0;
 }
 
 int base_fs_fchmod(int fd, mode_t mode)
 {
 	base_fs_step("chmod", NULL);
-	return fchmod(fd, mode) < 0 ? -errno : 0;
+	if (fchmod(fd, mode) < 0)
+		return -errno;
+	base_fs_rec_fd("chmod", fd, mode);
+	return 0;
 }
 
 int base_fs_write_atomic(int dfd, const char *name, const void *buf, size_t len,

@@ -4,20 +4,11 @@
 # is fully applied or fully absent, with no file lost, torn or left behind.
 source "$(dirname "$0")/lib.sh"
 scratch_new crash
-fixture_root
-cp "$R/usr/lib/libgreet.so.1" "$R/usr/lib/libaux.so.1"
-V1=$(sha "$S/build/v1/libgreet.so.1"); V2=$(sha "$S/build/v2/libgreet.so.1")
-pack_fix FIX-1 1 "$S/build/v1" "$S/build/v2" \
-	--target "/usr/lib/libaux.so.1=$S/build/v1/libgreet.so.1:$S/build/v2/libgreet.so.1"
+two_target_fixture
 
 # level: "old", "new", or "mixed"/"torn" (failures)
 level() {
-	local a b; a=$(sha "$1/usr/lib/libgreet.so.1" 2>/dev/null || echo none)
-	b=$(sha "$1/usr/lib/libaux.so.1" 2>/dev/null || echo none)
-	if [ "$a" = "$V1" ] && [ "$b" = "$V1" ]; then echo old
-	elif [ "$a" = "$V2" ] && [ "$b" = "$V2" ]; then echo new
-	elif { [ "$a" = "$V1" ] || [ "$a" = "$V2" ]; } && { [ "$b" = "$V1" ] || [ "$b" = "$V2" ]; }; then echo mixed
-	else echo torn; fi
+	pair_level "$1/usr/lib/libgreet.so.1" "$1/usr/lib/libaux.so.1" "$V1" "$V1" "$V2" "$V2"
 }
 
 # walk NAME TEMPLATE ALLOWED CMD...: for N = 1, 2, ... run CMD in a copy of

@@ -44,6 +44,30 @@ fixture_root() {
 	cp "$S/vendor.pub" "$R/etc/svc/trusted/vendor.pub"
 }
 
+# two_target_fixture: fixture_root plus usr/lib/libaux.so.1 (a copy of
+# libgreet), and $S/FIX-1.hfx changing both in one transaction; $V1 and $V2
+# are the SHA-256 of the old and the new file
+two_target_fixture() {
+	fixture_root
+	cp "$R/usr/lib/libgreet.so.1" "$R/usr/lib/libaux.so.1"
+	V1=$(sha "$S/build/v1/libgreet.so.1"); V2=$(sha "$S/build/v2/libgreet.so.1")
+	pack_fix FIX-1 1 "$S/build/v1" "$S/build/v2" \
+		--target "/usr/lib/libaux.so.1=$S/build/v1/libgreet.so.1:$S/build/v2/libgreet.so.1"
+}
+
+# pair_level FILE_A FILE_B OLD_A OLD_B NEW_A NEW_B: "old", "new", or the
+# failures "mixed" (one old, one new) and "torn" (missing or other bytes)
+pair_level() {
+	local a b
+	{ read -r a _; read -r b _; } < <(sha256sum "$1" "$2" 2>/dev/null || true)
+	[ -f "$1" ] || { b=$a; a=none; }
+	[ -f "$2" ] || b=none
+	if [ "$a" = "$3" ] && [ "$b" = "$4" ]; then echo old
+	elif [ "$a" = "$5" ] && [ "$b" = "$6" ]; then echo new
+	elif { [ "$a" = "$3" ] || [ "$a" = "$5" ]; } && { [ "$b" = "$4" ] || [ "$b" = "$6" ]; }; then echo mixed
+	else echo torn; fi
+}
+
 # pack_fix ID SEQ BASEDIR NEWDIR [extra svc pack args]
 pack_fix() {
 	local id=$1 seq=$2 base=$3 new=$4; shift 4
