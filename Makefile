@@ -26,10 +26,11 @@ LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 all: deps build/svc
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot
+.PHONY: all deps check unit integration demo bench install clean check-boot deb check-fresh
 
+# SVC_NO_DEPS=1: never install packages (a package build: Build-Depends has them)
 deps:
-	@sh tools/deps.sh
+	@$(if $(SVC_NO_DEPS),true,sh tools/deps.sh)
 
 build/obj/%.o: %.c $(wildcard */*.h) | deps
 	@mkdir -p $(dir $@)
@@ -82,15 +83,29 @@ install: build/svc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
-	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
-		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service
+	# every unit in tools/systemd/ (NAME.in: @BINDIR@ and @DOCDIR@ filled in)
+	for u in tools/systemd/*; do n=$$(basename "$$u" .in); \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' "$$u" \
+			>$(DESTDIR)$(UNITDIR)/$$n && chmod 0644 $(DESTDIR)$(UNITDIR)/$$n || exit 1; done
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)/etc/apt/apt.conf.d
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' tools/apt/80svc.in >$(DESTDIR)/etc/apt/apt.conf.d/80svc
 	chmod 0644 $(DESTDIR)/etc/apt/apt.conf.d/80svc
 	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants
 	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
+
+# The Debian package build/svc_$(VERSION)_amd64.deb (dpkg-buildpackage from
+# debian/, in a copy of the tree under build/deb/), checked with lintian.
+deb:
+	@sh tools/deps.sh base deb
+	@bash tools/deb.sh
+
+# The README's two commands on a fresh minbase Debian 12 (mmdebstrap root,
+# cached under .cache/fresh or $SVC_FRESH_CACHE), and the .deb installed on
+# another fresh root.  Slow (network, a full `make check` inside): its own target.
+check-fresh: deb
+	@sh tools/deps.sh fresh
+	@bash tests/fresh/run.sh
 
 # The VM boot test: slow, its own target (cached image under .cache/, which
 # `make clean` keeps).

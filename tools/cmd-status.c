@@ -122,18 +122,12 @@ static void print_status(const SvcStatus *st)
 
 static int cmd_status(Cli *c, int argc, char **argv)
 {
-	int o;
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
-		if (o == CLI_STOP)
-			return c->rc;
-	for (int i = optind; i < argc; i++)
-		if (!cli_slash_option(c, argv[i]))
-			return cli_usage(c, "unexpected argument '%s'", argv[i]);
-
 	Svc *s = NULL;
 	SvcStatus st = { 0 };
 	BaseErr e = { 0 };
-	int r = cli_open(c, &s);
+	int r = cli_no_words(c, argc, argv);
+	if (r == EXIT_OK)
+		r = cli_open(c, &s);
 	if (r != EXIT_OK)
 		return r;
 	int x = svc_status(s, &st, &e);
