@@ -37,15 +37,17 @@ static int run_pool(const pid_t *pids, size_t n, unsigned workers, const ElfPayl
 int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
 		 unsigned workers, SvcHpRun *ret, BaseErr *e)
 {
-	_cleanup_close_ int fd = open(payload_path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	ElfPayload *p = NULL;
 	pid_t *found = NULL;
 	int r;
 
-	if (fd < 0)
-		return base_err(e, -errno, "%s: %s", payload_path, strerror(errno));
+	r = base_fs_open_regular(AT_FDCWD, payload_path, 0, &fd);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", payload_path,
+				r == -EINVAL ? "not a regular file" : strerror(-r));
 	r = base_fs_read_fd(fd, 256u << 20, &buf, &len);
 	if (r < 0)
 		return base_err(e, r, "%s: %s", payload_path, base_strerror(r));
@@ -117,10 +119,24 @@ int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, Base
 	if (!states)
 		r = -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		r = hp_list(pids[i], &states[k], e);
+		BaseErr why = { 0 };
+		r = hp_list(pids[i], &states[k], &why);
 		if (r == -BASE_E_GONE && found) {
 			r = 0; /* exited since the scan */
 			continue;
+		}
+		if (r < 0 && r != -ENOMEM) {
+			/* its state is unreadable or hostile: say so for this
+			 * process, and go on with the others */
+			states[k] = calloc(1, sizeof(*states[k]));
+			if (!states[k] || !(states[k]->error = strdup(why.msg[0] ? why.msg :
+								      base_strerror(r)))) {
+				free(states[k]);
+				r = -ENOMEM;
+				break;
+			}
+			states[k]->pid = pids[i];
+			r = 0;
 		}
 		if (r >= 0)
 			k++;
@@ -135,4 +151,42 @@ int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, Base
 	*ret = states;
 	*ret_n = k;
 	return 0;
+}
+
+int svc_hp_converge(const pid_t *pids, size_t n, uint32_t wait_ms, SvcHpRun *ret, BaseErr *e)
+{
+	pid_t *found = NULL;
+	uint64_t t0 = base_now_ns();
+	if (!pids) {
+		int r = hp_scan_patched(&found, &n, e);
+		if (r < 0)
+			return r;
+		pids = found;
+	}
+	SvcHpRun run = { .n = 0 };
+	run.pids = calloc(n ? n : 1, sizeof(pid_t));
+	run.reports = calloc(n ? n : 1, sizeof(HpReport));
+	if (!run.pids || !run.reports) {
+		free(found);
+		svc_hp_run_free(&run);
+		return -ENOMEM;
+	}
+	int stale = 0;
+	HpOpts o = { .deadline_ms = wait_ms ? wait_ms : 1 };
+	for (size_t i = 0; i < n; i++) {
+		HpReport *rep = &run.reports[run.n];
+		BaseErr pe = { 0 };
+		int r = hp_converge(pids[i], &o, rep, &pe);
+		if (r == -BASE_E_GONE && found)
+			continue;   /* exited since the scan */
+		run.pids[run.n++] = pids[i];
+		if (r < 0)
+			run.failed++;
+		else if (rep->not_converged)
+			stale++;
+	}
+	free(found);
+	run.wall_ns = base_now_ns() - t0;
+	*ret = run;
+	return stale + run.failed;
 }

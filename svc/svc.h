@@ -34,13 +34,15 @@ void svc_close(Svc *s);
 /* A process that maps a serviced file. */
 typedef struct SvcUser {
 	pid_t pid;
-	char comm[32];
+	char comm[64];           /* escaped (base_escape): a process names itself */
 	int old_version;         /* 1: maps a replaced (older) file, not the one on disk */
 	dev_t dev;               /* the file it maps (first mapping seen) */
 	ino_t ino;
 	char map[48];            /* "start-end" of that mapping, for /proc/PID/map_files */
 	char level[65];          /* status: fix level it runs (file + in-memory fixes) */
 	int hot;                 /* status: level comes from an in-memory hotpatch */
+	char stale[112];         /* status: why it is not converged although patched
+				  * ("thread 1234 still runs old serve_forever"), "" */
 } SvcUser;
 
 /* What one install/rollback/boot did, for the CLI to print. */
@@ -60,6 +62,8 @@ typedef struct SvcReport {
 void svc_report_free(SvcReport *r);
 
 #define SVC_HOTPATCH 1u  /* also patch running processes (/hotpatch:enable) */
+#define SVC_ALLOW_OLDER 2u  /* install: the operator overrides the series'
+			     * high-water mark (anti-rollback), loudly */
 
 /* Install a package.  With SVC_HOTPATCH, every process mapping a target is
  * patched in memory and the files are swapped at once, even in use; a
@@ -98,11 +102,23 @@ typedef struct SvcPackSpec {
 	int include_coldpatch;   /* with objects: ship the coldpatch whole too */
 	size_t n_targets;
 	const SvcPackTarget *targets;
+	/* With objects, where a stripped base's symbols are looked for (see
+	 * docs/vendor-guide.md): debug directories holding .build-id/xx/yyyy.debug
+	 * and .gnu_debuglink files (none: /usr/lib/debug), then the debuginfod
+	 * servers of DEBUGINFOD_URLS unless no_debuginfod. */
+	const char *const *debug_dirs;
+	size_t n_debug_dirs;
+	int no_debuginfod;
 } SvcPackSpec;
 
 typedef struct SvcPackResult {
 	uint64_t package_bytes;  /* size of the written package */
 	uint64_t replaced_bytes; /* total size of the files it replaces */
+	/* with objects, summed over the targets: */
+	size_t functions_changed, functions_new;
+	size_t functions_line_only;  /* left alone: only __LINE__ constants moved */
+	size_t functions_verified;   /* base-object functions checked against the base */
+	char symbols[1024];      /* where each target's symbols came from, one line each */
 } SvcPackResult;
 
 int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e);
@@ -128,6 +144,11 @@ int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
 int svc_hp_revert(const char *fix_id, const pid_t *pids, size_t n, int all, unsigned workers,
 		  SvcHpRun *ret, BaseErr *e);
 void svc_hp_run_free(SvcHpRun *r);
+/* Re-check the processes a hotpatch left not converged (threads still in
+ * old code): the given PIDs, or every patched process; each waits up to
+ * wait_ms for its threads to leave.  reports[] as for svc_hp_apply, one per
+ * process looked at; returns the number still not converged (>= 0). */
+int svc_hp_converge(const pid_t *pids, size_t n, uint32_t wait_ms, SvcHpRun *ret, BaseErr *e);
 /* The in-process state of the given PIDs, or of every patched process. */
 int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, BaseErr *e);
 
@@ -174,7 +195,9 @@ typedef struct SvcFileStatus {
 	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
 	size_t n_users;
 	SvcUser *users;
-	int converged;           /* every process runs the level on disk */
+	int converged;           /* 1: every process runs the level on disk; 0: one
+				  * does not; -1: unknown (a process could not be
+				  * read), never "yes" from missing data */
 	SvcDpkgFile dpkg;        /* the package owning it, and its md5sum check */
 } SvcFileStatus;
 
@@ -186,6 +209,7 @@ typedef struct SvcStatus {
 	size_t n_unreadable;     /* records that could not be read */
 	char **unreadable;
 	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
+	size_t n_unknown_procs;  /* processes whose maps could not be read */
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);

@@ -30,6 +30,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(pack)                                                                                  \
 	X(inspect)                                                                               \
 	X(hotpatch)                                                                              \
+	X(converge)                                                                              \
 	X(help)
 
 enum {
@@ -77,6 +78,9 @@ int cli_slash_option(Cli *c, const char *word);
 int cli_no_words(Cli *c, int argc, char **argv);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
 int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* A hotpatch pool's reports, per process (tools/cmd-hotpatch.c). */
+void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb);
 
 /* Errors: "svc: <why> (see 'svc help CMD')" on stderr, EXIT_USAGE. */
 int cli_usage(Cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -38,7 +38,8 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->sha256);
 		printf(",\"level\":");
 		cli_json_str(f->level);
-		printf(",\"converged\":%s,\"dpkg\":", f->converged ? "true" : "false");
+		printf(",\"converged\":%s,\"dpkg\":",
+		       f->converged < 0 ? "null" : f->converged ? "true" : "false");
 		if (f->dpkg.package) {
 			printf("{\"package\":");
 			cli_json_str(f->dpkg.package);
@@ -54,7 +55,12 @@ static void print_status_json(const SvcStatus *st)
 			cli_json_str(f->users[k].comm);
 			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
 			cli_json_str(f->users[k].level);
-			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
+			printf(",\"hotpatched\":%s", f->users[k].hot ? "true" : "false");
+			if (f->users[k].stale[0]) {
+				printf(",\"not_converged\":");
+				cli_json_str(f->users[k].stale);
+			}
+			printf("}");
 		}
 		printf("]}");
 	}
@@ -89,11 +95,16 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 		const SvcFileStatus *f = &st->files[i];
 		if (only_fix && !svc_status_file_has_fix(st, f, only_fix))
 			continue;
-		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
+		printf("%-40s %-14s %-10s", f->path, f->level,
+		       f->converged < 0 ? "unknown" : f->converged ? "yes" : "NO");
 		for (size_t k = 0; k < f->n_users; k++)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
+		for (size_t k = 0; k < f->n_users; k++)
+			if (f->users[k].stale[0])
+				printf("    pid %d not converged: %s\n", (int)f->users[k].pid,
+				       f->users[k].stale);
 		if (f->dpkg.package)
 			cli_print_dpkg(f);
 	}
@@ -135,6 +146,11 @@ static int cmd_status(Cli *c, int argc, char **argv)
 		r = cli_fail(c, &e, x);
 	else {
 		c->json ? print_status_json(&st) : print_status(&st);
+		if (st.n_unknown_procs) {
+			fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
+				st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
+			r = EXIT_RESTART;
+		}
 		svc_status_free(&st);
 	}
 	svc_close(s);
