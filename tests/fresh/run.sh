@@ -4,12 +4,12 @@
 #      only), built once and cached as a tarball under .cache/fresh (or
 #      $SVC_FRESH_CACHE), with the host's apt sources (Debian's mirror must
 #      be reachable: apt inside installs what deps.sh asks for);
-#   2. a copy of it gets a git clone of the current HEAD (committed work
-#      only) and runs the README's two commands in a chroot: make demo,
-#      make check;
-#   3. another copy gets the .deb of `make deb` (dpkg -i, apt-get -f
+#   2. a copy of it gets the .deb of `make deb` (dpkg -i, apt-get -f
 #      install) and runs svc --version, svc status and the demo's cold path
-#      against a scratch root inside it.
+#      against a scratch root inside it (the quick part, first);
+#   3. another copy gets a git clone of the current HEAD (committed work
+#      only) and runs the README's two commands in a chroot: make demo,
+#      make check.
 # /proc, /sys, /dev and /dev/pts are mounted into each chroot and unmounted
 # on every exit path; a root is removed only once nothing is mounted in it.
 set -euo pipefail
@@ -85,26 +85,7 @@ in_root() {    # in_root ROOT CMD...: as a fresh login shell of root would
 		chroot "$r" "$@"
 }
 
-# ---- 2. the README's two commands --------------------------------------------
-new_root fresh; R1=$NEWROOT
-head=$(git -C "$top" rev-parse HEAD)
-git clone -q --no-checkout "$top" "$R1/root/svc"
-git -C "$R1/root/svc" checkout -q "$head"
-echo "check-fresh: commit $head cloned into a fresh root; make demo"
-t0=$(date +%s)
-in_root "$R1" sh -c 'cd /root/svc && make demo' >"$work/demo.log" 2>&1 || {
-	tail -n 40 "$work/demo.log"; echo "check-fresh: make demo FAILED on a fresh root" >&2; exit 1; }
-t_demo=$(( $(date +%s) - t0 ))
-grep -q "^Done" "$work/demo.log" || { tail -n 20 "$work/demo.log"; echo "check-fresh: the demo did not finish" >&2; exit 1; }
-echo "check-fresh: make demo passed (${t_demo}s, first-time package installs included); make check"
-t0=$(date +%s)
-in_root "$R1" sh -c 'cd /root/svc && make check' >"$work/check.log" 2>&1 || {
-	tail -n 40 "$work/check.log"; echo "check-fresh: make check FAILED on a fresh root" >&2; exit 1; }
-t_check=$(( $(date +%s) - t0 ))
-grep -q "check: all suites passed" "$work/check.log" || { echo "check-fresh: make check did not finish" >&2; exit 1; }
-echo "check-fresh: make check passed (${t_check}s)"
-
-# ---- 3. the .deb on a fresh root ----------------------------------------------
+# ---- 2. the .deb on a fresh root ----------------------------------------------
 new_root deb; R2=$NEWROOT
 cp "$deb" "$R2/tmp/"
 t0=$(date +%s)
@@ -143,4 +124,23 @@ in_root "$R2" svc --root /tmp/demo/root rollback FIX-1 >>"$work/deb.log"
 t_deb=$(( $(date +%s) - t0 ))
 echo "check-fresh: the .deb installs on a fresh root (dpkg -i + apt-get -f install); svc --version,"
 echo "check-fresh: svc status, and the cold path (install, status, rollback) pass (${t_deb}s)"
+# ---- 3. the README's two commands --------------------------------------------
+new_root fresh; R1=$NEWROOT
+head=$(git -C "$top" rev-parse HEAD)
+git clone -q --no-checkout "$top" "$R1/root/svc"
+git -C "$R1/root/svc" checkout -q "$head"
+echo "check-fresh: commit $head cloned into a fresh root; make demo"
+t0=$(date +%s)
+in_root "$R1" sh -c 'cd /root/svc && make demo' >"$work/demo.log" 2>&1 || {
+	tail -n 40 "$work/demo.log"; echo "check-fresh: make demo FAILED on a fresh root" >&2; exit 1; }
+t_demo=$(( $(date +%s) - t0 ))
+grep -q "^Done" "$work/demo.log" || { tail -n 20 "$work/demo.log"; echo "check-fresh: the demo did not finish" >&2; exit 1; }
+echo "check-fresh: make demo passed (${t_demo}s, first-time package installs included); make check"
+t0=$(date +%s)
+in_root "$R1" sh -c 'cd /root/svc && make check' >"$work/check.log" 2>&1 || {
+	tail -n 40 "$work/check.log"; echo "check-fresh: make check FAILED on a fresh root" >&2; exit 1; }
+t_check=$(( $(date +%s) - t0 ))
+grep -q "check: all suites passed" "$work/check.log" || { echo "check-fresh: make check did not finish" >&2; exit 1; }
+echo "check-fresh: make check passed (${t_check}s)"
+
 echo "check-fresh: passed. base root ${t_base}s (0 when cached), make demo ${t_demo}s, make check ${t_check}s, .deb ${t_deb}s"
