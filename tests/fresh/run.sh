@@ -134,7 +134,7 @@ t0=$(date +%s)
 in_root "$R1" sh -c 'cd /root/svc && make demo' >"$work/demo.log" 2>&1 || {
 	tail -n 40 "$work/demo.log"; echo "check-fresh: make demo FAILED on a fresh root" >&2; exit 1; }
 t_demo=$(( $(date +%s) - t0 ))
-grep -q "^Done" "$work/demo.log" || { tail -n 20 "$work/demo.log"; echo "check-fresh: the demo did not finish" >&2; exit 1; }
+grep -q "Done. The scratch root is removed" "$work/demo.log" || { tail -n 20 "$work/demo.log"; echo "check-fresh: the demo did not finish" >&2; exit 1; }
 echo "check-fresh: make demo passed (${t_demo}s, first-time package installs included); make check"
 t0=$(date +%s)
 in_root "$R1" sh -c 'cd /root/svc && make check' >"$work/check.log" 2>&1 || {
