@@ -11,6 +11,7 @@ static int cmd_verify(Cli *c, int argc, char **argv)
 	BaseErr e = { 0 };
 	size_t owned = 0, differ = 0;
 	int r = cli_no_words(c, argc, argv);
+	c->opt.read_only = 1; /* verify only reads, like status */
 	if (r == EXIT_OK)
 		r = cli_open(c, &s);
 	if (r != EXIT_OK)

@@ -113,21 +113,22 @@ static int hotpatch_list(Cli *c, const pid_t *pids, size_t n)
 
 #define MAX_PIDS 4096
 
+static const struct option hotpatch_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ 0 },
+};
+
 static int cmd_hotpatch(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ 0 },
-	};
 	static pid_t pids[MAX_PIDS];
 	size_t n = 0;
 	int all = 0, o;
 	uint64_t v, workers = 0;
 	BaseErr e = { 0 };
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'p':
@@ -187,5 +188,6 @@ const CliCmd cli_cmd_hotpatch = {
 		"fixes held in each patched process.  Exit 3 if a process failed or is\n"
 		"patched but not converged (a thread still runs the old code).\n",
 	.flags = CLI_JSON,
+	.opts = hotpatch_opts,
 	.run = cmd_hotpatch,
 };
