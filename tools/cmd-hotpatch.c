@@ -19,10 +19,10 @@ void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb)
 			       h->threads, (double)h->pause_ns / 1e6, h->attempts);
 			cli_json_str(h->result < 0 ? h->msg : "");
 			printf(",\"converged\":%s", h->result < 0 || h->not_converged ? "false" : "true");
-			if (h->not_converged)
+			if (h->not_converged) {
 				printf(",\"stale_tid\":%d,\"stale_function\":", (int)h->stale_tid);
-			if (h->not_converged)
 				cli_json_str(h->stale_fn);
+			}
 			printf("}");
 		}
 		printf("]}\n");
