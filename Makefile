@@ -30,10 +30,11 @@ all: deps build/svc $(MANPAGES)
 
 .SECONDARY:
 .PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock lint valgrind \
-	check-powerloss fuzz fuzz-build fuzz-deps
+	check-powerloss fuzz fuzz-build fuzz-deps deb check-fresh
 
+# SVC_NO_DEPS=1: never install packages (a package build: Build-Depends has them)
 deps:
-	@sh tools/deps.sh
+	@$(if $(SVC_NO_DEPS),true,sh tools/deps.sh)
 
 build/obj/%.o: %.c $(wildcard */*.h) | deps
 	@mkdir -p $(dir $@)
@@ -121,13 +122,10 @@ install: build/svc $(MANPAGES)
 	install -m 0644 build/man/svc.8 $(DESTDIR)$(MANDIR)/man8/svc.8
 	install -m 0644 build/man/svc-package.5 $(DESTDIR)$(MANDIR)/man5/svc-package.5
 	install -m 0644 tools/completion/svc.bash $(DESTDIR)$(COMPDIR)/svc
-	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
-	# every unit in tools/systemd/ (svc-boot, svc-metrics.service and .timer)
-	for u in tools/systemd/*.in; do \
-		n=$$(basename $$u .in); \
-		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
-			$$u >$(DESTDIR)$(UNITDIR)/$$n && chmod 0644 $(DESTDIR)$(UNITDIR)/$$n || exit 1; \
-	done
+	# every unit in tools/systemd/ (NAME.in: @BINDIR@ and @DOCDIR@ filled in)
+	for u in tools/systemd/*; do n=$$(basename "$$u" .in); \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' "$$u" \
+			>$(DESTDIR)$(UNITDIR)/$$n && chmod 0644 $(DESTDIR)$(UNITDIR)/$$n || exit 1; done
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)/etc/apt/apt.conf.d
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' tools/apt/80svc.in >$(DESTDIR)/etc/apt/apt.conf.d/80svc
@@ -171,6 +169,19 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: all fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_NAMES)
+
+# The Debian package build/svc_$(VERSION)_amd64.deb (dpkg-buildpackage from
+# debian/, in a copy of the tree under build/deb/), checked with lintian.
+deb:
+	@sh tools/deps.sh base deb
+	@bash tools/deb.sh
+
+# The README's two commands on a fresh minbase Debian 12 (mmdebstrap root,
+# cached under .cache/fresh or $SVC_FRESH_CACHE), and the .deb installed on
+# another fresh root.  Slow (network, a full `make check` inside): its own target.
+check-fresh: deb
+	@sh tools/deps.sh fresh
+	@bash tests/fresh/run.sh
 
 # The VM boot test: slow, its own target (cached image under .cache/, which
 # `make clean` keeps).

@@ -516,6 +516,58 @@ static void test_metrics_count_states_and_files(void)
 	fx_done(&f);
 }
 
+/* The dpkg database as svc reads it: the owner from info/PKG.list (a
+ * Multi-Arch "name:arch" list, the version from the status stanza of that
+ * architecture), the md5sum check, and svc's coldpatch as the explanation
+ * of a mismatch; verify counts what svc cannot explain. */
+static void test_status_names_dpkg_owner_and_explains_md5_mismatch(void)
+{
+	Fx f;
+	Svc *s = NULL;
+	SvcStatus st = { 0 };
+	SvcOptions o;
+	fx_setup(&f);
+	o = (SvcOptions){ .root = f.root };
+	char *md5 = test_sh_out("printf A1 | md5sum | cut -c1-32");
+	test_sh("mkdir -p %s/var/lib/dpkg/info", f.root);
+	fx_file(&f, "root/var/lib/dpkg/info/liba:amd64.list", "/.\n/lib\n/lib/a\n");
+	fx_file(&f, "root/var/lib/dpkg/info/libb.list", "/lib/b\n");
+	char *sums = NULL;
+	if (md5 && asprintf(&sums, "%.32s  lib/a\n", md5) > 0)
+		fx_file(&f, "root/var/lib/dpkg/info/liba:amd64.md5sums", sums);
+	fx_file(&f, "root/var/lib/dpkg/status",
+		"Package: liba\nStatus: install ok installed\nArchitecture: i386\nVersion: 9\n\n"
+		"Package: liba\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.2-3\n\n"
+		"Package: libb\nStatus: install ok installed\nArchitecture: all\nVersion: 4\n");
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_status(s, &st, NULL), 0);
+	for (size_t i = 0; i < st.n_files; i++) {
+		const SvcDpkgFile *d = &st.files[i].dpkg;
+		if (strcmp(st.files[i].path, "/lib/a") == 0) {
+			CU_ASSERT_STRING_EQUAL(d->package, "liba:amd64");
+			CU_ASSERT_STRING_EQUAL(d->version, "1.2-3");
+			CU_ASSERT_EQUAL(d->sum, SVC_DPKG_DIFFERS);
+			CU_ASSERT_TRUE(d->accounted);
+		} else {
+			CU_ASSERT_STRING_EQUAL(d->package, "libb");
+			CU_ASSERT_STRING_EQUAL(d->version, "4");
+			CU_ASSERT_EQUAL(d->sum, SVC_DPKG_NO_SUM);
+			CU_ASSERT_FALSE(d->accounted);
+		}
+	}
+	svc_status_free(&st);
+	CU_ASSERT_EQUAL(svc_verify(s, &st, NULL), 0);
+	svc_status_free(&st);
+	fx_file(&f, "root/lib/a", "ZZ");
+	CU_ASSERT_EQUAL(svc_verify(s, &st, NULL), 1);
+	svc_status_free(&st);
+	svc_close(s);
+	free(md5);
+	free(sums);
+	fx_done(&f);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("svc", NULL, NULL);
@@ -537,5 +589,7 @@ int test_register(void)
 		    test_dry_run_reports_and_changes_nothing);
 	CU_add_test(s, "metrics: every fix state, files, convergence, boot result",
 		    test_metrics_count_states_and_files);
+	CU_add_test(s, "status: dpkg owner, version, md5sum; verify counts the unexplained",
+		    test_status_names_dpkg_owner_and_explains_md5_mismatch);
 	return 0;
 }

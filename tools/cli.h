@@ -77,6 +77,9 @@ const CliCmd *cli_find(const char *name);
 int cli_getopt(Cli *c, int argc, char **argv);
 /* A word that is a Windows-style global option (/quiet): consumed, 1. */
 int cli_slash_option(Cli *c, const char *word);
+/* A command without words (only global options and /quiet): EXIT_OK, or
+ * the exit code of a usage error already printed. */
+int cli_no_words(Cli *c, int argc, char **argv);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
 int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 

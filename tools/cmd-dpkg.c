@@ -3,19 +3,6 @@
 
 #include "tools/cli.h"
 
-/* Neither takes an argument: only options. */
-static int no_words(Cli *c, int argc, char **argv)
-{
-	int o;
-	while ((o = cli_getopt(c, argc, argv)) != -1)
-		if (o == CLI_STOP)
-			return c->rc;
-	for (int i = optind; i < argc; i++)
-		if (!cli_slash_option(c, argv[i]))
-			return cli_usage(c, "unexpected argument '%s'", argv[i]);
-	return EXIT_OK;
-}
-
 /* Each serviced file dpkg owns whose content is not dpkg's, explained. */
 static int cmd_verify(Cli *c, int argc, char **argv)
 {
@@ -23,7 +10,7 @@ static int cmd_verify(Cli *c, int argc, char **argv)
 	SvcStatus st = { 0 };
 	BaseErr e = { 0 };
 	size_t owned = 0, differ = 0;
-	int r = no_words(c, argc, argv);
+	int r = cli_no_words(c, argc, argv);
 	c->opt.read_only = 1; /* verify only reads, like status */
 	if (r == EXIT_OK)
 		r = cli_open(c, &s);
@@ -56,7 +43,7 @@ static int cmd_reconcile(Cli *c, int argc, char **argv)
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
 	BaseErr e = { 0 };
-	int r = no_words(c, argc, argv);
+	int r = cli_no_words(c, argc, argv);
 	if (r == EXIT_OK)
 		r = cli_open(c, &s);
 	if (r != EXIT_OK)

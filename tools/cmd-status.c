@@ -159,16 +159,10 @@ int cli_read_status(Cli *c, SvcStatus *ret)
 
 static int cmd_status(Cli *c, int argc, char **argv)
 {
-	int o;
-	while ((o = cli_getopt(c, argc, argv)) != -1)
-		if (o == CLI_STOP)
-			return c->rc;
-	for (int i = optind; i < argc; i++)
-		if (!cli_slash_option(c, argv[i]))
-			return cli_usage(c, "unexpected argument '%s'", argv[i]);
-
 	SvcStatus st = { 0 };
-	int r = cli_read_status(c, &st);
+	int r = cli_no_words(c, argc, argv);
+	if (r == EXIT_OK)
+		r = cli_read_status(c, &st);
 	if (r != EXIT_OK)
 		return r;
 	c->json ? print_status_json(&st) : print_status(&st);

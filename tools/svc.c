@@ -112,6 +112,18 @@ int cli_slash_option(Cli *c, const char *word)
 	return 0;
 }
 
+int cli_no_words(Cli *c, int argc, char **argv)
+{
+	int o;
+	while ((o = cli_getopt(c, argc, argv)) != -1)
+		if (o == CLI_STOP)
+			return c->rc;
+	for (int i = optind; i < argc; i++)
+		if (!cli_slash_option(c, argv[i]))
+			return cli_usage(c, "unexpected argument '%s'", argv[i]);
+	return EXIT_OK;
+}
+
 /* The word getopt stopped at: the option as the user wrote it. */
 static const char *offending(char **argv)
 {
