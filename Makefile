@@ -19,7 +19,7 @@ TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 LIBDIRS := svc hotpatch pending manifest elf base
 LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 
-all: deps build/svc
+all: deps build/svc build/svc-cc
 
 .SECONDARY:
 .PHONY: all deps check unit integration demo bench install clean check-boot
@@ -39,6 +39,10 @@ endef
 $(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
 
 build/svc: $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+# the compiler wrapper of `svc build` (linked as cc, gcc, clang by it)
+build/svc-cc: build/obj/tools/cc/svc-cc.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 UNIT_SRCS := $(wildcard tests/test-*.c)
@@ -71,10 +75,11 @@ bench: all build/bench-hotpatch
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= $(PREFIX)/share/doc/svc
 
-install: build/svc
+install: build/svc build/svc-cc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
+	install -m 0755 build/svc-cc $(DESTDIR)$(PREFIX)/bin/svc-cc
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service

@@ -29,6 +29,10 @@ static const char usage_text[] =
 	"                                                 (payload + coldpatch from objects)\n"
 	"       [--base-build FILE]  (BASEFILE is a coldpatch: the original build)\n"
 	"       [--include-coldpatch] [--target ...]\n"
+	"  build --source DIR --patch FILE [--patch ...] --target PATH=BASEFILE [...]\n"
+	"       --build COMMAND --key KEY --out PKG --id ID --series S --seq N\n"
+	"       [--summary TEXT] [--debug-dir DIR] [--keep DIR]\n"
+	"                            from a source tree and a patch to a signed fix\n"
 	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
 	"  hotpatch apply PAYLOAD (--pid PID... | --all) [--workers N] [--json]\n"
 	"  hotpatch revert FIXID (--pid PID... | --all) [--workers N] [--json]\n"
@@ -278,6 +282,109 @@ static int cmd_pack(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static void show_step(void *ctx, SvcBuildStep step, uint64_t ns, const char *what)
+{
+	(void)ctx;
+	if (quiet)
+		return;
+	if (ns)
+		printf("%-8s %7.2fs  %s\n", svc_build_step_name(step), (double)ns / 1e9, what);
+	else
+		printf("%-8s           %s\n", svc_build_step_name(step), what);
+	fflush(stdout);
+}
+
+/* The compiler wrapper: next to this program, or $SVC_CC. */
+static char *wrapper_path(void)
+{
+	const char *env = getenv("SVC_CC");
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (env && *env)
+		return strdup(env);
+	if (n <= 0)
+		return NULL;
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	return slash ? base_strdupf("%.*s/svc-cc", (int)(slash - self), self) : NULL;
+}
+
+static int cmd_build(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "source", required_argument, NULL, 'S' }, { "patch", required_argument, NULL, 'p' },
+		{ "target", required_argument, NULL, 't' }, { "build", required_argument, NULL, 'B' },
+		{ "key", required_argument, NULL, 'k' },    { "out", required_argument, NULL, 'o' },
+		{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
+		{ "seq", required_argument, NULL, 'n' },    { "summary", required_argument, NULL, 'm' },
+		{ "debug-dir", required_argument, NULL, 'd' }, { "keep", required_argument, NULL, 'K' },
+		{ 0 },
+	};
+	SvcBuildSpec spec = { .step = show_step };
+	SvcBuildTarget targets[MANIFEST_MAX_TARGETS];
+	const char *patches[MAX_OBJECTS];
+	size_t n = 0, n_patches = 0;
+	int c, have_seq = 0;
+	BaseErr e = { 0 };
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S': spec.source = optarg; break;
+		case 'B': spec.command = optarg; break;
+		case 'k': spec.key = optarg; break;
+		case 'o': spec.out = optarg; break;
+		case 'i': spec.id = optarg; break;
+		case 's': spec.series = optarg; break;
+		case 'm': spec.summary = optarg; break;
+		case 'd': spec.debug_dir = optarg; break;
+		case 'K': spec.keep = optarg; break;
+		case 'p':
+			if (n_patches == MAX_OBJECTS)
+				return usage("too many --patch");
+			patches[n_patches++] = optarg;
+			break;
+		case 'n': {
+			char *end = NULL;
+			spec.sequence = strtoull(optarg, &end, 10);
+			if (!*optarg || *end || optarg[0] == '-')
+				return usage("--seq takes a whole number");
+			have_seq = 1;
+			break;
+		}
+		case 't': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || n == MANIFEST_MAX_TARGETS)
+				return usage("--target takes PATH=BASEFILE");
+			*eq = 0;
+			targets[n++] = (SvcBuildTarget){ optarg, eq + 1 };
+			break;
+		}
+		default: return usage(NULL);
+		}
+	}
+	if (!spec.source || !spec.command || !n_patches || !spec.key || !spec.out || !spec.id ||
+	    !spec.series || !have_seq || !n || optind != argc)
+		return usage("build needs --source, --patch, --target, --build, --key, --out, --id, "
+			     "--series and --seq");
+	spec.patches = patches;
+	spec.n_patches = n_patches;
+	spec.targets = targets;
+	spec.n_targets = n;
+	_cleanup_free_ char *wrapper = wrapper_path();
+	if (!wrapper)
+		return fail(&e, -ENOMEM);
+	spec.wrapper = wrapper;
+	SvcPackResult res = { 0 };
+	int r = svc_build(&spec, &res, &e);
+	if (r < 0)
+		return fail(&e, r);
+	if (!quiet)
+		printf("wrote %s (%s, series %s, sequence %" PRIu64 "): %" PRIu64 " bytes\n", spec.out,
+		       spec.id, spec.series, spec.sequence, res.package_bytes);
+	return EXIT_OK;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
 	BaseErr e = { 0 };
@@ -454,6 +561,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	if (strcmp(cmd, "pack") == 0)
 		return cmd_pack(argc - i + 1, argv + i - 1);
+	if (strcmp(cmd, "build") == 0)
+		return cmd_build(argc - i + 1, argv + i - 1);
 	if (strcmp(cmd, "inspect") == 0)
 		return cmd_inspect(argc - i, argv + i);
 	if (strcmp(cmd, "hotpatch") == 0)
