@@ -34,6 +34,7 @@
 #include "svc/internal.h"
 
 static const char *const step_names[_SVC_BUILD_STEP_MAX] = {
+	[SVC_BUILD_STEP_FETCH] = "fetch",
 	[SVC_BUILD_STEP_BUILD] = "build",
 	[SVC_BUILD_STEP_VERIFY] = "verify",
 	[SVC_BUILD_STEP_PATCH] = "patch",
@@ -66,6 +67,10 @@ typedef struct Work {
 	char *dir;               /* work directory (absolute) */
 	char *src;               /* realpath of the source tree */
 	char *copy;              /* dir/new: the patched copy */
+	const char *command;     /* the build command */
+	const SvcBuildTarget *targets;
+	size_t n_targets;
+	SvcBuildTarget *deb_targets; /* --deb: the targets found in the built packages */
 	SvcCcRecord *recs;
 	size_t n_recs;
 	const SvcCcRecord **linked;  /* per target: the link record of its file */
@@ -128,23 +133,6 @@ static int differ(const char *a, const char *b)
 	return nx != ny || memcmp(x, y, nx) != 0;
 }
 
-/* The last non-empty line of a log, for a one-line error. */
-static void last_line(const char *path, char *out, size_t n)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len = 0, end, start;
-	out[0] = 0;
-	if (read_whole(path, &buf, &len) < 0)
-		return;
-	end = len;
-	while (end && (buf[end - 1] == '\n' || buf[end - 1] == ' '))
-		end--;
-	start = end;
-	while (start && buf[start - 1] != '\n')
-		start--;
-	snprintf(out, n, "%.*s", (int)(end - start), (const char *)buf + start);
-}
-
 static int log_fd(Work *w, const char *name, int *ret_fd)
 {
 	_cleanup_free_ char *p = base_strdupf("%s/%s", w->dir, name);
@@ -189,14 +177,14 @@ static int step_build(Work *w)
 	if (r < 0)
 		return r;
 	char *env[] = { path_env, log_env, NULL };
-	char *argv[] = { "/bin/sh", "-c", (char *)w->spec->command, NULL };
+	char *argv[] = { "/bin/sh", "-c", (char *)w->command, NULL };
 	r = svc_run(argv, &(SvcRunOpts){ .cwd = w->src, .out_fd = fd, .stdin_null = 1, .env = env,
 					 .path_exact = 1 }, &status, w->e);
 	if (r < 0)
 		return r;
 	if (status != 0) {
 		char last[512];
-		last_line(logfile, last, sizeof(last));
+		svc_log_last_line(logfile, last, sizeof(last));
 		return base_err(w->e, -EIO, "%s: build command failed (exit %d): %s", w->src, status,
 				last);
 	}
@@ -209,7 +197,7 @@ static int step_build(Work *w)
 		return base_err(w->e, -ENOENT, "%s: the build compiled nothing (is the tree clean? "
 				"the wrapper sees only the compiles that run)", w->src);
 	say(w, SVC_BUILD_STEP_BUILD, base_now_ns() - w->t0, "'%s' in %s: %zu compiles, %zu links "
-	    "recorded", w->spec->command, w->src, n_compile, n_link);
+	    "recorded", w->command, w->src, n_compile, n_link);
 	return 0;
 }
 
@@ -278,7 +266,7 @@ static int verify_by_code(Work *w, const SvcBuildTarget *t, const ElfFile *base,
 
 static int verify_target(Work *w, size_t ti)
 {
-	const SvcBuildTarget *t = &w->spec->targets[ti];
+	const SvcBuildTarget *t = &w->targets[ti];
 	ElfFile *base = NULL, *cand = NULL;
 	const SvcCcRecord *by_name = NULL;
 	int r = elf_open_path(t->base_file, &base, w->e);
@@ -329,11 +317,15 @@ static int step_verify(Work *w)
 {
 	uint64_t t = base_now_ns();
 	int r = 0;
-	for (size_t i = 0; i < w->spec->n_targets && r >= 0; i++)
+	w->linked = calloc(w->n_targets + 1, sizeof(*w->linked));
+	w->symbols_of = calloc(w->n_targets + 1, sizeof(*w->symbols_of));
+	if (!w->linked || !w->symbols_of)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->n_targets && r >= 0; i++)
 		r = verify_target(w, i);
 	if (r >= 0)
 		say(w, SVC_BUILD_STEP_VERIFY, base_now_ns() - t, "%zu target%s reproduced by the build",
-		    w->spec->n_targets, w->spec->n_targets == 1 ? "" : "s");
+		    w->n_targets, w->n_targets == 1 ? "" : "s");
 	return r;
 }
 
@@ -401,7 +393,7 @@ static int step_patch(Work *w)
 		r = svc_run(dry, &o, &status, w->e);
 		if (r >= 0 && status) {
 			char last[512];
-			last_line(logfile, last, sizeof(last));
+			svc_log_last_line(logfile, last, sizeof(last));
 			return base_err(w->e, -EINVAL, "%s: does not apply to %s: %s", p, w->src, last);
 		}
 		if (r >= 0 && (ftruncate(lfd, 0) < 0 || lseek(lfd, 0, SEEK_SET) < 0))
@@ -616,18 +608,18 @@ static int step_pack(Work *w, SvcPackResult *ret)
 {
 	uint64_t t = base_now_ns();
 	const SvcBuildSpec *sp = w->spec;
-	SvcPackTarget *pt = calloc(sp->n_targets, sizeof(*pt));
-	SvcObjectPair *pairs = calloc(sp->n_targets * w->n_tus + 1, sizeof(*pairs));
+	SvcPackTarget *pt = calloc(w->n_targets, sizeof(*pt));
+	SvcObjectPair *pairs = calloc(w->n_targets * w->n_tus + 1, sizeof(*pairs));
 	size_t n_pt = 0, n_pairs = 0;
 	int *placed = calloc(w->n_tus + 1, sizeof(int));
 	int r = 0;
 
 	if (!pt || !pairs || !placed)
 		r = -ENOMEM;
-	for (size_t ti = 0; ti < sp->n_targets && r >= 0; ti++) {
+	for (size_t ti = 0; ti < w->n_targets && r >= 0; ti++) {
 		const SvcCcRecord *l = w->linked[ti];
 		SvcPackTarget *x = &pt[n_pt];
-		*x = (SvcPackTarget){ .path = sp->targets[ti].path, .base_file = sp->targets[ti].base_file,
+		*x = (SvcPackTarget){ .path = w->targets[ti].path, .base_file = w->targets[ti].base_file,
 				      .objects = &pairs[n_pairs] };
 		ElfFile *b = NULL;
 		/* the payload binds to the symbols of the file with the base's
@@ -713,17 +705,41 @@ static int work_dir(Work *w)
 	return w->dir && w->copy ? 0 : -ENOMEM;
 }
 
+static void work_free(Work *w)
+{
+	svc_cc_records_free(w->recs, w->n_recs);
+	for (size_t i = 0; i < w->n_patched; i++)
+		free(w->patched[i]);
+	free(w->patched);
+	for (size_t i = 0; i < w->n_tus; i++) {
+		free(w->tus[i].old_obj);
+		free(w->tus[i].new_obj);
+	}
+	free(w->tus);
+	for (size_t i = 0; w->symbols_of && i < w->n_targets; i++)
+		free(w->symbols_of[i]);
+	free(w->symbols_of);
+	free(w->linked);
+	if (w->deb_targets)
+		svc_deb_targets_free(w->deb_targets, w->n_targets);
+	free(w->dir);
+	free(w->copy);
+}
+
 int svc_build(const SvcBuildSpec *spec, SvcPackResult *ret, BaseErr *e)
 {
-	Work w = { .spec = spec, .e = e, .t0 = base_now_ns() };
+	Work w = { .spec = spec, .e = e, .t0 = base_now_ns(), .command = spec->command,
+		   .targets = spec->targets, .n_targets = spec->n_targets };
 	char src[PATH_MAX];
+	_cleanup_free_ char *deb_src = NULL;
 	SvcPackResult res = { 0 };
-	int r, status;
+	int r = 0, status;
 
-	if (!spec->n_targets || !spec->n_patches || !spec->command || !spec->wrapper)
-		return base_err(e, -EINVAL, "svc build needs a build command, a patch, a target and "
-				"the wrapper");
-	if (!realpath(spec->source, src))
+	if (!spec->n_patches || !spec->wrapper || !spec->deb == !spec->source ||
+	    (spec->source && (!spec->n_targets || !spec->command)))
+		return base_err(e, -EINVAL, "svc build needs a patch, the wrapper, and either --deb or "
+				"a source tree with a build command and targets");
+	if (spec->source && !realpath(spec->source, src))
 		return base_err(e, -errno, "%s: %s", spec->source, strerror(errno));
 	for (size_t i = 0; i < spec->n_targets; i++)
 		if (!pending_valid_path(spec->targets[i].path))
@@ -732,11 +748,29 @@ int svc_build(const SvcBuildSpec *spec, SvcPackResult *ret, BaseErr *e)
 	if (access(spec->wrapper, X_OK) < 0)
 		return base_err(e, -errno, "%s: the compiler wrapper: %s", spec->wrapper, strerror(errno));
 	w.src = src;
-	w.linked = calloc(spec->n_targets, sizeof(*w.linked));
-	w.symbols_of = calloc(spec->n_targets, sizeof(*w.symbols_of));
-	r = w.linked && w.symbols_of ? work_dir(&w) : -ENOMEM;
+	r = work_dir(&w);
+	if (r >= 0 && spec->deb) {
+		uint64_t t = base_now_ns();
+		r = svc_deb_fetch(spec->deb, w.dir, &deb_src, e);
+		if (r >= 0) {
+			w.src = deb_src;
+			w.command = "dpkg-buildpackage -b -uc -us";
+			say(&w, SVC_BUILD_STEP_FETCH, base_now_ns() - t, "%s: source in %s, build "
+			    "dependencies installed", spec->deb, deb_src);
+		}
+	}
 	if (r >= 0)
 		r = step_build(&w);
+	if (r >= 0 && spec->deb) {
+		r = svc_deb_targets(w.src, spec->root ? spec->root : "/", &w.deb_targets, &w.n_targets, e);
+		w.targets = w.deb_targets;
+		for (size_t i = 0; i < w.n_targets && r >= 0; i++)
+			say(&w, SVC_BUILD_STEP_BUILD, 0, "target %s (base %s)", w.targets[i].path,
+			    w.targets[i].base_file);
+		if (r >= 0 && !w.n_targets)
+			r = base_err(e, -ENOENT, "%s: none of the ELF files the packages ship is "
+				     "installed under %s", spec->deb, spec->root ? spec->root : "/");
+	}
 	if (r >= 0)
 		r = step_verify(&w);
 	if (r >= 0)
@@ -751,21 +785,7 @@ int svc_build(const SvcBuildSpec *spec, SvcPackResult *ret, BaseErr *e)
 		char *rm[] = { "rm", "-rf", w.dir, NULL };
 		svc_run(rm, &(SvcRunOpts){ .stdin_null = 1, .out_fd = -1 }, &status, NULL);
 	}
-	svc_cc_records_free(w.recs, w.n_recs);
-	for (size_t i = 0; i < w.n_patched; i++)
-		free(w.patched[i]);
-	free(w.patched);
-	for (size_t i = 0; i < w.n_tus; i++) {
-		free(w.tus[i].old_obj);
-		free(w.tus[i].new_obj);
-	}
-	free(w.tus);
-	for (size_t i = 0; w.symbols_of && i < spec->n_targets; i++)
-		free(w.symbols_of[i]);
-	free(w.symbols_of);
-	free(w.linked);
-	free(w.dir);
-	free(w.copy);
+	work_free(&w);
 	if (r >= 0 && ret)
 		*ret = res;
 	return r;

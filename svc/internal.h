@@ -88,6 +88,8 @@ typedef struct SvcRunOpts {
 /* Run argv and wait; *ret_status: the exit status, 128 + signal if killed,
  * 127 if it could not be started. */
 int svc_run(char *const *argv, const SvcRunOpts *o, int *ret_status, BaseErr *e);
+/* The last non-empty line of a log file ("" if none), for a one-line error. */
+void svc_log_last_line(const char *path, char *out, size_t n);
 
 /* ---- compiler command lines (ccargs.c) and the wrapper (ccwrap.c) ------------- */
 typedef struct SvcCcArgs {
@@ -110,5 +112,16 @@ int svc_cc_find_real(const char *name, const char *path_env, char **ret, BaseErr
 int svc_cc_record_write(const char *dir, const SvcCcRecord *rec, BaseErr *e);
 int svc_cc_record_run(const char *logdir, const char *compiler, size_t argc, char **argv,
 		      BaseErr *e);
+
+/* ---- Debian source packages for svc build --deb (deb.c) -------------------------- */
+/* NAME[=VERSION] (apt-get source) or FILE.dsc (dpkg-source -x), unpacked
+ * under workdir/deb/, its build dependencies installed (apt-get build-dep);
+ * *ret_src: the unpacked tree. */
+int svc_deb_fetch(const char *what, const char *workdir, char **ret_src, BaseErr *e);
+/* After dpkg-buildpackage -b: every ELF file in the binary packages' staging
+ * trees (debian/PKG/) whose installed counterpart exists under root. */
+int svc_deb_targets(const char *src, const char *root, SvcBuildTarget **ret, size_t *ret_n,
+		    BaseErr *e);
+void svc_deb_targets_free(SvcBuildTarget *t, size_t n);
 
 #endif

@@ -48,3 +48,21 @@ int svc_run(char *const *argv, const SvcRunOpts *o, int *ret_status, BaseErr *e)
 		*ret_status = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return 0;
 }
+
+/* The last non-empty line of a log, for a one-line error. */
+void svc_log_last_line(const char *path, char *out, size_t n)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0, end, start;
+	out[0] = 0;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || base_fs_read_fd(fd, (size_t)1 << 30, &buf, &len) < 0)
+		return;
+	end = len;
+	while (end && (buf[end - 1] == '\n' || buf[end - 1] == ' '))
+		end--;
+	start = end;
+	while (start && buf[start - 1] != '\n')
+		start--;
+	snprintf(out, n, "%.*s", (int)(end - start), (const char *)buf + start);
+}

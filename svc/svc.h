@@ -145,6 +145,7 @@ typedef struct SvcBuildTarget {
 
 /* The steps of svc build, in order. */
 typedef enum SvcBuildStep {
+	SVC_BUILD_STEP_FETCH,    /* --deb: the source package, its build dependencies */
 	SVC_BUILD_STEP_BUILD,    /* the project's own build, wrapper on PATH */
 	SVC_BUILD_STEP_VERIFY,   /* the build reproduces each base */
 	SVC_BUILD_STEP_PATCH,    /* a copy of the tree, the patches applied */
@@ -162,6 +163,11 @@ typedef void (*SvcBuildStepFn)(void *ctx, SvcBuildStep step, uint64_t ns, const 
 typedef struct SvcBuildSpec {
 	const char *source;      /* the source tree, built in place (clean) */
 	const char *command;     /* the build command, run by /bin/sh in source */
+	const char *deb;         /* instead of source, command and targets: a Debian source
+				  * package (NAME[=VERSION] via apt-get source, or a .dsc),
+				  * built with dpkg-buildpackage; the targets are the ELF files
+				  * its binary packages ship that are installed under root */
+	const char *root;        /* with deb: the system the bases are read from ("/") */
 	size_t n_patches;
 	const char *const *patches;  /* applied in order with patch -p1 */
 	size_t n_targets;

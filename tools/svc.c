@@ -32,6 +32,8 @@ static const char usage_text[] =
 	"  build --source DIR --patch FILE [--patch ...] --target PATH=BASEFILE [...]\n"
 	"       --build COMMAND --key KEY --out PKG --id ID --series S --seq N\n"
 	"       [--summary TEXT] [--debug-dir DIR] [--keep DIR]\n"
+	"  build --deb NAME[=VERSION]|FILE.dsc --patch FILE ... --key ... (no --source,\n"
+	"       --build, --target: built as Debian does, targets under --root)\n"
 	"                            from a source tree and a patch to a signed fix\n"
 	"  inspect FILE              describe a payload, a package or a coldpatch lineage\n"
 	"  hotpatch apply PAYLOAD (--pid PID... | --all) [--workers N] [--json]\n"
@@ -309,7 +311,7 @@ static char *wrapper_path(void)
 	return slash ? base_strdupf("%.*s/svc-cc", (int)(slash - self), self) : NULL;
 }
 
-static int cmd_build(int argc, char **argv)
+static int cmd_build(int argc, char **argv, const char *root)
 {
 	static const struct option opts[] = {
 		{ "source", required_argument, NULL, 'S' }, { "patch", required_argument, NULL, 'p' },
@@ -318,9 +320,9 @@ static int cmd_build(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
 		{ "seq", required_argument, NULL, 'n' },    { "summary", required_argument, NULL, 'm' },
 		{ "debug-dir", required_argument, NULL, 'd' }, { "keep", required_argument, NULL, 'K' },
-		{ 0 },
+		{ "deb", required_argument, NULL, 'D' }, { 0 },
 	};
-	SvcBuildSpec spec = { .step = show_step };
+	SvcBuildSpec spec = { .step = show_step, .root = root };
 	SvcBuildTarget targets[MANIFEST_MAX_TARGETS];
 	const char *patches[MAX_OBJECTS];
 	size_t n = 0, n_patches = 0;
@@ -339,6 +341,7 @@ static int cmd_build(int argc, char **argv)
 		case 'm': spec.summary = optarg; break;
 		case 'd': spec.debug_dir = optarg; break;
 		case 'K': spec.keep = optarg; break;
+		case 'D': spec.deb = optarg; break;
 		case 'p':
 			if (n_patches == MAX_OBJECTS)
 				return usage("too many --patch");
@@ -363,10 +366,11 @@ static int cmd_build(int argc, char **argv)
 		default: return usage(NULL);
 		}
 	}
-	if (!spec.source || !spec.command || !n_patches || !spec.key || !spec.out || !spec.id ||
-	    !spec.series || !have_seq || !n || optind != argc)
-		return usage("build needs --source, --patch, --target, --build, --key, --out, --id, "
-			     "--series and --seq");
+	if (!n_patches || !spec.key || !spec.out || !spec.id || !spec.series || !have_seq ||
+	    optind != argc || (spec.deb ? spec.source || spec.command || n
+					: !spec.source || !spec.command || !n))
+		return usage("build needs --patch, --key, --out, --id, --series, --seq, and either "
+			     "--deb or --source, --build and --target");
 	spec.patches = patches;
 	spec.n_patches = n_patches;
 	spec.targets = targets;
@@ -562,7 +566,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "pack") == 0)
 		return cmd_pack(argc - i + 1, argv + i - 1);
 	if (strcmp(cmd, "build") == 0)
-		return cmd_build(argc - i + 1, argv + i - 1);
+		return cmd_build(argc - i + 1, argv + i - 1, opt.root);
 	if (strcmp(cmd, "inspect") == 0)
 		return cmd_inspect(argc - i, argv + i);
 	if (strcmp(cmd, "hotpatch") == 0)
