@@ -10,6 +10,10 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(SAN)
 LDFLAGS += $(SAN)
 
+# The version, in one place: the top-level VERSION file (svc --version,
+# the man pages, the .deb).
+VERSION := $(shell cat VERSION)
+
 PKGS    := zlib libarchive
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
 DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lpthread
@@ -30,6 +34,9 @@ deps:
 build/obj/%.o: %.c $(wildcard */*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/obj/tools/svc.o: CFLAGS += -DSVC_VERSION='"$(VERSION)"'
+build/obj/tools/svc.o: VERSION
 
 define lib_rule
 build/lib$(1).a: $(patsubst %.c,build/obj/%.o,$(wildcard $(1)/*.c))

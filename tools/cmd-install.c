@@ -1,0 +1,123 @@
+/* svc install, rollback, boot: the commands that run a transaction and
+ * print what it did, then the convergence table of the files it touched. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/cli.h"
+
+enum { TXN_INSTALL, TXN_ROLLBACK, TXN_BOOT };
+
+static const struct option txn_opts[] = {
+	{ "hotpatch", no_argument, NULL, 'H' },
+	{ 0 },
+};
+
+static int run_report(Cli *c, Svc *s, int r, SvcReport *rep, const BaseErr *e)
+{
+	SvcStatus st = { 0 };
+	if (r < 0)
+		return cli_fail(c, e, r);
+	cli_print_report(c, rep);
+	if (!c->quiet && rep->package && svc_status(s, &st, NULL) >= 0) {
+		printf("\n");
+		cli_print_files(&st, rep->package);
+		svc_status_free(&st);
+	}
+	svc_report_free(rep);
+	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
+}
+
+static int run_txn(Cli *c, int argc, char **argv, int kind)
+{
+	const char *arg = NULL;
+	unsigned flags = 0;
+	int o;
+
+	while ((o = cli_getopt(c, argc, argv, kind == TXN_BOOT ? NULL : txn_opts)) != -1) {
+		if (o == CLI_STOP)
+			return c->rc;
+		if (o == 'H')
+			flags |= SVC_HOTPATCH;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (cli_slash_option(c, argv[i]))
+			continue;
+		if (kind != TXN_BOOT && strcasecmp(argv[i], "/hotpatch:enable") == 0)
+			flags |= SVC_HOTPATCH;
+		else if (kind != TXN_BOOT && strcasecmp(argv[i], "/hotpatch:disable") == 0)
+			flags &= ~SVC_HOTPATCH;
+		else if (argv[i][0] == '/' && strchr(argv[i], ':') && kind == TXN_BOOT)
+			return cli_usage(c, "'%s' goes with install or rollback", argv[i]);
+		else if (!arg && kind != TXN_BOOT)
+			arg = argv[i];
+		else
+			return cli_usage(c, "unexpected argument '%s'", argv[i]);
+	}
+	if (kind != TXN_BOOT && !arg)
+		return cli_usage(c, "%s needs %s", c->cmd->name,
+				 kind == TXN_INSTALL ? "a package file" : "a fix id");
+
+	Svc *s = NULL;
+	SvcReport rep = { 0 };
+	BaseErr e = { 0 };
+	int r = cli_open(c, &s);
+	if (r != EXIT_OK)
+		return r;
+	if (kind == TXN_INSTALL)
+		r = run_report(c, s, svc_install(s, arg, flags, &rep, &e), &rep, &e);
+	else if (kind == TXN_ROLLBACK)
+		r = run_report(c, s, svc_rollback(s, arg, flags, &rep, &e), &rep, &e);
+	else {
+		int q = svc_boot(s, &rep, &e);
+		r = run_report(c, s, q < 0 ? q : 0, &rep, &e);
+		if (q > 0)
+			r = EXIT_QUARANTINED; /* the rest was applied; say so in the exit code */
+	}
+	svc_close(s);
+	return r;
+}
+
+static int cmd_install(Cli *c, int argc, char **argv)
+{
+	return run_txn(c, argc, argv, TXN_INSTALL);
+}
+
+static int cmd_rollback(Cli *c, int argc, char **argv)
+{
+	return run_txn(c, argc, argv, TXN_ROLLBACK);
+}
+
+static int cmd_boot(Cli *c, int argc, char **argv)
+{
+	return run_txn(c, argc, argv, TXN_BOOT);
+}
+
+const CliCmd cli_cmd_install = {
+	.name = "install",
+	.synopsis = "PKG [/hotpatch:enable | --hotpatch]",
+	.summary = "verify and install a fix package (with /hotpatch:enable: live too)",
+	.help = "Verify PKG (signature, member hashes, sequence) and swap its files;\n"
+		"a file in use is swapped at the next 'svc boot' (exit 3).  With\n"
+		"/hotpatch:enable (or --hotpatch) every process using a target is patched\n"
+		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n",
+	.run = cmd_install,
+};
+
+const CliCmd cli_cmd_rollback = {
+	.name = "rollback",
+	.synopsis = "FIXID [--hotpatch]",
+	.summary = "reverse an installed fix, or cancel a pending one",
+	.help = "Swap the backups of FIXID back in (at once, or at boot while in use);\n"
+		"processes running the fix from memory are reverted first.\n",
+	.run = cmd_rollback,
+};
+
+const CliCmd cli_cmd_boot = {
+	.name = "boot",
+	.synopsis = "",
+	.summary = "replay pending transactions (early boot)",
+	.help = "Roll committed transactions forward, clean up interrupted ones,\n"
+		"quarantine torn ones (exit 4).\n",
+	.run = cmd_boot,
+};

@@ -1,0 +1,135 @@
+/* svc status, svc list: the fixes, the serviced files and the processes
+ * using them, as a table or as JSON (docs/cli.md). */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "tools/cli.h"
+
+static void print_status_json(const SvcStatus *st)
+{
+	printf("{\"fixes\":[");
+	for (size_t i = 0; i < st->n_fixes; i++) {
+		const SvcFixStatus *f = &st->fixes[i];
+		printf("%s{\"id\":", i ? "," : "");
+		cli_json_str(f->id);
+		printf(",\"series\":");
+		cli_json_str(f->series);
+		printf(",\"sequence\":%" PRIu64 ",\"txn\":%" PRIu64 ",\"state\":", f->sequence, f->txn);
+		cli_json_str(f->state);
+		if (f->reason) {
+			printf(",\"reason\":");
+			cli_json_str(f->reason);
+		}
+		printf("}");
+	}
+	printf("],\"files\":[");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		printf("%s{\"path\":", i ? "," : "");
+		cli_json_str(f->path);
+		printf(",\"sha256\":");
+		cli_json_str(f->sha256);
+		printf(",\"level\":");
+		cli_json_str(f->level);
+		printf(",\"converged\":%s,\"processes\":[", f->converged ? "true" : "false");
+		for (size_t k = 0; k < f->n_users; k++) {
+			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
+			cli_json_str(f->users[k].comm);
+			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
+			cli_json_str(f->users[k].level);
+			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
+		}
+		printf("]}");
+	}
+	printf("],\"last_boot\":");
+	if (st->last_boot)
+		cli_json_str(st->last_boot);
+	else
+		printf("null");
+	printf(",\"unreadable\":[");
+	for (size_t i = 0; i < st->n_unreadable; i++) {
+		printf("%s", i ? "," : "");
+		cli_json_str(st->unreadable[i]);
+	}
+	printf("]}\n");
+}
+
+void cli_print_files(const SvcStatus *st, const char *only_fix)
+{
+	printf("%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
+	for (size_t i = 0; i < st->n_files; i++) {
+		const SvcFileStatus *f = &st->files[i];
+		if (only_fix && !svc_status_file_has_fix(st, f, only_fix))
+			continue;
+		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
+		for (size_t k = 0; k < f->n_users; k++)
+			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
+			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
+		printf("\n");
+	}
+}
+
+static void print_status(const SvcStatus *st)
+{
+	printf("%-20s %-17s %-12s %s\n", "FIX", "STATE", "SERIES", "SEQ");
+	for (size_t i = 0; i < st->n_fixes; i++) {
+		const SvcFixStatus *f = &st->fixes[i];
+		printf("%-20s %-17s %-12s %" PRIu64 "\n", f->id, f->state, f->series, f->sequence);
+		if (f->reason)
+			printf("    reason: %s\n", f->reason);
+	}
+	if (!st->n_fixes)
+		printf("(no fixes)\n");
+	printf("\n");
+	cli_print_files(st, NULL);
+	for (size_t i = 0; i < st->n_unreadable; i++)
+		printf("unreadable record: %s\n", st->unreadable[i]);
+	if (st->last_boot)
+		printf("\nlast boot replay:\n%s", st->last_boot);
+}
+
+static int cmd_status(Cli *c, int argc, char **argv)
+{
+	int o;
+	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+		if (o == CLI_STOP)
+			return c->rc;
+	for (int i = optind; i < argc; i++)
+		if (!cli_slash_option(c, argv[i]))
+			return cli_usage(c, "unexpected argument '%s'", argv[i]);
+
+	Svc *s = NULL;
+	SvcStatus st = { 0 };
+	BaseErr e = { 0 };
+	int r = cli_open(c, &s);
+	if (r != EXIT_OK)
+		return r;
+	int x = svc_status(s, &st, &e);
+	if (x < 0)
+		r = cli_fail(c, &e, x);
+	else {
+		c->json ? print_status_json(&st) : print_status(&st);
+		svc_status_free(&st);
+	}
+	svc_close(s);
+	return r;
+}
+
+const CliCmd cli_cmd_status = {
+	.name = "status",
+	.synopsis = "[--json]",
+	.summary = "fixes, serviced files, and the processes using them",
+	.help = "Every fix with its state, every serviced file with its SHA-256 and fix\n"
+		"level, each process mapping it with the level it runs, and the record\n"
+		"of the last 'svc boot'.\n",
+	.flags = CLI_JSON,
+	.run = cmd_status,
+};
+
+const CliCmd cli_cmd_list = {
+	.name = "list",
+	.synopsis = "[--json]",
+	.summary = "same as status",
+	.flags = CLI_JSON,
+	.run = cmd_status,
+};
