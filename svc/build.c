@@ -54,6 +54,9 @@ static const char *const cc_names[] = {
 	"cc", "c89", "c99", "gcc", "clang", "c++", "g++", "clang++",
 	"x86_64-linux-gnu-gcc", "x86_64-linux-gnu-g++", "gcc-12", "g++-12", "clang-14",
 	"x86_64-linux-gnu-gcc-12", "x86_64-linux-gnu-g++-12",
+	/* archivers: which objects went into which static archive */
+	"ar", "x86_64-linux-gnu-ar", "gcc-ar", "gcc-ar-12", "x86_64-linux-gnu-gcc-ar",
+	"x86_64-linux-gnu-gcc-ar-12",
 };
 
 typedef struct Tu {
@@ -191,8 +194,10 @@ static int step_build(Work *w)
 	r = svc_cc_log_read(log, &w->recs, &w->n_recs, w->e);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < w->n_recs; i++)
-		*(w->recs[i].kind == SVC_CC_COMPILE ? &n_compile : &n_link) += 1;
+	for (size_t i = 0; i < w->n_recs; i++) {
+		n_compile += w->recs[i].kind == SVC_CC_COMPILE;
+		n_link += w->recs[i].kind == SVC_CC_LINK;
+	}
 	if (!n_compile)
 		return base_err(w->e, -ENOENT, "%s: the build compiled nothing (is the tree clean? "
 				"the wrapper sees only the compiles that run)", w->src);
@@ -421,6 +426,21 @@ static int is_input(const SvcCcRecord *rec, const char *abs)
 	return 0;
 }
 
+/* 1 if the link l used object obj, directly or through a static archive
+ * (the archiver's records say what went in; archives of archives too). */
+static int links_object(const Work *w, const SvcCcRecord *l, const char *obj, int depth)
+{
+	if (is_input(l, obj))
+		return 1;
+	for (size_t k = 0; k < l->n_inputs && depth < 8; k++)
+		for (size_t i = 0; i < w->n_recs; i++)
+			if (w->recs[i].kind == SVC_CC_ARCHIVE &&
+			    strcmp(w->recs[i].output, l->inputs[k]) == 0 &&
+			    links_object(w, &w->recs[i], obj, depth + 1))
+				return 1;
+	return 0;
+}
+
 static int step_changed(Work *w)
 {
 	uint64_t t = base_now_ns();
@@ -630,7 +650,7 @@ static int step_pack(Work *w, SvcPackResult *ret)
 		for (size_t u = 0; u < w->n_tus && r >= 0; u++) {
 			SvcObjectPair pair = { w->tus[u].old_obj, w->tus[u].new_obj };
 			size_t nch = 0;
-			if (!is_input(l, w->tus[u].rec->output))
+			if (!links_object(w, l, w->tus[u].rec->output, 0))
 				continue;
 			placed[u] = 1;
 			r = diff_pair(w, b, &pair, &nch);
@@ -657,11 +677,10 @@ static int step_pack(Work *w, SvcPackResult *ret)
 		int linked_elsewhere = 0;
 		for (size_t i = 0; i < w->n_recs && !linked_elsewhere; i++)
 			linked_elsewhere = w->recs[i].kind == SVC_CC_LINK &&
-					   is_input(&w->recs[i], w->tus[u].rec->output);
+					   links_object(w, &w->recs[i], w->tus[u].rec->output, 0);
 		if (!placed[u] && !linked_elsewhere)
-			r = base_err(w->e, -ENOENT, "%s: changed, but no recorded link uses %s (static "
-				     "archives are not followed yet)", w->tus[u].rec->source,
-				     w->tus[u].rec->output);
+			r = base_err(w->e, -ENOENT, "%s: changed, but no recorded link uses %s",
+				     w->tus[u].rec->source, w->tus[u].rec->output);
 		else if (!placed[u])
 			say(w, SVC_BUILD_STEP_PACK, 0, "%s: changed, but linked into no target: left out",
 			    w->tus[u].rec->source);

@@ -136,3 +136,26 @@ int svc_cc_command(const char *compiler, size_t argc, char *const *argv, const c
 	*ret = out;
 	return 0;
 }
+
+int svc_ar_args(size_t argc, char *const *argv, size_t *ret_archive)
+{
+	/* ar [-]OPS[MODS] [RELPOS] [COUNT] ARCHIVE MEMBER...; --plugin P and
+	 * --target T may come first (gcc-ar passes --plugin) */
+	size_t i = 1;
+	while (i + 1 < argc && (strcmp(argv[i], "--plugin") == 0 || strcmp(argv[i], "--target") == 0))
+		i += 2;
+	if (i >= argc)
+		return 0;
+	const char *ops = argv[i][0] == '-' ? argv[i] + 1 : argv[i];
+	if (!strpbrk(ops, "rq") || strpbrk(ops, "dmptx"))
+		return 0;
+	i++;
+	if (strpbrk(ops, "abi"))
+		i++; /* the position member */
+	if (strchr(ops, 'N'))
+		i++; /* the count */
+	if (i >= argc)
+		return 0;
+	*ret_archive = i;
+	return 1;
+}

@@ -19,6 +19,7 @@
 static const char *const kind_names[] = {
 	[SVC_CC_COMPILE] = "compile",
 	[SVC_CC_LINK] = "link",
+	[SVC_CC_ARCHIVE] = "archive",
 };
 
 /* Values: bytes <= 0x20, 0x7f and '%' as %XX, so every value is one word. */

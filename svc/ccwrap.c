@@ -212,6 +212,46 @@ int svc_cc_record_run(const char *logdir, const char *compiler, size_t argc, cha
 	return r;
 }
 
+/* The members an archiver put into an archive. */
+static int record_archive(const char *logdir, const char *real, size_t argc, char **argv,
+			  BaseErr *e)
+{
+	char cwd[PATH_MAX];
+	size_t ai = 0;
+	int r = 0;
+	if (!svc_ar_args(argc, argv, &ai))
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return base_err(e, -errno, "getcwd: %s", strerror(errno));
+	SvcCcRecord rec = { .kind = SVC_CC_ARCHIVE, .compiler = (char *)real, .cwd = cwd,
+			    .argc = argc, .argv = argv, .output = absolute(cwd, argv[ai]) };
+	for (size_t i = ai + 1; i < argc && r >= 0 && rec.output; i++) {
+		char **nv = realloc(rec.inputs, (rec.n_inputs + 1) * sizeof(char *));
+		if (!nv || !(nv[rec.n_inputs] = absolute(cwd, argv[i]))) {
+			if (nv)
+				rec.inputs = nv;
+			r = -ENOMEM;
+			break;
+		}
+		rec.inputs = nv;
+		rec.n_inputs++;
+	}
+	if (r >= 0)
+		r = rec.output ? svc_cc_record_write(logdir, &rec, e) : -ENOMEM;
+	free(rec.output);
+	inputs_free(&rec);
+	return r;
+}
+
+static int is_archiver(const char *name)
+{
+	size_t n = strlen(name);
+	const char *v = strrchr(name, '-');
+	/* ar, gcc-ar, x86_64-linux-gnu-ar, gcc-ar-12 */
+	return strcmp(name, "ar") == 0 || (n > 3 && strcmp(name + n - 3, "-ar") == 0) ||
+	       (v && v > name + 2 && strncmp(v - 3, "-ar-", 4) == 0);
+}
+
 int svc_cc_wrap(int argc, char **argv, int *ret_status, BaseErr *e)
 {
 	const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
@@ -228,7 +268,8 @@ int svc_cc_wrap(int argc, char **argv, int *ret_status, BaseErr *e)
 	r = svc_run(argv, &(SvcRunOpts){ .path_exact = 1, .out_fd = -1 }, &status, e);
 	argv[0] = saved;
 	if (r >= 0 && status == 0 && logdir && *logdir)
-		r = svc_cc_record_run(logdir, real, (size_t)argc, argv, e);
+		r = is_archiver(name) ? record_archive(logdir, real, (size_t)argc, argv, e)
+				      : svc_cc_record_run(logdir, real, (size_t)argc, argv, e);
 	if (r >= 0)
 		*ret_status = status;
 	return r;

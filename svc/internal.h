@@ -108,6 +108,8 @@ void svc_cc_args_free(SvcCcArgs *a);
  * The array is new (free it), its strings are argv's and extra's. */
 int svc_cc_command(const char *compiler, size_t argc, char *const *argv, const char *source,
 		   const char *const *extra, char ***ret);
+/* `ar r`/`ar q` that adds members: 1 and the archive's argv index. */
+int svc_ar_args(size_t argc, char *const *argv, size_t *ret_archive);
 int svc_cc_find_real(const char *name, const char *path_env, char **ret, BaseErr *e);
 int svc_cc_record_write(const char *dir, const SvcCcRecord *rec, BaseErr *e);
 int svc_cc_record_run(const char *logdir, const char *compiler, size_t argc, char **argv,

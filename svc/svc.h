@@ -114,7 +114,7 @@ int svc_inspect(const char *path, BaseBuf *out, BaseErr *e);
 
 /* The compile log: what the compiler wrapper (svc-cc, on PATH as cc, gcc,
  * clang ...) recorded of one compiler run; format in docs/formats.md. */
-typedef enum SvcCcKind { SVC_CC_COMPILE = 1, SVC_CC_LINK } SvcCcKind;
+typedef enum SvcCcKind { SVC_CC_COMPILE = 1, SVC_CC_LINK, SVC_CC_ARCHIVE } SvcCcKind;
 
 typedef struct SvcCcRecord {
 	SvcCcKind kind;
@@ -126,12 +126,15 @@ typedef struct SvcCcRecord {
 	char **argv;             /* as run, argv[0] the name it was called by; NULL-ended */
 	size_t n_inputs;
 	char **inputs;           /* absolute, resolved: compile: the source and every header
-				  * it read; link: the files named on the command line */
+				  * it read; link: the files named on the command line;
+				  * archive (ar r/q): the members added */
 } SvcCcRecord;
 
 /* The wrapper: run the real compiler named like argv[0] (the first on PATH
  * that is not a link to this program) unchanged; when it succeeded and
  * SVC_CC_LOG names a directory, record each object / linked file there.
+ * Called by an archiver's name (ar, gcc-ar, TRIPLET-ar), it runs that and
+ * records the members an `ar r`/`ar q` put into the archive.
  * *ret_status: the compiler's exit status. */
 int svc_cc_wrap(int argc, char **argv, int *ret_status, BaseErr *e);
 /* Every record of a log directory, in name order. */

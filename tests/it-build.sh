@@ -31,7 +31,7 @@ svc_build() {
 base_build
 cp "$S/base/libcount.so.1" "$R/usr/lib/"; cp "$S/base/counter" "$R/usr/bin/"
 "$SVC" --quiet keygen --out "$S/vendor"; cp "$S/vendor.pub" "$R/etc/svc/trusted/"
-[ "$("$R/usr/bin/counter")" = "count 1 step 1" ] || fail "fixture does not run"
+[ "$("$R/usr/bin/counter")" = "count 1 step 1 ahead 2" ] || fail "fixture does not run"
 
 # --- the one command: build, verify, patch, changed units, compile, pack
 svc_build 0 step2.patch FIX-1.hfx --keep "$S/keep"
@@ -42,14 +42,17 @@ done
 echo "$OUT" | grep -q "libcount.so.1 has the base's build-id" || fail "base not verified: $OUT"
 echo "$OUT" | grep -q "^changed .*lib/count.o (lib/count.c)" || fail "count.c not changed: $OUT"
 echo "$OUT" | grep -q "^changed .*lib/fmt.o (lib/fmt.c)" || fail "fmt.c not changed: $OUT"
-echo "$OUT" | grep -q "/usr/bin/counter: no function linked into it changed: left out" ||
-	fail "the program (header included, no code changed) not left out: $OUT"
+echo "$OUT" | grep -q "/usr/bin/counter: main.c: 0 functions changed" ||
+	fail "main.c (header included, no code changed) not seen unchanged: $OUT"
+echo "$OUT" | grep -q "/usr/bin/counter: util/ahead.c: 1 function changed" ||
+	fail "the program's unit from the static archive not mapped to it: $OUT"
 [ -f "$S/FIX-1.hfx" ] || fail "no package"
 "$SVC" inspect "$S/FIX-1.hfx" | grep -q "redirect count_next " || fail "count_next not fixed"
 "$SVC" inspect "$S/FIX-1.hfx" | grep -q "redirect count_format " || fail "count_format not fixed"
+"$SVC" inspect "$S/FIX-1.hfx" | grep -q "redirect count_ahead " || fail "count_ahead not fixed"
 ls "$S/keep/obj/"*count.o.old.o "$S/keep/obj/"*count.o.new.o >/dev/null || fail "--keep kept no objects"
 cmp -s "$FB/src/include/count.h" "$S/src/include/count.h" || fail "the source tree was patched"
-ok "svc build: a header change touching two units -> a package fixing both functions"
+ok "svc build: a header change touching three units (one in a static archive) -> both targets fixed"
 
 # the recorded commands are the build's own, the record names the header
 rec=$(grep -l "^source lib/count.c" "$S/keep/log/"*.rec)
@@ -58,23 +61,29 @@ grep -qx "input $S/src/include/count.h" "$rec" || fail "record lacks the header 
 grep -qx "output $S/src/lib/count.o" "$rec" || fail "record output wrong"
 grep -l "^kind link" "$S/keep/log/"*.rec | xargs grep -qx "output $S/src/libcount.so.1" ||
 	fail "the library's link not recorded"
+grep -l "^kind archive" "$S/keep/log/"*.rec | xargs grep -qx "input $S/src/util/ahead.o" ||
+	fail "the archive's members not recorded"
 # the assert text carries the same file name in old and new objects
 strings "$S/keep/obj/"*count.o.new.o | grep -q "lib/count.c" || fail "__FILE__ lost in the new object"
 strings "$S/keep/obj/"*count.o.new.o | grep -q "$S/keep/new" && fail "the copy's path leaked into the new object"
-ok "compile log: the build's own command, its header inputs and links; __FILE__ as in the base"
+ok "compile log: the build's own command, its header inputs, links and archives; __FILE__ as in the base"
 
 # --- installed live into a running program: its behaviour changes
 start_bg "$S/c.out" "$R/usr/bin/counter" 20; C=$BGPID
-wait_line "$S/c.out" "step 1$" || fail "counter not at base"
+wait_line "$S/c.out" "step 1 ahead" || fail "counter not at base"
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx" /hotpatch:enable
 echo "$OUT" | grep -q "^patched pid $C" || fail "running counter not patched: $OUT"
-wait_line "$S/c.out" "step 2$" || fail "counter did not change: $(tail -n1 "$S/c.out")"
-a=$(tail -n1 "$S/c.out" | cut -d' ' -f2); sleep 0.2; b=$(tail -n1 "$S/c.out" | cut -d' ' -f2)
+wait_line "$S/c.out" "step 2 ahead" || fail "counter did not change: $(tail -n1 "$S/c.out")"
+a=$(tail -n1 "$S/c.out" | cut -d' ' -f2); sleep 0.2; last=$(tail -n1 "$S/c.out")
+b=$(echo "$last" | cut -d' ' -f2)
 [ $((b - a)) -gt 0 ] && [ $(((b - a) % 2)) = 0 ] || fail "counts do not step by 2: $a -> $b"
+# (the program's own count_ahead is not checked live: the hot engine applies a
+# fix once per process, so a process mapping two targets of one package gets
+# the first target's payload only -- svc/hot.c, reported, not this issue's)
 kill -0 "$C" || fail "counter died"
-[ "$("$R/usr/bin/counter")" = "count 2 step 2" ] || fail "a new process does not run the fix"
+[ "$("$R/usr/bin/counter")" = "count 2 step 2 ahead 4" ] || fail "a new process does not run the fix"
 stop_pid "$C"
-ok "installed /hotpatch:enable on a running program: it counts by 2, new processes too"
+ok "installed /hotpatch:enable on a running program: it counts by 2; new processes run both fixes"
 
 # --- refusals: each names its cause and writes nothing
 svc_build 1 data.patch D.hfx

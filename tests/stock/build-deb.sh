@@ -32,6 +32,8 @@ expect_exit 0 "$SVC" --root "$R" build --deb "$DSC" --patch "$FB/step2.patch" \
 echo "$OUT" | grep -E '^[a-z]+ +[0-9.]+s' | sed 's/^/   /'
 echo "$OUT" | grep -q "^build .*target /usr/lib/libcount.so.1 (base $R/usr/lib/libcount.so.1)" ||
 	fail "library not a target: $OUT"
+echo "$OUT" | grep -q "^build .*target /usr/bin/counter (base $R/usr/bin/counter)" ||
+	fail "program not a target: $OUT"
 echo "$OUT" | grep -q "libcount.so.1 has the base's build-id" || fail "base not reproduced: $OUT"
 grep -h "^arg -ffile-prefix-map=" "$S/keep/log/"*.rec | grep -q . ||
 	fail "dpkg-buildflags' flags not in the recorded commands"
@@ -42,23 +44,25 @@ mkdir -p "$S/hand"; cp -a "$T" "$S/hand/old"; cp -a "$T" "$S/hand/new"
 (cd "$S/hand/new" && patch -s -p1 <"$FB/step2.patch")
 for side in old new; do
 	(cd "$S/hand/$side" && CF="$(dpkg-buildflags --get CFLAGS)" &&
-	 for u in count fmt; do
+	 for u in lib/count lib/fmt util/ahead; do
 		cc $CF -fPIC -fpatchable-function-entry=16,14 -Iinclude -ffunction-sections \
-			-fdata-sections -c "lib/$u.c" -o "$S/hand/$u.$side.o"
+			-fdata-sections -c "$u.c" -o "$S/hand/${u#*/}.$side.o"
 	 done)
 done
 # the installed base is stripped: the payload binds to the unstripped build
 # with its build-id (what svc build uses; the debug-file lookup is issue 10's)
 expect_exit 0 "$SVC" pack --key "$S/vendor.key" --out "$S/HAND-1.hfx" --id DEB-1 --series count \
 	--seq 1 --target "/usr/lib/libcount.so.1=$R/usr/lib/libcount.so.1" --base-build "$T/libcount.so.1" \
-	--objects "$S/hand/count.old.o:$S/hand/count.new.o" --objects "$S/hand/fmt.old.o:$S/hand/fmt.new.o"
+	--objects "$S/hand/count.old.o:$S/hand/count.new.o" --objects "$S/hand/fmt.old.o:$S/hand/fmt.new.o" \
+	--target "/usr/bin/counter=$R/usr/bin/counter" --base-build "$T/counter" \
+	--objects "$S/hand/ahead.old.o:$S/hand/ahead.new.o"
 cmp "$S/DEB-1.hfx" "$S/HAND-1.hfx" || fail "svc build --deb and the hand-made package differ"
 ok "the package equals the hand-made one, byte for byte"
 
 start_bg "$S/c.out" "$R/usr/bin/counter" 20; C=$BGPID
-wait_line "$S/c.out" "step 1$" || fail "counter not at base"
+wait_line "$S/c.out" "step 1 ahead" || fail "counter not at base"
 expect_exit 0 "$SVC" --root "$R" install "$S/DEB-1.hfx" /hotpatch:enable
-wait_line "$S/c.out" "step 2$" || fail "counter did not change: $(tail -n1 "$S/c.out")"
+wait_line "$S/c.out" "step 2 ahead" || fail "counter did not change: $(tail -n1 "$S/c.out")"
 stop_pid "$C"
 ok "installed live: the running program counts by 2"
 echo "build-deb: $n passed, 0 failed"
