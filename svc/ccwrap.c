@@ -51,6 +51,40 @@ static char *absolute(const char *cwd, const char *p)
 	return BASE_TAKE_PTR(joined);
 }
 
+static int add_input(SvcCcRecord *rec, const char *cwd, const char *path)
+{
+	char *a = absolute(cwd, path);
+	char **nv = a ? realloc(rec->inputs, (rec->n_inputs + 1) * sizeof(char *)) : NULL;
+	if (!nv) {
+		free(a);
+		return -ENOMEM;
+	}
+	rec->inputs = nv;
+	rec->inputs[rec->n_inputs++] = a;
+	return 0;
+}
+
+static void inputs_free(SvcCcRecord *rec)
+{
+	for (size_t i = 0; i < rec->n_inputs; i++)
+		free(rec->inputs[i]);
+	free(rec->inputs);
+	rec->inputs = NULL;
+	rec->n_inputs = 0;
+}
+
+/* Write a link or archive record (output set by the caller), then free
+ * what the record owns. */
+static int finish_record(const char *logdir, SvcCcRecord *rec, int r, BaseErr *e)
+{
+	if (r >= 0)
+		r = rec->output ? svc_cc_record_write(logdir, rec, e) : -ENOMEM;
+	free(rec->output);
+	rec->output = NULL;
+	inputs_free(rec);
+	return r;
+}
+
 /* The prerequisites of the first rule of a make dependency file. */
 static int parse_deps(char *text, const char *cwd, SvcCcRecord *rec)
 {
@@ -83,28 +117,14 @@ static int parse_deps(char *text, const char *cwd, SvcCcRecord *rec)
 		if (w) {
 			word[w] = 0;
 			w = 0;
-			char *a = absolute(cwd, word);
-			char **nv = a ? realloc(rec->inputs, (rec->n_inputs + 1) * sizeof(char *)) : NULL;
-			if (!nv) {
-				free(a);
+			if (add_input(rec, cwd, word) < 0)
 				return -ENOMEM;
-			}
-			rec->inputs = nv;
-			rec->inputs[rec->n_inputs++] = a;
 		}
 		if (end)
 			return 0;
 	}
 }
 
-static void inputs_free(SvcCcRecord *rec)
-{
-	for (size_t i = 0; i < rec->n_inputs; i++)
-		free(rec->inputs[i]);
-	free(rec->inputs);
-	rec->inputs = NULL;
-	rec->n_inputs = 0;
-}
 
 /* One compile record per source: its inputs from a preprocessor run. */
 static int record_compile(const char *logdir, SvcCcRecord *rec, size_t argc, char **argv,
@@ -192,21 +212,9 @@ int svc_cc_record_run(const char *logdir, const char *compiler, size_t argc, cha
 		 * object to rebuild, and `svc build` refuses them by name) */
 		rec.kind = SVC_CC_LINK;
 		rec.output = absolute(cwd, a.output ? a.output : "a.out");
-		for (size_t i = 0; i < a.n_files && r >= 0 && rec.output; i++) {
-			char **nv = realloc(rec.inputs, (rec.n_inputs + 1) * sizeof(char *));
-			if (!nv || !(nv[rec.n_inputs] = absolute(cwd, argv[a.files[i]]))) {
-				if (nv)
-					rec.inputs = nv;
-				r = -ENOMEM;
-				break;
-			}
-			rec.inputs = nv;
-			rec.n_inputs++;
-		}
-		if (r >= 0)
-			r = rec.output ? svc_cc_record_write(logdir, &rec, e) : -ENOMEM;
-		free(rec.output);
-		inputs_free(&rec);
+		for (size_t i = 0; i < a.n_files && r >= 0 && rec.output; i++)
+			r = add_input(&rec, cwd, argv[a.files[i]]);
+		r = finish_record(logdir, &rec, r, e);
 	}
 	svc_cc_args_free(&a);
 	return r;
@@ -225,22 +233,9 @@ static int record_archive(const char *logdir, const char *real, size_t argc, cha
 		return base_err(e, -errno, "getcwd: %s", strerror(errno));
 	SvcCcRecord rec = { .kind = SVC_CC_ARCHIVE, .compiler = (char *)real, .cwd = cwd,
 			    .argc = argc, .argv = argv, .output = absolute(cwd, argv[ai]) };
-	for (size_t i = ai + 1; i < argc && r >= 0 && rec.output; i++) {
-		char **nv = realloc(rec.inputs, (rec.n_inputs + 1) * sizeof(char *));
-		if (!nv || !(nv[rec.n_inputs] = absolute(cwd, argv[i]))) {
-			if (nv)
-				rec.inputs = nv;
-			r = -ENOMEM;
-			break;
-		}
-		rec.inputs = nv;
-		rec.n_inputs++;
-	}
-	if (r >= 0)
-		r = rec.output ? svc_cc_record_write(logdir, &rec, e) : -ENOMEM;
-	free(rec.output);
-	inputs_free(&rec);
-	return r;
+	for (size_t i = ai + 1; i < argc && r >= 0 && rec.output; i++)
+		r = add_input(&rec, cwd, argv[i]);
+	return finish_record(logdir, &rec, r, e);
 }
 
 static int is_archiver(const char *name)
