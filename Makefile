@@ -16,7 +16,7 @@ VERSION := $(shell cat VERSION)
 
 PKGS    := zlib libarchive
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
-DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lpthread
+DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lcapstone -ldebuginfod -lpthread
 TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 
 # Dependencies run one way: base < elf, manifest < pending < hotpatch < svc < tools.

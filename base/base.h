@@ -109,12 +109,32 @@ void base_sha256(const void *buf, size_t len, uint8_t out[BASE_SHA256_LEN]);
 int base_sha256_fd(int fd, uint8_t out[BASE_SHA256_LEN]);
 /* hex of n bytes into out (2n+1 bytes) */
 void base_hex(char *out, const uint8_t *in, size_t n);
-/* parse exactly 2n hex digits; -EINVAL otherwise */
+/* parse exactly 2n lower-case hex digits; -EINVAL otherwise (upper case too) */
 int base_unhex(uint8_t *out, size_t n, const char *hex);
 uint32_t base_crc32(const void *buf, size_t len);
 
+/* ---- the naming rules (valid.c): one validator per rule, used by the
+ * manifest, the records, the patcher and the CLI alike ---------------------- */
+
+/* Fix ids and series: [A-Za-z0-9][A-Za-z0-9._+-]*, 1 to BASE_ID_MAX bytes
+ * (it must fit, with its NUL, in the in-process state's 64-byte slot). */
+#define BASE_ID_MAX 63
+int base_valid_id(const char *s);
+/* Target paths: absolute, one spelling per file (no ., .., //, trailing /),
+ * at most BASE_PATH_MAX bytes, no control byte, no space (records are
+ * "key value" lines and paths reach command lines).  0, or -EBADMSG with
+ * *why set to the rule broken. */
+#define BASE_PATH_MAX 4095
+int base_check_path(const char *s, const char **why);
+
 /* ---- small helpers ----------------------------------------------------- */
 
+/* Text from the world (records, process names, fix ids, file names) goes
+ * to terminals: control bytes (C0, DEL, UTF-8 C1) become "\\xNN".  Writes at
+ * most cap bytes with the NUL, never a partial escape; returns the length. */
+size_t base_escape(char *out, size_t cap, const char *in);
+/* The same into a new string (NULL on ENOMEM). */
+char *base_escape_dup(const char *in);
 /* asprintf that returns NULL on failure */
 char *base_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Growable byte buffer. */

@@ -12,12 +12,12 @@ static int err_vset(BaseErr *e, int r, int replace, const char *fmt, va_list ap)
 		return r;
 	if (!replace && e->code != 0)
 		return r;
+	char raw[sizeof(e->msg)];
 	e->code = r;
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	/* one line, always */
-	for (char *p = e->msg; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* one line, always, and nothing a terminal would act on: messages
+	 * quote records, paths and names that others wrote */
+	base_escape(e->msg, sizeof(e->msg), raw);
 	return r;
 }
 

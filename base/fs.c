@@ -242,9 +242,16 @@ int base_fs_read_fd(int fd, size_t max, uint8_t **ret_buf, size_t *ret_len)
 	return 0;
 }
 
+/* O_NONBLOCK on the open itself: opening a FIFO for reading blocks until a
+ * writer comes, which at early boot is never (a FIFO planted where a target,
+ * a staged file, a record or a trusted key should be hung `svc boot`).  With
+ * it the open returns at once, fstat sees the FIFO, and it is refused; for a
+ * regular file the flag means nothing, and it is cleared anyway so readers
+ * see ordinary blocking semantics. */
 int base_fs_open_regular(int dfd, const char *name, int flags, int *ret_fd)
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+	_cleanup_close_ int fd = openat(dfd, name,
+					O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
 	struct stat st;
 	if (fd < 0)
 		return -errno;
@@ -252,6 +259,8 @@ int base_fs_open_regular(int dfd, const char *name, int flags, int *ret_fd)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		return -errno;
 	*ret_fd = BASE_TAKE_FD(fd);
 	return 0;
 }

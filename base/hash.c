@@ -53,10 +53,10 @@ static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
+	/* lower case only: svc writes lower case, and a second spelling of
+	 * one hash would let two texts mean the same (records, manifests) */
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
 	return -1;
 }
 

@@ -17,6 +17,50 @@ char *base_strdupf(const char *fmt, ...)
 	return s;
 }
 
+/* A byte a terminal would act on rather than show: C0 controls (escape
+ * sequences start with ESC), DEL, and the UTF-8 spelling of the C1 controls
+ * (U+0080..U+009F, e.g. CSI), which some terminals honour too. */
+static size_t control_len(const unsigned char *p)
+{
+	if (p[0] < 0x20 || p[0] == 0x7f)
+		return 1;
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+size_t base_escape(char *out, size_t cap, const char *in)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+	if (cap == 0)
+		return 0;
+	while (*p) {
+		size_t n = control_len(p);
+		if (n == 0) {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)*p++;
+			continue;
+		}
+		if (o + 4 * n >= cap)
+			break;
+		for (size_t i = 0; i < n; i++, p++)
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *p);
+	}
+	out[o] = 0;
+	return o;
+}
+
+char *base_escape_dup(const char *in)
+{
+	size_t cap = 4 * strlen(in) + 1;
+	char *out = malloc(cap);
+	if (out)
+		base_escape(out, cap, in);
+	return out;
+}
+
 int base_buf_append(BaseBuf *b, const void *p, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {

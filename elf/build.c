@@ -9,6 +9,7 @@
  * (a dry run that records the slots and stubs needed); (4) lay out slots and
  * stubs after the sections, emit the relocations; (5) redirects, with the
  * expected bytes read from the base file. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,9 @@ typedef struct Obj {
 	uint64_t *blob_off;      /* per section of new_o */
 	ElfDiffItem *changes;
 	size_t n_changes;
+	const ElfSymbol **old_of; /* per symbol of new_o: its counterpart in old_o */
+	const ElfSymbol **bound;  /* per symbol of new_o: the base function fixed
+				   * code binds to (checked against old_o) */
 } Obj;
 
 /* An 8-byte slot holding an absolute address, or a 6-byte indirect jump. */
@@ -35,6 +39,8 @@ typedef struct Indirect {
 
 typedef struct Builder {
 	ElfFile *base;
+	const char *no_symbols;  /* why the base has no full symbol table, or NULL */
+	char no_symbols_buf[1100];
 	Obj *objs;
 	size_t n_objs;
 	BaseBuf code;
@@ -62,20 +68,63 @@ typedef struct Place {
 
 /* ---- base build lookups ------------------------------------------------- */
 
-static const ElfSymbol *base_global(const ElfFile *b, const char *name)
+/* A global of the objects in the base: a global or dynamic symbol of that
+ * name, else, because ld demotes hidden globals (and a version script's
+ * `local: *` ones) to LOCAL in the linked .symtab, the one LOCAL symbol of
+ * that name and type; two such locals are refused by name, since binding to
+ * the wrong one would be silently wrong. */
+static int base_global(Builder *B, const ElfSymbol *s, const ElfSymbol **ret)
 {
+	const ElfFile *b = B->base;
+	const ElfSymbol *hit = NULL;
+	size_t n_hit = 0;
+	*ret = NULL;
 	for (size_t i = 1; i < b->n_symbols; i++) {
-		const ElfSymbol *s = &b->symbols[i];
-		if (s->bind != STB_LOCAL && s->shndx != SHN_UNDEF && s->type != STT_SECTION &&
-		    strcmp(s->name, name) == 0)
-			return s;
+		const ElfSymbol *c = &b->symbols[i];
+		if (c->bind != STB_LOCAL && c->shndx != SHN_UNDEF && c->type != STT_SECTION &&
+		    strcmp(c->name, s->name) == 0) {
+			*ret = c;
+			return 0;
+		}
 	}
 	for (size_t i = 1; i < b->n_dynsyms; i++) {
-		const ElfSymbol *s = &b->dynsyms[i];
-		if (s->shndx != SHN_UNDEF && strcmp(s->name, name) == 0)
-			return s;
+		const ElfSymbol *c = &b->dynsyms[i];
+		if (c->shndx != SHN_UNDEF && strcmp(c->name, s->name) == 0) {
+			*ret = c;
+			return 0;
+		}
 	}
-	return NULL;
+	for (size_t i = 1; i < b->n_dynsyms; i++)
+		if (strcmp(b->dynsyms[i].name, s->name) == 0)
+			return 0; /* an import of the base: never one of its locals */
+	/* an undefined reference does not know its type: a function or object;
+	 * among several, the one ld kept marked hidden (a version script's
+	 * local and a static both stay STV_DEFAULT) */
+	const ElfSymbol *hid = NULL;
+	size_t n_hid = 0;
+	for (size_t i = 1; i < b->n_symbols; i++) {
+		const ElfSymbol *c = &b->symbols[i];
+		int type_ok = s->shndx == SHN_UNDEF && s->type == STT_NOTYPE
+				      ? c->type == STT_FUNC || c->type == STT_OBJECT
+				      : c->type == s->type;
+		if (c->bind != STB_LOCAL || c->shndx == SHN_UNDEF || !type_ok ||
+		    strcmp(c->name, s->name) != 0)
+			continue;
+		hit = c;
+		n_hit++;
+		if (c->visibility != STV_DEFAULT) {
+			hid = c;
+			n_hid++;
+		}
+	}
+	if (n_hit > 1 && n_hid == 1)
+		hit = hid;
+	else if (n_hit > 1)
+		return base_err(B->e, -EINVAL,
+				"%s: global '%s' is local in the base build and %zu locals bear that "
+				"name: ambiguous", b->name, s->name, n_hit);
+	*ret = hit;
+	return 0;
 }
 
 /* A local of the object's translation unit in the base: same name, same
@@ -105,12 +154,18 @@ static int base_local(Builder *B, const ElfFile *o, const ElfSymbol *s, const El
 	return 0;
 }
 
-static int base_lookup(Builder *B, const ElfFile *o, const ElfSymbol *s, const ElfSymbol **ret)
+/* The base's symbol for s of ob's fixed object.  A local goes through its
+ * correlated symbol of the base object (numbered statics are renumbered by
+ * patches; the base was built from the base object's source): a local with
+ * no counterpart is new, never the base's namesake. */
+static int base_lookup(Builder *B, Obj *ob, const ElfSymbol *s, const ElfSymbol **ret)
 {
-	if (s->bind == STB_LOCAL)
-		return base_local(B, o, s, ret);
-	*ret = base_global(B->base, s->name);
-	return 0;
+	if (s->bind == STB_LOCAL) {
+		const ElfSymbol *os = ob->old_of[s->index];
+		*ret = NULL;
+		return os ? base_local(B, ob->old_o, os, ret) : 0;
+	}
+	return base_global(B, s, ret);
 }
 
 /* The base's own GOT entry for name (GLOB_DAT / JUMP_SLOT), 0 if none. */
@@ -179,15 +234,16 @@ static int close_over(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *
 			return include_section(B, ob, t.shndx, stack, sp);
 	}
 	const ElfSymbol *bs = NULL;
-	k = base_lookup(B, o, t.sym, &bs);
+	k = base_lookup(B, ob, t.sym, &bs);
 	if (k < 0)
 		return k;
 	if (bs)
 		return 0;
 	if (sec->flags & SHF_WRITE)
 		return base_err(B->e, -EINVAL,
-				"%s: variable '%s' not found in the base build: cannot be hotpatched",
-				o->name, t.sym->name);
+				"%s: variable '%s' not found in the base build%s%s%s: cannot be hotpatched",
+				o->name, t.sym->name, B->no_symbols ? " (" : "",
+				B->no_symbols ? B->no_symbols : "", B->no_symbols ? ")" : "");
 	return include_section(B, ob, t.shndx, stack, sp);
 }
 
@@ -265,12 +321,14 @@ static int place_of(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 		return 0;
 	}
 	const ElfSymbol *bs = NULL;
-	k = base_lookup(B, o, s, &bs);
+	k = base_lookup(B, ob, s, &bs);
 	if (k < 0)
 		return k;
 	if (bs) {
 		p.loc = LOC_BASE;
 		p.value = bs->value;
+		if (s->type == STT_FUNC && s->shndx != SHN_UNDEF)
+			ob->bound[s->index] = bs;
 	} else {
 		if (s->shndx != SHN_UNDEF)
 			return base_err(B->e, -EINVAL, "%s: '%s' is neither in the base nor copied",
@@ -469,8 +527,9 @@ static int do_reloc(Builder *B, Obj *ob, const ElfSection *rs, const ElfRela *r,
 	}
 	if (p.loc == LOC_EXTERNAL)
 		return base_err(B->e, -EINVAL,
-				"%s: '%s' is not defined in the base build and is referenced pc-relatively",
-				o->name, p.name);
+				"%s: '%s' is not defined in the base build%s%s%s and is referenced "
+				"pc-relatively", o->name, p.name, B->no_symbols ? " (" : "",
+				B->no_symbols ? B->no_symbols : "", B->no_symbols ? ")" : "");
 	return direct(B, where, R_X86_64_PC32, &p, p.addend, dry);
 }
 
@@ -581,30 +640,83 @@ static int symbol_within(const ElfFile *b, uint64_t lo, uint64_t hi)
 	return 0;
 }
 
+static int is_modified(const Obj *ob, const ElfSymbol *s)
+{
+	for (size_t i = 0; i < ob->n_changes; i++)
+		if (ob->changes[i].sym == s && ob->changes[i].change == ELF_CHANGE_MODIFIED)
+			return 1;
+	return 0;
+}
+
+/* A changed function s with no symbol in the base (inlined everywhere, or
+ * the base's symbols are missing): its old code is unreachable after the fix
+ * only if it is local and every function of the unit that refers to it
+ * changed too and is itself redirected (then the fixed callers call the
+ * fixed copy).  Otherwise refuse: dropping it would leave the old code
+ * running under a package that says it is fixed. */
+static int unreached_after_fix(Builder *B, Obj *ob, const ElfSymbol *s, const ElfSymbol *os)
+{
+	const char *why = B->no_symbols ? B->no_symbols : "inlined everywhere or dropped by the linker";
+	if (s->bind != STB_LOCAL || !os)
+		return base_err(B->e, -EINVAL,
+				"%s: '%s' changed and the base has no symbol for it (%s): cannot redirect it",
+				B->base->name, s->name, why);
+	const ElfFile *o = ob->old_o;
+	for (size_t i = 0; i < o->n_sections; i++) {
+		const ElfSection *rs = &o->sections[i];
+		if (rs->type != SHT_RELA || rs->link != o->symtab_index || rs->info >= o->n_sections)
+			continue;
+		for (size_t k = 0; k < rs->n_relas; k++) {
+			ElfTarget t;
+			int r = elf_obj_target(o, rs, &rs->relas[k], &t, B->e);
+			if (r < 0)
+				return r;
+			if (t.sym != os || rs->info == os->shndx)
+				continue;
+			const ElfSection *user = &o->sections[rs->info];
+			if (!(user->flags & SHF_ALLOC) || user->type == SHT_X86_64_UNWIND ||
+			    strcmp(user->name, ".eh_frame") == 0)
+				continue; /* debug and unwind info */
+			const ElfSymbol *caller = elf_obj_func_of(o, rs->info);
+			const ElfSymbol *nc = caller ? elf_obj_find_like(ob->new_o, caller) : NULL;
+			const ElfSymbol *bc = NULL;
+			if (nc && is_modified(ob, nc) && base_lookup(B, ob, nc, &bc) >= 0 && bc &&
+			    bc->type == STT_FUNC)
+				continue;
+			return base_err(B->e, -EINVAL,
+					"%s: '%s' changed and the base has no symbol for it (%s), and %s "
+					"%s%s%s is not redirected: cannot fix it", B->base->name, s->name, why,
+					caller ? "its caller" : "a reference from",
+					caller ? "'" : "", caller ? caller->name : user->name,
+					caller ? "'" : "");
+		}
+	}
+	return 0;
+}
+
 static int make_redirect(Builder *B, Obj *ob, const ElfDiffItem *it, ElfRedirect *ret, int *ret_have)
 {
 	const ElfFile *o = ob->new_o;
-	const ElfSymbol *s = it->sym, *bs = NULL, *os = NULL;
+	const ElfSymbol *s = it->sym, *bs = NULL, *os = ob->old_of[it->sym->index];
 	*ret_have = 0;
+	(void)o;
 	if (it->change != ELF_CHANGE_MODIFIED)
 		return 0;
 	/* A split-off cold part is jumped into from its parent's body, never
 	 * called: redirecting it would send old hot code into new cold code. */
 	if (strstr(s->name, ".cold"))
 		return 0;
-	int r = base_lookup(B, o, s, &bs);
+	int r = base_lookup(B, ob, s, &bs);
 	if (r < 0)
 		return r;
 	if (!bs || bs->type != STT_FUNC)
-		return 0; /* not in the base (e.g. dropped): nothing calls the old one */
-	for (size_t i = 1; i < ob->old_o->n_symbols; i++) {
-		const ElfSymbol *c = &ob->old_o->symbols[i];
-		if (c->type == STT_FUNC && c->shndx != SHN_UNDEF && strcmp(c->name, s->name) == 0 &&
-		    (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL))
-			os = c;
-	}
+		return unreached_after_fix(B, ob, s, os);
 	if (!os || os->shndx >= ob->old_o->n_sections)
-		return 0;
+		return base_err(B->e, -EINVAL, "%s: changed '%s' has no base object counterpart",
+				ob->old_o->name, s->name);
+	r = elf_verify_function(B->base, bs, ob->old_o, os, B->e);
+	if (r < 0)
+		return r;
 	const ElfSection *osec = &ob->old_o->sections[os->shndx];
 	/* Pad before the entry and NOPs at it, as the base object has them. */
 	uint64_t pad = 0, at = 0;
@@ -662,6 +774,8 @@ static void builder_free(Builder *B)
 		free(B->objs[i].incl);
 		free(B->objs[i].blob_off);
 		free(B->objs[i].changes);
+		free(B->objs[i].old_of);
+		free(B->objs[i].bound);
 	}
 	free(B->objs);
 	for (size_t i = 0; i < B->n_relocs; i++)
@@ -672,11 +786,58 @@ static void builder_free(Builder *B)
 	elf_close(B->base);
 }
 
-int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t n_pairs,
-		      const char *fix_id, char *const *lineage, size_t n_lineage,
-		      ElfPayload **ret, BaseErr *e)
+/* The base's full symbol table: its own, else its debug file's. */
+static int base_symbols(Builder *B, const char *base_path, const ElfBuildOptions *opts,
+			ElfBuildStats *st)
+{
+	if (B->base->n_symbols) {
+		st->symbols = ELF_SYMS_FILE;
+		return 0;
+	}
+	ElfFile *dbg = NULL;
+	char *where = NULL;
+	BaseErr why = { 0 };
+	int r = elf_find_debug_file(B->base, base_path, opts, &dbg, &st->symbols, &where, &why);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		/* go on with .dynsym: every change that needs more is refused by
+		 * name, with this reason */
+		st->symbols = ELF_SYMS_NONE;
+		snprintf(B->no_symbols_buf, sizeof(B->no_symbols_buf), "stripped, %s", why.msg);
+		B->no_symbols = B->no_symbols_buf;
+		return 0;
+	}
+	snprintf(st->symbols_path, sizeof(st->symbols_path), "%s", where);
+	free(where);
+	return elf_attach_symbols(B->base, dbg, B->e);
+}
+
+/* Every unchanged function of a base object that fixed code calls into. */
+static int verify_bound(Builder *B, ElfBuildStats *st)
+{
+	for (size_t i = 0; i < B->n_objs; i++) {
+		Obj *ob = &B->objs[i];
+		for (size_t k = 1; k < ob->new_o->n_symbols; k++) {
+			const ElfSymbol *os = ob->old_of[k];
+			if (!ob->bound[k] || !os || os->shndx >= ob->old_o->n_sections)
+				continue;
+			int r = elf_verify_function(B->base, ob->bound[k], ob->old_o, os, B->e);
+			if (r < 0)
+				return r;
+			st->n_verified++;
+		}
+	}
+	return 0;
+}
+
+int elf_build_payload_opts(const char *base_path, const ElfObjectPair *pairs, size_t n_pairs,
+			   const char *fix_id, char *const *lineage, size_t n_lineage,
+			   const ElfBuildOptions *opts, ElfPayload **ret, ElfBuildStats *ret_stats,
+			   BaseErr *e)
 {
 	Builder B = { .e = e };
+	ElfBuildStats st = { 0 };
 	ElfPayload *p = NULL;
 	size_t total = 0;
 	int r;
@@ -699,6 +860,9 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 		r = base_err(e, -EINVAL, "%s: base has no GNU build-id", base_path);
 		goto out;
 	}
+	r = base_symbols(&B, base_path, opts, &st);
+	if (r < 0)
+		goto out;
 	B.objs = calloc(n_pairs, sizeof(Obj));
 	if (!B.objs) {
 		r = -ENOMEM;
@@ -707,23 +871,32 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 	B.n_objs = n_pairs;
 	for (size_t i = 0; i < n_pairs; i++) {
 		Obj *ob = &B.objs[i];
+		size_t line_only = 0;
 		r = elf_open_path(pairs[i].old_path, &ob->old_o, e);
 		if (r >= 0)
 			r = elf_open_path(pairs[i].new_path, &ob->new_o, e);
 		if (r >= 0)
-			r = elf_diff_internal(ob->old_o, ob->new_o, &ob->changes, &ob->n_changes, e);
+			r = elf_diff_internal(ob->old_o, ob->new_o, &ob->changes, &ob->n_changes,
+					      &ob->old_of, &line_only, e);
 		if (r < 0)
 			goto out;
 		ob->incl = calloc(ob->new_o->n_sections + 1, 1);
 		ob->blob_off = calloc(ob->new_o->n_sections + 1, sizeof(uint64_t));
-		if (!ob->incl || !ob->blob_off) {
+		ob->bound = calloc(ob->new_o->n_symbols + 1, sizeof(*ob->bound));
+		if (!ob->incl || !ob->blob_off || !ob->bound) {
 			r = -ENOMEM;
 			goto out;
 		}
 		total += ob->n_changes;
+		st.n_line_only += line_only;
+		for (size_t k = 0; k < ob->n_changes; k++) {
+			st.n_changed += ob->changes[k].change == ELF_CHANGE_MODIFIED;
+			st.n_new += ob->changes[k].change == ELF_CHANGE_NEW;
+		}
 	}
 	if (total == 0) {
-		r = base_err(e, -EINVAL, "payload: no function changed");
+		r = base_err(e, -EINVAL, "payload: no function changed%s",
+			     st.n_line_only ? " (only __LINE__ constants moved)" : "");
 		goto out;
 	}
 	for (size_t i = 0; i < n_pairs && r >= 0; i++)
@@ -736,6 +909,8 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 		r = layout_indirect(&B);
 	if (r >= 0)
 		r = for_all_relocs(&B, 0);
+	if (r >= 0)
+		r = verify_bound(&B, &st);
 	if (r < 0)
 		goto out;
 
@@ -761,7 +936,14 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 			if (r < 0)
 				goto out;
 			p->n_redirects += have;
+			st.n_verified += have;
 		}
+	}
+	/* new code nothing jumps to changes nothing: never a "fix" that way */
+	if (!p->n_redirects) {
+		r = base_err(e, -EINVAL, "%s: no changed function of the fix has an entry in the base "
+			     "to redirect: the payload would change nothing", base_path);
+		goto out;
 	}
 	p->code_align = B.align;
 	p->code_len = B.code.len;
@@ -771,9 +953,19 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
 	p->n_relocs = B.n_relocs;
 	B.n_relocs = 0;
 	*ret = BASE_TAKE_PTR(p);
+	if (ret_stats)
+		*ret_stats = st;
 	r = 0;
 out:
 	elf_payload_free(p);
 	builder_free(&B);
 	return r;
+}
+
+int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t n_pairs,
+		      const char *fix_id, char *const *lineage, size_t n_lineage,
+		      ElfPayload **ret, BaseErr *e)
+{
+	return elf_build_payload_opts(base_path, pairs, n_pairs, fix_id, lineage, n_lineage, NULL,
+				      ret, NULL, e);
 }

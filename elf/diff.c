@@ -42,7 +42,7 @@ static int is_label(const ElfSymbol *s)
 	return s->name[0] == '.' && s->name[1] == 'L';
 }
 
-static int is_named(const ElfSymbol *s)
+int elf_sym_is_named(const ElfSymbol *s)
 {
 	return s->name[0] && s->type != STT_SECTION && s->type != STT_FILE && !is_label(s);
 }
@@ -52,7 +52,7 @@ const ElfSymbol *elf_obj_func_of(const ElfFile *f, uint32_t shndx)
 	const ElfSymbol *found = NULL;
 	for (size_t i = 1; i < f->n_symbols; i++) {
 		const ElfSymbol *s = &f->symbols[i];
-		if (s->shndx == shndx && s->type == STT_FUNC && is_named(s)) {
+		if (s->shndx == shndx && s->type == STT_FUNC && elf_sym_is_named(s)) {
 			if (found)
 				return NULL;
 			found = s;
@@ -74,7 +74,7 @@ int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
 	if (s->shndx != SHN_UNDEF && s->shndx >= f->n_sections)
 		return base_err(e, -EINVAL, "%s: reference to absolute or common symbol '%s'",
 				f->name, s->name);
-	if (is_named(s)) {
+	if (elf_sym_is_named(s)) {
 		t.sym = s;
 		*ret = t;
 		return 0;
@@ -91,7 +91,7 @@ int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
 	const ElfSymbol *owner = NULL;
 	for (size_t i = 1; i < f->n_symbols; i++) {
 		const ElfSymbol *c = &f->symbols[i];
-		if (c->shndx != s->shndx || !is_named(c) || c->type == STT_NOTYPE)
+		if (c->shndx != s->shndx || !elf_sym_is_named(c) || c->type == STT_NOTYPE)
 			continue;
 		if (!owner)
 			owner = c;
@@ -119,8 +119,13 @@ static int target_key(const ElfFile *f, const ElfSection *relsec, const ElfRela 
 	int k = elf_obj_target(f, relsec, r, &t, e);
 	if (k < 0)
 		return k;
+	/* numbered statics by stem: elf_correlate pairs them (a renumbering
+	 * alone is no change) */
 	if (t.sym)
-		return base_buf_printf(b, "%u@%llx:%s%+lld;", r->type, (unsigned long long)r->offset,
+		return base_buf_printf(b, "%u@%llx:%.*s%+lld;", r->type, (unsigned long long)r->offset,
+				       t.sym->bind == STB_LOCAL && t.sym->type == STT_OBJECT
+					       ? (int)elf_static_stem_len(t.sym->name)
+					       : (int)strlen(t.sym->name),
 				       t.sym->name, (long long)t.delta);
 	const ElfSection *s = &f->sections[t.shndx];
 	if ((s->flags & SHF_STRINGS) && s->data) {
@@ -159,6 +164,9 @@ static int relocs_key(const ElfFile *f, uint32_t shndx, uint64_t lo, uint64_t hi
 	return 0;
 }
 
+static int same_relocs(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const ElfFile *b,
+		       const ElfSymbol *sb, uint64_t lb, BaseErr *e);
+
 /* 1 if the two ranges hold the same bytes and symbolic relocations. */
 static int same_range(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const ElfFile *b,
 		      const ElfSymbol *sb, uint64_t lb, BaseErr *e)
@@ -174,6 +182,14 @@ static int same_range(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const 
 		if (ca != cb)
 			return 0;
 	}
+	return same_relocs(a, sa, la, b, sb, lb, e);
+}
+
+/* 1 if the relocations of the two ranges are symbolically the same. */
+static int same_relocs(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const ElfFile *b,
+		       const ElfSymbol *sb, uint64_t lb, BaseErr *e)
+{
+	uint64_t oa = sa->value, ob = sb->value;
 	BaseBuf ka = { 0 }, kb = { 0 };
 	int r = relocs_key(a, sa->shndx, oa, oa + la, &ka, e);
 	if (r >= 0)
@@ -185,11 +201,11 @@ static int same_range(const ElfFile *a, const ElfSymbol *sa, uint64_t la, const 
 	return r;
 }
 
-static const ElfSymbol *find_like(const ElfFile *f, const ElfSymbol *s)
+const ElfSymbol *elf_obj_find_like(const ElfFile *f, const ElfSymbol *s)
 {
 	for (size_t i = 1; i < f->n_symbols; i++) {
 		const ElfSymbol *c = &f->symbols[i];
-		if (c->shndx != SHN_UNDEF && is_named(c) && c->type == s->type &&
+		if (c->shndx != SHN_UNDEF && elf_sym_is_named(c) && c->type == s->type &&
 		    (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL) && strcmp(c->name, s->name) == 0)
 			return c;
 	}
@@ -204,7 +220,7 @@ static int check_objects(const ElfFile *o, const char *what, BaseErr *e)
 		return base_err(e, -EINVAL, "%s: object has no symbol table", o->name);
 	for (size_t i = 1; i < o->n_symbols; i++) {
 		const ElfSymbol *s = &o->symbols[i];
-		if (s->type == STT_FUNC && is_named(s) && s->shndx < o->n_sections &&
+		if (s->type == STT_FUNC && elf_sym_is_named(s) && s->shndx < o->n_sections &&
 		    s->shndx != SHN_UNDEF && !elf_obj_func_of(o, s->shndx))
 			return base_err(e, -EINVAL,
 					"%s: functions share section %s: compile with -ffunction-sections",
@@ -215,17 +231,18 @@ static int check_objects(const ElfFile *o, const char *what, BaseErr *e)
 
 static int is_data(const ElfFile *f, const ElfSymbol *s)
 {
-	return (s->type == STT_OBJECT || s->type == STT_TLS) && is_named(s) &&
+	return (s->type == STT_OBJECT || s->type == STT_TLS) && elf_sym_is_named(s) &&
 	       s->shndx != SHN_UNDEF && s->shndx < f->n_sections;
 }
 
-static int check_data(const ElfFile *old_o, const ElfFile *new_o, BaseErr *e)
+static int check_data(const ElfFile *old_o, const ElfFile *new_o, const ElfSymbol **map,
+		      BaseErr *e)
 {
 	for (size_t i = 1; i < new_o->n_symbols; i++) {
 		const ElfSymbol *s = &new_o->symbols[i];
 		if (!is_data(new_o, s))
 			continue;
-		const ElfSymbol *o = find_like(old_o, s);
+		const ElfSymbol *o = map[i];
 		const ElfSection *sec = &new_o->sections[s->shndx];
 		if (!o) {
 			if (s->type == STT_TLS)
@@ -252,7 +269,7 @@ static int check_data(const ElfFile *old_o, const ElfFile *new_o, BaseErr *e)
 	}
 	for (size_t i = 1; i < old_o->n_symbols; i++) {
 		const ElfSymbol *s = &old_o->symbols[i];
-		if (is_data(old_o, s) && s->type == STT_TLS && !find_like(new_o, s))
+		if (is_data(old_o, s) && s->type == STT_TLS && !elf_obj_find_like(new_o, s))
 			return base_err(e, -EINVAL,
 					"TLS change: thread-local '%s' removed: cannot be hotpatched",
 					s->name);
@@ -261,25 +278,26 @@ static int check_data(const ElfFile *old_o, const ElfFile *new_o, BaseErr *e)
 }
 
 int elf_diff_internal(const ElfFile *old_o, const ElfFile *new_o, ElfDiffItem **ret, size_t *ret_n,
-		      BaseErr *e)
+		      const ElfSymbol ***ret_map, size_t *ret_line_only, BaseErr *e)
 {
+	const ElfSymbol **map = NULL;
+	ElfDiffItem *items = NULL;
+	size_t n = 0, line_only = 0;
 	int r = check_objects(old_o, "base object", e);
 	if (r >= 0)
 		r = check_objects(new_o, "fixed object", e);
 	if (r >= 0)
-		r = check_data(old_o, new_o, e);
-	if (r < 0)
-		return r;
-	ElfDiffItem *items = calloc(new_o->n_symbols ? new_o->n_symbols : 1, sizeof(*items));
-	size_t n = 0;
-	if (!items)
-		return -ENOMEM;
-	for (size_t i = 1; i < new_o->n_symbols; i++) {
+		r = elf_correlate(old_o, new_o, &map, e);
+	if (r >= 0)
+		r = check_data(old_o, new_o, map, e);
+	if (r >= 0 && !(items = calloc(new_o->n_symbols ? new_o->n_symbols : 1, sizeof(*items))))
+		r = -ENOMEM;
+	for (size_t i = 1; i < new_o->n_symbols && r >= 0; i++) {
 		const ElfSymbol *s = &new_o->symbols[i];
-		if (s->type != STT_FUNC || !is_named(s) || s->shndx == SHN_UNDEF ||
+		if (s->type != STT_FUNC || !elf_sym_is_named(s) || s->shndx == SHN_UNDEF ||
 		    s->shndx >= new_o->n_sections)
 			continue;
-		const ElfSymbol *o = find_like(old_o, s);
+		const ElfSymbol *o = map[i];
 		if (!o) {
 			items[n++] = (ElfDiffItem){ s, ELF_CHANGE_NEW };
 			continue;
@@ -293,15 +311,27 @@ int elf_diff_internal(const ElfFile *old_o, const ElfFile *new_o, ElfDiffItem **
 		r = so->size == sn->size && o->value == s->value
 			    ? same_range(old_o, &wo, so->size, new_o, &wn, sn->size, e)
 			    : 0;
-		if (r < 0) {
-			free(items);
-			return r;
+		if (r == 0 && so->size == sn->size && o->value == s->value &&
+		    (r = same_relocs(old_o, &wo, so->size, new_o, &wn, sn->size, e)) > 0) {
+			r = elf_line_only(old_o, o->shndx, new_o, s->shndx, e);
+			line_only += r > 0;
 		}
-		if (!r)
+		if (r == 0)
 			items[n++] = (ElfDiffItem){ s, ELF_CHANGE_MODIFIED };
+	}
+	if (r < 0) {
+		free(items);
+		free(map);
+		return r;
 	}
 	*ret = items;
 	*ret_n = n;
+	if (ret_map)
+		*ret_map = map;
+	else
+		free(map);
+	if (ret_line_only)
+		*ret_line_only = line_only;
 	return 0;
 }
 
@@ -317,7 +347,7 @@ int elf_diff_objects(const ElfFile *old_o, const ElfFile *new_o, ElfFuncChange *
 {
 	ElfDiffItem *items = NULL;
 	size_t n = 0;
-	int r = elf_diff_internal(old_o, new_o, &items, &n, e);
+	int r = elf_diff_internal(old_o, new_o, &items, &n, NULL, NULL, e);
 	if (r < 0)
 		return r;
 	ElfFuncChange *c = calloc(n ? n : 1, sizeof(*c));

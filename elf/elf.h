@@ -148,6 +148,7 @@ typedef struct ElfFile {
 	size_t build_id_len;
 	char *name;              /* for messages */
 	uint8_t *owned;
+	struct ElfFile *symfile; /* owned debug file whose .symtab symbols[] is */
 } ElfFile;
 
 /* Parse buf[0..len) (not copied: it must outlive the ElfFile).  name is used
@@ -177,6 +178,12 @@ typedef struct ElfNote {
 	uint32_t desc_len;
 } ElfNote;
 int elf_note_next(const ElfFile *f, uint64_t off, uint64_t size, uint64_t *pos, ElfNote *ret);
+/* The same over a buffer of notes (e.g. a PT_NOTE read from memory). */
+int elf_note_next_buf(const uint8_t *d, uint64_t size, uint64_t *pos, ElfNote *ret);
+/* The GNU build-id among the notes in d[0..size): 0 and *ret_len bytes in
+ * out, -ENOENT if there is none, -EBADMSG if torn or oversized.  The one
+ * build-id note reader: files and process memory both use it. */
+int elf_notes_build_id(const uint8_t *d, uint64_t size, uint8_t out[64], size_t *ret_len);
 
 /* ---- lineage of a coldpatch ---------------------------------------------- */
 
@@ -223,14 +230,64 @@ typedef struct ElfObjectPair {
 	const char *new_path;    /* object of the fixed build */
 } ElfObjectPair;
 
+/* Where the base's full symbol table comes from when the target file as
+ * shipped is stripped (see docs/vendor-guide.md): the file itself, then
+ * DIR/.build-id/xx/yyyy.debug under each debug directory, then the file its
+ * .gnu_debuglink names (CRC checked) beside the target or in the debug
+ * directories, then the debuginfod servers of DEBUGINFOD_URLS. */
+typedef struct ElfBuildOptions {
+	const char *const *debug_dirs; /* NULL / 0: ELF_DEFAULT_DEBUG_DIR */
+	size_t n_debug_dirs;
+	int no_debuginfod;             /* 1: do not ask debuginfod servers */
+} ElfBuildOptions;
+
+#define ELF_DEFAULT_DEBUG_DIR "/usr/lib/debug"
+
+typedef enum ElfSymbolSource {
+	ELF_SYMS_NONE = 0,       /* .dynsym only */
+	ELF_SYMS_FILE,           /* the target's own .symtab */
+	ELF_SYMS_BUILD_ID,       /* DIR/.build-id/xx/yyyy.debug */
+	ELF_SYMS_DEBUGLINK,      /* .gnu_debuglink */
+	ELF_SYMS_DEBUGINFOD,     /* a debuginfod server */
+} ElfSymbolSource;
+
+const char *elf_symbol_source_str(ElfSymbolSource s);
+
+/* What the builder decided, for the vendor's report. */
+typedef struct ElfBuildStats {
+	size_t n_changed;        /* functions whose code changed */
+	size_t n_new;            /* functions only in the fixed objects */
+	size_t n_line_only;      /* left alone: only __LINE__ constants moved */
+	size_t n_verified;       /* base-object functions checked against the base */
+	ElfSymbolSource symbols; /* where the base's symbol table came from */
+	char symbols_path[512];  /* the file it came from ("" for NONE / FILE) */
+} ElfBuildStats;
+
 /* Build the hotpatch payload for base (the linked file as installed) from the
  * object pairs of the translation units the fix touches.  lineage: fix ids
  * already applied that this fix builds on (n_lineage may be 0).  Objects must
  * be position independent (-fPIC or -fPIE).  Fails with -EINVAL and a reason
- * for anything that cannot be hotpatched (data changes, TLS, no changes). */
+ * for anything that cannot be hotpatched (data changes, TLS, no changes), and
+ * with -ESTALE when a base object does not match the base's bytes.  opts and
+ * ret_stats may be NULL. */
+int elf_build_payload_opts(const char *base_path, const ElfObjectPair *pairs, size_t n_pairs,
+			   const char *fix_id, char *const *lineage, size_t n_lineage,
+			   const ElfBuildOptions *opts, ElfPayload **ret, ElfBuildStats *ret_stats,
+			   BaseErr *e);
+/* elf_build_payload_opts with the default options. */
 int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t n_pairs,
 		      const char *fix_id, char *const *lineage, size_t n_lineage,
 		      ElfPayload **ret, BaseErr *e);
+
+/* Open the separate debug file of target f (path: where f was read, for
+ * .gnu_debuglink's directory) by the rules of ElfBuildOptions, skipping the
+ * file itself.  -ENOENT if none is found; a candidate with another build-id
+ * or a bad CRC is skipped (its reason kept in e if nothing else is found). */
+int elf_find_debug_file(const ElfFile *f, const char *path, const ElfBuildOptions *opts,
+			ElfFile **ret, ElfSymbolSource *ret_source, char **ret_path, BaseErr *e);
+/* Give f the symbol table of its debug file dbg (same build-id, else
+ * -ESTALE); f takes ownership of dbg. */
+int elf_attach_symbols(ElfFile *f, ElfFile *dbg, BaseErr *e);
 
 /* ---- coldpatch synthesis -------------------------------------------------- */
 

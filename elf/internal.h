@@ -64,13 +64,46 @@ const char *elf_sym_file(const ElfFile *f, const ElfSymbol *s);
  * exactly one named STT_FUNC, or NULL). */
 const ElfSymbol *elf_obj_func_of(const ElfFile *f, uint32_t shndx);
 int elf_is_got_reloc(uint32_t type);
+/* A symbol with an identity across builds (not a section, file or .L label). */
+int elf_sym_is_named(const ElfSymbol *s);
+/* The defined symbol of f with s's name, type and locality, or NULL. */
+const ElfSymbol *elf_obj_find_like(const ElfFile *f, const ElfSymbol *s);
+/* Length of name without gcc's numbering of function-local statics
+ * ("counter.2" -> 7); strlen(name) if it has none. */
+size_t elf_static_stem_len(const char *name);
+/* Correlate the named symbols of new_o with those of old_o: ret[i] is the
+ * counterpart of new_o->symbols[i] or NULL (new).  Exact name for all but
+ * numbered local objects, which gcc renumbers when a patch adds one: those
+ * by stem, section kind and the functions that use them (ambiguity refused
+ * by name).  Free with free(). */
+int elf_correlate(const ElfFile *old_o, const ElfFile *new_o, const ElfSymbol ***ret,
+		  BaseErr *e);
 int elf_is_pcrel(uint32_t type);
 
 typedef struct ElfDiffItem {
 	const ElfSymbol *sym;    /* in the new object */
 	ElfChange change;
 } ElfDiffItem;
+/* The changed and new functions; ret_map (optional): elf_correlate's map;
+ * ret_line_only (optional): functions left alone because only __LINE__
+ * constants moved. */
 int elf_diff_internal(const ElfFile *old_o, const ElfFile *new_o, ElfDiffItem **ret, size_t *ret_n,
-		      BaseErr *e);
+		      const ElfSymbol ***ret_map, size_t *ret_line_only, BaseErr *e);
+/* 1 if function sections os of old_o and ns of new_o (same size, different
+ * bytes) differ only in constants that are line numbers passed with
+ * __FILE__ to a call (assert-like); 0 if not. */
+int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint32_t ns, BaseErr *e);
+
+/* Function os of base object old_o against the base's bytes at bs, with the
+ * linker-filled fields masked: -ESTALE naming function and offset. */
+int elf_verify_function(const ElfFile *base, const ElfSymbol *bs, const ElfFile *old_o,
+			const ElfSymbol *os, BaseErr *e);
+
+/* ---- symbol sources -------------------------------------------------------- */
+
+/* A debug file for build-id id from the debuginfod servers of
+ * DEBUGINFOD_URLS: its path in the client cache (malloc'ed); -ENOENT if no
+ * server is configured or none has it. */
+int elf_debuginfod_find(const uint8_t *id, size_t id_len, char **ret_path, BaseErr *e);
 
 #endif

@@ -112,7 +112,7 @@ int elf_payload_check(const ElfPayload *p, BaseErr *e)
 	if (p->n_lineage > UINT32_MAX || p->n_relocs > UINT32_MAX || p->n_redirects > UINT32_MAX)
 		return base_err(e, -EINVAL, "payload: too many entries");
 
-	if (!valid_name(p->fix_id, 0) || p->build_id_len > sizeof(p->build_id) ||
+	if (!base_valid_id(p->fix_id) || p->build_id_len > sizeof(p->build_id) ||
 	    p->code_len > HP_MAX_CODE || (p->code_len && !p->code) || !p->code_align ||
 	    (p->code_align & (p->code_align - 1)) || p->code_align > 4096)
 		return base_err(e, -EINVAL, "payload: bad header field (fix id, build-id, code)");
@@ -253,7 +253,7 @@ int elf_payload_parse(const uint8_t *buf, size_t len, ElfPayload **ret, BaseErr 
 	if (!p->code_align || (p->code_align & (p->code_align - 1)) || p->code_align > 4096)
 		BAD("payload: code alignment %u", p->code_align);
 	p->fix_id = getstr(&d, 0, &nomem);
-	if (d.bad)
+	if (d.bad || (!nomem && !base_valid_id(p->fix_id)))
 		BAD("payload: bad fix id");
 	p->build_id_len = get32(&d);
 	if (p->build_id_len > sizeof(p->build_id))

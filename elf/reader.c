@@ -19,6 +19,7 @@ void elf_close(ElfFile *f)
 	free(f->dynsyms);
 	free(f->name);
 	free(f->owned);
+	elf_close(f->symfile);
 	free(f);
 }
 
@@ -207,11 +208,8 @@ static int read_relas(ElfFile *f, ElfSection *s, BaseErr *e)
 	return 0;
 }
 
-int elf_note_next(const ElfFile *f, uint64_t off, uint64_t size, uint64_t *pos, ElfNote *ret)
+int elf_note_next_buf(const uint8_t *d, uint64_t size, uint64_t *pos, ElfNote *ret)
 {
-	if (!elf_in_bounds(off, size, f->len))
-		return -EBADMSG;
-	const uint8_t *d = f->data + off;
 	uint64_t p = *pos;
 	if (p >= size)
 		return 0;
@@ -230,23 +228,40 @@ int elf_note_next(const ElfFile *f, uint64_t off, uint64_t size, uint64_t *pos, 
 	return 1;
 }
 
-static int scan_notes(ElfFile *f, uint64_t off, uint64_t size, BaseErr *e)
+int elf_note_next(const ElfFile *f, uint64_t off, uint64_t size, uint64_t *pos, ElfNote *ret)
+{
+	if (!elf_in_bounds(off, size, f->len))
+		return -EBADMSG;
+	return elf_note_next_buf(f->data + off, size, pos, ret);
+}
+
+int elf_notes_build_id(const uint8_t *d, uint64_t size, uint8_t out[64], size_t *ret_len)
 {
 	uint64_t pos = 0;
 	ElfNote n;
 	int r;
-	while ((r = elf_note_next(f, off, size, &pos, &n)) > 0) {
-		if (f->build_id_len == 0 && n.type == NT_GNU_BUILD_ID && strcmp(n.owner, "GNU") == 0) {
-			if (n.desc_len == 0 || n.desc_len > sizeof(f->build_id))
-				return base_err(e, -EBADMSG, "%s: build-id of %u bytes", f->name,
-						n.desc_len);
-			memcpy(f->build_id, n.desc, n.desc_len);
-			f->build_id_len = n.desc_len;
-		}
+	while ((r = elf_note_next_buf(d, size, &pos, &n)) > 0) {
+		if (n.type != NT_GNU_BUILD_ID || strcmp(n.owner, "GNU") != 0)
+			continue;
+		if (n.desc_len == 0 || n.desc_len > 64)
+			return -EBADMSG;
+		memcpy(out, n.desc, n.desc_len);
+		*ret_len = n.desc_len;
+		return 0;
 	}
-	if (r < 0)
-		return base_err(e, -EBADMSG, "%s: torn note at offset %llu", f->name,
-				(unsigned long long)(off + pos));
+	return r < 0 ? r : -ENOENT;
+}
+
+static int scan_notes(ElfFile *f, uint64_t off, uint64_t size, BaseErr *e)
+{
+	if (!elf_in_bounds(off, size, f->len))
+		return base_err(e, -EBADMSG, "%s: note outside the file", f->name);
+	if (f->build_id_len)
+		return 0;
+	int r = elf_notes_build_id(f->data + off, size, f->build_id, &f->build_id_len);
+	if (r == -EBADMSG)
+		return base_err(e, -EBADMSG, "%s: torn note or bad build-id at offset %llu", f->name,
+				(unsigned long long)off);
 	return 0;
 }
 
@@ -343,12 +358,14 @@ fail:
 
 int elf_open_path(const char *path, ElfFile **ret, BaseErr *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return base_err(e, -errno, "%s: %s", path, strerror(errno));
+	_cleanup_close_ int fd = -1;
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", path,
+				r == -EINVAL ? "not a regular file" : strerror(-r));
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int r = base_fs_read_fd(fd, ELF_MAX_FILE, &buf, &len);
+	r = base_fs_read_fd(fd, ELF_MAX_FILE, &buf, &len);
 	if (r < 0)
 		return base_err(e, r, "%s: cannot read: %s", path, strerror(-r));
 	ElfFile *f = NULL;

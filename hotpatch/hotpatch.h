@@ -96,6 +96,9 @@ typedef struct HpState {
 	uint64_t addr;          /* where the state mapping is (0: none yet) */
 	size_t n_fixes;         /* in order of application, reverted included */
 	HpFixInfo *fixes;
+	char *error;            /* set (with no fixes) when the state could not be
+				 * read: one hostile or unreadable process is
+				 * reported as unknown, never fails the others */
 } HpState;
 
 /* Patch one process.  Refuses (process untouched) on a build-id or lineage

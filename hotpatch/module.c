@@ -26,28 +26,6 @@ static int read_phdrs(int memfd, uint64_t at, Elf64_Ehdr *eh, Elf64_Phdr *ph, si
 	return 0;
 }
 
-static void parse_build_id(const uint8_t *n, size_t len, uint8_t out[64], size_t *ret_len)
-{
-	size_t off = 0;
-	while (off + 12 <= len) {
-		uint32_t namesz, descsz, type;
-		memcpy(&namesz, n + off, 4);
-		memcpy(&descsz, n + off + 4, 4);
-		memcpy(&type, n + off + 8, 4);
-		size_t name_off = off + 12, desc_off = name_off + ((namesz + 3u) & ~3u);
-		size_t next = desc_off + ((descsz + 3u) & ~3u);
-		if (namesz > len || descsz > len || next > len || next <= off)
-			return;
-		if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(n + name_off, "GNU", 4) == 0 &&
-		    descsz > 0 && descsz <= 64) {
-			memcpy(out, n + desc_off, descsz);
-			*ret_len = descsz;
-			return;
-		}
-		off = next;
-	}
-}
-
 static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
 {
 	Elf64_Ehdr eh;
@@ -72,7 +50,7 @@ static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
 		if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096 && !mod->build_id_len) {
 			uint8_t notes[4096];
 			if (hp_mem_read(memfd, mod->bias + ph[i].p_vaddr, notes, ph[i].p_memsz) == 0)
-				parse_build_id(notes, ph[i].p_memsz, mod->build_id, &mod->build_id_len);
+				(void)elf_notes_build_id(notes, ph[i].p_memsz, mod->build_id, &mod->build_id_len);
 		}
 	}
 	return 0;
@@ -305,7 +283,8 @@ int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len)
 		uint8_t notes[4096];
 		if (pread(fd, notes, ph[i].p_filesz, (off_t)ph[i].p_offset) != (ssize_t)ph[i].p_filesz)
 			continue;
-		parse_build_id(notes, ph[i].p_filesz, out, &len);
+		if (elf_notes_build_id(notes, ph[i].p_filesz, out, &len) < 0)
+			len = 0;
 	}
 	if (!len)
 		return -ENOENT;

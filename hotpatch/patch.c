@@ -112,7 +112,7 @@ static void crash_point(const char *step)
 static int payload_check(const ElfPayload *p, BaseErr *e)
 {
 	const char *id = p->fix_id ? p->fix_id : "";
-	if (!*id || strlen(id) >= 64)
+	if (!base_valid_id(id))
 		return base_err(e, -BASE_E_CORRUPT, "payload: bad fix id \"%.70s\"", id);
 	if (!p->code || !p->code_len || p->code_len > (64u << 20) ||
 	    (p->code_align & (p->code_align - 1)) || p->code_align > PAGE)

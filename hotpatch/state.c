@@ -37,9 +37,14 @@ static int read_hdr(int memfd, pid_t pid, uint64_t addr, HpStateHdr *h, BaseErr 
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading state at %#llx: %s", (int)pid,
 				(unsigned long long)addr, strerror(-r));
+	/* the mapping belongs to another process, which may have written any
+	 * bytes there: every field is bounded before it is used in arithmetic
+	 * (a capacity below the header size would wrap the subtraction, a
+	 * record count beyond what `used` can hold would size an allocation) */
 	if (memcmp(h->magic, HP_STATE_MAGIC, 8) != 0 || h->version != HP_STATE_VERSION ||
 	    h->hdr_size != sizeof(*h) || h->capacity > HP_STATE_SIZE ||
-	    h->used > h->capacity - sizeof(*h))
+	    h->capacity < sizeof(*h) || h->used > h->capacity - sizeof(*h) ||
+	    h->n_records > h->used / sizeof(HpStateRec))
 		return base_err(e, -BASE_E_CORRUPT, "pid %d: state mapping at %#llx is corrupt",
 				(int)pid, (unsigned long long)addr);
 	return 0;
@@ -53,6 +58,8 @@ int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off)
 		int r = hp_mem_read(memfd, addr + off, &sz, 4);
 		if (r < 0)
 			return r;
+		if (sz < sizeof(HpStateRec) || sz > HP_STATE_SIZE - off)
+			return -BASE_E_CORRUPT;
 		off += sz;
 	}
 	*ret_off = off;
@@ -66,6 +73,7 @@ void hp_state_free(HpState *s)
 	for (size_t i = 0; i < s->n_fixes; i++)
 		free(s->fixes[i].sites);
 	free(s->fixes);
+	free(s->error);
 	free(s);
 }
 
@@ -103,12 +111,15 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 			goto corrupt;
 		memcpy(&rec, buf + off, sizeof(rec));
 		if (rec.rec_size != sizeof(rec) + (uint64_t)rec.n_sites * sizeof(HpStateSite) ||
-		    off + rec.rec_size > h.used || rec.status < HP_FIX_PENDING ||
+		    rec.rec_size > h.used - off || rec.status < HP_FIX_PENDING ||
 		    rec.status > HP_FIX_REVERTED)
 			goto corrupt;
 		HpFixInfo *f = &s->fixes[s->n_fixes];
 		memcpy(f->fix_id, rec.fix_id, sizeof(f->fix_id));
 		f->fix_id[sizeof(f->fix_id) - 1] = 0;
+		/* the patcher only ever writes ids of the one rule */
+		if (!base_valid_id(f->fix_id))
+			goto corrupt;
 		f->status = (HpFixStatus)rec.status;
 		f->blob = rec.blob;
 		f->blob_size = rec.blob_size;
@@ -128,6 +139,11 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 			HpSiteInfo *si = &f->sites[k];
 			memcpy(si->name, st.name, sizeof(si->name));
 			si->name[sizeof(si->name) - 1] = 0;
+			/* names are printed: the patcher writes symbol names,
+			 * never control bytes */
+			for (const char *c = si->name; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					goto corrupt;
 			si->window = st.window;
 			si->entry = st.entry;
 			si->len = st.len;

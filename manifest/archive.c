@@ -16,29 +16,88 @@
 
 /* ---- read ----------------------------------------------------------------- */
 
-static int read_entry_data(struct archive *a, size_t size, uint8_t **ret)
-{
-	uint8_t *buf = malloc(size ? size : 1);
-	size_t got = 0;
+struct ManifestArchive {
+	const char *path;
+	int fd;
+	ManifestGunzip *gz;
+	struct archive *a;
+	BaseErr *e;              /* where the gzip layer records its failure */
+	BaseErr gz_err;
+	uint64_t off;            /* tar bytes handed to libarchive so far */
+	int64_t last_nonzero;    /* offset of the last non-zero tar byte seen */
+	size_t n;                /* entries so far */
+	char *names[MANIFEST_MAX_MEMBERS + 2];
+	uint64_t size;           /* of the current entry */
+	int data_read;
+};
 
-	if (!buf)
-		return -ENOMEM;
-	while (got < size) {
-		la_ssize_t n = archive_read_data(a, buf + got, size - got);
-		if (n < 0) {
-			free(buf);
-			return -EBADMSG;
-		}
-		if (n == 0)
+/* Room for tar framing around MANIFEST_MAX_PACKAGE bytes of members: a
+ * header, a pax header and padding per member, and the closing record. */
+#define TAR_MAX ((uint64_t)MANIFEST_MAX_PACKAGE + (MANIFEST_MAX_MEMBERS + 2) * 4096u + 65536u)
+
+static la_ssize_t tar_read(struct archive *a, void *ctx, const void **buf)
+{
+	ManifestArchive *x = ctx;
+	const uint8_t *p = NULL;
+	ssize_t n = manifest_gunzip_read(x->gz, &p, &x->gz_err);
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", x->gz_err.msg);
+		return -1;
+	}
+	for (ssize_t i = n; i-- > 0;)
+		if (p[i]) {
+			x->last_nonzero = (int64_t)(x->off + (uint64_t)i);
 			break;
-		got += (size_t)n;
+		}
+	x->off += (uint64_t)n;
+	*buf = p;
+	return n;
+}
+
+int manifest_archive_open(const char *path, ManifestArchive **ret, BaseErr *e)
+{
+	ManifestArchive *x = calloc(1, sizeof(*x));
+	int r;
+	if (!x)
+		return base_err(e, -ENOMEM, "%s: out of memory", path);
+	x->path = path;
+	x->fd = -1;
+	x->last_nonzero = -1;
+	r = base_fs_open_regular(AT_FDCWD, path, 0, &x->fd);
+	if (r == -EINVAL)
+		r = base_err(e, -EBADMSG, "%s: not a regular file", path);
+	else if (r < 0)
+		r = base_err(e, r, "%s: %s", path, strerror(-r));
+	if (r >= 0)
+		r = manifest_gunzip_open(x->fd, TAR_MAX, path, &x->gz, e);
+	if (r >= 0 && !(x->a = archive_read_new()))
+		r = base_err(e, -ENOMEM, "%s: out of memory", path);
+	if (r >= 0 && (archive_read_support_format_tar(x->a) != ARCHIVE_OK ||
+		       archive_read_open(x->a, x, NULL, tar_read, NULL) != ARCHIVE_OK))
+		r = x->gz_err.code ? base_err(e, x->gz_err.code, "%s", x->gz_err.msg)
+				   : base_err(e, -EBADMSG, "%s: not a tar archive: %s", path,
+					      archive_error_string(x->a) ?
+						      archive_error_string(x->a) : "unreadable");
+	if (r < 0) {
+		manifest_archive_close(x);
+		return r;
 	}
-	if (got != size) {
-		free(buf);
-		return -EBADMSG;
-	}
-	*ret = buf;
+	*ret = x;
 	return 0;
+}
+
+void manifest_archive_close(ManifestArchive *x)
+{
+	if (!x)
+		return;
+	if (x->a)
+		archive_read_free(x->a);
+	manifest_gunzip_free(x->gz);
+	if (x->fd >= 0)
+		close(x->fd);
+	for (size_t i = 0; i < x->n && i < MANIFEST_MAX_MEMBERS + 2; i++)
+		free(x->names[i]);
+	free(x);
 }
 
 static int check_entry(struct archive_entry *ent, const char *path, const char *name,
@@ -60,137 +119,93 @@ static int check_entry(struct archive_entry *ent, const char *path, const char *
 
 /* libarchive stops at the first zero block, and does not mind if there is
  * none.  A package ends with the end-of-archive marker (two zero blocks)
- * followed by nothing but zero padding: a cut or an appended tail is refused
- * even inside an intact gzip stream. */
-static int check_tar_end(struct archive *a, const uint8_t *tar, size_t len)
+ * followed by nothing but zero padding to the end of the gzip stream: a cut
+ * or an appended tail is refused even inside an intact gzip stream.  The
+ * rest of the stream is drained (its trailer checked) watching for any
+ * non-zero byte at or after the marker. */
+static int check_end(ManifestArchive *x, BaseErr *e)
 {
-	la_int64_t end = archive_read_header_position(a);
-	if (end < 0 || (uint64_t)end > len || len - (size_t)end < 1024)
-		return -EBADMSG;
-	for (size_t i = (size_t)end; i < len; i++)
-		if (tar[i])
-			return -EBADMSG;
+	la_int64_t end = archive_read_header_position(x->a);
+	const uint8_t *p;
+	ssize_t n;
+	while ((n = tar_read(x->a, x, (const void **)&p)) > 0)
+		;
+	if (n < 0)
+		return base_err(e, x->gz_err.code, "%s", x->gz_err.msg);
+	if (end < 0 || (uint64_t)end > x->off || x->off - (uint64_t)end < 1024 ||
+	    x->last_nonzero >= end)
+		return base_err(e, -EBADMSG, "%s: tar archive does not end with its "
+				"end-of-archive marker and zero padding", x->path);
 	return 0;
 }
 
-static int read_all(struct archive *a, const char *path, const uint8_t *tar, size_t tar_len,
-		    ManifestMember **ret_m, size_t *ret_n, BaseErr *e)
-{
-	ManifestMember *m = NULL;
-	size_t n = 0, total = 0;
-	struct archive_entry *ent;
-	int r = 0;
-
-	for (;;) {
-		int ar = archive_read_next_header(a, &ent);
-		if (ar == ARCHIVE_EOF) {
-			if (check_tar_end(a, tar, tar_len) < 0) {
-				r = base_err(e, -EBADMSG, "%s: tar archive does not end with its "
-					     "end-of-archive marker and zero padding", path);
-				goto fail;
-			}
-			break;
-		}
-		/* warnings included: a package we write never provokes one */
-		if (ar != ARCHIVE_OK) {
-			r = base_err(e, -EBADMSG, "%s: corrupt archive after member %zu: %s", path, n,
-				     archive_error_string(a) ? archive_error_string(a) : "read error");
-			goto fail;
-		}
-		const char *name = archive_entry_pathname(ent);
-		if (!name) {
-			r = base_err(e, -EBADMSG, "%s: member %zu has no usable name", path, n);
-			goto fail;
-		}
-		r = check_entry(ent, path, name, e);
-		if (r < 0)
-			goto fail;
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(m[i].name, name) == 0) {
-				r = base_err(e, -EBADMSG, "%s: member %s: duplicate name", path, name);
-				goto fail;
-			}
-		if (n >= MANIFEST_MAX_MEMBERS + 2) {
-			r = base_err(e, -EBADMSG, "%s: more than %d members", path,
-				     MANIFEST_MAX_MEMBERS + 2);
-			goto fail;
-		}
-		uint64_t size = (uint64_t)archive_entry_size(ent);
-		if (size > MANIFEST_MAX_PACKAGE - total) {
-			r = base_err(e, -EBADMSG, "%s: member %s: package unpacks to more than %u bytes",
-				     path, name, MANIFEST_MAX_PACKAGE);
-			goto fail;
-		}
-		total += (size_t)size;
-
-		ManifestMember *nm = realloc(m, (n + 1) * sizeof(*m));
-		if (!nm) {
-			r = base_err(e, -ENOMEM, "%s: out of memory", path);
-			goto fail;
-		}
-		m = nm;
-		memset(&m[n], 0, sizeof(m[n]));
-		m[n].name = strdup(name);
-		n++;
-		if (!m[n - 1].name) {
-			r = base_err(e, -ENOMEM, "%s: out of memory", path);
-			goto fail;
-		}
-		r = read_entry_data(a, (size_t)size, &m[n - 1].data);
-		if (r < 0) {
-			r = base_err(e, r, "%s: member %s: %s", path, name,
-				     r == -EBADMSG ? (archive_error_string(a) ?
-						      archive_error_string(a) : "truncated data")
-						   : base_strerror(r));
-			goto fail;
-		}
-		m[n - 1].len = (size_t)size;
-		base_sha256(m[n - 1].data, m[n - 1].len, m[n - 1].sha256);
-	}
-	*ret_m = m;
-	*ret_n = n;
-	return 0;
-fail:
-	manifest_members_free(m, n);
-	return r;
-}
-
-/* Room for tar framing around MANIFEST_MAX_PACKAGE bytes of members: a
- * header, a pax header and padding per member, and the closing record. */
-#define TAR_MAX ((size_t)MANIFEST_MAX_PACKAGE + (MANIFEST_MAX_MEMBERS + 2) * 4096u + 65536u)
-
-int manifest_archive_read(const char *path, ManifestMember **ret_members, size_t *ret_n,
+int manifest_archive_next(ManifestArchive *x, const char **ret_name, uint64_t *ret_size,
 			  BaseErr *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ uint8_t *tar = NULL;
-	size_t tar_len = 0;
-	struct archive *a;
-	struct stat st;
+	struct archive_entry *ent;
+	int ar = archive_read_next_header(x->a, &ent);
 	int r;
-
-	if (fd < 0)
-		return base_err(e, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0)
-		return base_err(e, -errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return base_err(e, -EBADMSG, "%s: not a regular file", path);
-	r = manifest_gunzip_fd(fd, TAR_MAX, path, &tar, &tar_len, e);
+	if (ar == ARCHIVE_EOF) {
+		r = check_end(x, e);
+		return r < 0 ? r : 0;
+	}
+	/* warnings included: a package we write never provokes one */
+	if (ar != ARCHIVE_OK) {
+		if (x->gz_err.code)
+			return base_err(e, x->gz_err.code, "%s", x->gz_err.msg);
+		return base_err(e, -EBADMSG, "%s: corrupt archive after member %zu: %s", x->path,
+				x->n, archive_error_string(x->a) ? archive_error_string(x->a)
+								 : "read error");
+	}
+	const char *name = archive_entry_pathname(ent);
+	if (!name)
+		return base_err(e, -EBADMSG, "%s: member %zu has no usable name", x->path, x->n);
+	r = check_entry(ent, x->path, name, e);
 	if (r < 0)
 		return r;
-	a = archive_read_new();
-	if (!a)
-		return base_err(e, -ENOMEM, "%s: out of memory", path);
-	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
-	    archive_read_open_memory(a, tar, tar_len) != ARCHIVE_OK) {
-		r = base_err(e, -EBADMSG, "%s: not a tar archive: %s", path,
-			     archive_error_string(a) ? archive_error_string(a) : "unreadable");
-		archive_read_free(a);
-		return r;
+	for (size_t i = 0; i < x->n; i++)
+		if (strcmp(x->names[i], name) == 0)
+			return base_err(e, -EBADMSG, "%s: member %s: duplicate name", x->path, name);
+	if (x->n >= MANIFEST_MAX_MEMBERS + 2)
+		return base_err(e, -EBADMSG, "%s: more than %d members", x->path,
+				MANIFEST_MAX_MEMBERS + 2);
+	if (!(x->names[x->n] = strdup(name)))
+		return base_err(e, -ENOMEM, "%s: out of memory", x->path);
+	x->n++;
+	x->size = (uint64_t)archive_entry_size(ent);
+	x->data_read = 0;
+	*ret_name = x->names[x->n - 1];
+	*ret_size = x->size;
+	return 1;
+}
+
+int manifest_archive_data(ManifestArchive *x, uint8_t **ret, BaseErr *e)
+{
+	const char *name = x->n ? x->names[x->n - 1] : "?";
+	if (x->size > MANIFEST_MAX_PACKAGE)
+		return base_err(e, -EBADMSG, "%s: member %s: more than %u bytes", x->path, name,
+				MANIFEST_MAX_PACKAGE);
+	uint8_t *buf = malloc(x->size ? (size_t)x->size : 1);
+	size_t got = 0;
+	if (!buf)
+		return base_err(e, -ENOMEM, "%s: out of memory", x->path);
+	while (got < x->size) {
+		la_ssize_t n = archive_read_data(x->a, buf + got, (size_t)x->size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
 	}
-	r = read_all(a, path, tar, tar_len, ret_members, ret_n, e);
-	archive_read_free(a);
-	return r;
+	if (got != x->size) {
+		free(buf);
+		if (x->gz_err.code)
+			return base_err(e, x->gz_err.code, "%s", x->gz_err.msg);
+		return base_err(e, -EBADMSG, "%s: member %s: %s", x->path, name,
+				archive_error_string(x->a) ? archive_error_string(x->a)
+							   : "truncated data");
+	}
+	x->data_read = 1;
+	*ret = buf;
+	return 0;
 }
 
 /* ---- write ---------------------------------------------------------------- */

@@ -1,7 +1,12 @@
 /* The gzip layer of a package, done with zlib rather than libarchive's
  * filter: libarchive tolerates trailing bytes after a gzip stream (and
  * further concatenated members), a package must be exactly one gzip member,
- * CRC and length checked, ending at the last byte of the file. */
+ * CRC and length checked, ending at the last byte of the file.
+ *
+ * A stream, not a whole-file inflate: the archive reader pulls one chunk at
+ * a time, so reading the manifest and its signature (the first two entries)
+ * costs only their bytes, and an untrusted package is refused before the
+ * rest of it is inflated at all. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,78 +14,90 @@
 
 #include "manifest/internal.h"
 
-int manifest_gunzip_fd(int fd, size_t max, const char *what, uint8_t **ret_buf,
-		       size_t *ret_len, BaseErr *e)
-{
-	uint8_t in[65536];
-	BaseBuf out = { 0 };
+struct ManifestGunzip {
+	int fd, started, done;
+	uint64_t total, max;
+	const char *what;
 	z_stream z;
-	int zr = Z_OK, r = 0, first = 1, done = 0;
+	uint8_t in[65536], out[65536];
+};
 
-	memset(&z, 0, sizeof(z));
-	/* 16 + MAX_WBITS: a gzip wrapper, and only that */
-	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+int manifest_gunzip_open(int fd, uint64_t max, const char *what, ManifestGunzip **ret,
+			 BaseErr *e)
+{
+	ManifestGunzip *g = calloc(1, sizeof(*g));
+	if (!g)
 		return base_err(e, -ENOMEM, "%s: out of memory", what);
-	while (!done) {
-		ssize_t n = read(fd, in, sizeof(in));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = base_err(e, -errno, "%s: read: %s", what, strerror(errno));
-			goto out;
-		}
-		if (n == 0) {
-			r = base_err(e, -EBADMSG, "%s: truncated gzip stream", what);
-			goto out;
-		}
-		if (first && (n < 2 || in[0] != 0x1f || in[1] != 0x8b)) {
-			r = base_err(e, -EBADMSG, "%s: not a gzip-compressed tar archive", what);
-			goto out;
-		}
-		first = 0;
-		z.next_in = in;
-		z.avail_in = (uInt)n;
-		/* until the input is used up and the output no longer fills the chunk */
-		do {
-			uint8_t chunk[65536];
-			z.next_out = chunk;
-			z.avail_out = sizeof(chunk);
-			zr = inflate(&z, Z_NO_FLUSH);
-			if (zr == Z_BUF_ERROR)  /* no progress possible: wants more input */
-				break;
-			if (zr != Z_OK && zr != Z_STREAM_END) {
-				r = base_err(e, -EBADMSG, "%s: corrupt gzip data: %s", what,
-					     z.msg ? z.msg : "inflate failed");
-				goto out;
-			}
-			size_t got = sizeof(chunk) - z.avail_out;
-			if (out.len + got > max) {
-				r = base_err(e, -EBADMSG, "%s: unpacks to more than %zu bytes", what, max);
-				goto out;
-			}
-			if (base_buf_append(&out, chunk, got) < 0) {
-				r = base_err(e, -ENOMEM, "%s: out of memory", what);
-				goto out;
-			}
-			if (zr == Z_STREAM_END) {
-				done = 1;
-				break;
-			}
-		} while (z.avail_in > 0 || z.avail_out == 0);
+	g->fd = fd;
+	g->max = max;
+	g->what = what;
+	/* 16 + MAX_WBITS: a gzip wrapper, and only that */
+	if (inflateInit2(&g->z, 16 + MAX_WBITS) != Z_OK) {
+		free(g);
+		return base_err(e, -ENOMEM, "%s: out of memory", what);
 	}
-	/* nothing may follow: not in this read, not in the file */
-	if (z.avail_in > 0 || read(fd, in, 1) != 0) {
-		r = base_err(e, -EBADMSG, "%s: data after the gzip stream", what);
-		goto out;
+	*ret = g;
+	return 0;
+}
+
+void manifest_gunzip_free(ManifestGunzip *g)
+{
+	if (!g)
+		return;
+	inflateEnd(&g->z);
+	free(g);
+}
+
+/* Refill the input; 0 at the end of the file. */
+static ssize_t fill(ManifestGunzip *g, BaseErr *e)
+{
+	for (;;) {
+		ssize_t n = read(g->fd, g->in, sizeof(g->in));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return base_err(e, -errno, "%s: read: %s", g->what, strerror(errno));
+		if (n > 0 && !g->started && (n < 2 || g->in[0] != 0x1f || g->in[1] != 0x8b))
+			return base_err(e, -EBADMSG, "%s: not a gzip-compressed tar archive", g->what);
+		g->started = 1;
+		g->z.next_in = g->in;
+		g->z.avail_in = (uInt)n;
+		return n;
 	}
-	if (!out.data && base_buf_append(&out, "", 0) < 0) {
-		r = base_err(e, -ENOMEM, "%s: out of memory", what);
-		goto out;
+}
+
+ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e)
+{
+	while (!g->done) {
+		if (g->z.avail_in == 0) {
+			ssize_t n = fill(g, e);
+			if (n < 0)
+				return n;
+			if (n == 0)
+				return base_err(e, -EBADMSG, "%s: truncated gzip stream", g->what);
+		}
+		g->z.next_out = g->out;
+		g->z.avail_out = sizeof(g->out);
+		int zr = inflate(&g->z, Z_NO_FLUSH);
+		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+			return base_err(e, -EBADMSG, "%s: corrupt gzip data: %s", g->what,
+					g->z.msg ? g->z.msg : "inflate failed");
+		size_t got = sizeof(g->out) - g->z.avail_out;
+		if (got > g->max - g->total)
+			return base_err(e, -EBADMSG, "%s: unpacks to more than %ju bytes", g->what,
+					(uintmax_t)g->max);
+		g->total += got;
+		if (zr == Z_STREAM_END) {
+			/* nothing may follow: not in this read, not in the file */
+			char c;
+			if (g->z.avail_in > 0 || read(g->fd, &c, 1) != 0)
+				return base_err(e, -EBADMSG, "%s: data after the gzip stream", g->what);
+			g->done = 1;
+		}
+		if (got) {
+			*ret = g->out;
+			return (ssize_t)got;
+		}
 	}
-	*ret_buf = BASE_TAKE_PTR(out.data);
-	*ret_len = out.len;
-out:
-	inflateEnd(&z);
-	base_buf_free(&out);
-	return r;
+	return 0;
 }

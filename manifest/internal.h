@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/base.h"
 #include "manifest/manifest.h"
@@ -17,8 +18,7 @@
 #define MANIFEST_MAX_SIGTEXT   4096        /* bytes of manifest.sig */
 #define MANIFEST_MAX_SIG_DER   160         /* DER ECDSA P-256 is at most 72 */
 #define MANIFEST_MAX_NAME      255         /* member name, bytes */
-#define MANIFEST_MAX_PATH      4095        /* target path, bytes */
-#define MANIFEST_MAX_TOKEN     128         /* id, series */
+/* target paths and id/series: BASE_PATH_MAX and BASE_ID_MAX (base/valid.c) */
 #define MANIFEST_MAX_SUMMARY   1024
 #define MANIFEST_MAX_KEYFILE   (64u << 10)
 
@@ -59,11 +59,21 @@ int manifest_verify(const char *trustdir, const uint8_t *msg, size_t len,
 
 /* ---- archive.c (libarchive) ---- */
 
-/* Read every member of a package archive, refusing anything but sane
- * regular files (see manifest_open).  Entries come back with name, data, len;
- * sha256 is computed.  Order: as in the archive. */
-int manifest_archive_read(const char *path, ManifestMember **ret_members, size_t *ret_n,
+/* A package archive read as a stream, one entry at a time, so the caller
+ * decides what an entry may cost before its data is read (docs/
+ * format-package.md §5).  Every entry is checked as it comes (regular file,
+ * valid name, no duplicate within the first MANIFEST_MAX_MEMBERS + 2). */
+typedef struct ManifestArchive ManifestArchive;
+int manifest_archive_open(const char *path, ManifestArchive **ret, BaseErr *e);
+/* The next entry: 1 with its name and size; 0 at the end of the archive
+ * (after checking the end-of-archive marker, zero padding and the gzip
+ * trailer); negative on error. */
+int manifest_archive_next(ManifestArchive *a, const char **ret_name, uint64_t *ret_size,
 			  BaseErr *e);
+/* The current entry's data (exactly its size, malloc'ed). */
+int manifest_archive_data(ManifestArchive *a, uint8_t **ret, BaseErr *e);
+void manifest_archive_close(ManifestArchive *a);
+
 /* Write members, in the given order, as tar.gz into out (deterministic
  * bytes: fixed mtime/owner/mode, no gzip timestamp). */
 int manifest_archive_write(const ManifestMember *members, size_t n, BaseBuf *out,
@@ -71,10 +81,16 @@ int manifest_archive_write(const ManifestMember *members, size_t n, BaseBuf *out
 
 /* ---- gzip.c (zlib) ---- */
 
-/* Inflate exactly one gzip member from fd, which must end where it ends;
- * at most max bytes of output. */
-int manifest_gunzip_fd(int fd, size_t max, const char *what, uint8_t **ret_buf,
-		       size_t *ret_len, BaseErr *e);
+/* One gzip member read from fd as a stream of inflated chunks; it must end
+ * where the file ends; at most max bytes of output.  (Opaque: only gzip.c
+ * sees zlib.) */
+typedef struct ManifestGunzip ManifestGunzip;
+int manifest_gunzip_open(int fd, uint64_t max, const char *what, ManifestGunzip **ret,
+			 BaseErr *e);
+/* The next chunk (valid until the next call): its length, 0 at the end of
+ * the stream (trailer checked, nothing after it), negative on error. */
+ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e);
+void manifest_gunzip_free(ManifestGunzip *g);
 
 void manifest_members_free(ManifestMember *m, size_t n);
 

@@ -1,8 +1,12 @@
 /* Packing and opening a package: the order of the checks is the security
- * argument.  open: archive sane -> signature over the manifest bytes from a
- * trusted key -> manifest well-formed -> every archive member is listed and
- * matches its listed size and hash, every listed member is there.  Only then
- * is anything handed to the caller, and nothing is ever written to disk. */
+ * argument.  open reads the archive as a stream: the first two entries must
+ * be `manifest` and `manifest.sig` (bounded: 1 MiB, 4 KiB); the signature
+ * over the manifest bytes is checked against the trust store, and the
+ * manifest parsed, before one byte of any other entry is inflated.  Each
+ * further entry must be listed, with the listed size, before its data is
+ * read (so memory is bounded by what the signed manifest declares), and its
+ * SHA-256 must match; every listed member must come.  Nothing is handed to
+ * the caller before all of that, and nothing is ever written to disk. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +14,26 @@
 
 #include "manifest/internal.h"
 
-static ManifestMember *find(ManifestMember *m, size_t n, const char *name)
+/* The next entry, which must be `want`, at most max bytes, read whole. */
+static int read_first(ManifestArchive *a, const char *path, const char *want, uint64_t max,
+		      uint8_t **ret, size_t *ret_len, BaseErr *e)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(m[i].name, name) == 0)
-			return &m[i];
-	return NULL;
+	const char *name;
+	uint64_t size;
+	int r = manifest_archive_next(a, &name, &size, e);
+	if (r < 0)
+		return r;
+	if (r == 0 || strcmp(name, want) != 0)
+		return base_err(e, -EBADMSG, "%s: member %s: missing (it must come %s in the "
+				"archive)", path, want,
+				strcmp(want, MANIFEST_NAME) == 0 ? "first" : "second");
+	if (size > max)
+		return base_err(e, -EBADMSG, "%s: member %s: %ju bytes, at most %ju", path, want,
+				(uintmax_t)size, (uintmax_t)max);
+	r = manifest_archive_data(a, ret, e);
+	if (r >= 0)
+		*ret_len = (size_t)size;
+	return r;
 }
 
 static int open_package(const char *path, const char *trustdir, int verify,
@@ -23,72 +41,80 @@ static int open_package(const char *path, const char *trustdir, int verify,
 {
 	_cleanup_free_ char *what_m = base_strdupf("%s: %s", path, MANIFEST_NAME);
 	_cleanup_free_ char *what_s = base_strdupf("%s: %s", path, MANIFEST_SIG_NAME);
-	ManifestMember *ents = NULL, *text, *sig;
+	_cleanup_free_ uint8_t *text = NULL, *sig = NULL;
+	ManifestArchive *a = NULL;
 	ManifestPackage *pkg = NULL;
 	char key_id[BASE_SHA256_HEX];
-	size_t n = 0;
+	size_t text_len = 0, sig_len = 0;
 	int r;
 
 	if (!what_m || !what_s)
 		return -ENOMEM;
-	r = manifest_archive_read(path, &ents, &n, e);
+	r = manifest_archive_open(path, &a, e);
+	if (r >= 0)
+		r = read_first(a, path, MANIFEST_NAME, MANIFEST_MAX_TEXT, &text, &text_len, e);
+	if (r >= 0)
+		r = read_first(a, path, MANIFEST_SIG_NAME, MANIFEST_MAX_SIGTEXT, &sig, &sig_len, e);
 	if (r < 0)
-		return r;
-
-	text = find(ents, n, MANIFEST_NAME);
-	sig = find(ents, n, MANIFEST_SIG_NAME);
-	if (!text || !sig) {
-		r = base_err(e, -EBADMSG, "%s: member %s: missing", path,
-			     !text ? MANIFEST_NAME : MANIFEST_SIG_NAME);
 		goto out;
-	}
-	/* the signature first: nothing else of the package is looked at
-	 * beyond archive framing until its signer is known and trusted */
+	/* the signer first: nothing else of the package is inflated until
+	 * its signer is known and trusted */
 	key_id[0] = 0;
 	if (verify) {
-		r = manifest_verify(trustdir, text->data, text->len, sig->data, sig->len, what_s,
-				    key_id, e);
+		r = manifest_verify(trustdir, text, text_len, sig, sig_len, what_s, key_id, e);
 		if (r < 0)
 			goto out;
 	}
-	r = manifest_parse_named((const char *)text->data, text->len, what_m, &pkg, e);
+	r = manifest_parse_named((const char *)text, text_len, what_m, &pkg, e);
 	if (r < 0)
 		goto out;
 
-	for (size_t i = 0; i < n; i++) {
-		if (&ents[i] == text || &ents[i] == sig)
-			continue;
-		if (!manifest_member(pkg, ents[i].name)) {
+	size_t seen = 0;
+	for (;;) {
+		const char *name;
+		uint64_t size;
+		r = manifest_archive_next(a, &name, &size, e);
+		if (r < 0)
+			goto out;
+		if (r == 0)
+			break;
+		ManifestMember *m = (ManifestMember *)manifest_member(pkg, name);
+		if (!m) {
 			r = base_err(e, -EBADMSG, "%s: member %s: not listed in the manifest", path,
-				     ents[i].name);
+				     name);
 			goto out;
 		}
-	}
-	for (size_t i = 0; i < pkg->n_members; i++) {
-		ManifestMember *m = &pkg->members[i], *ent = find(ents, n, m->name);
-		if (!ent) {
-			r = base_err(e, -EBADMSG, "%s: member %s: listed in the manifest but missing",
-				     path, m->name);
+		if (size != m->len) {
+			r = base_err(e, -EBADMSG, "%s: member %s: %ju bytes, manifest says %zu", path,
+				     name, (uintmax_t)size, m->len);
 			goto out;
 		}
-		if (ent->len != m->len) {
-			r = base_err(e, -EBADMSG, "%s: member %s: %zu bytes, manifest says %zu", path,
-				     m->name, ent->len, m->len);
+		uint8_t *data = NULL, h[BASE_SHA256_LEN];
+		r = manifest_archive_data(a, &data, e);
+		if (r < 0)
 			goto out;
-		}
-		if (memcmp(ent->sha256, m->sha256, BASE_SHA256_LEN) != 0) {
+		base_sha256(data, m->len, h);
+		if (memcmp(h, m->sha256, BASE_SHA256_LEN) != 0) {
+			free(data);
 			r = base_err(e, -EBADMSG, "%s: member %s: sha256 does not match the manifest",
-				     path, m->name);
+				     path, name);
 			goto out;
 		}
-		m->data = BASE_TAKE_PTR(ent->data);
+		m->data = data;
+		seen++;
 	}
+	for (size_t i = 0; i < pkg->n_members && seen != pkg->n_members; i++)
+		if (!pkg->members[i].data) {
+			r = base_err(e, -EBADMSG, "%s: member %s: listed in the manifest but missing",
+				     path, pkg->members[i].name);
+			goto out;
+		}
 	memcpy(pkg->key_id, key_id, BASE_SHA256_HEX);
 	*ret_pkg = BASE_TAKE_PTR(pkg);
 	r = 0;
 out:
 	manifest_free(pkg);
-	manifest_members_free(ents, n);
+	manifest_archive_close(a);
 	return r;
 }
 

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
+#include <mbedtls/bignum.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
@@ -61,6 +64,103 @@ static int pk_key_id(mbedtls_pk_context *pk, char out[BASE_SHA256_HEX])
 		return -EIO;
 	base_hex(out, sha, sizeof(sha));
 	return 0;
+}
+
+/* ---- one spelling per signature ------------------------------------------ */
+/*
+ * ECDSA signatures are malleable: if (r, s) verifies, so does (r, n - s).  A
+ * second valid spelling of one signature lets a package be re-signed without
+ * the key (a different file, the same trust), which breaks every "this exact
+ * package" argument (caches, logs, the byte-identical packs).  svc accepts
+ * only the low-S spelling (s <= n/2, as Bitcoin's BIP 62/146 do) in strict
+ * minimal DER, and its signer always emits it.
+ */
+
+/* Parse exactly SEQUENCE { INTEGER r, INTEGER s } spanning der[0..len). */
+static int sig_der_parse(const uint8_t *der, size_t len, mbedtls_mpi *r, mbedtls_mpi *s)
+{
+	unsigned char *p = (unsigned char *)der, *end = p + len;
+	size_t seq = 0;
+	if (mbedtls_asn1_get_tag(&p, end, &seq, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+	    p + seq != end || mbedtls_asn1_get_mpi(&p, end, r) || mbedtls_asn1_get_mpi(&p, end, s) ||
+	    p != end)
+		return -EKEYREJECTED;
+	return 0;
+}
+
+/* Minimal DER of (r, s) into out (at most MANIFEST_MAX_SIG_DER bytes). */
+static int sig_der_write(const mbedtls_mpi *r, const mbedtls_mpi *s, uint8_t *out,
+			 size_t *ret_len)
+{
+	unsigned char buf[MANIFEST_MAX_SIG_DER], *p = buf + sizeof(buf);
+	int n, len = 0;
+	if ((n = mbedtls_asn1_write_mpi(&p, buf, s)) < 0)
+		return -EINVAL;
+	len += n;
+	if ((n = mbedtls_asn1_write_mpi(&p, buf, r)) < 0)
+		return -EINVAL;
+	len += n;
+	if ((n = mbedtls_asn1_write_len(&p, buf, (size_t)len)) < 0)
+		return -EINVAL;
+	len += n;
+	if ((n = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
+		return -EINVAL;
+	len += n;
+	memcpy(out, p, (size_t)len);
+	*ret_len = (size_t)len;
+	return 0;
+}
+
+/* 1 if s > n/2 (the high spelling), 0 if not, negative on failure. */
+static int s_is_high(mbedtls_pk_context *pk, const mbedtls_mpi *s)
+{
+	mbedtls_mpi half;
+	int r;
+	mbedtls_mpi_init(&half);
+	r = mbedtls_mpi_copy(&half, &mbedtls_pk_ec(*pk)->grp.N) ||
+	    mbedtls_mpi_shift_r(&half, 1) ? -ENOMEM : mbedtls_mpi_cmp_mpi(s, &half) > 0;
+	mbedtls_mpi_free(&half);
+	return r;
+}
+
+/* Rewrite a signature in its one accepted spelling: low S, minimal DER. */
+static int sig_canonical(mbedtls_pk_context *pk, uint8_t *der, size_t *len)
+{
+	mbedtls_mpi r, s;
+	int x;
+	mbedtls_mpi_init(&r);
+	mbedtls_mpi_init(&s);
+	x = sig_der_parse(der, *len, &r, &s);
+	if (x >= 0)
+		x = s_is_high(pk, &s);
+	if (x > 0)
+		x = mbedtls_mpi_sub_mpi(&s, &mbedtls_pk_ec(*pk)->grp.N, &s) ? -ENOMEM : 0;
+	if (x >= 0)
+		x = sig_der_write(&r, &s, der, len);
+	mbedtls_mpi_free(&r);
+	mbedtls_mpi_free(&s);
+	return x;
+}
+
+/* 0 if der is the one accepted spelling (low S, minimal DER), else
+ * -EKEYREJECTED. */
+static int sig_check_canonical(mbedtls_pk_context *pk, const uint8_t *der, size_t len)
+{
+	mbedtls_mpi r, s;
+	uint8_t again[MANIFEST_MAX_SIG_DER];
+	size_t again_len = 0;
+	int x;
+	mbedtls_mpi_init(&r);
+	mbedtls_mpi_init(&s);
+	x = sig_der_parse(der, len, &r, &s);
+	if (x >= 0)
+		x = s_is_high(pk, &s) != 0 ? -EKEYREJECTED : 0;
+	if (x >= 0 && (sig_der_write(&r, &s, again, &again_len) < 0 || again_len != len ||
+		       memcmp(again, der, len) != 0))
+		x = -EKEYREJECTED;
+	mbedtls_mpi_free(&r);
+	mbedtls_mpi_free(&s);
+	return x;
 }
 
 /* mbedTLS parses PEM only when the terminating NUL is counted in the length. */
@@ -131,6 +231,8 @@ int manifest_sign(const char *keyfile, const uint8_t *msg, size_t len, BaseBuf *
 				      mbedtls_ctr_drbg_random, &rng.drbg) != 0)
 		r = -EIO;
 	rng_free(&rng);
+	if (r >= 0)
+		r = sig_canonical(&pk, sig, &sig_len);
 	if (r < 0) {
 		r = base_err(e, r, "%s: signing failed", keyfile);
 		goto out_pk;
@@ -203,7 +305,10 @@ int manifest_verify(const char *trustdir, const uint8_t *msg, size_t len,
 	r = find_trusted(trustdir, key_id, &pk, what, e);
 	if (r < 0)
 		return r;
-	if (mbedtls_sha256_ret(msg, len, hash, 0) != 0)
+	if (sig_check_canonical(&pk, der, der_len) < 0)
+		r = base_err(e, -EKEYREJECTED, "%s: signature is not in its one accepted spelling "
+			     "(high S or non-minimal DER: a malleated signature)", what);
+	else if (mbedtls_sha256_ret(msg, len, hash, 0) != 0)
 		r = base_err(e, -EIO, "%s: sha256 failed", what);
 	else if (mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, sizeof(hash), der, der_len) != 0)
 		r = base_err(e, -EKEYREJECTED,

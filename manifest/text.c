@@ -21,29 +21,15 @@ static int is_token_char(char c)
 	       c == '.' || c == '_' || c == '+' || c == '-';
 }
 
-static int is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* id and series end up in file names and command lines elsewhere: keep
- * them to a small, shell-safe alphabet. */
+/* id and series end up in file names, records and command lines elsewhere:
+ * the one rule (base_valid_id) that records and the patcher apply too. */
 static int check_token(const char *s, const char **why)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > MANIFEST_MAX_TOKEN) {
-		*why = "must be 1 to 128 characters";
+	if (!base_valid_id(s)) {
+		*why = "must be 1 to 63 characters of letters, digits and . _ + -, starting "
+		       "with a letter or digit";
 		return -EBADMSG;
 	}
-	if (!is_alnum(s[0])) {
-		*why = "must start with a letter or digit";
-		return -EBADMSG;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!is_token_char(s[i])) {
-			*why = "may only hold letters, digits and . _ + -";
-			return -EBADMSG;
-		}
 	return 0;
 }
 
@@ -89,52 +75,11 @@ int manifest_check_member_name(const char *name, const char **why)
 }
 
 /* Target paths are used as given on the serviced system: one spelling per
- * file (no ., .., //, trailing /), so two targets cannot alias silently. */
+ * file, so two targets cannot alias silently (the rule is base_check_path,
+ * which the records apply too). */
 int manifest_check_target_path(const char *path, const char **why)
 {
-	size_t n = strlen(path);
-	if (n == 0 || path[0] != '/') {
-		*why = "path is not absolute";
-		return -EBADMSG;
-	}
-	if (n > MANIFEST_MAX_PATH) {
-		*why = "path is too long";
-		return -EBADMSG;
-	}
-	if (n == 1) {
-		*why = "path is the root directory";
-		return -EBADMSG;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)path[i];
-		if (c < 0x20 || c == 0x7f) {
-			*why = "path holds a control character";
-			return -EBADMSG;
-		}
-	}
-	if (strstr(path, "//")) {
-		*why = "path holds //";
-		return -EBADMSG;
-	}
-	if (path[n - 1] == '/') {
-		*why = "path ends in /";
-		return -EBADMSG;
-	}
-	for (const char *c = path + 1; *c;) {
-		size_t len = strcspn(c, "/");
-		if (len == 1 && c[0] == '.') {
-			*why = "path has a . component";
-			return -EBADMSG;
-		}
-		if (len == 2 && c[0] == '.' && c[1] == '.') {
-			*why = "path has a .. component";
-			return -EBADMSG;
-		}
-		c += len;
-		if (*c == '/')
-			c++;
-	}
-	return 0;
+	return base_check_path(path, why);
 }
 
 static int check_summary(const char *s, const char **why)
@@ -175,11 +120,6 @@ static int parse_u64(const char *s, uint64_t *ret)
 /* Lower-case hex only: upper case would be a second spelling. */
 static int parse_hex(const char *s, uint8_t *out, size_t n)
 {
-	if (strlen(s) != 2 * n)
-		return -EBADMSG;
-	for (size_t i = 0; i < 2 * n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return -EBADMSG;
 	return base_unhex(out, n, s) < 0 ? -EBADMSG : 0;
 }
 

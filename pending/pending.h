@@ -95,8 +95,8 @@ int pending_open_parent(PendingStore *s, const char *path, int *ret_dfd,
  * not a regular file. */
 int pending_hash_at(int dfd, const char *name, uint8_t out[BASE_SHA256_LEN]);
 int pending_valid_name(const char *s);   /* one path component, no '/' */
-int pending_valid_path(const char *s);   /* absolute, no "..", no "//" */
-int pending_valid_id(const char *s);     /* [A-Za-z0-9._+-]{1,64} */
+int pending_valid_path(const char *s);   /* base_check_path */
+int pending_valid_id(const char *s);     /* base_valid_id */
 
 
 const char *pending_state_name(PendingState s);

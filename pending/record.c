@@ -21,32 +21,13 @@ int pending_valid_name(const char *s)
 
 int pending_valid_path(const char *s)
 {
-	if (!s || s[0] != '/' || strlen(s) > 4000 || strcmp(s, "/") == 0)
-		return 0;
-	if (strstr(s, "//") || s[strlen(s) - 1] == '/')
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ')
-			return 0;
-	for (const char *c = s; c; c = strchr(c + 1, '/')) {
-		const char *n = c + 1;
-		size_t len = strcspn(n, "/");
-		if ((len == 1 && n[0] == '.') || (len == 2 && n[0] == '.' && n[1] == '.'))
-			return 0;
-	}
-	return 1;
+	const char *why;
+	return s && base_check_path(s, &why) == 0;
 }
 
 int pending_valid_id(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 64 || s[0] == '.')
-		return 0;
-	for (const char *p = s; *p; p++)
-		if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
-		      ('0' <= *p && *p <= '9') || strchr("._+-", *p)))
-			return 0;
-	return 1;
+	return base_valid_id(s);
 }
 
 static const char *kind_name(PendingKind k)
@@ -135,7 +116,8 @@ static int next_line(Lines *l, BaseErr *e)
 		return base_err(e, -EBADMSG, "line %u: truncated (no newline)", l->line + 1);
 	l->line++;
 	const char *sp = memchr(l->p, ' ', (size_t)(nl - l->p));
-	if (!sp || sp == l->p || (size_t)(sp - l->p) >= sizeof(l->key))
+	if (!sp || sp == l->p || (size_t)(sp - l->p) >= sizeof(l->key) ||
+	    memchr(l->p, 0, (size_t)(sp - l->p)))
 		return base_err(e, -EBADMSG, "line %u: expected 'key value'", l->line);
 	memcpy(l->key, l->p, (size_t)(sp - l->p));
 	l->key[sp - l->p] = 0;
@@ -169,7 +151,9 @@ static int parse_u64(Lines *l, const char *key, uint64_t *ret, BaseErr *e)
 	char *endp = NULL;
 	errno = 0;
 	unsigned long long v = strtoull(l->val, &endp, 10);
-	if (errno || *endp || l->val[0] == '-' || l->val[0] == '+' ||
+	/* one spelling per number: strtoull alone would also take leading
+	 * blanks and a sign (" -1" reads as UINT64_MAX) */
+	if (l->val[0] < '0' || l->val[0] > '9' || errno || *endp ||
 	    (l->val[0] == '0' && l->val[1]))
 		return base_err(e, -EBADMSG, "line %u: bad number '%s'", l->line, l->val);
 	*ret = v;

@@ -161,7 +161,10 @@ static char *read_reason(int dfd, const char *name)
 		return NULL;
 	while (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = 0;
-	return (char *)buf;
+	/* shown on terminals: one line, no control bytes */
+	char *safe = memchr(buf, 0, len) ? NULL : base_escape_dup((char *)buf);
+	free(buf);
+	return safe;
 }
 
 int pending_list(PendingStore *s, PendingList *ret, BaseErr *e)

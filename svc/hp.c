@@ -37,15 +37,17 @@ static int run_pool(const pid_t *pids, size_t n, unsigned workers, const ElfPayl
 int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
 		 unsigned workers, SvcHpRun *ret, BaseErr *e)
 {
-	_cleanup_close_ int fd = open(payload_path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	ElfPayload *p = NULL;
 	pid_t *found = NULL;
 	int r;
 
-	if (fd < 0)
-		return base_err(e, -errno, "%s: %s", payload_path, strerror(errno));
+	r = base_fs_open_regular(AT_FDCWD, payload_path, 0, &fd);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", payload_path,
+				r == -EINVAL ? "not a regular file" : strerror(-r));
 	r = base_fs_read_fd(fd, 256u << 20, &buf, &len);
 	if (r < 0)
 		return base_err(e, r, "%s: %s", payload_path, base_strerror(r));
@@ -117,10 +119,24 @@ int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, Base
 	if (!states)
 		r = -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		r = hp_list(pids[i], &states[k], e);
+		BaseErr why = { 0 };
+		r = hp_list(pids[i], &states[k], &why);
 		if (r == -BASE_E_GONE && found) {
 			r = 0; /* exited since the scan */
 			continue;
+		}
+		if (r < 0 && r != -ENOMEM) {
+			/* its state is unreadable or hostile: say so for this
+			 * process, and go on with the others */
+			states[k] = calloc(1, sizeof(*states[k]));
+			if (!states[k] || !(states[k]->error = strdup(why.msg[0] ? why.msg :
+								      base_strerror(r)))) {
+				free(states[k]);
+				r = -ENOMEM;
+				break;
+			}
+			states[k]->pid = pids[i];
+			r = 0;
 		}
 		if (r >= 0)
 			k++;

@@ -8,6 +8,7 @@
  *   4. swap (pending_apply) or defer */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,27 +36,39 @@ static int trust_dir(Svc *s, char **ret)
 	return 0;
 }
 
-/* Refuse a package older than (or as old as) one installed in its series. */
-static int check_sequence(const PendingList *l, const ManifestPackage *pkg, BaseErr *e)
+/* Anti-rollback: a series only moves forward.  The floor is a high-water
+ * mark: the highest sequence any other package of the series ever reached
+ * (committed: installed, pending, or installed once and rolled back since).
+ * It is derived from the records, which are never deleted, so it survives
+ * rollbacks, reboots and crashes; a rollback takes files back, never the
+ * floor.  Without the high-water mark, rolling back FIX seq 2 would let a
+ * captured, vulnerable FIX seq 1 install again.  SVC_ALLOW_OLDER lowers
+ * nothing permanently: it lets this one install through, loudly. */
+static int check_sequence(const PendingList *l, const ManifestPackage *pkg, unsigned flags,
+			  SvcReport *rep, BaseErr *e)
 {
+	const PendingTxn *high = NULL;
 	for (size_t i = 0; i < l->n; i++) {
 		const PendingEntry *en = &l->entries[i];
 		if (!en->txn || en->txn->kind != PENDING_INSTALL ||
+		    en->state == PENDING_STAGING || en->state == PENDING_QUARANTINED ||
 		    strcmp(en->txn->series, pkg->series) != 0 ||
 		    strcmp(en->txn->package, pkg->id) == 0)
 			continue;
-		const char *st = svc_ledger_state(l, en->txn->package, NULL);
-		if (!st || (strcmp(st, "installed") != 0 && strcmp(st, "pending") != 0 &&
-			    strcmp(st, "rollback-pending") != 0))
-			continue;
-		if (pkg->sequence <= en->txn->sequence)
-			return base_err(e, -BASE_E_OLDER,
-					"%s: sequence %" PRIu64 " of series '%s' is not newer than "
-					"installed %s (sequence %" PRIu64 "): rollback refused",
-					pkg->id, pkg->sequence, pkg->series, en->txn->package,
-					en->txn->sequence);
+		if (!high || en->txn->sequence > high->sequence)
+			high = en->txn;
 	}
-	return 0;
+	if (!high || pkg->sequence > high->sequence)
+		return 0;
+	if (flags & SVC_ALLOW_OLDER)
+		return svc_report_linel(rep, 4, "WARNING: %s: sequence %" PRIu64 " of series '%s' is "
+					"below its high-water mark %" PRIu64 " (%s): installing anyway "
+					"(--allow-older)", pkg->id, pkg->sequence, pkg->series,
+					high->sequence, high->package);
+	return base_err(e, -BASE_E_OLDER,
+			"%s: sequence %" PRIu64 " of series '%s' is not newer than %s (sequence %"
+			PRIu64 ", the series' high-water mark, kept after rollbacks): rollback refused",
+			pkg->id, pkg->sequence, pkg->series, high->package, high->sequence);
 }
 
 static int stage_one(Svc *s, const PendingOp *op, const Stage *m, uint32_t mode,
@@ -163,6 +176,35 @@ static int synthesize(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 	return 0;
 }
 
+/* svc services binaries, and never its own trust or state: a package
+ * signed by a trusted key could otherwise replace the trust store itself
+ * (a new *.pub, and every later package is "trusted") or rewrite records. */
+static int check_target_kind(Svc *s, const ManifestTarget *t, int dfd, const char *name,
+			     const struct stat *st, BaseErr *e)
+{
+	static const char *const own[] = { "/etc/svc/", "/var/lib/svc/" };
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strncmp(t->path, own[i], strlen(own[i])) == 0)
+			return base_err(e, -EPERM, "%s%s: inside svc's own trust store or state "
+					"(%s): refused", s->root_real, t->path, own[i]);
+	/* a second name would keep the unpatched file: the swap replaces one
+	 * name only, and the other would go on running the vulnerable code */
+	if (st->st_nlink > 1)
+		return base_err(e, -EMLINK, "%s%s: target has %ju hard links: the other names "
+				"would keep the unpatched file; refused", s->root_real, t->path,
+				(uintmax_t)st->st_nlink);
+	_cleanup_close_ int fd = -1;
+	unsigned char magic[4];
+	int r = base_fs_open_regular(dfd, name, O_NOFOLLOW, &fd);
+	if (r < 0)
+		return base_err(e, r, "%s%s: %s", s->root_real, t->path, base_strerror(r));
+	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+	    memcmp(magic, "\177ELF", 4) != 0)
+		return base_err(e, -BASE_E_NOTELF, "%s%s: not an ELF file: svc services binaries "
+				"only; refused", s->root_real, t->path);
+	return 0;
+}
+
 /* Check one target and fill its op; returns 1 if already at the new level. */
 static int plan_target(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 		       const ManifestTarget *t, uint64_t number, PendingOp *op, BaseErr *e)
@@ -184,6 +226,9 @@ static int plan_target(Svc *s, const PendingList *l, const ManifestPackage *pkg,
 	if (!S_ISREG(st.st_mode))
 		return base_err(e, -EINVAL, "%s%s: target is not a regular file", s->root_real,
 				t->path);
+	r = check_target_kind(s, t, dfd, name, &st, e);
+	if (r < 0)
+		return r;
 	r = pending_hash_at(dfd, name, cur);
 	if (r < 0)
 		return base_err(e, r, "%s%s: %s", s->root_real, t->path, base_strerror(r));
@@ -226,6 +271,8 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 
 	r = svc_lock(s, e);
 	if (r >= 0)
+		r = svc_proc_check(e);
+	if (r >= 0)
 		r = trust_dir(s, &trust);
 	if (r >= 0)
 		r = manifest_open(package_path, trust, &pkg, e);
@@ -263,7 +310,7 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 		svc_report_line(&rep, "%s is already %s: nothing to do", pkg->id, state);
 		goto out;
 	}
-	r = check_sequence(&l, pkg, e);
+	r = check_sequence(&l, pkg, flags, &rep, e);
 	if (r < 0)
 		goto out;
 

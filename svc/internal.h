@@ -33,8 +33,13 @@ typedef struct SvcScanTarget {
 } SvcScanTarget;
 
 /* One pass over /proc: every process mapping each target (current or older
- * version, matched by dev:inode or by path). */
+ * version, matched by dev:inode or by path).  Returns the number of
+ * processes that could not be read (their use is unknown: never count them
+ * as not using a target), or -ENODEV when /proc is not procfs. */
 int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e);
+/* 0 if /proc is procfs, else -ENODEV: checked before a transaction changes
+ * anything, so a missing /proc refuses rather than half-acts. */
+int svc_proc_check(BaseErr *e);
 
 /* ---- ledger (ledger.c): what the records say ----------------------------------- */
 /* Latest record of a package (any kind), and its latest install record. */

@@ -3,11 +3,14 @@
  * path names the same file but the inode differs (the file was replaced
  * under it, the kernel shows " (deleted)"). */
 #include <ctype.h>
+#include <limits.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -38,7 +41,7 @@ static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_
 	u->dev = dev;
 	u->ino = ino;
 	snprintf(u->map, sizeof(u->map), "%s", map);
-	snprintf(u->comm, sizeof(u->comm), "%s", comm);
+	base_escape(u->comm, sizeof(u->comm), comm);
 	return 0;
 }
 
@@ -55,6 +58,62 @@ static void read_comm(pid_t pid, char *out, size_t n)
 	fclose(f);
 }
 
+/* An empty directory, or anything else mounted on /proc, lists no process:
+ * every file would look unused, and a swap of an in-use library would be
+ * reported as converged.  Only procfs can say who maps what. */
+int svc_proc_check(BaseErr *e)
+{
+	struct statfs sf;
+	if (statfs("/proc", &sf) < 0)
+		return base_err(e, -ENODEV, "/proc: %s: cannot tell which processes use the "
+				"targets", strerror(errno));
+	if (sf.f_type != PROC_SUPER_MAGIC)
+		return base_err(e, -ENODEV, "/proc is not procfs (not mounted?): cannot tell "
+				"which processes use the targets");
+	return 0;
+}
+
+/* The permitted capability set of a process (/proc/PID/status is readable
+ * by anyone), or ~0 if unknown. */
+static uint64_t cap_permitted(const char *pid)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	uint64_t v = ~(uint64_t)0;
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return v;
+	while (getline(&line, &cap, f) > 0)
+		if (strncmp(line, "CapPrm:", 7) == 0) {
+			v = strtoull(line + 7, NULL, 16);
+			break;
+		}
+	free(line);
+	fclose(f);
+	return v;
+}
+
+/* A process whose maps svc cannot read is of unknown use, unless it holds
+ * capabilities svc lacks: then it is more privileged than svc (a container
+ * supervisor, say), outside what svc can see or service, and not a process
+ * svc's answer is about; it is not counted (the kernel shields it even from
+ * root).  Anything else unreadable (svc run as a plain user) is unknown. */
+static int unknown_process(pid_t pid)
+{
+	static uint64_t mine;
+	static int have;
+	char p[24];
+	if (!have) {
+		mine = cap_permitted("self");
+		have = 1;
+	}
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	return (cap_permitted(p) & ~mine) == 0;
+}
+
+/* 1 if the process could not be read (its use of the targets is unknown),
+ * 0 if read or gone, negative on failure. */
 static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
 {
 	char path[64], comm[32] = "";
@@ -65,7 +124,7 @@ static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return 0; /* gone, or not ours to read */
+		return errno == ENOENT || errno == ESRCH ? 0 : unknown_process(pid);
 	while (r >= 0 && getline(&line, &cap, f) > 0) {
 		unsigned maj, min;
 		unsigned long ino, start, end;
@@ -100,6 +159,7 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 {
 	char **full = calloc(n ? n : 1, sizeof(char *));
 	DIR *d = NULL;
+	unsigned unreadable = 0;
 	int r = 0;
 
 	if (!full)
@@ -107,6 +167,8 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 	for (size_t i = 0; i < n; i++)
 		if (!(full[i] = base_strdupf("%s%s", s->root_real, t[i].path)))
 			r = -ENOMEM;
+	if (r >= 0)
+		r = svc_proc_check(e);
 	if (r >= 0 && !(d = opendir("/proc")))
 		r = base_err(e, -errno, "/proc: cannot scan processes: %s", strerror(errno));
 	for (struct dirent *de; r >= 0 && (de = readdir(d));) {
@@ -115,12 +177,16 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 		pid_t pid = (pid_t)atoi(de->d_name);
 		if (pid == getpid())
 			continue;
-		r = scan_pid(s, pid, t, n, full);
+		int x = scan_pid(s, pid, t, n, full);
+		if (x < 0)
+			r = x;
+		else
+			unreadable += (unsigned)x;
 	}
 	if (d)
 		closedir(d);
 	for (size_t i = 0; i < n; i++)
 		free(full[i]);
 	free(full);
-	return r;
+	return r < 0 ? r : (int)(unreadable > INT_MAX ? INT_MAX : unreadable);
 }

@@ -12,12 +12,14 @@
 
 static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r;
-	if (fd < 0)
+	_cleanup_close_ int fd = -1;
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
+	if (r == -EINVAL)
+		return base_err(e, r, "%s: not a regular file", path);
+	if (r < 0)
+		return base_err(e, r, "%s: %s", path, strerror(-r));
+	if (fstat(fd, st) < 0)
 		return base_err(e, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
-		return base_err(e, -EINVAL, "%s: not a regular file", path);
 	r = base_fs_read_fd(fd, MANIFEST_MAX_PACKAGE, buf, len);
 	if (r < 0)
 		return base_err(e, r, "%s: %s", path, base_strerror(r));
@@ -34,10 +36,13 @@ static ManifestMember *add_member(ManifestPackage *pkg, char *name, uint8_t *dat
 }
 
 /* Payload from the objects; the coldpatch synthesized from base + payload. */
-static int build_from_objects(const SvcPackTarget *t, const char *fix_id, const uint8_t *base,
+static int build_from_objects(const SvcPackSpec *spec, const SvcPackTarget *t, const uint8_t *base,
 			      size_t base_len, uint8_t **ret_hp, size_t *ret_hp_len,
-			      BaseBuf *ret_cold, BaseErr *e)
+			      BaseBuf *ret_cold, SvcPackResult *res, BaseErr *e)
 {
+	const ElfBuildOptions opts = { spec->debug_dirs, spec->n_debug_dirs, spec->no_debuginfod };
+	ElfBuildStats st = { 0 };
+	const char *fix_id = spec->id;
 	ElfFile *f = NULL;
 	ElfLineage lin = { 0 };
 	ElfPayload *p = NULL;
@@ -58,8 +63,18 @@ static int build_from_objects(const SvcPackTarget *t, const char *fix_id, const 
 		r = base_err(e, -EINVAL, "%s: a coldpatch (fixes applied: %s...): give the original "
 			     "build with --base-build", t->base_file, lin.fixes[0]);
 	if (r >= 0)
-		r = elf_build_payload(t->base_build ? t->base_build : t->base_file, pairs,
-				      t->n_objects, fix_id, lin.fixes, lin.n_fixes, &p, e);
+		r = elf_build_payload_opts(t->base_build ? t->base_build : t->base_file, pairs,
+					   t->n_objects, fix_id, lin.fixes, lin.n_fixes, &opts, &p, &st, e);
+	if (r >= 0) {
+		size_t n = strlen(res->symbols);
+		res->functions_changed += st.n_changed;
+		res->functions_new += st.n_new;
+		res->functions_line_only += st.n_line_only;
+		res->functions_verified += st.n_verified;
+		snprintf(res->symbols + n, sizeof(res->symbols) - n, "%s%s: symbols from %s%s%s",
+			 n ? "\n" : "", t->path, elf_symbol_source_str(st.symbols),
+			 st.symbols_path[0] ? " " : "", st.symbols_path);
+	}
 	if (r >= 0)
 		r = elf_payload_write(p, &hp, e);
 	if (r >= 0)
@@ -130,7 +145,7 @@ int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e)
 			mt->cold_member = m->name;
 		} else {
 			BaseBuf cold = { 0 };
-			r = build_from_objects(t, spec->id, base, base_len, &data, &len, &cold, e);
+			r = build_from_objects(spec, t, base, base_len, &data, &len, &cold, &res, e);
 			free(base);
 			if (r < 0)
 				break;

@@ -9,8 +9,13 @@
 
 static int report_vline(SvcReport *r, int level, const char *fmt, va_list ap)
 {
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
+	char *raw = NULL;
+	if (vasprintf(&raw, fmt, ap) < 0)
+		return -ENOMEM;
+	/* report lines quote paths, ids and process names: printable only */
+	char *s = base_escape_dup(raw);
+	free(raw);
+	if (!s)
 		return -ENOMEM;
 	char **l = realloc(r->lines, (r->n_lines + 1) * sizeof(*l));
 	if (l)
@@ -108,7 +113,7 @@ int svc_scan_ops(Svc *s, const PendingTxn *txn, SvcScanTarget **ret, BaseErr *e)
 		return r;
 	}
 	*ret = t;
-	return 0;
+	return r;
 }
 
 int svc_commit_or_defer(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e)
@@ -118,16 +123,21 @@ int svc_commit_or_defer(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e)
 	int r = svc_scan_ops(s, t, &scan, e);
 	if (r < 0)
 		return r;
+	int unknown = r;
 	r = svc_report_users(rep, scan, t->n_ops);
 	busy = rep->n_users;
 	svc_scan_free(scan, t->n_ops);
 	if (r < 0)
 		return r;
-	if (busy) {
+	if (busy || unknown) {
 		rep->pending = 1;
 		for (size_t i = 0; i < rep->n_users; i++)
 			svc_report_line(rep, "in use: %s by pid %d (%s)", rep->user_paths[i],
 					(int)rep->users[i].pid, rep->users[i].comm);
+		/* a process we cannot read may map a target: not a swap */
+		if (unknown)
+			svc_report_line(rep, "%d process%s could not be read: cannot tell whether "
+					"the targets are in use", unknown, unknown == 1 ? "" : "es");
 		svc_report_line(rep, "transaction %llu pending: files swap at the next `svc boot` "
 				"(restart required)", (unsigned long long)t->number);
 		return SVC_RESTART;

@@ -99,6 +99,8 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 
 	r = svc_lock(s, e);
 	if (r >= 0)
+		r = svc_proc_check(e);
+	if (r >= 0)
 		r = pending_list(&s->store, &l, e);
 	if (r < 0)
 		goto out;
@@ -133,7 +135,23 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 			r = cancel(s, last->txn, &rep, e);
 			goto out;
 		}
-		/* an interrupted swap: once committed it rolls forward, then back */
+		/* an interrupted swap: once committed it rolls forward, then back;
+		 * but only as the oldest pending transaction: applied ahead of an
+		 * earlier one (a rollback waiting for the reboot), its record
+		 * would say "applied" for files that the earlier one then puts
+		 * back at boot, and the ledger would lie.  Refuse, change nothing. */
+		for (size_t i = 0; i < l.n; i++) {
+			const PendingEntry *en = &l.entries[i];
+			if (en->state == PENDING_PENDING && en->number < last->number) {
+				r = base_err(e, -EBUSY, "%s: transaction %" PRIu64 " (%s of %s) is "
+					     "still pending before it: run `svc boot` (restart) "
+					     "first; nothing changed", id, en->number,
+					     en->txn && en->txn->kind == PENDING_ROLLBACK ?
+						     "rollback" : "install",
+					     en->txn ? en->txn->package : "an unreadable record");
+				goto out;
+			}
+		}
 		r = pending_apply(&s->store, last->txn, e);
 		pending_list_free(&l);
 		if (r >= 0)

@@ -178,8 +178,13 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 			scan[i].ino = sb.st_ino;
 		}
 	}
-	if (r >= 0 && st.n_files)
+	if (r >= 0 && st.n_files) {
 		r = svc_scan_users(s, scan, st.n_files, e);
+		if (r > 0) {
+			st.n_unknown_procs = (size_t)r;
+			r = 0;
+		}
+	}
 	if (r >= 0) {
 		_cleanup_close_ int dfd = -1;
 		uint8_t *buf = NULL;
@@ -193,7 +198,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		f->users = BASE_TAKE_PTR(scan[i].users);
 		f->n_users = scan[i].n_users;
 		svc_hot_levels(s, &l, f);
-		f->converged = 1;
+		f->converged = st.n_unknown_procs ? -1 : 1;
 		for (size_t k = 0; k < f->n_users; k++)
 			if (strcmp(f->users[k].level, f->level) != 0)
 				f->converged = 0;

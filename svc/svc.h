@@ -34,7 +34,7 @@ void svc_close(Svc *s);
 /* A process that maps a serviced file. */
 typedef struct SvcUser {
 	pid_t pid;
-	char comm[32];
+	char comm[64];           /* escaped (base_escape): a process names itself */
 	int old_version;         /* 1: maps a replaced (older) file, not the one on disk */
 	dev_t dev;               /* the file it maps (first mapping seen) */
 	ino_t ino;
@@ -60,6 +60,8 @@ typedef struct SvcReport {
 void svc_report_free(SvcReport *r);
 
 #define SVC_HOTPATCH 1u  /* also patch running processes (/hotpatch:enable) */
+#define SVC_ALLOW_OLDER 2u  /* install: the operator overrides the series'
+			     * high-water mark (anti-rollback), loudly */
 
 /* Install a package.  With SVC_HOTPATCH, every process mapping a target is
  * patched in memory and the files are swapped at once, even in use; a
@@ -98,11 +100,23 @@ typedef struct SvcPackSpec {
 	int include_coldpatch;   /* with objects: ship the coldpatch whole too */
 	size_t n_targets;
 	const SvcPackTarget *targets;
+	/* With objects, where a stripped base's symbols are looked for (see
+	 * docs/vendor-guide.md): debug directories holding .build-id/xx/yyyy.debug
+	 * and .gnu_debuglink files (none: /usr/lib/debug), then the debuginfod
+	 * servers of DEBUGINFOD_URLS unless no_debuginfod. */
+	const char *const *debug_dirs;
+	size_t n_debug_dirs;
+	int no_debuginfod;
 } SvcPackSpec;
 
 typedef struct SvcPackResult {
 	uint64_t package_bytes;  /* size of the written package */
 	uint64_t replaced_bytes; /* total size of the files it replaces */
+	/* with objects, summed over the targets: */
+	size_t functions_changed, functions_new;
+	size_t functions_line_only;  /* left alone: only __LINE__ constants moved */
+	size_t functions_verified;   /* base-object functions checked against the base */
+	char symbols[1024];      /* where each target's symbols came from, one line each */
 } SvcPackResult;
 
 int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e);
@@ -230,7 +244,9 @@ typedef struct SvcFileStatus {
 	char *level;             /* fix level on disk: "base", a package id, or "unknown" */
 	size_t n_users;
 	SvcUser *users;
-	int converged;           /* every process runs the level on disk */
+	int converged;           /* 1: every process runs the level on disk; 0: one
+				  * does not; -1: unknown (a process could not be
+				  * read), never "yes" from missing data */
 } SvcFileStatus;
 
 typedef struct SvcStatus {
@@ -241,6 +257,7 @@ typedef struct SvcStatus {
 	size_t n_unreadable;     /* records that could not be read */
 	char **unreadable;
 	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
+	size_t n_unknown_procs;  /* processes whose maps could not be read */
 } SvcStatus;
 
 int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);

@@ -11,10 +11,11 @@ FB="$SVC_TOP/tests/fixtures/build"
 n=0; ok() { n=$((n + 1)); echo "ok $n - $*"; }
 
 # base_build [MAKE ARGS]: a fresh tree in $S/src, built; the base files in
-# $S/base, the tree cleaned again for svc build
+# $S/base, the tree cleaned again for svc build (BASE_CFLAGS: the base's own)
 base_build() {
 	rm -rf "$S/src" "$S/base"; cp -a "$FB/src" "$S/src"; mkdir -p "$S/base"
-	make -s -C "$S/src" "$@" >/dev/null 2>&1 || fail "fixture does not build"
+	CFLAGS="${BASE_CFLAGS:--O2 -g}" make -s -C "$S/src" "$@" >/dev/null 2>&1 ||
+		fail "fixture does not build"
 	cp "$S/src/libcount.so.1" "$S/src/counter" "$S/base/"
 	make -s -C "$S/src" clean >/dev/null
 }
@@ -101,6 +102,26 @@ svc_build 1 unbuilt.patch U.hfx
 echo "$OUT" | grep -q "lib/extra.c: changed by the patch, but the build never compiled it" ||
 	fail "unbuilt unit: $OUT"
 ok "a unit the build never compiled is refused by name"
+
+# the tree in another directory: other debug paths, other build-ids, the same
+# code: base verification compares the functions with the base's bytes
+make -s -C "$S/src" clean >/dev/null
+mv "$S/src" "$S/src.moved"; mkdir "$S/src"; mv "$S/src.moved" "$S/src/deeper"
+S_SRC="$S/src/deeper"
+expect_exit 0 "$SVC" build --source "$S_SRC" --patch "$FB/step2.patch" \
+	--target "/usr/lib/libcount.so.1=$S/base/libcount.so.1" --target "/usr/bin/counter=$S/base/counter" \
+	--build 'make -j2' --key "$S/vendor.key" --out "$S/M.hfx" --id M --series count --seq 1
+echo "$OUT" | grep -q "has build-id .*, the base .*: its functions are checked" || fail "build-id: $OUT"
+echo "$OUT" | grep -qE "^pack .* 3 base functions verified against the base" || fail "not verified: $OUT"
+rm -rf "$S/src"
+ok "a tree built elsewhere (other build-ids, same code): verified function by function"
+
+BASE_CFLAGS="-O1 -g" base_build
+svc_build 1 step2.patch O.hfx
+echo "$OUT" | grep -q "does not match the base build: 'count_next'" || fail "-O1 base: $OUT"
+[ ! -e "$S/O.hfx" ] || fail "refused build wrote a package"
+echo "$OUT" | tail -n1 | sed "s/^/   /"
+ok "a build that does not reproduce the base's code is refused, naming the function"
 
 base_build CC=clang
 svc_build 1 step2.patch W.hfx

@@ -56,8 +56,22 @@ expect_exit 0 "$SVC" --root "$R" rollback FIX-1
 [ "$(sha "$LIB")" = "$V1" ] || fail "rollback of FIX-1 did not go back to base"
 ok "stacked fixes roll back in order only"
 
+# --- anti-rollback is a high-water mark: FIX-2 (seq 2) was installed, so
+# FIX-1 (seq 1) stays refused after both were rolled back; the operator's
+# --allow-older lets it in, with a warning (the tests below reuse FIX-1)
+before=$(tree_state "$R")
+expect_exit 1 "$SVC" --root "$R" install "$S/FIX-1.hfx"
+echo "$OUT" | grep -q "high-water mark" || fail "FIX-1 below the high-water mark not refused: $OUT"
+[ "$before" = "$(tree_state "$R")" ] || fail "high-water refusal changed the tree"
+expect_exit 0 "$SVC" --root "$R" install --allow-older "$S/FIX-1.hfx"
+echo "$OUT" | grep -q "WARNING: FIX-1: sequence 1 .* below its high-water mark 2" ||
+	fail "override not loud: $OUT"
+[ "$(sha "$LIB")" = "$V2" ] || fail "override did not install"
+expect_exit 0 "$SVC" --root "$R" rollback FIX-1
+ok "a rolled-back series keeps its high-water mark; --allow-older overrides it loudly"
+
 # --- rollback while in use is deferred; rollback of a pending install cancels it
-expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx"
+expect_exit 0 "$SVC" --root "$R" install --allow-older "$S/FIX-1.hfx"
 start_greeter "$S/out2"; P2=$GPID
 expect_exit 3 "$SVC" --root "$R" rollback FIX-1
 [ "$(sha "$LIB")" = "$V2" ] || fail "rollback swapped while in use"
@@ -65,7 +79,7 @@ expect_exit 0 "$SVC" --root "$R" boot
 [ "$(sha "$LIB")" = "$V1" ] || fail "boot did not complete the rollback"
 stop_pid "$P2"
 start_greeter "$S/out3"; P2=$GPID
-expect_exit 3 "$SVC" --root "$R" install "$S/FIX-1.hfx"
+expect_exit 3 "$SVC" --root "$R" install --allow-older "$S/FIX-1.hfx"
 expect_exit 0 "$SVC" --root "$R" rollback FIX-1
 echo "$OUT" | grep -q cancelled || fail "pending install not cancelled: $OUT"
 ls -A "$R/usr/lib" | grep -q '\.new$' && fail "staged file left after cancel"
@@ -100,7 +114,7 @@ head -c 300 "$S/FIX-1.hfx" >"$S/truncated.hfx"
 pack_fix FIX-W 5 "$S/build/v2" "$S/build/v3"       # applies to FIX-1's level, not base
 mkdir -p "$S/real"; cp "$LIB" "$S/real/"; mv "$R/usr/lib" "$R/usr/lib.real"; ln -s lib.real "$R/usr/lib"
 before=$(tree_state "$R")
-expect_exit 1 "$SVC" --root "$R" install "$S/FIX-1.hfx"
+expect_exit 1 "$SVC" --root "$R" install --allow-older "$S/FIX-1.hfx"
 echo "$OUT" | grep -q "symbolic link" || fail "symlinked target directory not refused: $OUT"
 [ "$before" = "$(tree_state "$R")" ] || fail "symlink refusal changed the tree"
 rm "$R/usr/lib"; mv "$R/usr/lib.real" "$R/usr/lib"
@@ -122,7 +136,7 @@ ok "every bad package is refused with one line and changes nothing"
 
 # --- anti-rollback: an older sequence of the series is refused
 pack_fix FIX-0 0 "$S/build/v1" "$S/build/v2"
-expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx"
+expect_exit 0 "$SVC" --root "$R" install --allow-older "$S/FIX-1.hfx"
 before=$(tree_state "$R")
 expect_exit 1 "$SVC" --root "$R" install "$S/FIX-0.hfx"
 echo "$OUT" | grep -q "not newer" || fail "older sequence not refused: $OUT"

@@ -18,8 +18,23 @@ static void test_err_keeps_first_message(void)
 	CU_ASSERT_STRING_EQUAL(e.msg, "a.hfx: bad magic");
 	CU_ASSERT_EQUAL(e.code, -EBADMSG);
 	base_err_replace(&e, -EIO, "line\nbreak");
-	CU_ASSERT_STRING_EQUAL(e.msg, "line break");
+	CU_ASSERT_STRING_EQUAL(e.msg, "line\\x0abreak");
 	CU_ASSERT_STRING_EQUAL(base_strerror(-EKEYREJECTED), "signature does not verify");
+}
+
+/* Control bytes from records, process names or fix ids never reach a
+ * terminal raw: C0, DEL and UTF-8 C1 are escaped, other UTF-8 is kept, and
+ * a short buffer never ends in half an escape. */
+static void test_escape_control_bytes(void)
+{
+	char out[64];
+	base_escape(out, sizeof(out), "a\x1b[2Jb\x7f\xc2\x9b\xc3\xa9");
+	CU_ASSERT_STRING_EQUAL(out, "a\\x1b[2Jb\\x7f\\xc2\\x9b\xc3\xa9");
+	base_escape(out, 6, "ab\x01" "cd");
+	CU_ASSERT_STRING_EQUAL(out, "ab");
+	char *d = base_escape_dup("\r\n");
+	CU_ASSERT_STRING_EQUAL(d, "\\x0d\\x0a");
+	free(d);
 }
 
 static void test_sha256_known_vector(void)
@@ -33,6 +48,10 @@ static void test_sha256_known_vector(void)
 	CU_ASSERT_EQUAL(base_unhex(back, 32, hex), 0);
 	CU_ASSERT_EQUAL(memcmp(back, d, 32), 0);
 	CU_ASSERT_EQUAL(base_unhex(back, 32, "zz"), -EINVAL);
+	/* one spelling: upper-case hex is refused */
+	uint8_t one;
+	CU_ASSERT_EQUAL(base_unhex(&one, 1, "AB"), -EINVAL);
+	CU_ASSERT_EQUAL(base_unhex(&one, 1, "ab"), 0);
 	CU_ASSERT_EQUAL(base_crc32("123456789", 9), 0xCBF43926u);
 }
 
@@ -73,6 +92,30 @@ static void test_open_dir_refuses_symlink(void)
 	free(dir);
 }
 
+/* A FIFO where a regular file should be must be refused at once, never
+ * block the open (svc boot would hang forever waiting for a writer); the
+ * alarm turns a hang into a failed test. */
+static void test_open_regular_refuses_fifo_without_blocking(void)
+{
+	char *dir = test_scratch("base");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	CU_ASSERT_EQUAL(mkfifoat(dfd, "fifo", 0644), 0);
+	alarm(10);
+	CU_ASSERT_EQUAL(base_fs_open_regular(dfd, "fifo", O_NOFOLLOW, &fd), -EINVAL);
+	CU_ASSERT_EQUAL(base_fs_read_at(dfd, "fifo", 100, &buf, &len), -EINVAL);
+	CU_ASSERT_EQUAL(base_fs_open_regular(AT_FDCWD, "/dev/null", 0, &fd), -EINVAL);
+	alarm(0);
+	CU_ASSERT_EQUAL(base_fs_write_atomic(dfd, "f", "x", 1, 0644), 0);
+	CU_ASSERT_EQUAL(base_fs_open_regular(dfd, "f", O_NOFOLLOW, &fd), 0);
+	CU_ASSERT_EQUAL(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	close(fd);
+	close(dfd);
+	test_rmrf(dir);
+	free(dir);
+}
+
 /* The crash switch must kill the process before the Nth step, not after:
  * step 3 of write_atomic is the rename, so the target must not exist. */
 static void test_crash_switch_kills_before_step(void)
@@ -104,9 +147,12 @@ int test_register(void)
 	if (!s)
 		return -1;
 	CU_add_test(s, "error context keeps the first message, one line", test_err_keeps_first_message);
+	CU_add_test(s, "escape turns control bytes into \\xNN", test_escape_control_bytes);
 	CU_add_test(s, "sha256/hex/crc32 known vectors", test_sha256_known_vector);
 	CU_add_test(s, "atomic write then bounded read", test_write_atomic_and_read);
 	CU_add_test(s, "directory walk refuses symlinks and ..", test_open_dir_refuses_symlink);
+	CU_add_test(s, "open_regular refuses a FIFO without blocking",
+		    test_open_regular_refuses_fifo_without_blocking);
 	CU_add_test(s, "crash switch kills before the Nth step", test_crash_switch_kills_before_step);
 	return 0;
 }

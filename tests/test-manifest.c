@@ -2,6 +2,8 @@
  * the package archive (pack/open round trip, tampering, hostile archives
  * crafted here with libarchive directly). */
 #include <CUnit/CUnit.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -37,7 +39,7 @@ static const char sample[] =
 	"mode 0755\n"
 	"cold cold/libfoo.so\n"
 	"payload hp/libfoo.hp\n"
-	"target /usr/bin/foo bar\n"
+	"target /usr/bin/foo+bar\n"
 	"base-sha256 " HA "\n"
 	"new-sha256 " HB "\n"
 	"mode 4755\n"
@@ -61,7 +63,7 @@ static void test_parse_format_round_trip(void)
 	CU_ASSERT_EQUAL(pkg->n_targets, 2);
 	CU_ASSERT_EQUAL(pkg->members[0].len, 11);
 	CU_ASSERT_EQUAL(pkg->members[1].sha256[0], 0x22);
-	CU_ASSERT_STRING_EQUAL(pkg->targets[1].path, "/usr/bin/foo bar");
+	CU_ASSERT_STRING_EQUAL(pkg->targets[1].path, "/usr/bin/foo+bar");
 	CU_ASSERT_EQUAL(pkg->targets[0].mode, 0755);
 	CU_ASSERT_EQUAL(pkg->targets[1].mode, 04755);
 	CU_ASSERT_EQUAL(pkg->targets[0].base_sha256[31], 0xaa);
@@ -158,6 +160,9 @@ static void test_parse_refuses_bad_values(void)
 	REFUSE("member hp/libfoo.hp 5 ", "member hp/libfoo.hp 05 ", 7);         /* non-canonical size */
 	REFUSE("member hp/libfoo.hp 5 ", "member hp/libfoo.hp -5 ", 7);
 	REFUSE("sequence 7", "sequence 07", 4);
+	/* the rules records apply too: a space in a path, a 64-byte id */
+	REFUSE("target /usr/bin/foo+bar", "target /usr/bin/foo bar", 14);
+	REFUSE("id FIX-0001", "id FIX-0001-123456789-123456789-123456789-123456789-123456789-12345", 2);
 	REFUSE("sequence 7", "sequence 18446744073709551616", 4);               /* u64 overflow */
 	REFUSE("sequence 7", "sequence ", 4);
 	REFUSE("mode 0755", "mode 755", 11);
@@ -183,7 +188,7 @@ static void test_parse_refuses_bad_paths(void)
 	REFUSE("target /usr/lib/libfoo.so", "target /", 8);
 	refuse("target /usr/lib/libfoo.so", "target /usr/lib/lib\0foo.so", 26, 8);   /* NUL */
 	REFUSE("target /usr/lib/libfoo.so", "target /usr/lib/li\nbfoo.so", 9);   /* newline */
-	REFUSE("target /usr/bin/foo bar", "target /usr/lib/libfoo.so", 14);     /* duplicate */
+	REFUSE("target /usr/bin/foo+bar", "target /usr/lib/libfoo.so", 14);     /* duplicate */
 	/* member names */
 	REFUSE("member hp/libfoo.hp", "member ../libfoo.hp", 7);
 	REFUSE("member hp/libfoo.hp", "member /hp/libfoo.hp", 7);
@@ -619,6 +624,100 @@ static void test_open_refuses_tampered_member(void)
 	CU_ASSERT_EQUAL(craft(bad, v, n, 1), 0);
 	expect_open(&f, bad, -EKEYREJECTED, NULL);
 	ents_free(v, n);
+	fix_teardown(&f);
+}
+
+/* The signature as (r, n - s): mathematically valid, a second spelling.
+ * python3 does the big-number step (the test must not share the code it
+ * checks).  Prints the new DER hex, and "low"/"high" for the given s. */
+#define MALLEATE_PY \
+	"import sys\n" \
+	"n=0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551\n" \
+	"d=bytes.fromhex(sys.argv[1]); assert d[0]==0x30 and d[2]==2\n" \
+	"lr=d[3]; r=d[4:4+lr]; ls=d[5+lr]; s=int.from_bytes(d[6+lr:6+lr+ls],'big')\n" \
+	"t=n-s; b=t.to_bytes((t.bit_length()+8)//8,'big')\n" \
+	"b=b[1:] if len(b)>1 and b[0]==0 and b[1]<0x80 else b\n" \
+	"body=bytes([2,len(r)])+r+bytes([2,len(b)])+b\n" \
+	"print((bytes([0x30,len(body)])+body).hex(), 'low' if s<=n//2 else 'high')\n"
+
+static void test_open_refuses_high_s_signature(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	Ent v[8];
+	size_t n = slurp(f.pkg, v, 8);
+	_cleanup_free_ char *bad = base_strdupf("%s/highs.hfx", f.dir);
+	Ent *sg = find_ent(v, n, "manifest.sig");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sg);
+	char *sig = strstr((char *)sg->data, "\nsignature ");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sig);
+	sig += strlen("\nsignature ");
+	_cleanup_free_ char *hex = strndup(sig, strcspn(sig, "\n"));
+	_cleanup_free_ char *py = base_strdupf("%s/malleate.py", f.dir);
+	CU_ASSERT_EQUAL_FATAL(test_write(py, MALLEATE_PY, strlen(MALLEATE_PY)), 0);
+	_cleanup_free_ char *out = test_sh_out("python3 %s %s", py, hex);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	/* the signer emits low S */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, " low"));
+	char *sp = strchr(out, ' ');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sp);
+	*sp = 0;
+	/* the other spelling, same key, same manifest: refused */
+	BaseBuf nb = { 0 };
+	base_buf_append(&nb, sg->data, (size_t)((uint8_t *)sig - sg->data));
+	base_buf_printf(&nb, "%s\n", out);
+	free(sg->data);
+	sg->data = nb.data;
+	sg->len = nb.len;
+	CU_ASSERT_EQUAL(craft(bad, v, n, 1), 0);
+	expect_open(&f, bad, -EKEYREJECTED, "one accepted spelling");
+	ents_free(v, n);
+	fix_teardown(&f);
+}
+
+/* Signer first: a package from an untrusted key whose member inflates to
+ * 64 MiB is refused before that member is inflated: the opening process
+ * stays small and quick.  (Before, everything was unpacked first: about
+ * twice the unpacked size in memory, seconds of work.)  Pack and open each
+ * run in a child, so the measured peak is the opener's alone. */
+static void test_untrusted_package_refused_before_unpacking(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	_cleanup_free_ char *big = base_strdupf("%s/big.hfx", f.dir);
+	_cleanup_free_ char *rogue = base_strdupf("%s.key", f.key2);
+	pid_t pid = fork();
+	if (pid == 0) {
+		size_t n = 64u << 20;
+		char *zeros = calloc(1, n);
+		ManifestPackage p;
+		ManifestMember m[2];
+		ManifestTarget t;
+		BaseErr e = { 0 };
+		sample_pkg(&p, m, &t, cold_data, hp_data);
+		m[0].data = (uint8_t *)zeros;
+		m[0].len = n;
+		_exit(zeros && manifest_pack(&p, rogue, big, &e) == 0 ? 0 : 1);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CU_ASSERT_FATAL(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	uint64_t t0 = base_now_ns();
+	pid = fork();
+	if (pid == 0) {
+		ManifestPackage *pkg = NULL;
+		BaseErr e = { 0 };
+		_exit(manifest_open(big, f.trust, &pkg, &e) == -ENOKEY ? 0 : 1);
+	}
+	struct rusage ru;
+	CU_ASSERT_EQUAL(wait4(pid, &st, 0, &ru), pid);
+	double secs = (double)(base_now_ns() - t0) / 1e9;
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT(ru.ru_maxrss < 32 * 1024);   /* KiB: far below the 64 MiB member */
+	CU_ASSERT(secs < 2.0);
+	printf("\n    untrusted 64 MiB-inflating package: refused, peak RSS %ld KiB, %.3f s ",
+	       ru.ru_maxrss, secs);
 	fix_teardown(&f);
 }
 
@@ -1090,7 +1189,11 @@ int test_register(void)
 		    test_pack_long_member_name);
 	CU_add_test(s, "open refuses a tampered member, manifest or signature",
 		    test_open_refuses_tampered_member);
+	CU_add_test(s, "open refuses a high-S (malleated) signature; pack emits low S",
+		    test_open_refuses_high_s_signature);
 	CU_add_test(s, "open refuses an untrusted signer (-ENOKEY)", test_open_refuses_untrusted_signer);
+	CU_add_test(s, "untrusted package refused before its members are unpacked",
+		    test_untrusted_package_refused_before_unpacking);
 	CU_add_test(s, "trust dir: junk, symlinks, hidden and non-.pub files are not trusted",
 		    test_trust_dir_ignores_junk);
 	CU_add_test(s, "open refuses truncated archives at every cut (-EBADMSG)",

@@ -54,6 +54,61 @@ static void test_record_round_trip(void)
 	pending_txn_free(back);
 }
 
+/* Replace the first `from` in the record text by `to` and write a valid
+ * checksum again: what a hostile writer (not a torn write) would produce. */
+static int parse_edited(const BaseBuf *b, const char *from, const char *to, size_t to_len)
+{
+	const char *text = (const char *)b->data, *at = strstr(text, from);
+	const char *end = strstr(text, "end ");
+	BaseBuf n = { 0 };
+	uint8_t d[BASE_SHA256_LEN];
+	char sum[BASE_SHA256_HEX];
+	PendingTxn *back = NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+	base_buf_append(&n, text, (size_t)(at - text));
+	base_buf_append(&n, to, to_len);
+	base_buf_append(&n, at + strlen(from), (size_t)(end - at) - strlen(from));
+	base_sha256(n.data, n.len, d);
+	base_hex(sum, d, BASE_SHA256_LEN);
+	base_buf_printf(&n, "end %s\n", sum);
+	int r = pending_parse((const char *)n.data, n.len, &back, NULL);
+	pending_txn_free(back);
+	base_buf_free(&n);
+	return r;
+}
+
+/* One spelling per record: a resealed record that says the same thing
+ * another way (a blank and a sign before a number, upper-case hex, a NUL
+ * hidden after a key) is refused, as is an id longer than the shared rule. */
+static void test_record_parse_accepts_canonical_only(void)
+{
+	PendingTxn *t = make_txn(3, "FIX-1", 1);
+	BaseBuf b = { 0 };
+	memset(t->ops[0].to, 0xab, 32);
+	CU_ASSERT_EQUAL_FATAL(pending_format(t, &b), 0);
+	base_buf_append(&b, "", 1);
+	b.len--;
+	CU_ASSERT_EQUAL(parse_edited(&b, "sequence 3\n", "sequence 3\n", 11), 0);
+	CU_ASSERT_EQUAL(parse_edited(&b, "sequence 3\n", "sequence  -1\n", 13), -EBADMSG);
+	CU_ASSERT_EQUAL(parse_edited(&b, "sequence 3\n", "sequence +3\n", 12), -EBADMSG);
+	CU_ASSERT_EQUAL(parse_edited(&b, "sequence 3\n", "sequence  3\n", 12), -EBADMSG);
+	CU_ASSERT_EQUAL(parse_edited(&b, "abababab", "ABABABAB", 8), -EBADMSG);
+	CU_ASSERT_EQUAL(parse_edited(&b, "undoes 0\n", "undoes\0x 0\n", 11), -EBADMSG);
+	base_buf_free(&b);
+
+	/* ids: 63 bytes is the one limit of manifests, records and the patcher */
+	char id[70];
+	memset(id, 'a', sizeof(id));
+	id[63] = 0;
+	CU_ASSERT_TRUE(pending_valid_id(id));
+	id[63] = 'a';
+	id[64] = 0;
+	CU_ASSERT_FALSE(pending_valid_id(id));
+	CU_ASSERT_FALSE(pending_valid_id(".hidden"));
+	CU_ASSERT_FALSE(pending_valid_path("/usr/lib/with space.so"));
+	pending_txn_free(t);
+}
+
 /* Every prefix of a record, and every single-byte change, is refused. */
 static void test_record_torn_or_edited_is_refused(void)
 {
@@ -340,6 +395,8 @@ int test_register(void)
 		return -1;
 	CU_add_test(s, "record formats and parses back identically", test_record_round_trip);
 	CU_add_test(s, "torn or edited record is refused", test_record_torn_or_edited_is_refused);
+	CU_add_test(s, "record parse accepts the canonical spelling only",
+		    test_record_parse_accepts_canonical_only);
 	CU_add_test(s, "record with .. or / in names is refused", test_record_rejects_bad_names);
 	CU_add_test(s, "apply swaps every file and keeps backups", test_apply_swaps_all_and_keeps_backups);
 	CU_add_test(s, "conflict quarantines and undoes earlier swaps", test_conflict_quarantines_and_undoes);

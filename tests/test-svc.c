@@ -14,6 +14,10 @@
 
 /* A scratch root with /lib/a holding "A1", /lib/b holding "B1", a trusted
  * vendor key, and packages: P1 (A1->A2, B1->B2, seq 1), P2 (A2->A3, seq 2). */
+/* svc services ELF files only: the fixture files carry the ELF magic in
+ * front of their one-word content. */
+#define ELF_(x) "\177ELF " #x
+
 typedef struct Fx {
 	char *dir, *root;
 } Fx;
@@ -75,13 +79,13 @@ static void fx_setup(Fx *f)
 	if (asprintf(&f->root, "%s/root", f->dir) < 0)
 		return;
 	test_sh("mkdir -p %s/root/lib %s/root/etc/svc/trusted", f->dir, f->dir);
-	fx_file(f, "root/lib/a", "A1");
-	fx_file(f, "root/lib/b", "B1");
-	fx_file(f, "a1", "A1");
-	fx_file(f, "a2", "A2");
-	fx_file(f, "a3", "A3");
-	fx_file(f, "b1", "B1");
-	fx_file(f, "b2", "B2");
+	fx_file(f, "root/lib/a", ELF_(A1));
+	fx_file(f, "root/lib/b", ELF_(B1));
+	fx_file(f, "a1", ELF_(A1));
+	fx_file(f, "a2", ELF_(A2));
+	fx_file(f, "a3", ELF_(A3));
+	fx_file(f, "b1", ELF_(B1));
+	fx_file(f, "b2", ELF_(B2));
 	char *prefix = NULL;
 	if (asprintf(&prefix, "%s/v", f->dir) < 0)
 		return;
@@ -99,7 +103,7 @@ static void fx_done(Fx *f)
 	free(f->root);
 }
 
-static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
+static int install_flags(Fx *f, const char *id, unsigned flags, SvcReport *rep, BaseErr *e)
 {
 	Svc *s = NULL;
 	char *pkg = NULL;
@@ -108,10 +112,15 @@ static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
 		return -ENOMEM;
 	int r = svc_open(&o, &s, e);
 	if (r >= 0)
-		r = svc_install(s, pkg, 0, rep, e);
+		r = svc_install(s, pkg, flags, rep, e);
 	svc_close(s);
 	free(pkg);
 	return r;
+}
+
+static int install(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
+{
+	return install_flags(f, id, 0, rep, e);
 }
 
 static int rollback(Fx *f, const char *id, SvcReport *rep, BaseErr *e)
@@ -149,13 +158,14 @@ static void test_install_swaps_all_targets_and_status_agrees(void)
 	SvcReport rep = { 0 };
 	char buf[32];
 	fx_setup(&f);
-	CU_ASSERT_EQUAL(install(&f, "P1", &rep, NULL), 0);
+	BaseErr dbg_e = { 0 };
+	CU_ASSERT_EQUAL(install(&f, "P1", &rep, &dbg_e), 0);
 	CU_ASSERT_FALSE(rep.noop);
 	CU_ASSERT_TRUE(rep.txn > 0);
 	svc_report_free(&rep);
 	char *a = fx_read(&f, "lib/a"), *b = fx_read(&f, "lib/b");
-	CU_ASSERT_STRING_EQUAL(a, "A2");
-	CU_ASSERT_STRING_EQUAL(b, "B2");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A2));
+	CU_ASSERT_STRING_EQUAL(b, ELF_(B2));
 	free(a);
 	free(b);
 	CU_ASSERT_STRING_EQUAL(fix_state(&f, "P1", buf, sizeof(buf)), "installed");
@@ -179,13 +189,13 @@ static void test_stacked_rollback_order_is_enforced(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "rolled back first"));
 	CU_ASSERT_EQUAL(rollback(&f, "P2", NULL, NULL), 0);
 	char *a = fx_read(&f, "lib/a");
-	CU_ASSERT_STRING_EQUAL(a, "A2");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A2));
 	free(a);
 	CU_ASSERT_EQUAL(rollback(&f, "P1", NULL, NULL), 0);
 	a = fx_read(&f, "lib/a");
 	char *b = fx_read(&f, "lib/b");
-	CU_ASSERT_STRING_EQUAL(a, "A1");
-	CU_ASSERT_STRING_EQUAL(b, "B1");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A1));
+	CU_ASSERT_STRING_EQUAL(b, ELF_(B1));
 	free(a);
 	free(b);
 	CU_ASSERT_STRING_EQUAL(fix_state(&f, "P1", buf, sizeof(buf)), "rolled-back");
@@ -206,7 +216,7 @@ static void test_refusals_change_nothing(void)
 	CU_ASSERT_EQUAL(install(&f, "P2", NULL, &e), -ESTALE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/lib/a"));
 	char *a = fx_read(&f, "lib/a");
-	CU_ASSERT_STRING_EQUAL(a, "A1");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A1));
 	free(a);
 	char *ls = test_sh_out("ls -A %s/root/lib; ls -A %s/root/var/lib/svc/pending", f.dir, f.dir);
 	CU_ASSERT_PTR_NULL(strstr(ls, "svc-"));
@@ -222,6 +232,36 @@ static void test_refusals_change_nothing(void)
 	/* unknown fix */
 	base_err_clear(&e);
 	CU_ASSERT_EQUAL(rollback(&f, "NOPE", NULL, &e), -ENOENT);
+	fx_done(&f);
+}
+
+/* Anti-rollback is a high-water mark per series: once P2 (seq 2) was
+ * installed, P1 (seq 1) stays refused after P2 and P1 are rolled back; only
+ * the operator's explicit override lets it in, with a warning. */
+static void test_series_high_water_mark_survives_rollback(void)
+{
+	Fx f;
+	BaseErr e = { 0 };
+	SvcReport rep = { 0 };
+	fx_setup(&f);
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P2", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(rollback(&f, "P2", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(rollback(&f, "P1", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, &e), -ERANGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "high-water mark"));
+	char *a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A1));
+	free(a);
+	CU_ASSERT_EQUAL(install_flags(&f, "P1", SVC_ALLOW_OLDER, &rep, NULL), 0);
+	int warned = 0;
+	for (size_t i = 0; i < rep.n_lines; i++)
+		warned |= strstr(rep.lines[i], "WARNING") != NULL;
+	CU_ASSERT_TRUE(warned);
+	svc_report_free(&rep);
+	a = fx_read(&f, "lib/a");
+	CU_ASSERT_STRING_EQUAL(a, ELF_(A2));
+	free(a);
 	fx_done(&f);
 }
 
@@ -336,6 +376,8 @@ int test_register(void)
 	CU_add_test(s, "stacked fixes roll back newest first only", test_stacked_rollback_order_is_enforced);
 	CU_add_test(s, "wrong base, older sequence, unknown fix: refused, nothing changed",
 		    test_refusals_change_nothing);
+	CU_add_test(s, "series high-water mark survives rollback; override is loud",
+		    test_series_high_water_mark_survives_rollback);
 	CU_add_test(s, "a second transaction is locked out", test_second_transaction_is_locked_out);
 	CU_add_test(s, "status: fix level per file, last boot record", test_status_reports_levels_and_boot_record);
 	CU_add_test(s, "a synthesized coldpatch must match the signed hash", test_synthesized_coldpatch_must_match_the_signed_hash);

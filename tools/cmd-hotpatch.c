@@ -44,7 +44,13 @@ static void print_states(HpState **st, size_t n, int json)
 		printf("[");
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			printf("%s{\"pid\":%d,\"fixes\":[", i ? "," : "", (int)st[i]->pid);
+			printf("%s{\"pid\":%d,", i ? "," : "", (int)st[i]->pid);
+			if (st[i]->error) {
+				printf("\"error\":");
+				cli_json_str(st[i]->error);
+				printf(",");
+			}
+			printf("\"fixes\":[");
 			for (size_t k = 0; k < st[i]->n_fixes; k++) {
 				const HpFixInfo *f = &st[i]->fixes[k];
 				printf("%s{\"id\":", k ? "," : "");
@@ -58,6 +64,10 @@ static void print_states(HpState **st, size_t n, int json)
 				printf("]}");
 			}
 			printf("]}");
+			continue;
+		}
+		if (st[i]->error) {
+			printf("pid %d: unknown: %s\n", (int)st[i]->pid, st[i]->error);
 			continue;
 		}
 		printf("pid %d:%s\n", (int)st[i]->pid, st[i]->n_fixes ? "" : " no fixes");
@@ -84,10 +94,13 @@ static int hotpatch_list(Cli *c, const pid_t *pids, size_t n)
 	if (r < 0)
 		return cli_fail(c, &e, r);
 	print_states(st, ns, c->json);
-	for (size_t i = 0; i < ns; i++)
+	int unknown = 0;
+	for (size_t i = 0; i < ns; i++) {
+		unknown |= st[i]->error != NULL;
 		hp_state_free(st[i]);
+	}
 	free(st);
-	return EXIT_OK;
+	return unknown ? EXIT_RESTART : EXIT_OK;
 }
 
 #define MAX_PIDS 4096

@@ -10,6 +10,7 @@ enum { TXN_INSTALL, TXN_ROLLBACK, TXN_BOOT };
 
 static const struct option txn_opts[] = {
 	{ "hotpatch", no_argument, NULL, 'H' },
+	{ "allow-older", no_argument, NULL, 'O' },
 	{ 0 },
 };
 
@@ -39,6 +40,11 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 			return c->rc;
 		if (o == 'H')
 			flags |= SVC_HOTPATCH;
+		if (o == 'O') {
+			if (kind != TXN_INSTALL)
+				return cli_usage(c, "--allow-older goes with install");
+			flags |= SVC_ALLOW_OLDER;
+		}
 	}
 	for (int i = optind; i < argc; i++) {
 		if (cli_slash_option(c, argv[i]))
@@ -95,12 +101,15 @@ static int cmd_boot(Cli *c, int argc, char **argv)
 
 const CliCmd cli_cmd_install = {
 	.name = "install",
-	.synopsis = "PKG [/hotpatch:enable | --hotpatch]",
+	.synopsis = "PKG [/hotpatch:enable | --hotpatch] [--allow-older]",
 	.summary = "verify and install a fix package (with /hotpatch:enable: live too)",
 	.help = "Verify PKG (signature, member hashes, sequence) and swap its files;\n"
 		"a file in use is swapped at the next 'svc boot' (exit 3).  With\n"
 		"/hotpatch:enable (or --hotpatch) every process using a target is patched\n"
-		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n",
+		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n"
+		"A sequence at or below the series' high-water mark (the highest any\n"
+		"other fix of the series reached, rolled back or not) is refused;\n"
+		"--allow-older installs it anyway, with a WARNING line.\n",
 	.run = cmd_install,
 };
 

@@ -41,8 +41,12 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 		{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
 		{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
 		{ "include-coldpatch", no_argument, NULL, 'c' },
-		{ "base-build", required_argument, NULL, 'b' }, { 0 },
+		{ "base-build", required_argument, NULL, 'b' },
+		{ "debug-dir", required_argument, NULL, 'g' },
+		{ "no-debuginfod", no_argument, NULL, 'G' }, { 0 },
 	};
+	const char *debug_dirs[MAX_OBJECTS];
+	size_t n_dirs = 0;
 	SvcPackSpec spec = { 0 };
 	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
 	SvcObjectPair objects[MAX_OBJECTS];
@@ -59,6 +63,12 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 		case 's': spec.series = optarg; break;
 		case 'm': spec.summary = optarg; break;
 		case 'c': spec.include_coldpatch = 1; break;
+		case 'G': spec.no_debuginfod = 1; break;
+		case 'g':
+			if (n_dirs == MAX_OBJECTS)
+				return cli_usage(c, "more than %d --debug-dir", MAX_OBJECTS);
+			debug_dirs[n_dirs++] = optarg;
+			break;
 		case 'n':
 			if (cli_number(c, "--seq", optarg, 0, UINT64_MAX, &spec.sequence) < 0)
 				return c->rc;
@@ -104,6 +114,8 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 			return cli_usage(c, "--target PATH=BASEFILE needs --objects OLD.o:NEW.o");
 	spec.targets = targets;
 	spec.n_targets = n;
+	spec.debug_dirs = debug_dirs;
+	spec.n_debug_dirs = n_dirs;
 	SvcPackResult res = { 0 };
 	int r = svc_pack(&spec, &res, &e);
 	if (r < 0)
@@ -115,6 +127,10 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 		       res.package_bytes,
 		       res.replaced_bytes ? 100.0 * (double)res.package_bytes / (double)res.replaced_bytes : 0.0,
 		       res.replaced_bytes);
+	if (!c->quiet && n_obj)
+		printf("%s\nfunctions: %zu changed, %zu new, %zu left alone (only __LINE__ moved), "
+		       "%zu checked against the base\n", res.symbols, res.functions_changed,
+		       res.functions_new, res.functions_line_only, res.functions_verified);
 	return EXIT_OK;
 }
 
@@ -155,12 +171,16 @@ const CliCmd cli_cmd_pack = {
 	.synopsis = "--key KEY --out PKG --id ID --series S --seq N [--summary TEXT]\n"
 		    "         --target PATH=BASEFILE:NEWFILE [--target ...]\n"
 		    "   or    --target PATH=BASEFILE [--base-build FILE] --objects OLD.o:NEW.o\n"
-		    "         [--objects ...] [--include-coldpatch] [--target ...]",
+		    "         [--objects ...] [--include-coldpatch] [--target ...]\n"
+		    "         [--debug-dir DIR]... [--no-debuginfod]",
 	.summary = "build and sign a fix package",
 	.help = "NEWFILE: the fixed file shipped whole.  With --objects: the hotpatch\n"
 		"payload is built from the base and fixed objects and the coldpatch is\n"
 		"synthesized at install (shipped too with --include-coldpatch).\n"
-		"--base-build: BASEFILE is an earlier fix's coldpatch; FILE the original build.\n",
+		"--base-build: BASEFILE is an earlier fix's coldpatch; FILE the original build.\n"
+		"A stripped BASEFILE's symbols come from DIR/.build-id/xx/yyyy.debug under each\n"
+		"--debug-dir (default /usr/lib/debug), its .gnu_debuglink, then the debuginfod\n"
+		"servers of DEBUGINFOD_URLS (not with --no-debuginfod); see docs/vendor-guide.md.\n",
 	.run = cmd_pack,
 };
 

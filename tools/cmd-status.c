@@ -31,7 +31,8 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->sha256);
 		printf(",\"level\":");
 		cli_json_str(f->level);
-		printf(",\"converged\":%s,\"processes\":[", f->converged ? "true" : "false");
+		printf(",\"converged\":%s,\"processes\":[",
+		       f->converged < 0 ? "null" : f->converged ? "true" : "false");
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
 			cli_json_str(f->users[k].comm);
@@ -61,7 +62,8 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 		const SvcFileStatus *f = &st->files[i];
 		if (only_fix && !svc_status_file_has_fix(st, f, only_fix))
 			continue;
-		printf("%-40s %-14s %-10s", f->path, f->level, f->converged ? "yes" : "NO");
+		printf("%-40s %-14s %-10s", f->path, f->level,
+		       f->converged < 0 ? "unknown" : f->converged ? "yes" : "NO");
 		for (size_t k = 0; k < f->n_users; k++)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
@@ -109,6 +111,11 @@ static int cmd_status(Cli *c, int argc, char **argv)
 		r = cli_fail(c, &e, x);
 	else {
 		c->json ? print_status_json(&st) : print_status(&st);
+		if (st.n_unknown_procs) {
+			fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
+				st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
+			r = EXIT_RESTART;
+		}
 		svc_status_free(&st);
 	}
 	svc_close(s);
