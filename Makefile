@@ -14,7 +14,7 @@ LDFLAGS += $(SAN)
 # the man pages, the .deb).
 VERSION := $(shell cat VERSION)
 
-PKGS    := zlib libarchive
+PKGS    := zlib libarchive libunwind-ptrace libunwind-generic capstone
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
 DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lcapstone -ldebuginfod -lpthread
 TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
@@ -91,6 +91,9 @@ install: build/svc build/svc-cc
 		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)/etc/apt/apt.conf.d
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' tools/apt/80svc.in >$(DESTDIR)/etc/apt/apt.conf.d/80svc
+	chmod 0644 $(DESTDIR)/etc/apt/apt.conf.d/80svc
 	install -d $(DESTDIR)$(UNITDIR)/sysinit.target.wants
 	ln -sf ../svc-boot.service $(DESTDIR)$(UNITDIR)/sysinit.target.wants/svc-boot.service
 

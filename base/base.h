@@ -105,8 +105,13 @@ int base_fs_read_fd(int fd, size_t max, uint8_t **ret_buf, size_t *ret_len);
 #define BASE_SHA256_LEN 32
 #define BASE_SHA256_HEX (2 * BASE_SHA256_LEN + 1)
 
+#define BASE_MD5_LEN 16
+#define BASE_MD5_HEX (2 * BASE_MD5_LEN + 1)
+
 void base_sha256(const void *buf, size_t len, uint8_t out[BASE_SHA256_LEN]);
 int base_sha256_fd(int fd, uint8_t out[BASE_SHA256_LEN]);
+/* MD5, for comparing with dpkg's md5sums only (never for trust). */
+int base_md5_fd(int fd, uint8_t out[BASE_MD5_LEN]);
 /* hex of n bytes into out (2n+1 bytes) */
 void base_hex(char *out, const uint8_t *in, size_t n);
 /* parse exactly 2n lower-case hex digits; -EINVAL otherwise (upper case too) */

@@ -1,6 +1,8 @@
-/* SHA-256 (mbedTLS) and CRC-32 (zlib): the only place base touches them. */
+/* SHA-256 and MD5 (mbedTLS) and CRC-32 (zlib): the only place base touches them.
+ * MD5 only to compare with dpkg's md5sums files, never to trust content. */
 #include <string.h>
 #include <unistd.h>
+#include <mbedtls/md5.h>
 #include <mbedtls/sha256.h>
 #include <zlib.h>
 
@@ -11,31 +13,56 @@ void base_sha256(const void *buf, size_t len, uint8_t out[BASE_SHA256_LEN])
 	mbedtls_sha256_ret(buf, len, out, 0);
 }
 
-int base_sha256_fd(int fd, uint8_t out[BASE_SHA256_LEN])
+/* Feed every byte of fd (from offset 0) to update(). */
+static int feed_fd(int fd, void (*update)(void *ctx, const uint8_t *p, size_t n), void *ctx)
 {
-	mbedtls_sha256_context c;
 	uint8_t chunk[65536];
 	off_t off = 0;
-	int r = 0;
-
-	mbedtls_sha256_init(&c);
-	mbedtls_sha256_starts_ret(&c, 0);
 	for (;;) {
 		ssize_t n = pread(fd, chunk, sizeof(chunk), off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			break;
+			return -errno;
 		}
 		if (n == 0)
-			break;
-		mbedtls_sha256_update_ret(&c, chunk, (size_t)n);
+			return 0;
+		update(ctx, chunk, (size_t)n);
 		off += n;
 	}
+}
+
+static void sha256_update(void *c, const uint8_t *p, size_t n)
+{
+	mbedtls_sha256_update_ret(c, p, n);
+}
+
+static void md5_update(void *c, const uint8_t *p, size_t n)
+{
+	mbedtls_md5_update_ret(c, p, n);
+}
+
+int base_sha256_fd(int fd, uint8_t out[BASE_SHA256_LEN])
+{
+	mbedtls_sha256_context c;
+	mbedtls_sha256_init(&c);
+	mbedtls_sha256_starts_ret(&c, 0);
+	int r = feed_fd(fd, sha256_update, &c);
 	if (r == 0)
 		mbedtls_sha256_finish_ret(&c, out);
 	mbedtls_sha256_free(&c);
+	return r;
+}
+
+int base_md5_fd(int fd, uint8_t out[BASE_MD5_LEN])
+{
+	mbedtls_md5_context c;
+	mbedtls_md5_init(&c);
+	mbedtls_md5_starts_ret(&c);
+	int r = feed_fd(fd, md5_update, &c);
+	if (r == 0)
+		mbedtls_md5_finish_ret(&c, out);
+	mbedtls_md5_free(&c);
 	return r;
 }
 

@@ -45,18 +45,7 @@ static int window_ok(const ElfRedirect *d, const uint8_t *w, int stacked)
 {
 	if (memcmp(w, d->expect, d->expect_len) == 0)
 		return 1;
-	if (!stacked)
-		return 0;
-	switch (d->kind) {
-	case ELF_ENTRY_PAD16:
-		return w[0] == 0xe9 && memcmp(w + 5, d->expect + 5, 9) == 0 && w[14] == 0xeb &&
-		       w[15] == 0xf0;
-	case ELF_ENTRY_PAD_REL32:
-		return memcmp(w, d->expect, d->pad - 5) == 0 && w[d->pad - 5] == 0xe9 &&
-		       w[d->pad] == 0xeb && w[d->pad + 1] == 0xf9;
-	default:
-		return w[0] == 0xe9;
-	}
+	return stacked && elf_jump_decode(d->kind, d->pad, d->entry - d->pad, d->expect, w, NULL);
 }
 
 static int write_redirect(const ElfFile *f, const ElfRedirect *d, uint64_t new_entry, uint8_t *out,
@@ -69,31 +58,11 @@ static int write_redirect(const ElfFile *f, const ElfRedirect *d, uint64_t new_e
 	if (!window_ok(d, w, stacked))
 		return base_err(e, -ESTALE, "%s: bytes at '%s' are not the expected ones", f->name,
 				d->name);
-	uint64_t jmp_at; /* vaddr of the e9 */
-	switch (d->kind) {
-	case ELF_ENTRY_PAD16:
-		jmp_at = d->entry - 14;
-		break;
-	case ELF_ENTRY_PAD_REL32:
-		jmp_at = d->entry - 5;
-		break;
-	default:
-		jmp_at = d->entry;
-		break;
-	}
-	int64_t rel = (int64_t)(new_entry - (jmp_at + 5));
-	if (!fits32(rel))
+	/* the pad bytes the jump leaves are the base's (a stacked window may
+	 * hold an earlier jump there) */
+	memcpy(w, d->expect, d->expect_len);
+	if (elf_jump_encode(d->kind, d->pad, d->entry - d->pad, new_entry, false, w) < 0)
 		return base_err(e, -ERANGE, "%s: new code of '%s' out of rel32 reach", f->name, d->name);
-	uint8_t *j = w + (jmp_at - (d->entry - d->pad));
-	j[0] = 0xe9;
-	elf_wr32(j + 1, (uint32_t)(int32_t)rel);
-	if (d->kind == ELF_ENTRY_PAD16) {
-		w[14] = 0xeb;
-		w[15] = 0xf0;
-	} else if (d->kind == ELF_ENTRY_PAD_REL32) {
-		w[d->pad] = 0xeb;
-		w[d->pad + 1] = 0xf9;
-	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef SVC_ELF_H
 #define SVC_ELF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +76,33 @@ typedef struct ElfPayload {
 	size_t n_redirects;
 	ElfRedirect *redirects;
 } ElfPayload;
+
+/* The jumps of a redirect (jump.c).  elf_jump_encode writes them into w (the
+ * window's bytes, entry - pad .. entry - pad + expect_len, holding the bytes
+ * to keep), for a window at address `window` and new code at `target`; abs16
+ * picks the any-reach absolute form for PAD16.  -ERANGE: out of rel32 reach.
+ * elf_jump_decode tells whether cur holds the rel32 form (the one files
+ * carry) with expect's pad bytes kept, and where it jumps. */
+int elf_jump_encode(uint32_t kind, uint32_t pad, uint64_t window, uint64_t target, bool abs16,
+		    uint8_t *w);
+bool elf_jump_decode(uint32_t kind, uint32_t pad, uint64_t window, const uint8_t *expect,
+		     const uint8_t *cur, uint64_t *ret_target);
+
+/* x86-64 decoding (x86.c, Capstone).  elf_x86_scan decodes code (len bytes
+ * at address addr) instruction by instruction and reports, for the window
+ * [lo, hi) a redirect overwrites: the first direct branch or call into it
+ * other than to addr itself (a call of the function, e.g. recursion, enters
+ * at the entry, which stays an instruction boundary), an indirect jump
+ * (targets unknown), and where decoding stopped on bytes that are no
+ * instruction.  Each is the address of the instruction, 0 for none. */
+typedef struct ElfX86Scan {
+	uint64_t into, target;   /* a branch at `into` lands at `target` in the window */
+	uint64_t indirect;
+	uint64_t undecoded;
+	uint32_t first_len;      /* length of the first instruction (0: undecodable) */
+} ElfX86Scan;
+int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, uint64_t hi,
+		 ElfX86Scan *ret);
 
 /* Serialized payload (*.hp): parse defensively (any malformed input is
  * -EBADMSG with a reason, never a crash), write deterministically. */

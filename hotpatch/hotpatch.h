@@ -35,7 +35,8 @@ typedef struct HpModuleRef {
 
 typedef struct HpOpts {
 	HpModuleRef module;
-	uint32_t deadline_ms;     /* retry budget while unsafe (0: 2000 ms) */
+	uint32_t deadline_ms;     /* retry budget while unsafe or old frames remain
+				   * (0: 2000 ms); past it, see hp_apply */
 	uint32_t stop_timeout_ms; /* bounded wait for all threads to stop (0: 1000) */
 	uint32_t backoff_us;      /* first back-off after an unsafe try (0: 500 us) */
 	uint32_t stack_scan;      /* bytes of stack scanned above RSP (0: 64 KiB) */
@@ -57,6 +58,10 @@ typedef struct HpReport {
 	uint64_t blob;          /* address of the new code in the process */
 	uint64_t blob_size;
 	pid_t unsafe_tid;       /* the thread that made it unsafe, if any */
+	unsigned scanned;       /* threads judged by the stack-word scan (walk failed) */
+	bool not_converged;     /* done, but a thread still runs the old code: */
+	pid_t stale_tid;        /*   that thread */
+	char stale_fn[48];      /*   in that function */
 	char msg[256];          /* the error line, if result < 0 */
 } HpReport;
 
@@ -75,6 +80,7 @@ typedef struct HpSiteInfo {
 	uint32_t kind;          /* ElfEntryKind */
 	uint8_t orig[32];       /* bytes before this fix (base, or the fix below) */
 	uint8_t redirect[32];   /* bytes this fix wrote */
+	uint64_t size;          /* old function size (0: not recorded) */
 } HpSiteInfo;
 
 typedef struct HpFixInfo {
@@ -89,6 +95,11 @@ typedef struct HpFixInfo {
 				 * REVERTED once done (PENDING while writing);
 				 * sites: orig = the base bytes written back,
 				 * redirect = the coldpatch's jump found there */
+	bool stale;             /* not converged: when last checked, a thread still
+				 * ran the old code (applied: the old functions;
+				 * reverted: the fix's code) */
+	pid_t stale_tid;        /* that thread */
+	char stale_fn[48];      /* and the function */
 } HpFixInfo;
 
 typedef struct HpState {
@@ -104,7 +115,11 @@ typedef struct HpState {
 /* Patch one process.  Refuses (process untouched) on a build-id or lineage
  * mismatch or unexpected bytes at a site (BASE_E_MISMATCH); gives up with
  * BASE_E_UNSAFE naming the thread when some thread stays inside the bytes to
- * replace past the deadline; BASE_E_GONE when the process goes away.
+ * replace past the deadline, or stays anywhere in a window-hazardous
+ * function (one whose body branches into those bytes); BASE_E_GONE when the
+ * process goes away.  A thread still running a replaced function past the
+ * deadline does not stop a safe redirect: the call succeeds with
+ * report->not_converged naming it, and the fix's record says so (stale).
  * Applying a fix already applied is a no-op (report->noop). */
 int hp_apply(pid_t pid, const ElfPayload *p, const HpOpts *opts,
 	     HpReport *ret_report, BaseErr *e);
@@ -129,6 +144,13 @@ int hp_unbake(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_
 	      BaseErr *e);
 int hp_unbake_many(const pid_t *pids, size_t n, unsigned workers, const ElfPayload *p,
 		   const HpOpts *opts, HpReport *reports, BaseErr *e);
+
+/* Re-check a process some fix left not converged (HpFixInfo.stale): stop
+ * it, retrying until opts' deadline, and look for the threads' frames in
+ * the old code again.  Found none: the stale marks are cleared.  Else
+ * report->not_converged names a thread and function still there.  Nothing
+ * stale: a no-op (report->noop). */
+int hp_converge(pid_t pid, const HpOpts *opts, HpReport *ret_report, BaseErr *e);
 
 /* The fixes a process runs in one module, oldest first: the fixes baked
  * into the file it maps (its lineage note), minus those unbaked, then the

@@ -97,6 +97,19 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uint64_t end,
 		  struct user_regs_struct *out, BaseErr *e);
 
+/* ---- frames of a stopped thread (unwind.c) -------------------------------- */
+
+typedef struct HpUnwinder HpUnwinder;
+int hp_unwinder_open(pid_t pid, HpUnwinder **ret);
+void hp_unwinder_close(HpUnwinder *u);
+/* The program counters of the thread's frames, innermost first (pcs[0] =
+ * RIP; the others are return addresses).  -ENOEXEC when the walk did not
+ * reach the outermost frame (no unwind info, a corrupt stack, deeper than
+ * max): *ret_n then says how far it got, and the caller must not trust
+ * that the list is whole. */
+int hp_unwind(HpUnwinder *u, int memfd, const struct user_regs_struct *regs, uint64_t *pcs,
+	      size_t max, size_t *ret_n);
+
 /* ---- in-process state (state.c) ------------------------------------------ */
 
 #define HP_STATE_NAME     "svc-hotpatch"
@@ -135,6 +148,18 @@ typedef struct HpStateRec {
 } HpStateRec;
 
 #define HP_REC_BAKED      1u  /* an unbake of a fix baked into the file */
+#define HP_REC_STALE      2u  /* done, but a thread still ran the old code then
+			       * (applied: the old functions; reverted: the new
+			       * code): the process is not converged */
+
+/* Optional tail of a record (rec_size tells whether it is there): who ran
+ * old code when HP_REC_STALE was set, and each site's old function size, so
+ * a later re-check (hp_converge) knows what to look for. */
+typedef struct HpStateStale {
+	uint32_t tid;
+	uint32_t site;
+	/* uint64_t size[n_sites] follow */
+} HpStateStale;
 
 /* The state mapping of a process, located through its maps. */
 int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
@@ -158,5 +183,98 @@ uint32_t hp_unbaked_status(const HpState *st, const char *fix_id);
  * (expect: the base bytes), landing in an executable mapping of mod? */
 bool hp_coldpatch_form(const HpMaps *m, const HpModule *mod, uint32_t kind, uint32_t pad,
 		       uint64_t window, const uint8_t *expect, const uint8_t *cur);
+
+/* ---- one patch session on one process (session.c) ------------------------ */
+
+#define HP_PAGE 4096ull
+
+typedef struct HpSite {
+	const ElfRedirect *rd;  /* NULL for a revert */
+	uint64_t entry, window;
+	uint32_t len, pad, kind;
+	uint8_t cur[HP_MAX_SITE];
+	uint8_t orig[HP_MAX_SITE];
+	uint8_t redirect[HP_MAX_SITE];
+	char name[48];
+	/* the code a thread must have left for the process to count as
+	 * converged: the old function (and the blob of the fix it stacks on),
+	 * or on revert the new code */
+	uint64_t old_lo[2], old_hi[2];
+	/* why a thread in the old body makes the redirect unsafe (the body
+	 * branches into the window, or cannot be decoded); "" if it does not */
+	char hazard[96];
+} HpSite;
+
+typedef struct HpSession {
+	pid_t pid;
+	int memfd;
+	HpOpts o;
+	HpReport *rep;
+	HpMaps maps;
+	HpModule *mods;
+	size_t n_mods;
+	const HpModule *mod;
+	uint64_t state_addr;
+	HpState *state;
+	HpTracee tr;
+	HpSite *sites;
+	size_t n_sites;
+	ElfLineage lin;         /* of the file s->mod maps (empty until read) */
+	HpUnwinder *unw;        /* opened on the first walk */
+	bool reverting;         /* old code = the new code of the fix taken out */
+	bool stale;             /* the last check found old frames */
+	pid_t stale_tid;
+	size_t stale_site;
+	char stale_msg[128];
+} HpSession;
+
+int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e);
+void hp_session_done(HpSession *s);
+int hp_state_reload(HpSession *s, BaseErr *e);
+const HpFixInfo *hp_state_find(const HpState *st, const char *fix_id, bool active_only);
+/* Fault injection for the crash tests (HP_CRASH_AT=<step>). */
+void hp_crash_point(const char *step);
+/* Stop the process with every site safe, retrying until the deadline.  The
+ * check callback runs while stopped and may refuse for good (< 0 other than
+ * BASE_E_UNSAFE). */
+typedef int (*HpCheckFn)(HpSession *s, void *ctx, BaseErr *e);
+int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e);
+void hp_report_fill(HpSession *s, int r, const BaseErr *e);
+/* One call on one process with a payload: open, op, report, close. */
+int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
+			int (*op)(HpSession *, const ElfPayload *, BaseErr *),
+			HpReport *ret_report, BaseErr *e);
+
+/* ---- consistency check (transition.c) ------------------------------------ */
+
+/* 0: safe and no old frame; 1: safe to write but a thread still runs old
+ * code (s->stale_*); -BASE_E_UNSAFE naming the thread: not safe now. */
+int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e);
+/* The window-hazard rule for st (process memory through s->memfd, the old
+ * function of size bytes): fills st->hazard; -BASE_E_MISMATCH naming the
+ * function when its entry cannot be overwritten at all. */
+int hp_site_hazard(HpSession *s, HpSite *st, uint64_t size, BaseErr *e);
+
+/* ---- injected system calls (inject.c) ------------------------------------ */
+
+/* The thread that runs injected calls: the main thread if it is stopped
+ * without a pending signal, else any without one. */
+size_t hp_injector(const HpTracee *tr);
+/* A `syscall` instruction in the target's executable memory. */
+int hp_syscall_insn(HpSession *s, uint64_t *ret, BaseErr *e);
+int hp_rsys(HpSession *s, uint64_t insn, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+	    uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, BaseErr *e);
+/* Map size bytes R+X, within rel32 reach of s->mod when near is set. */
+int hp_map_code(HpSession *s, uint64_t insn, uint64_t size, bool near, uint64_t *ret,
+		BaseErr *e);
+
+/* ---- state writer (writer.c) --------------------------------------------- */
+
+int hp_state_create(HpSession *s, uint64_t insn, uint64_t scratch, BaseErr *e);
+int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t flags,
+		 uint64_t blob, uint64_t blob_size, uint64_t *ret_rec_addr, BaseErr *e);
+int hp_rec_status(HpSession *s, uint64_t rec_addr, uint32_t status);
+int hp_rec_stale(HpSession *s, uint64_t rec_addr, size_t n_sites, bool stale, pid_t tid,
+		 size_t site);
 
 #endif

@@ -157,38 +157,9 @@ int hp_effective_ids(const HpState *st, const ElfLineage *file, const HpModule *
 bool hp_coldpatch_form(const HpMaps *m, const HpModule *mod, uint32_t kind, uint32_t pad,
 		       uint64_t window, const uint8_t *expect, const uint8_t *cur)
 {
-	uint64_t entry = window + pad, jmp_end;
-	const uint8_t *j;
-	switch (kind) {
-	case ELF_ENTRY_PAD16:
-		/* e9 rel32 at entry-14, the 9 pad bytes after it untouched,
-		 * eb f0 (jmp -16) at the entry */
-		if (pad != 14 || cur[0] != 0xe9 || memcmp(cur + 5, expect + 5, 9) != 0 ||
-		    cur[14] != 0xeb || cur[15] != 0xf0)
-			return false;
-		j = cur;
-		jmp_end = window + 5;
-		break;
-	case ELF_ENTRY_PAD_REL32:
-		/* the pad below entry-5 untouched, e9 rel32 at entry-5, eb f9 */
-		if (pad < 5 || memcmp(cur, expect, pad - 5) != 0 || cur[pad - 5] != 0xe9 ||
-		    cur[pad] != 0xeb || cur[pad + 1] != 0xf9)
-			return false;
-		j = cur + pad - 5;
-		jmp_end = entry;
-		break;
-	case ELF_ENTRY_PLAIN:
-		if (pad != 0 || cur[0] != 0xe9)
-			return false;
-		j = cur;
-		jmp_end = entry + 5;
-		break;
-	default:
+	uint64_t target;
+	if (!elf_jump_decode(kind, pad, window, expect, cur, &target))
 		return false;
-	}
-	int32_t rel;
-	memcpy(&rel, j + 1, 4);
-	uint64_t target = jmp_end + (uint64_t)(int64_t)rel;
 	if (target < mod->lo || target >= mod->hi)
 		return false;
 	const HpMap *mp = hp_maps_find(m, target);

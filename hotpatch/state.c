@@ -13,6 +13,8 @@
  * Layout: HpStateHdr, then records appended in order of application, each
  * an HpStateRec followed by its HpStateSite[]. The header's `used` is written
  * after a record, so a record half-written by a dying tool is not seen.
+ * A record may end in an HpStateStale tail (who still ran old code, and the
+ * old function sizes); HP_REC_STALE says the tail's thread is meaningful.
  * A record flagged HP_REC_BAKED is not code of ours: it says hp_unbake took
  * a fix baked into the mapped file out of this process (lineage.c). */
 #include <stdlib.h>
@@ -110,7 +112,9 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 		if (off + sizeof(rec) > h.used)
 			goto corrupt;
 		memcpy(&rec, buf + off, sizeof(rec));
-		if (rec.rec_size != sizeof(rec) + (uint64_t)rec.n_sites * sizeof(HpStateSite) ||
+		uint64_t plain = sizeof(rec) + (uint64_t)rec.n_sites * sizeof(HpStateSite);
+		uint64_t tail = sizeof(HpStateStale) + (uint64_t)rec.n_sites * 8;
+		if ((rec.rec_size != plain && rec.rec_size != plain + tail) ||
 		    rec.rec_size > h.used - off || rec.status < HP_FIX_PENDING ||
 		    rec.status > HP_FIX_REVERTED)
 			goto corrupt;
@@ -152,6 +156,17 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 			memcpy(si->redirect, st.redirect, sizeof(si->redirect));
 		}
 		f->n_sites = rec.n_sites;
+		if (rec.rec_size == plain + tail) {
+			HpStateStale ss;
+			memcpy(&ss, buf + off + plain, sizeof(ss));
+			for (uint32_t k = 0; k < rec.n_sites; k++)
+				memcpy(&f->sites[k].size, buf + off + plain + sizeof(ss) + 8 * k, 8);
+			if ((rec.flags & HP_REC_STALE) && ss.site < rec.n_sites) {
+				f->stale = true;
+				f->stale_tid = (pid_t)ss.tid;
+				memcpy(f->stale_fn, f->sites[ss.site].name, sizeof(f->stale_fn));
+			}
+		}
 		off += rec.rec_size;
 	}
 	*ret = s;

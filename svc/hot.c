@@ -11,7 +11,7 @@
  *   3. sweep: a process that mapped the old file between 1 and 2 is
  *      patched now
  * Every install keeps each target's payload under var/lib/svc/payloads/
- * (see payload_name) before its commit point: a rollback takes the fix out
+ * (see svc_payload_name) before its commit point: a rollback takes the fix out
  * of the processes that run it from the coldpatch file (hp_unbake) with it. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,7 +33,6 @@ static size_t count_left(const SvcUser *u, size_t from, size_t n)
 		left += u[i].pid != 0;
 	return left;
 }
-#define PAYLOAD_DIR "var/lib/svc/payloads"
 #define PAYLOAD_MAX (64u << 20)
 
 typedef struct PidSet {
@@ -98,7 +97,7 @@ static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, c
 
 /* var/lib/svc/payloads/<FIX-ID>.<16 hex of SHA-256(target path)>.hp: the
  * payload as shipped in the package, one per target. */
-static void payload_name(char *out, size_t outsz, const char *fix_id, const char *path)
+void svc_payload_name(char *out, size_t outsz, const char *fix_id, const char *path)
 {
 	uint8_t h[BASE_SHA256_LEN];
 	char hx[17];
@@ -122,11 +121,11 @@ int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, B
 		if (!m)
 			continue;
 		char name[256];
-		payload_name(name, sizeof(name), pkg->id, t->ops[i].path);
+		svc_payload_name(name, sizeof(name), pkg->id, t->ops[i].path);
 		if (dfd < 0) {
-			r = base_fs_mkdir_p(s->rootfd, PAYLOAD_DIR, 0755, &dfd);
+			r = base_fs_mkdir_p(s->rootfd, SVC_PAYLOAD_DIR, 0755, &dfd);
 			if (r < 0)
-				return base_err(e, r, "%s/%s: %s", s->root_real, PAYLOAD_DIR,
+				return base_err(e, r, "%s/%s: %s", s->root_real, SVC_PAYLOAD_DIR,
 						base_strerror(r));
 		}
 		uint8_t *old = NULL;
@@ -139,7 +138,7 @@ int svc_keep_payloads(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, B
 		free(old);
 		r = base_fs_write_atomic(dfd, name, m->data, m->len, 0644);
 		if (r < 0)
-			return base_err(e, r, "%s/%s/%s: %s", s->root_real, PAYLOAD_DIR, name,
+			return base_err(e, r, "%s/%s/%s: %s", s->root_real, SVC_PAYLOAD_DIR, name,
 					base_strerror(r));
 	}
 	return r;
@@ -153,8 +152,8 @@ static ElfPayload *kept_payload(Svc *s, const char *fix_id, const char *path)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	ElfPayload *p = NULL;
-	payload_name(name, sizeof(name), fix_id, path);
-	if (base_fs_open_dir(s->rootfd, PAYLOAD_DIR, &dfd) < 0 ||
+	svc_payload_name(name, sizeof(name), fix_id, path);
+	if (base_fs_open_dir(s->rootfd, SVC_PAYLOAD_DIR, &dfd) < 0 ||
 	    base_fs_read_at(dfd, name, PAYLOAD_MAX, &buf, &len) < 0)
 		return NULL;
 	if (elf_payload_parse(buf, len, &p, NULL) < 0 || strcmp(p->fix_id, fix_id) != 0) {
@@ -189,7 +188,8 @@ static int fix_in_memory(pid_t pid, const char *fix_id)
  * pool run); failures go to the report and into `failed` (one try per
  * process per round). */
 static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_current,
-		       PidSet *done, PidSet *failed, SvcReport *rep, size_t *ret_patched, BaseErr *e)
+		       PidSet *done, PidSet *failed, PidSet *stale, SvcReport *rep,
+		       size_t *ret_patched, BaseErr *e)
 {
 	SvcUser *u = NULL;
 	size_t n = 0, patched = 0, todo = 0, handled = 0;
@@ -244,6 +244,12 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 							(int)bu->pid, bu->comm, p->fix_id, hr->threads,
 							hr->threads == 1 ? "" : "s", (double)hr->pause_ns / 1e6);
 				}
+				if (r >= 0 && hr->not_converged) {
+					r = pidset_add(stale, bu->pid);
+					svc_report_line(rep, "pid %d (%s) NOT converged: thread %d still runs "
+							"old %s", (int)bu->pid, bu->comm, (int)hr->stale_tid,
+							hr->stale_fn);
+				}
 			}
 			bu->pid = 0; /* handled */
 		}
@@ -262,7 +268,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		    SvcReport *rep, BaseErr *e)
 {
 	ElfPayload **pl = calloc(t->n_ops ? t->n_ops : 1, sizeof(*pl));
-	PidSet done = { 0 }, failed = { 0 };
+	PidSet done = { 0 }, failed = { 0 }, stale = { 0 };
 	size_t n = 0;
 	int r = pl ? 0 : -ENOMEM;
 
@@ -278,7 +284,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	}
 	/* 1. every process that maps a target now */
 	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)
-		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, rep, &n, e);
+		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, &stale, rep, &n, e);
 	/* 2. the disk: new processes get the coldpatch */
 	if (r >= 0 && !applied) {
 		r = pending_apply(&s->store, t, e);
@@ -292,7 +298,8 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		size_t more = 0;
 		for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
 			size_t k = 0;
-			r = patch_users(s, t->ops[i].path, pl[i], 1, &done, &failed, rep, &k, e);
+			r = patch_users(s, t->ops[i].path, pl[i], 1, &done, &failed, &stale, rep, &k,
+					e);
 			more += k;
 		}
 		if (!more)
@@ -303,12 +310,21 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	free(pl);
 	free(done.pids);
 	free(failed.pids);
+	size_t ns = stale.n;
+	free(stale.pids);
 	if (r < 0)
 		return r;
 	if (failed.n) {
 		rep->pending = 1;
 		svc_report_line(rep, "%zu process%s could not be patched: restart required", failed.n,
 				failed.n == 1 ? "" : "es");
+		return SVC_RESTART;
+	}
+	if (ns) {
+		/* patched, but old code still runs: done, not converged */
+		rep->pending = 1;
+		svc_report_line(rep, "%zu process%s patched but NOT converged: 'svc converge' "
+				"re-checks", ns, ns == 1 ? "" : "es");
 		return SVC_RESTART;
 	}
 	return 0;
@@ -359,6 +375,7 @@ static int fix_in_file(const SvcUser *u, const char *fix_id)
 int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, BaseErr *e)
 {
 	PidSet failed = { 0 };
+	size_t ns = 0;   /* reverted, but threads still in the fix's code */
 	int r = 0;
 
 	/* 1. out of every process that runs it from memory; out of a process
@@ -381,10 +398,18 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 					r = pidset_add(&failed, u[k].pid);
 					report_failure(rep, rb->ops[i].path, &u[k],
 						       pe.msg[0] ? pe.msg : base_strerror(x));
-				} else if (x >= 0)
+				} else if (x >= 0) {
 					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
 							(int)u[k].pid, u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
+					if (hr.not_converged)
+						ns++;
+					if (hr.not_converged)
+						svc_report_line(rep, "pid %d (%s) NOT converged: thread %d "
+								"still runs the new code of %s",
+								(int)u[k].pid, u[k].comm,
+								(int)hr.stale_tid, hr.stale_fn);
+				}
 			} else if (kept && fix_in_file(&u[k], rb->package)) {
 				HpOpts o = { .module = { .by_inode = true, .dev = u[k].dev,
 							 .ino = u[k].ino } };
@@ -427,6 +452,12 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 				nf == 1 ? "" : "es", nf == 1 ? "s" : "", rb->package);
 		return SVC_RESTART;
 	}
+	if (ns) {
+		rep->pending = 1;
+		svc_report_line(rep, "%zu process%s reverted but NOT converged: 'svc converge' "
+				"re-checks", ns, ns == 1 ? "" : "es");
+		return SVC_RESTART;
+	}
 	return 0;
 }
 
@@ -464,7 +495,15 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 			if (fd >= 0)
 				close(fd);
 		}
-		if (hp_list(u->pid, &st, NULL) >= 0 && hp_state_active(st, &ids, &n) >= 0)
+		u->stale[0] = 0;
+		if (hp_list(u->pid, &st, NULL) >= 0)
+			for (size_t i = 0; i < st->n_fixes && !u->stale[0]; i++)
+				if (st->fixes[i].stale && install_op(l, st->fixes[i].fix_id, f->path))
+					snprintf(u->stale, sizeof(u->stale), "thread %d still runs %s%s",
+						 (int)st->fixes[i].stale_tid,
+						 st->fixes[i].status == HP_FIX_REVERTED ?
+						 "the new code of " : "old ", st->fixes[i].stale_fn);
+		if (st && hp_state_active(st, &ids, &n) >= 0)
 			for (size_t i = 0; i < n; i++) {
 				/* only fixes whose package services this file */
 				if (install_op(l, ids[i], f->path)) {

@@ -152,3 +152,41 @@ int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, Base
 	*ret_n = k;
 	return 0;
 }
+
+int svc_hp_converge(const pid_t *pids, size_t n, uint32_t wait_ms, SvcHpRun *ret, BaseErr *e)
+{
+	pid_t *found = NULL;
+	uint64_t t0 = base_now_ns();
+	if (!pids) {
+		int r = hp_scan_patched(&found, &n, e);
+		if (r < 0)
+			return r;
+		pids = found;
+	}
+	SvcHpRun run = { .n = 0 };
+	run.pids = calloc(n ? n : 1, sizeof(pid_t));
+	run.reports = calloc(n ? n : 1, sizeof(HpReport));
+	if (!run.pids || !run.reports) {
+		free(found);
+		svc_hp_run_free(&run);
+		return -ENOMEM;
+	}
+	int stale = 0;
+	HpOpts o = { .deadline_ms = wait_ms ? wait_ms : 1 };
+	for (size_t i = 0; i < n; i++) {
+		HpReport *rep = &run.reports[run.n];
+		BaseErr pe = { 0 };
+		int r = hp_converge(pids[i], &o, rep, &pe);
+		if (r == -BASE_E_GONE && found)
+			continue;   /* exited since the scan */
+		run.pids[run.n++] = pids[i];
+		if (r < 0)
+			run.failed++;
+		else if (rep->not_converged)
+			stale++;
+	}
+	free(found);
+	run.wall_ns = base_now_ns() - t0;
+	*ret = run;
+	return stale + run.failed;
+}

@@ -324,7 +324,7 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	txn->kind = PENDING_INSTALL;
 	txn->sequence = pkg->sequence;
 	txn->created = (uint64_t)time(NULL);
-	r = pending_next_number(&s->store, &txn->number);
+	r = svc_next_number(s, &txn->number);
 	if (r < 0)
 		goto out;
 	txn->ops = calloc(pkg->n_targets ? pkg->n_targets : 1, sizeof(*txn->ops));

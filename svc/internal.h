@@ -48,8 +48,64 @@ const PendingEntry *svc_ledger_install(const PendingList *l, const char *id);
 const char *svc_ledger_state(const PendingList *l, const char *id, const PendingEntry **ret_last);
 /* Fix level name of content `sha` at `path` ("base" if no record names it). */
 const char *svc_ledger_level(const PendingList *l, const char *path, const uint8_t *sha);
+/* 1 if a file level names a fix (not "base", "unknown" or "missing"). */
+int svc_level_is_fix(const char *level);
 /* Content of `path` once every pending install/rollback has been replayed. */
 void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BASE_SHA256_LEN]);
+
+/* ---- dpkg database (dpkg.c) ------------------------------------------------------ */
+/* Owner, version and md5sum check of each path (ret: n entries). */
+int svc_dpkg_lookup(Svc *s, const char *const *paths, size_t n, SvcDpkgFile *ret, BaseErr *e);
+void svc_dpkg_file_free(SvcDpkgFile *f);
+/* Fill files[].dpkg of a status. */
+int svc_dpkg_status(Svc *s, SvcStatus *st, BaseErr *e);
+
+/* ---- superseded fixes (superseded.c) ------------------------------------------ */
+#define SVC_SUPERSEDED_DIR "var/lib/svc/superseded"
+
+typedef struct SvcSupersededTarget {
+	char *path;              /* a target of the fix the package manager replaced */
+	char *package, *version; /* the package (and version) that owns it now */
+	uint8_t sha256[BASE_SHA256_LEN];  /* the content found there */
+} SvcSupersededTarget;
+
+typedef struct SvcSuperseded {
+	char *fix, *series;
+	uint64_t sequence;
+	uint64_t txn;            /* the fix's last transaction when superseded */
+	uint64_t at;             /* seconds since the epoch */
+	size_t n;
+	SvcSupersededTarget *targets;
+} SvcSuperseded;
+
+typedef struct SvcSupersededList {
+	size_t n;
+	SvcSuperseded *items;
+	size_t n_bad;            /* unreadable markers, as messages */
+	char **bad;
+} SvcSupersededList;
+
+int svc_superseded_load(Svc *s, SvcSupersededList *ret, BaseErr *e);
+void svc_superseded_free(SvcSupersededList *l);
+void svc_superseded_clear(SvcSuperseded *m);
+int svc_superseded_add_target(SvcSuperseded *m, const char *path, const char *package,
+			      const char *version, const uint8_t sha[BASE_SHA256_LEN]);
+/* The marker of fix, if it covers the fix's latest record. */
+const SvcSuperseded *svc_superseded_find(const SvcSupersededList *sl, const PendingList *l,
+					 const char *fix);
+int svc_superseded_write(Svc *s, const SvcSuperseded *m, BaseErr *e);
+int svc_superseded_status(Svc *s, const PendingList *l, SvcStatus *st, BaseErr *e);
+/* The next transaction number: past every record and every marker. */
+int svc_next_number(Svc *s, uint64_t *ret);
+
+/* ---- garbage collection (gc.c) ---------------------------------------------- */
+/* Remove backups and kept payloads no fix needs: those of superseded fixes,
+ * and the payloads of rolled-back fixes no process runs any more. */
+int svc_gc(Svc *s, const PendingList *l, const SvcSupersededList *sl, SvcReport *rep,
+	   BaseErr *e);
+/* var/lib/svc/payloads/ name of fix_id's payload for path. */
+#define SVC_PAYLOAD_DIR "var/lib/svc/payloads"
+void svc_payload_name(char *out, size_t outsz, const char *fix_id, const char *path);
 
 /* ---- hot path (hot.c) ---------------------------------------------------------- */
 /* Patch every process mapping a target, swap, sweep.  The transaction is

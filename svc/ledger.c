@@ -83,3 +83,9 @@ void svc_ledger_effective(const PendingList *l, const char *path, uint8_t sha[BA
 		}
 	}
 }
+
+int svc_level_is_fix(const char *level)
+{
+	return level && strcmp(level, "base") != 0 && strcmp(level, "unknown") != 0 &&
+	       strcmp(level, "missing") != 0;
+}

@@ -87,6 +87,41 @@ static int plan_reverse(Svc *s, const PendingTxn *inst, uint64_t number, Pending
 	return 0;
 }
 
+/* A superseded fix has nothing left on disk to roll back. */
+static int refuse_superseded(Svc *s, const PendingList *l, const char *id, BaseErr *e)
+{
+	SvcSupersededList sl = { 0 };
+	int r = svc_superseded_load(s, &sl, e);
+	const SvcSuperseded *m = r >= 0 ? svc_superseded_find(&sl, l, id) : NULL;
+	if (m)
+		r = base_err(e, -EINVAL, "%s: superseded: %s %s replaced %s%s; nothing to roll back "
+			     "(the package manager's own downgrade is the way back)", id,
+			     m->targets[0].package, m->targets[0].version, s->root_real,
+			     m->targets[0].path);
+	svc_superseded_free(&sl);
+	return r;
+}
+
+/* A rollback done at once (no process waits on it): its payloads and any
+ * leftover backups are garbage now.  The rollback itself is done: a failure
+ * here is a warning, and the next svc reconcile tries again. */
+static void collect_garbage(Svc *s, SvcReport *rep)
+{
+	PendingList l = { 0 };
+	SvcSupersededList sl = { 0 };
+	BaseErr e = { 0 };
+	int r = pending_list(&s->store, &l, &e);
+	if (r >= 0)
+		r = svc_superseded_load(s, &sl, &e);
+	if (r >= 0)
+		r = svc_gc(s, &l, &sl, rep, &e);
+	if (r < 0)
+		svc_report_linel(rep, 4, "garbage collection failed (svc reconcile retries): %s",
+				 e.msg[0] ? e.msg : base_strerror(r));
+	svc_superseded_free(&sl);
+	pending_list_free(&l);
+}
+
 int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr *e)
 {
 	PendingList l = { 0 };
@@ -106,6 +141,9 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 		goto out;
 	rep.package = strdup(id);
 	state = svc_ledger_state(&l, id, &last);
+	r = refuse_superseded(s, &l, id, e);
+	if (r < 0)
+		goto out;
 	if (!state) {
 		r = base_err(e, -ENOENT, "%s: no such fix in %s/var/lib/svc", id, s->root_real);
 		goto out;
@@ -160,7 +198,7 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 			goto out;
 		last = svc_ledger_latest(&l, id);
 	}
-	r = pending_next_number(&s->store, &number);
+	r = svc_next_number(s, &number);
 	if (r >= 0)
 		r = plan_reverse(s, last->txn, number, &t, e);
 	/* no staged files: the record is written straight into pending/ */
@@ -178,6 +216,8 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 		}
 	}
 	r = hot ? svc_hot_rollback(s, t, 0, &rep, e) : svc_commit_or_defer(s, t, &rep, e);
+	if (r == 0)
+		collect_garbage(s, &rep);
 out:
 	pending_txn_free(t);
 	pending_list_free(&l);

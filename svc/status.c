@@ -200,10 +200,14 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		svc_hot_levels(s, &l, f);
 		f->converged = st.n_unknown_procs ? -1 : 1;
 		for (size_t k = 0; k < f->n_users; k++)
-			if (strcmp(f->users[k].level, f->level) != 0)
+			if (strcmp(f->users[k].level, f->level) != 0 || f->users[k].stale[0])
 				f->converged = 0;
 	}
 	svc_scan_free(scan, st.n_files);
+	if (r >= 0)
+		r = svc_superseded_status(s, &l, &st, e);
+	if (r >= 0)
+		r = svc_dpkg_status(s, &st, e);
 	pending_list_free(&l);
 	if (r < 0) {
 		svc_status_free(&st);
@@ -219,6 +223,8 @@ void svc_status_free(SvcStatus *st)
 		free(st->fixes[i].id);
 		free(st->fixes[i].series);
 		free(st->fixes[i].reason);
+		free(st->fixes[i].superseded_by);
+		free(st->fixes[i].superseded_version);
 	}
 	free(st->fixes);
 	for (size_t i = 0; i < st->n_files; i++) {
@@ -228,6 +234,7 @@ void svc_status_free(SvcStatus *st)
 		for (size_t k = 0; k < st->files[i].n_fixes; k++)
 			free(st->files[i].fixes[k]);
 		free(st->files[i].fixes);
+		svc_dpkg_file_free(&st->files[i].dpkg);
 	}
 	free(st->files);
 	for (size_t i = 0; i < st->n_unreadable; i++)

@@ -41,6 +41,8 @@ typedef struct SvcUser {
 	char map[48];            /* "start-end" of that mapping, for /proc/PID/map_files */
 	char level[65];          /* status: fix level it runs (file + in-memory fixes) */
 	int hot;                 /* status: level comes from an in-memory hotpatch */
+	char stale[112];         /* status: why it is not converged although patched
+				  * ("thread 1234 still runs old serve_forever"), "" */
 } SvcUser;
 
 /* What one install/rollback/boot did, for the CLI to print. */
@@ -221,10 +223,36 @@ int svc_hp_apply(const char *payload_path, const pid_t *pids, size_t n, int all,
 int svc_hp_revert(const char *fix_id, const pid_t *pids, size_t n, int all, unsigned workers,
 		  SvcHpRun *ret, BaseErr *e);
 void svc_hp_run_free(SvcHpRun *r);
+/* Re-check the processes a hotpatch left not converged (threads still in
+ * old code): the given PIDs, or every patched process; each waits up to
+ * wait_ms for its threads to leave.  reports[] as for svc_hp_apply, one per
+ * process looked at; returns the number still not converged (>= 0). */
+int svc_hp_converge(const pid_t *pids, size_t n, uint32_t wait_ms, SvcHpRun *ret, BaseErr *e);
 /* The in-process state of the given PIDs, or of every patched process. */
 int svc_hp_list(const pid_t *pids, size_t n, HpState ***ret, size_t *ret_n, BaseErr *e);
 
 /* ---- status ----------------------------------------------------------------- */
+
+/* What dpkg says about a serviced file (ROOT/var/lib/dpkg, read directly). */
+typedef enum SvcDpkgSum {
+	SVC_DPKG_NOT_OWNED = 0,  /* no installed package lists the file */
+	SVC_DPKG_MATCHES,        /* the content is the one in the package's md5sums */
+	SVC_DPKG_DIFFERS,        /* it is not (dpkg --verify reports it) */
+	SVC_DPKG_NO_SUM,         /* the package lists the file but ships no md5sum of it */
+	SVC_DPKG_MISSING,        /* listed, but not on disk */
+	SVC_DPKG_SUM_MAX,
+} SvcDpkgSum;
+
+/* "not-owned", "matches", "differs", "no-md5sum", "missing" */
+const char *svc_dpkg_sum_name(SvcDpkgSum s);
+
+typedef struct SvcDpkgFile {
+	char *package;           /* owning package ("libgreet1", "libc6:amd64"), NULL if none */
+	char *version;           /* its installed version (var/lib/dpkg/status), NULL if unknown */
+	SvcDpkgSum sum;
+	int accounted;           /* SVC_DPKG_DIFFERS explained: the content is a fix level
+				  * svc put there (the coldpatch of the file's level) */
+} SvcDpkgFile;
 
 typedef struct SvcFixStatus {
 	char *id;
@@ -232,8 +260,10 @@ typedef struct SvcFixStatus {
 	uint64_t sequence;
 	uint64_t txn;            /* last transaction touching it */
 	const char *state;       /* "installed", "pending", "rollback-pending",
-				  * "rolled-back", "quarantined" */
+				  * "rolled-back", "quarantined", "superseded" */
 	char *reason;            /* quarantined: why */
+	char *superseded_by;     /* superseded: the package that replaced a target, */
+	char *superseded_version;/* and its version (see svc_reconcile) */
 } SvcFixStatus;
 
 typedef struct SvcFileStatus {
@@ -247,6 +277,7 @@ typedef struct SvcFileStatus {
 	int converged;           /* 1: every process runs the level on disk; 0: one
 				  * does not; -1: unknown (a process could not be
 				  * read), never "yes" from missing data */
+	SvcDpkgFile dpkg;        /* the package owning it, and its md5sum check */
 } SvcFileStatus;
 
 typedef struct SvcStatus {
@@ -264,5 +295,21 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e);
 /* Whether file f is one that fix_id services (for a per-fix table). */
 int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id);
 void svc_status_free(SvcStatus *st);
+
+/* svc verify: the status, and the number of serviced files whose content
+ * differs from dpkg's md5sum without svc accounting for it (>= 0). */
+int svc_verify(Svc *s, SvcStatus *ret, BaseErr *e);
+
+/* ---- living with the package manager ------------------------------------------ */
+
+/* After dpkg replaced serviced files (run by the apt hook, safe at any time,
+ * idempotent): every fix whose targets the package manager replaced is
+ * marked superseded (with the package and version), its pending
+ * transactions are cancelled, its backups and kept payloads removed; kept
+ * payloads of rolled-back fixes no process runs any more go too; every
+ * process still running a replaced file is named.  Returns 0, or
+ * SVC_RESTART if a process still runs a replaced file or a target changed
+ * in a way svc cannot account for (the report says which). */
+int svc_reconcile(Svc *s, SvcReport *ret, BaseErr *e);
 
 #endif

@@ -67,6 +67,44 @@ walk "rollback of a pending install (cancel)" "$S/t-pending" "old new" rollback 
 cp -a "$S/t-pending" "$S/t-installed"; "$SVC" --quiet --root "$S/t-installed" boot
 walk "rollback (swap now)" "$S/t-installed" "old new" rollback FIX-1
 
+# --- svc reconcile after dpkg replaced the serviced files: crash before each
+# of its steps, run it again; the result is the uncrashed one (FIX-1
+# superseded, the pending FIX-2 cancelled, no backup, staged file or payload)
+mkdir -p "$S/build/v4" "$S/deb1/usr/lib" "$S/deb2/usr/lib"; build_greet 4 "$S/build/v4"
+cp "$S/build/v1/libgreet.so.1" "$S/deb1/usr/lib/libgreet.so.1"; cp "$S/build/v1/libgreet.so.1" "$S/deb1/usr/lib/libaux.so.1"
+cp "$S/build/v4/libgreet.so.1" "$S/deb2/usr/lib/libgreet.so.1"; cp "$S/build/v4/libgreet.so.1" "$S/deb2/usr/lib/libaux.so.1"
+deb_build libgreet1 1.0 "$S/deb1" "$S/libgreet1_1.0.deb"; deb_build libgreet1 2.0 "$S/deb2" "$S/libgreet1_2.0.deb"
+pack_fix FIX-2 2 "$S/build/v2" "$S/build/v3" \
+	--target "/usr/lib/libaux.so.1=$S/build/v2/libgreet.so.1:$S/build/v3/libgreet.so.1"
+R0=$R; R="$S/t-dpkg"; cp -a "$S/t-base" "$R"; dpkg_root_init
+dpkg --root="$R" -i "$S/libgreet1_1.0.deb" >/dev/null
+"$SVC" --quiet --root "$R" install "$S/FIX-1.hfx"
+start_greeter "$S/out"; expect_exit 3 "$SVC" --root "$R" install "$S/FIX-2.hfx"; stop_pid "$GPID"
+dpkg --root="$R" -i "$S/libgreet1_2.0.deb" >/dev/null
+settled() {   # the state a finished reconcile leaves (marker times aside)
+	tree_state "$1" | grep -v -e last-boot -e superseded/
+	grep -hv '^at ' "$1"/var/lib/svc/superseded/* 2>/dev/null
+}
+rm -rf "$S/w"; cp -a "$R" "$S/w"; "$SVC" --quiet --root "$S/w" reconcile
+want=$(settled "$S/w")
+"$SVC" --root "$S/w" status --json | grep -q '"id":"FIX-2"[^}]*"state":"superseded"' || fail "reconcile: FIX-2 not superseded"
+ls -A "$S/w/usr/lib" | grep -q svc- && fail "reconcile left $(ls -A "$S/w/usr/lib")"
+n=1
+while :; do
+	rm -rf "$S/w"; cp -a "$R" "$S/w"
+	set +e
+	{ SVC_CRASH_AT=$n "$SVC" --quiet --root "$S/w" reconcile >/dev/null 2>&1; } 2>/dev/null; rc=$?
+	set -e
+	"$SVC" --quiet --root "$S/w" reconcile >/dev/null 2>&1 || fail "reconcile after a crash at $n failed"
+	[ "$want" = "$(settled "$S/w")" ] || fail "reconcile: crash at step $n, then a re-run, differs from an uncrashed run: $(diff <(echo "$want") <(settled "$S/w"))"
+	"$SVC" --quiet --root "$S/w" boot >/dev/null 2>&1 || fail "boot after a reconcile crashed at $n quarantined"
+	[ "$rc" = 137 ] || break
+	n=$((n + 1)); POINTS=$((POINTS + 1))
+done
+[ "$n" -gt 5 ] || fail "reconcile: only $n steps: the crash switch is not wired"
+echo "ok - svc reconcile: $((n - 1)) crash points, each finished by a re-run"
+R=$R0
+
 # --- the hot flow: crash at every durable step of install /hotpatch:enable
 # while two workers run; after `svc boot` the disk is all-old or all-new,
 # and a re-run of the install converges every running process

@@ -159,3 +159,18 @@ wait_line() {
 	for i in $(seq 100); do tail -n1 "$1" | grep -q "$2" && return 0; sleep 0.05; done
 	return 1
 }
+
+# dpkg_root_init: an empty dpkg database in $R (for dpkg --root / apt)
+dpkg_root_init() {
+	mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers"
+	touch "$R/var/lib/dpkg/status"
+}
+
+# deb_build PACKAGE VERSION TREE OUT.deb: a binary package of the files
+# under TREE (usr/...), built with dpkg-deb
+deb_build() {
+	mkdir -p "$3/DEBIAN"
+	printf 'Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: svc tests <root@localhost>\nDescription: svc test package\n' \
+		"$1" "$2" >"$3/DEBIAN/control"
+	dpkg-deb --root-owner-group -b "$3" "$4" >/dev/null
+}

@@ -24,11 +24,14 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(boot)                                                                                  \
 	X(status)                                                                                \
 	X(list)                                                                                  \
+	X(verify)                                                                                \
+	X(reconcile)                                                                             \
 	X(keygen)                                                                                \
 	X(pack)                                                                                  \
 	X(build)                                                                                 \
 	X(inspect)                                                                               \
 	X(hotpatch)                                                                              \
+	X(converge)                                                                              \
 	X(help)
 
 enum {
@@ -74,6 +77,9 @@ int cli_slash_option(Cli *c, const char *word);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
 int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/* A hotpatch pool's reports, per process (tools/cmd-hotpatch.c). */
+void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb);
+
 /* Errors: "svc: <why> (see 'svc help CMD')" on stderr, EXIT_USAGE. */
 int cli_usage(Cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A library failure: its message on stderr, EXIT_FAILED. */
@@ -89,5 +95,7 @@ int cli_open(Cli *c, Svc **ret);
 void cli_json_str(const char *s);
 void cli_print_report(Cli *c, const SvcReport *rep);
 void cli_print_files(const SvcStatus *st, const char *only_fix);
+/* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner (tools/cmd-status.c). */
+void cli_print_dpkg(const SvcFileStatus *f);
 
 #endif

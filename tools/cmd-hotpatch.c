@@ -6,7 +6,7 @@
 
 #include "tools/cli.h"
 
-static void print_run(Cli *c, const SvcHpRun *run, const char *verb)
+void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb)
 {
 	if (c->json) {
 		printf("{\"wall_ms\":%.3f,\"failed\":%d,\"processes\":[", (double)run->wall_ns / 1e6,
@@ -18,6 +18,11 @@ static void print_run(Cli *c, const SvcHpRun *run, const char *verb)
 			       i ? "," : "", (int)run->pids[i], h->result, h->noop ? "true" : "false",
 			       h->threads, (double)h->pause_ns / 1e6, h->attempts);
 			cli_json_str(h->result < 0 ? h->msg : "");
+			printf(",\"converged\":%s", h->result < 0 || h->not_converged ? "false" : "true");
+			if (h->not_converged)
+				printf(",\"stale_tid\":%d,\"stale_function\":", (int)h->stale_tid);
+			if (h->not_converged)
+				cli_json_str(h->stale_fn);
 			printf("}");
 		}
 		printf("]}\n");
@@ -31,6 +36,9 @@ static void print_run(Cli *c, const SvcHpRun *run, const char *verb)
 			printf("pid %d: %s, %u thread%s paused %.3f ms%s\n", (int)run->pids[i],
 			       h->noop ? "nothing to do" : verb, h->threads, h->threads == 1 ? "" : "s",
 			       (double)h->pause_ns / 1e6, h->attempts > 1 ? " (after retries)" : "");
+		if (h->result >= 0 && h->not_converged)
+			printf("pid %d: NOT converged: thread %d still runs %s\n", (int)run->pids[i],
+			       (int)h->stale_tid, h->stale_fn);
 	}
 	if (!c->quiet)
 		printf("%zu process%s, %d failed, %.3f ms\n", run->n, run->n == 1 ? "" : "es",
@@ -160,8 +168,10 @@ static int cmd_hotpatch(Cli *c, int argc, char **argv)
 			 : svc_hp_revert(arg, pids, n, all, (unsigned)workers, &run, &e);
 	if (r < 0)
 		return cli_fail(c, &e, r);
-	print_run(c, &run, is_apply ? "patched" : "reverted");
+	cli_print_run(c, &run, is_apply ? "patched" : "reverted");
 	int failed = run.failed;
+	for (size_t i = 0; i < run.n; i++)
+		failed += run.reports[i].result >= 0 && run.reports[i].not_converged;
 	svc_hp_run_free(&run);
 	return failed ? EXIT_RESTART : EXIT_OK;
 }
@@ -174,7 +184,8 @@ const CliCmd cli_cmd_hotpatch = {
 	.summary = "live-patch processes directly (no package, no disk)",
 	.help = "apply: patch the processes with one payload (*.hp); --all: every process\n"
 		"mapping the payload's build-id.  revert: take FIXID out again.  list: the\n"
-		"fixes held in each patched process.  Exit 3 if a process failed.\n",
+		"fixes held in each patched process.  Exit 3 if a process failed or is\n"
+		"patched but not converged (a thread still runs the old code).\n",
 	.flags = CLI_JSON,
 	.run = cmd_hotpatch,
 };

@@ -20,6 +20,13 @@ static void print_status_json(const SvcStatus *st)
 			printf(",\"reason\":");
 			cli_json_str(f->reason);
 		}
+		if (f->superseded_by) {
+			printf(",\"superseded_by\":{\"package\":");
+			cli_json_str(f->superseded_by);
+			printf(",\"version\":");
+			cli_json_str(f->superseded_version);
+			printf("}");
+		}
 		printf("}");
 	}
 	printf("],\"files\":[");
@@ -31,14 +38,29 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->sha256);
 		printf(",\"level\":");
 		cli_json_str(f->level);
-		printf(",\"converged\":%s,\"processes\":[",
+		printf(",\"converged\":%s,\"dpkg\":",
 		       f->converged < 0 ? "null" : f->converged ? "true" : "false");
+		if (f->dpkg.package) {
+			printf("{\"package\":");
+			cli_json_str(f->dpkg.package);
+			printf(",\"version\":");
+			f->dpkg.version ? cli_json_str(f->dpkg.version) : (void)printf("null");
+			printf(",\"md5sum\":\"%s\",\"accounted\":%s}", svc_dpkg_sum_name(f->dpkg.sum),
+			       f->dpkg.accounted ? "true" : "false");
+		} else
+			printf("null");
+		printf(",\"processes\":[");
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
 			cli_json_str(f->users[k].comm);
 			printf(",\"maps\":\"%s\",\"level\":", f->users[k].old_version ? "old" : "current");
 			cli_json_str(f->users[k].level);
-			printf(",\"hotpatched\":%s}", f->users[k].hot ? "true" : "false");
+			printf(",\"hotpatched\":%s", f->users[k].hot ? "true" : "false");
+			if (f->users[k].stale[0]) {
+				printf(",\"not_converged\":");
+				cli_json_str(f->users[k].stale);
+			}
+			printf("}");
 		}
 		printf("]}");
 	}
@@ -55,6 +77,17 @@ static void print_status_json(const SvcStatus *st)
 	printf("]}\n");
 }
 
+void cli_print_dpkg(const SvcFileStatus *f)
+{
+	printf("    dpkg: %s %s, md5sum %s", f->dpkg.package, f->dpkg.version ? f->dpkg.version : "?",
+	       svc_dpkg_sum_name(f->dpkg.sum));
+	if (f->dpkg.sum == SVC_DPKG_DIFFERS)
+		printf(f->dpkg.accounted ? ": svc's coldpatch of %s\n"
+					 : ": NOT accounted for by svc (level %s)\n", f->level);
+	else
+		printf("\n");
+}
+
 void cli_print_files(const SvcStatus *st, const char *only_fix)
 {
 	printf("%-40s %-14s %-10s %s\n", "FILE", "LEVEL", "CONVERGED", "PROCESSES");
@@ -68,6 +101,12 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 			printf(" %d(%s:%s%s)", (int)f->users[k].pid, f->users[k].comm,
 			       f->users[k].level, f->users[k].hot ? ",in memory" : "");
 		printf("\n");
+		for (size_t k = 0; k < f->n_users; k++)
+			if (f->users[k].stale[0])
+				printf("    pid %d not converged: %s\n", (int)f->users[k].pid,
+				       f->users[k].stale);
+		if (f->dpkg.package)
+			cli_print_dpkg(f);
 	}
 }
 
@@ -79,6 +118,8 @@ static void print_status(const SvcStatus *st)
 		printf("%-20s %-17s %-12s %" PRIu64 "\n", f->id, f->state, f->series, f->sequence);
 		if (f->reason)
 			printf("    reason: %s\n", f->reason);
+		if (f->superseded_by)
+			printf("    superseded by %s %s\n", f->superseded_by, f->superseded_version);
 	}
 	if (!st->n_fixes)
 		printf("(no fixes)\n");
@@ -127,8 +168,9 @@ const CliCmd cli_cmd_status = {
 	.synopsis = "[--json]",
 	.summary = "fixes, serviced files, and the processes using them",
 	.help = "Every fix with its state, every serviced file with its SHA-256 and fix\n"
-		"level, each process mapping it with the level it runs, and the record\n"
-		"of the last 'svc boot'.\n",
+		"level, each process mapping it with the level it runs, the package\n"
+		"owning it (dpkg) and whether its md5sum matches, and the record of the\n"
+		"last 'svc boot'.\n",
 	.flags = CLI_JSON,
 	.run = cmd_status,
 };

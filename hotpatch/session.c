@@ -1,0 +1,176 @@
+/* A patch session on one process: open (maps, state), stop every thread
+ * with the consistency check passed (retrying with back-off until the
+ * deadline), resume, and the report of what was done.  The kernel's
+ * livepatch calls this part core.c. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hotpatch/internal.h"
+
+void hp_session_done(HpSession *s)
+{
+	if (s->tr.n)
+		hp_ptrace_resume(&s->tr);
+	hp_tracee_free(&s->tr);
+	hp_unwinder_close(s->unw);
+	hp_state_free(s->state);
+	free(s->mods);
+	free(s->sites);
+	elf_lineage_free(&s->lin);
+	hp_maps_free(&s->maps);
+	if (s->memfd >= 0)
+		close(s->memfd);
+}
+
+static void opts_fill(HpOpts *o, const HpOpts *in)
+{
+	if (in)
+		*o = *in;
+	else
+		memset(o, 0, sizeof(*o));
+	if (!o->deadline_ms)
+		o->deadline_ms = 2000;
+	if (!o->stop_timeout_ms)
+		o->stop_timeout_ms = 1000;
+	if (!o->backoff_us)
+		o->backoff_us = 500;
+	if (!o->stack_scan)
+		o->stack_scan = 64 * 1024;
+}
+
+/* Fault injection for the crash tests: HP_CRASH_AT=<step> kills the tool
+ * right after that step, as a crash or an operator's kill -9 would.  The
+ * kernel then detaches every thread; the target must run on, consistent. */
+void hp_crash_point(const char *step)
+{
+	const char *at = getenv("HP_CRASH_AT");
+	if (at && strcmp(at, step) == 0)
+		kill(getpid(), SIGKILL);
+}
+
+const HpFixInfo *hp_state_find(const HpState *st, const char *fix_id, bool active_only)
+{
+	for (size_t i = st->n_fixes; i-- > 0;)
+		if (!st->fixes[i].baked && strcmp(st->fixes[i].fix_id, fix_id) == 0 &&
+		    (!active_only || st->fixes[i].status != HP_FIX_REVERTED))
+			return &st->fixes[i];
+	return NULL;
+}
+
+int hp_state_reload(HpSession *s, BaseErr *e)
+{
+	hp_state_free(s->state);
+	s->state = NULL;
+	return hp_state_load(s->memfd, s->pid, s->state_addr, &s->state, e);
+}
+
+int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e)
+{
+	memset(s, 0, sizeof(*s));
+	s->memfd = -1;
+	s->pid = pid;
+	s->rep = rep;
+	opts_fill(&s->o, opts);
+	int r = hp_mem_open(pid, true, &s->memfd);
+	if (r < 0)
+		return base_err(e, r, "pid %d: /proc/%d/mem: %s", (int)pid, (int)pid,
+				base_strerror(r));
+	s->tr.pid = pid;
+	r = hp_maps_read(pid, &s->maps, e);
+	if (r < 0)
+		return r;
+	if (hp_state_locate(&s->maps, &s->state_addr) < 0)
+		s->state_addr = 0;
+	return hp_state_reload(s, e);
+}
+
+static void backoff(uint32_t us)
+{
+	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e)
+{
+	uint64_t deadline = base_now_ns() + (uint64_t)s->o.deadline_ms * 1000000ull;
+	uint32_t wait_us = s->o.backoff_us;
+	for (;;) {
+		bool stale_only = false;
+		s->rep->attempts++;
+		int r = hp_ptrace_stop(&s->tr, (uint64_t)s->o.stop_timeout_ms * 1000000ull, e);
+		if (r < 0)
+			return r;
+		r = check(s, ctx, e);
+		if (r == 0) {
+			pid_t tid = 0;
+			r = hp_safety_check(s, &tid, e);
+			if (r == 0)
+				return 0;
+			if (r > 0 && base_now_ns() > deadline) {
+				/* safe to redirect, but old frames stay: patched,
+				 * not converged, and said so */
+				s->rep->not_converged = true;
+				s->rep->stale_tid = s->stale_tid;
+				snprintf(s->rep->stale_fn, sizeof(s->rep->stale_fn), "%s",
+					 s->sites[s->stale_site].name);
+				return 0;
+			}
+			stale_only = r > 0;
+			if (r > 0)
+				r = base_err_replace(e, -BASE_E_UNSAFE, "pid %d: %s", (int)s->pid,
+						     s->stale_msg);
+			s->rep->unsafe_tid = tid;
+		}
+		hp_ptrace_resume(&s->tr);
+		/* old frames alone never fail the call: the attempt after the
+		 * deadline redirects (or finds a hard reason to refuse) */
+		if (r != -BASE_E_UNSAFE || (base_now_ns() > deadline && !stale_only))
+			return r;
+		backoff(wait_us);
+		if (wait_us < 20000)
+			wait_us *= 2;
+	}
+}
+
+void hp_report_fill(HpSession *s, int r, const BaseErr *e)
+{
+	HpReport *rep = s->rep;
+	rep->pid = s->pid;
+	rep->result = r;
+	if (r < 0) {
+		const char *m = e && e->msg[0] ? e->msg : base_strerror(r);
+		size_t n = strnlen(m, sizeof(rep->msg) - 1);
+		memcpy(rep->msg, m, n);
+		rep->msg[n] = 0;
+	}
+	if (s->tr.t_first && s->tr.t_resumed > s->tr.t_first) {
+		rep->pause_ns = s->tr.t_resumed - s->tr.t_first;
+		rep->stop_ns = s->tr.t_stopped > s->tr.t_first ? s->tr.t_stopped - s->tr.t_first : 0;
+	}
+	rep->syscalls = s->tr.syscalls;
+}
+
+
+/* One call on one process with a payload: open the session, run the
+ * operation, fill the report (also on failure), close. */
+int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
+			    int (*op)(HpSession *, const ElfPayload *, BaseErr *),
+			    HpReport *ret_report, BaseErr *e)
+{
+	uint64_t t0 = base_now_ns();
+	HpReport rep = { .pid = pid };
+	HpSession s;
+	int r = hp_session_open(&s, pid, opts, &rep, e);
+	if (r == 0)
+		r = op(&s, p, e);
+	hp_report_fill(&s, r, e);
+	hp_session_done(&s);
+	rep.total_ns = base_now_ns() - t0;
+	if (ret_report)
+		*ret_report = rep;
+	return r;
+}

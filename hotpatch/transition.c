@@ -1,0 +1,230 @@
+/* The consistency check: may the sites change while the threads are where
+ * they are stopped, and does any thread still run the code being replaced?
+ * (The kernel's livepatch calls this part transition.c.)
+ *
+ * Two questions per thread, asked while every thread is stopped:
+ *
+ *  1. Window safety (hard): is the thread's RIP, or a return address on its
+ *     stack, strictly inside the bytes a redirect rewrites?  Then the write
+ *     would tear an instruction under it: never write, retry, refuse at the
+ *     deadline (BASE_E_UNSAFE).
+ *  2. Old frames (consistency): does any frame of the thread lie anywhere in
+ *     the old code (the whole replaced function, or on revert the new code
+ *     being taken out)?  Such a thread keeps running the old body after the
+ *     redirect; only its next call takes the new code.  Retry until the
+ *     deadline; past it, redirect anyway where that is safe (the process is
+ *     then patched but NOT converged, which the caller reports), and refuse
+ *     where the function is window-hazardous: its body branches into the
+ *     window, so a thread in it would jump into the middle of the new jump.
+ *
+ * How frames are found, cheapest first: the stack words from the red zone
+ * up to stack_scan bytes above RSP are read anyway for question 1; when none
+ * of them (nor RIP) points into old code and the scan reached the end of the
+ * stack mapping, no frame can be there.  Otherwise the thread is unwound
+ * with libunwind (unwind.c); a complete walk through code with unwind info
+ * decides.  A walk that breaks, or that passes through code without a file
+ * (our own blobs carry no .eh_frame), is not trusted, and the word scan's
+ * conservative answer stands (a stale word counts as a frame). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hotpatch/internal.h"
+
+#define MAX_FRAMES 512
+
+/* Can a thread be at `a` (an instruction pointer or a return address) while
+ * the window changes under it?  The entry itself and the window start are
+ * instruction boundaries in the old and the new bytes alike; any other byte
+ * inside is not (e.g. one past a 2-byte entry made of two 1-byte NOPs). */
+static bool inside(const HpSite *st, uint64_t a)
+{
+	return a > st->window && a < st->window + st->len && a != st->entry;
+}
+
+/* The site whose old code holds `a`, or -1. */
+static int in_old(const HpSession *s, uint64_t a)
+{
+	for (size_t k = 0; k < s->n_sites; k++)
+		for (size_t j = 0; j < 2; j++)
+			if (a >= s->sites[k].old_lo[j] && a < s->sites[k].old_hi[j])
+				return (int)k;
+	return -1;
+}
+
+/* Is every frame pc in file-backed executable code (where .eh_frame is)? */
+static bool walk_trusted(const HpSession *s, const uint64_t *pcs, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		const HpMap *mp = hp_maps_find(&s->maps, pcs[j]);
+		if (!mp || mp->perms[2] != 'x' || mp->path[0] != '/')
+			return false;
+	}
+	return true;
+}
+
+/* Old frames of thread i: 0 none, 1 found (*ret_site), < 0 error. */
+static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, int *ret_site)
+{
+	const struct user_regs_struct *rg = &s->tr.t[i].regs;
+	if (scan_site < 0 && scan_whole)
+		return 0;
+	if (!s->unw && hp_unwinder_open(s->pid, &s->unw) < 0)
+		s->unw = NULL;
+	uint64_t pcs[MAX_FRAMES];
+	size_t n = 0;
+	bool whole = s->unw && hp_unwind(s->unw, s->memfd, rg, pcs, MAX_FRAMES, &n) == 0;
+	if (whole && walk_trusted(s, pcs, n)) {
+		for (size_t j = 0; j < n; j++) {
+			/* a return address is one past the call: pc - 1 is in
+			 * the caller even when the call ends it */
+			int k = in_old(s, j ? pcs[j] - 1 : pcs[j]);
+			if (k >= 0) {
+				*ret_site = k;
+				return 1;
+			}
+		}
+		return 0;
+	}
+	s->rep->scanned++;
+	/* untrusted walk: what it found still counts, then the scan's word */
+	for (size_t j = 0; j < n; j++) {
+		int k = in_old(s, j ? pcs[j] - 1 : pcs[j]);
+		if (k >= 0) {
+			*ret_site = k;
+			return 1;
+		}
+	}
+	if (scan_site >= 0 || !scan_whole) {
+		/* not provable either way: assume the worst */
+		*ret_site = scan_site >= 0 ? scan_site : 0;
+		return 1;
+	}
+	return 0;
+}
+
+int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
+{
+	s->stale = false;
+	for (size_t i = 0; i < s->tr.n; i++) {
+		int r = hp_ptrace_regs(&s->tr, i);
+		if (r < 0)
+			return base_err(e, r, "pid %d: registers of thread %d: %s", (int)s->pid,
+					(int)s->tr.t[i].tid, strerror(-r));
+		const struct user_regs_struct *rg = &s->tr.t[i].regs;
+		pid_t tid = s->tr.t[i].tid;
+		for (size_t k = 0; k < s->n_sites; k++)
+			if (inside(&s->sites[k], rg->rip)) {
+				*ret_tid = tid;
+				return base_err_replace(e, -BASE_E_UNSAFE,
+					"pid %d: thread %d is inside %s (rip %#llx)", (int)s->pid,
+					(int)tid, s->sites[k].name, (unsigned long long)rg->rip);
+			}
+		int scan_site = in_old(s, rg->rip);
+		bool scan_whole = false;
+		/* the red zone below RSP may hold live data of a leaf function
+		 * (not return addresses, but a pushed-then-popped one can be
+		 * reused); scan from there up to the end of the stack mapping */
+		uint64_t from = (rg->rsp - 128) & ~7ull, to = rg->rsp + s->o.stack_scan;
+		const HpMap *mp = hp_maps_find(&s->maps, rg->rsp);
+		if (mp && mp->end <= to) {
+			to = mp->end;
+			scan_whole = true;
+		}
+		if (mp && from < mp->start)
+			from = mp->start;
+		uint64_t buf[2048];
+		for (uint64_t a = from; a < to; a += sizeof(buf)) {
+			size_t want = to - a < sizeof(buf) ? to - a : sizeof(buf);
+			ssize_t got = pread(s->memfd, buf, want, (off_t)a);
+			if (got <= 0) {
+				scan_whole = false;
+				break;
+			}
+			for (size_t w = 0; w < (size_t)got / 8; w++) {
+				for (size_t k = 0; k < s->n_sites; k++)
+					if (inside(&s->sites[k], buf[w])) {
+						*ret_tid = tid;
+						return base_err_replace(e, -BASE_E_UNSAFE,
+							"pid %d: thread %d has a return address into %s "
+							"on its stack (%#llx)", (int)s->pid, (int)tid,
+							s->sites[k].name, (unsigned long long)buf[w]);
+					}
+				/* below RSP: dead words, no frame (a callee's
+				 * return address into its caller stays there) */
+				if (scan_site < 0 && a + 8 * w >= rg->rsp)
+					scan_site = in_old(s, buf[w] - 1);
+			}
+			if ((size_t)got < want) {
+				scan_whole = false;
+				break;
+			}
+		}
+		if (s->stale)
+			continue;   /* one old frame is enough to know; keep checking windows */
+		int site = -1;
+		r = old_frames(s, i, scan_site, scan_whole, &site);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			s->stale = true;
+			s->stale_tid = tid;
+			s->stale_site = (size_t)site;
+		}
+	}
+	if (!s->stale)
+		return 0;
+	const HpSite *st = &s->sites[s->stale_site];
+	*ret_tid = s->stale_tid;
+	if (st->hazard[0])
+		return base_err_replace(e, -BASE_E_UNSAFE,
+					"pid %d: thread %d runs in %s, whose body %s: it may only "
+					"be redirected while no thread is in it", (int)s->pid,
+					(int)s->stale_tid, st->name, st->hazard);
+	(void)e;
+	snprintf(s->stale_msg, sizeof(s->stale_msg), "thread %d still runs %s %s",
+		 (int)s->stale_tid, s->reverting ? "the new code of" : "old", st->name);
+	return 1;
+}
+
+int hp_site_hazard(HpSession *s, HpSite *st, uint64_t size, BaseErr *e)
+{
+	st->hazard[0] = 0;
+	if (size > (1u << 20))
+		size = 1u << 20;
+	if (size < st->len - st->pad)
+		size = st->len - st->pad;
+	_cleanup_free_ uint8_t *code = malloc(size);
+	if (!code)
+		return -ENOMEM;
+	int r = hp_mem_read(s->memfd, st->entry, code, size);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name, strerror(-r));
+	/* the window as the base has it: a fix already there wrote a jump */
+	if (st->rd)
+		memcpy(code, st->rd->expect + st->pad, st->len - st->pad);
+	ElfX86Scan sc;
+	r = elf_x86_scan(code, size, st->entry, st->window, st->window + st->len, &sc);
+	if (r < 0)
+		return base_err(e, r, "pid %d: decoding %s: %s", (int)s->pid, st->name, strerror(-r));
+	uint64_t end = st->window + st->len;
+	if (sc.undecoded && sc.undecoded < end)
+		return base_err(e, -BASE_E_MISMATCH,
+				"pid %d: %s: the bytes at its entry+%" PRIu64 " are no x86-64 "
+				"instruction: its entry cannot be redirected", (int)s->pid, st->name,
+				sc.undecoded - st->entry);
+	if (sc.into)
+		snprintf(st->hazard, sizeof(st->hazard),
+			 "branches into its entry window (+%" PRIu64 " jumps to entry+%" PRId64 ")",
+			 sc.into - st->entry, (int64_t)(sc.target - st->entry));
+	else if (sc.indirect)
+		snprintf(st->hazard, sizeof(st->hazard),
+			 "has an indirect jump (+%" PRIu64 ") whose targets are unknown",
+			 sc.indirect - st->entry);
+	else if (sc.undecoded)
+		snprintf(st->hazard, sizeof(st->hazard),
+			 "cannot be decoded past +%" PRIu64, sc.undecoded - st->entry);
+	return 0;
+}

@@ -1,0 +1,176 @@
+/* The state writer: creates the state mapping in the target (one injected
+ * stub) and appends or rewrites records through /proc/PID/mem.  The layout
+ * and the reader are state.c. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "hotpatch/internal.h"
+
+int hp_state_create(HpSession *s, uint64_t insn, uint64_t scratch, BaseErr *e)
+{
+	HpStateHdr h = { 0 };
+	memcpy(h.magic, HP_STATE_MAGIC, 8);
+	h.version = HP_STATE_VERSION;
+	h.hdr_size = sizeof(h);
+	h.capacity = HP_STATE_SIZE;
+	snprintf(h.name, sizeof(h.name), "%s", HP_STATE_NAME);
+	/* memfd_create, ftruncate, mmap, close in one round trip instead of
+	 * four: a stub written into the freshly mapped (not yet filled) code
+	 * blob, with the name after it.  rbx = fd, rbp = ftruncate's result,
+	 * r13 = the mapping, r12 = the size (in). */
+	static const uint8_t stub[] = {
+		0xb8, 0x3f, 0x01, 0x00, 0x00,             /* mov $SYS_memfd_create,%eax */
+		0xbe, 0x01, 0x00, 0x00, 0x00,             /* mov $MFD_CLOEXEC,%esi */
+		0x0f, 0x05, 0x48, 0x89, 0xc3,             /* syscall; mov %rax,%rbx */
+		0xb8, 0x4d, 0x00, 0x00, 0x00,             /* mov $SYS_ftruncate,%eax */
+		0x48, 0x89, 0xdf, 0x4c, 0x89, 0xe6,       /* mov %rbx,%rdi; mov %r12,%rsi */
+		0x0f, 0x05, 0x48, 0x89, 0xc5,             /* syscall; mov %rax,%rbp */
+		0xb8, 0x09, 0x00, 0x00, 0x00,             /* mov $SYS_mmap,%eax */
+		0x31, 0xff, 0x4c, 0x89, 0xe6,             /* xor %edi,%edi; mov %r12,%rsi */
+		0xba, 0x01, 0x00, 0x00, 0x00,             /* mov $PROT_READ,%edx */
+		0x41, 0xba, 0x02, 0x00, 0x00, 0x00,       /* mov $MAP_PRIVATE,%r10d */
+		0x49, 0x89, 0xd8, 0x45, 0x31, 0xc9,       /* mov %rbx,%r8; xor %r9d,%r9d */
+		0x0f, 0x05, 0x49, 0x89, 0xc5,             /* syscall; mov %rax,%r13 */
+		0xb8, 0x03, 0x00, 0x00, 0x00,             /* mov $SYS_close,%eax */
+		0x48, 0x89, 0xdf, 0x0f, 0x05, 0xcc,       /* mov %rbx,%rdi; syscall; int3 */
+	};
+	uint8_t code[sizeof(stub) + sizeof(h.name)];
+	memcpy(code, stub, sizeof(stub));
+	memcpy(code + sizeof(stub), h.name, sizeof(h.name));
+	int r = hp_mem_write(s->memfd, scratch, code, sizeof(code));
+	if (r < 0)
+		return base_err(e, r, "pid %d: writing: %s", (int)s->pid, strerror(-r));
+	size_t ti = hp_injector(&s->tr);
+	r = hp_ptrace_regs(&s->tr, ti);
+	if (r < 0)
+		return base_err(e, r, "pid %d: registers: %s", (int)s->pid, strerror(-r));
+	struct user_regs_struct in = s->tr.t[ti].regs, out;
+	in.rip = scratch;
+	in.rdi = scratch + sizeof(stub);
+	in.r12 = HP_STATE_SIZE;
+	r = hp_ptrace_run(&s->tr, ti, &in, scratch + sizeof(stub), &out, e);
+	if (r < 0)
+		return r;
+	int64_t fd = (int64_t)out.rbx, tr = (int64_t)out.rbp, addr = (int64_t)out.r13;
+	bool mapped = !(addr < 0 && addr > -4096);
+	if (fd < 0 || tr != 0 || !mapped) {
+		if (mapped) {
+			int64_t ign;
+			BaseErr tmp = { 0 };
+			hp_rsys(s, insn, SYS_munmap, (uint64_t)addr, HP_STATE_SIZE, 0, 0, 0, 0, &ign, &tmp);
+		}
+		int err = fd < 0 ? (int)fd : tr != 0 ? (int)tr : (int)addr;
+		return base_err(e, err, "pid %d: creating the state mapping: %s", (int)s->pid,
+				strerror(-err));
+	}
+	r = hp_mem_write(s->memfd, (uint64_t)addr, &h, sizeof(h));
+	if (r < 0)
+		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
+	s->state_addr = (uint64_t)addr;
+	return 0;
+}
+
+/* Append a record (or rewrite it in place when it is the last one and the
+ * same fix: a re-apply after a revert), then commit the header. */
+int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t flags,
+		     uint64_t blob, uint64_t blob_size, uint64_t *ret_rec_addr, BaseErr *e)
+{
+	HpStateHdr h;
+	int r = hp_mem_read(s->memfd, s->state_addr, &h, sizeof(h));
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading state: %s", (int)s->pid, strerror(-r));
+	size_t plain = sizeof(HpStateRec) + s->n_sites * sizeof(HpStateSite);
+	size_t sz = plain + sizeof(HpStateStale) + 8 * s->n_sites;
+	_cleanup_free_ uint8_t *buf = calloc(1, sz);
+	if (!buf)
+		return -ENOMEM;
+	HpStateRec rec = { .rec_size = (uint32_t)sz, .status = status, .blob = blob,
+			   .blob_size = blob_size, .bias = s->mod->bias,
+			   .n_sites = (uint32_t)s->n_sites, .flags = flags };
+	snprintf(rec.fix_id, sizeof(rec.fix_id), "%s", fix_id);
+	memcpy(buf, &rec, sizeof(rec));
+	for (size_t i = 0; i < s->n_sites; i++) {
+		const HpSite *st = &s->sites[i];
+		HpStateSite ss = { .window = st->window, .entry = st->entry, .len = st->len,
+				   .kind = st->kind };
+		memcpy(ss.orig, st->orig, st->len);
+		memcpy(ss.redirect, st->redirect, st->len);
+		memcpy(ss.name, st->name, sizeof(ss.name));
+		memcpy(buf + sizeof(rec) + i * sizeof(ss), &ss, sizeof(ss));
+		uint64_t size = st->old_hi[0] - st->old_lo[0];
+		memcpy(buf + plain + sizeof(HpStateStale) + 8 * i, &size, 8);
+	}
+	if (flags & HP_REC_STALE) {
+		HpStateStale tail = { .tid = (uint32_t)s->stale_tid, .site = (uint32_t)s->stale_site };
+		memcpy(buf + plain, &tail, sizeof(tail));
+	}
+	const HpState *cur = s->state;
+	uint64_t off = sizeof(h) + h.used;
+	bool in_place = !(flags & HP_REC_BAKED) && cur && cur->n_fixes == h.n_records && h.n_records > 0 &&
+			!cur->fixes[h.n_records - 1].baked &&
+			strcmp(cur->fixes[h.n_records - 1].fix_id, fix_id) == 0 &&
+			cur->fixes[h.n_records - 1].status == HP_FIX_REVERTED &&
+			cur->fixes[h.n_records - 1].n_sites == s->n_sites;
+	if (in_place) {
+		uint32_t old_sz = 0;
+		r = hp_state_rec_offset(s->memfd, s->state_addr, h.n_records - 1, &off);
+		if (r == 0)
+			r = hp_mem_read(s->memfd, s->state_addr + off, &old_sz, 4);
+		if (r < 0)
+			return base_err(e, r, "pid %d: reading state: %s", (int)s->pid,
+					strerror(-r));
+		if (old_sz != sz) {   /* a record without the stale tail */
+			in_place = false;
+			off = sizeof(h) + h.used;
+		}
+	}
+	if (in_place) {
+		/* the status goes last: until then the record still says REVERTED */
+		r = hp_mem_write(s->memfd, s->state_addr + off + 8, buf + 8, sz - 8);
+		if (r == 0)
+			r = hp_mem_write(s->memfd, s->state_addr + off + 4, &status, 4);
+	} else {
+		if (off + sz > h.capacity)
+			return base_err(e, -ENOSPC, "pid %d: state mapping full (%u records)",
+					(int)s->pid, h.n_records);
+		r = hp_mem_write(s->memfd, s->state_addr + off, buf, sz);
+		h.used += sz;
+		h.n_records++;
+		if (r == 0)
+			r = hp_mem_write(s->memfd, s->state_addr, &h, sizeof(h));
+	}
+	if (r < 0)
+		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
+	*ret_rec_addr = s->state_addr + off;
+	return 0;
+}
+
+/* Set or clear HP_REC_STALE of the record at rec_addr (with its tail: a
+ * record without one cannot say it, and is left alone). */
+int hp_rec_stale(HpSession *s, uint64_t rec_addr, size_t n_sites, bool stale, pid_t tid,
+		 size_t site)
+{
+	HpStateRec rec;
+	int r = hp_mem_read(s->memfd, rec_addr, &rec, sizeof(rec));
+	if (r < 0)
+		return r;
+	size_t plain = sizeof(HpStateRec) + n_sites * sizeof(HpStateSite);
+	if (rec.rec_size != plain + sizeof(HpStateStale) + 8 * n_sites)
+		return 0;
+	if (stale) {
+		HpStateStale tail = { .tid = (uint32_t)tid, .site = (uint32_t)site };
+		r = hp_mem_write(s->memfd, rec_addr + plain, &tail, sizeof(tail));
+		if (r < 0)
+			return r;
+	}
+	uint32_t flags = stale ? rec.flags | HP_REC_STALE : rec.flags & ~HP_REC_STALE;
+	return hp_mem_write(s->memfd, rec_addr + offsetof(HpStateRec, flags), &flags, 4);
+}
+
+int hp_rec_status(HpSession *s, uint64_t rec_addr, uint32_t status)
+{
+	return hp_mem_write(s->memfd, rec_addr + 4, &status, 4);
+}

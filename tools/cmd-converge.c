@@ -1,0 +1,54 @@
+/* svc converge: re-check the processes a hotpatch left not converged. */
+#include <stdio.h>
+
+#include "tools/cli.h"
+
+#define MAX_PIDS 256
+
+static int cmd_converge(Cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ 0 },
+	};
+	static pid_t pids[MAX_PIDS];
+	size_t n = 0;
+	uint64_t v;
+	int o;
+	BaseErr e = { 0 };
+	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+		switch (o) {
+		case CLI_STOP: return c->rc;
+		case 'p':
+			if (n == MAX_PIDS)
+				return cli_usage(c, "at most %d --pid", MAX_PIDS);
+			if (cli_number(c, "--pid", optarg, 1, INT32_MAX, &v) < 0)
+				return c->rc;
+			pids[n++] = (pid_t)v;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage(c, "unexpected argument '%s'", argv[optind]);
+	SvcHpRun run = { 0 };
+	/* --wait SECONDS is the global option: here, how long the threads get */
+	int r = svc_hp_converge(n ? pids : NULL, n, (uint32_t)c->opt.wait_lock_ms, &run, &e);
+	if (r < 0)
+		return cli_fail(c, &e, r);
+	cli_print_run(c, &run, "converged");
+	svc_hp_run_free(&run);
+	return r ? EXIT_RESTART : EXIT_OK;
+}
+
+const CliCmd cli_cmd_converge = {
+	.name = "converge",
+	.synopsis = "[--pid PID...] [--wait SECONDS] [--json]",
+	.summary = "re-check processes a hotpatch left not converged",
+	.help = "A patched process is converged once no thread runs the replaced code\n"
+		"(or, after a revert, the fix's code).  converge stops each process that\n"
+		"is not (or the given PIDs), looks at every thread's frames again, waiting\n"
+		"up to --wait SECONDS (0: one look) for them to leave, and records the\n"
+		"answer in the process.  Exit 0: all converged; 3: some still not.\n",
+	.flags = CLI_JSON,
+	.run = cmd_converge,
+};
