@@ -23,7 +23,10 @@ TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 LIBDIRS := svc hotpatch pending manifest elf base
 LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 
-all: deps build/svc build/svc-cc
+# The manual pages, from the markdown docs (the one source; see tools/md2man.py).
+MANPAGES := build/man/svc.8 build/man/svc-package.5
+
+all: deps build/svc build/svc-cc $(MANPAGES)
 
 .SECONDARY:
 .PHONY: all deps check unit integration demo bench install clean check-boot
@@ -52,6 +55,14 @@ build/svc: $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c)) $(LIBS)
 build/svc-cc: build/obj/tools/cc/svc-cc.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
+build/man/svc.8: docs/cli.md tools/md2man.py VERSION | deps
+	@mkdir -p $(dir $@)
+	python3 tools/md2man.py $(VERSION) $< >$@.tmp && mv $@.tmp $@
+
+build/man/svc-package.5: docs/format-package.md tools/md2man.py VERSION | deps
+	@mkdir -p $(dir $@)
+	python3 tools/md2man.py $(VERSION) $< >$@.tmp && mv $@.tmp $@
+
 UNIT_SRCS := $(wildcard tests/test-*.c)
 UNIT_BINS := $(patsubst tests/%.c,build/tests/%,$(UNIT_SRCS))
 
@@ -62,7 +73,7 @@ build/tests/test-%: build/obj/tests/test-%.o build/obj/tests/cunit-main.o build/
 unit: $(UNIT_BINS) build/svc
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: build/svc $(UNIT_BINS)
+integration: build/svc $(MANPAGES) $(UNIT_BINS)
 	@set -e; for t in $(sort $(wildcard tests/it-*.sh)); do echo "== $$t"; bash $$t; done
 
 check: all
@@ -81,12 +92,18 @@ bench: all build/bench-hotpatch
 
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= $(PREFIX)/share/doc/svc
+MANDIR  ?= $(PREFIX)/share/man
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
-install: build/svc build/svc-cc
+install: build/svc build/svc-cc $(MANPAGES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
-		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc
+		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPDIR)
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
 	install -m 0755 build/svc-cc $(DESTDIR)$(PREFIX)/bin/svc-cc
+	install -m 0644 build/man/svc.8 $(DESTDIR)$(MANDIR)/man8/svc.8
+	install -m 0644 build/man/svc-package.5 $(DESTDIR)$(MANDIR)/man5/svc-package.5
+	install -m 0644 tools/completion/svc.bash $(DESTDIR)$(COMPDIR)/svc
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 		tools/systemd/svc-boot.service.in >$(DESTDIR)$(UNITDIR)/svc-boot.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/svc-boot.service

@@ -640,6 +640,28 @@ static int symbol_within(const ElfFile *b, uint64_t lo, uint64_t hi)
 	return 0;
 }
 
+/* Are the 5 bytes before entry alignment fill (nop or int3) that no symbol
+ * covers, in a file mapping?  Then a jump can live there. */
+static int align_pad_free(const ElfFile *b, uint64_t entry)
+{
+	uint64_t off;
+	if (entry < 5 || elf_vaddr_to_offset(b, entry - 5, 5, &off) < 0)
+		return 0;
+	for (int i = 0; i < 5; i++)
+		if (b->data[off + i] != 0x90 && b->data[off + i] != 0xcc)
+			return 0;
+	for (size_t i = 1; i < b->n_symbols; i++) {
+		const ElfSymbol *c = &b->symbols[i];
+		if (c->shndx == SHN_UNDEF || c->shndx >= SHN_LORESERVE || c->type == STT_SECTION ||
+		    c->type == STT_FILE)
+			continue;
+		uint64_t end = c->value + (c->size ? c->size : 1);
+		if (c->value < entry && end > entry - 5)
+			return 0;
+	}
+	return 1;
+}
+
 static int is_modified(const Obj *ob, const ElfSymbol *s)
 {
 	for (size_t i = 0; i < ob->n_changes; i++)
@@ -725,6 +747,7 @@ static int make_redirect(Builder *B, Obj *ob, const ElfDiffItem *it, ElfRedirect
 	while (at < 2 && osec->data && os->value + at < osec->size && osec->data[os->value + at] == 0x90)
 		at++;
 	ElfRedirect d = { 0 };
+	int align = 0;   /* PAD_REL32 in alignment fill, not in a compiler's pad */
 	d.entry = bs->value;
 	d.size = bs->size;
 	if (at == 2 && pad >= 14) {
@@ -743,13 +766,23 @@ static int make_redirect(Builder *B, Obj *ob, const ElfDiffItem *it, ElfRedirect
 					B->base->name, s->name, (unsigned long long)bs->size);
 		d.kind = ELF_ENTRY_PLAIN;
 		d.expect_len = 5;
+		if (bs->size >= 2 && align_pad_free(B->base, bs->value)) {
+			/* the padding trampoline: `e9 rel32` in 5 free bytes of
+			 * alignment fill before the entry, `eb f9` over the first 2
+			 * bytes of the function; the window a thread must not be in
+			 * (and the body must not branch into) shrinks to entry+1 */
+			d.kind = ELF_ENTRY_PAD_REL32;
+			d.pad = 5;
+			d.expect_len = 7;
+			align = 1;
+		}
 	}
 	uint64_t off;
 	if (d.entry < d.pad || elf_vaddr_to_offset(B->base, d.entry - d.pad, d.expect_len, &off) < 0)
 		return base_err(B->e, -EINVAL, "%s: entry of '%s' not in the file", B->base->name,
 				s->name);
 	memcpy(d.expect, B->base->data + off, d.expect_len);
-	if (d.kind != ELF_ENTRY_PLAIN)
+	if (d.kind != ELF_ENTRY_PLAIN && !align)
 		for (uint32_t i = 0; i < d.expect_len; i++)
 			if (d.expect[i] != 0x90)
 				return base_err(B->e, -ESTALE,

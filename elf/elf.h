@@ -23,7 +23,10 @@ typedef enum ElfEntryKind {
 			      * bytes (a 2-byte NOP) take `eb f0` (jmp -16) */
 	ELF_ENTRY_PAD_REL32, /* M,N with N >= 5 pad bytes before the entry and >= 2 NOP
 			      * bytes at it: `e9 rel32` in the 5 bytes before the entry,
-			      * `eb f9` (jmp -7) at the entry; new code within +-2 GiB */
+			      * `eb f9` (jmp -7) at the entry; new code within +-2 GiB.
+			      * Also the padding trampoline of a plain function: pad 5
+			      * of alignment fill (nop/int3, no symbol) before it, and
+			      * the entry's 2 bytes are its first code bytes */
 	ELF_ENTRY_PLAIN,     /* no pad: `e9 rel32` over the first 5 bytes of the
 			      * function; only while no thread is inside them */
 } ElfEntryKind;

@@ -25,6 +25,8 @@ typedef struct HpMaps {
 } HpMaps;
 
 int hp_maps_read(pid_t pid, HpMaps *ret, BaseErr *e);
+/* The Seccomp: mode of /proc/PID/status (0 if the line is missing). */
+int hp_proc_seccomp(pid_t pid, int *ret_mode);
 void hp_maps_free(HpMaps *m);
 const HpMap *hp_maps_find(const HpMaps *m, uint64_t addr);
 
@@ -75,6 +77,9 @@ typedef struct HpTracee {
 	uint64_t t_stopped;     /* all stopped */
 	uint64_t t_resumed;     /* last detach */
 	unsigned syscalls;
+	int seccomp;            /* Seccomp: of /proc/PID/status (0 none, 1 strict,
+				 * 2 filter): non-zero seizes with
+				 * PTRACE_O_SUSPEND_SECCOMP */
 } HpTracee;
 
 /* Seize and interrupt every thread (re-scanning /proc/PID/task until no new

@@ -156,3 +156,19 @@ int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+int hp_proc_seccomp(pid_t pid, int *ret_mode)
+{
+	char fn[64], line[256];
+	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return errno == ENOENT ? -BASE_E_GONE : -errno;
+	int mode = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	*ret_mode = mode;
+	return 0;
+}

@@ -19,6 +19,13 @@
 
 #include "hotpatch/internal.h"
 
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+/* seize_new's answer when a filtered target cannot have its filters
+ * suspended (a value no errno takes) */
+#define SEIZE_NO_SUSPEND 4095
+
 static HpThread *thread_find(HpTracee *tr, pid_t tid)
 {
 	for (size_t i = 0; i < tr->n; i++)
@@ -165,9 +172,19 @@ static int seize_new(HpTracee *tr)
 		pid_t tid = (pid_t)atoi(de->d_name);
 		if (thread_find(tr, tid))
 			continue;
-		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0) {
+		/* a target under a seccomp filter: its filters are suspended
+		 * while we trace it, so that no injected call is filtered (a
+		 * KILL action would kill it).  Needs CAP_SYS_ADMIN and a
+		 * tracer not itself under seccomp; else EPERM, and the
+		 * process is refused by name before anything is injected. */
+		long opts = PTRACE_O_TRACECLONE | (tr->seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
+		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0) {
 			if (errno == ESRCH)
 				continue;   /* exited meanwhile */
+			if (tr->seccomp && (errno == EPERM || errno == EINVAL)) {
+				r = -SEIZE_NO_SUSPEND;
+				break;
+			}
 			r = errno == EPERM ? eperm_reason(tr->pid, tid) : -errno;
 			if (r == 0)
 				continue;
@@ -249,6 +266,11 @@ fail:
 	if (r == -EPERM)
 		return base_err(e, r, "pid %d: cannot trace (already traced, or not permitted)",
 				(int)tr->pid);
+	if (r == -SEIZE_NO_SUSPEND)
+		return base_err(e, -EPERM, "pid %d: runs under a seccomp filter (Seccomp: %d) that "
+				"cannot be suspended (PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN "
+				"and an unfiltered tracer): refused before any injected call",
+				(int)tr->pid, tr->seccomp);
 	if (r == -ETIMEDOUT)
 		return base_err(e, r, "pid %d: threads did not stop within %llu ms", (int)tr->pid,
 				(unsigned long long)(timeout_ns / 1000000));

@@ -80,6 +80,10 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 		return base_err(e, r, "pid %d: /proc/%d/mem: %s", (int)pid, (int)pid,
 				base_strerror(r));
 	s->tr.pid = pid;
+	r = hp_proc_seccomp(pid, &s->tr.seccomp);
+	if (r < 0)
+		return base_err(e, r, "pid %d: /proc/%d/status: %s", (int)pid, (int)pid,
+				base_strerror(r));
 	r = hp_maps_read(pid, &s->maps, e);
 	if (r < 0)
 		return r;

@@ -101,6 +101,9 @@ int pending_valid_id(const char *s);     /* base_valid_id */
 
 const char *pending_state_name(PendingState s);
 int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e);
+/* As pending_store_open, but creates nothing (for read-only commands): a
+ * missing state directory reads as empty (its dirfd is -1). */
+int pending_store_open_existing(int rootfd, PendingStore *ret, BaseErr *e);
 void pending_store_close(PendingStore *s);
 int pending_next_number(PendingStore *s, uint64_t *ret);
 /* Write a new record durably into a state directory. */

@@ -33,7 +33,9 @@ const char *pending_state_name(PendingState s)
 	return (unsigned)s < PENDING_N_STATES ? names[s] : "?";
 }
 
-int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e)
+/* create: make the state directories (a writer); otherwise open those that
+ * exist and leave the others at -1 (a reader changes nothing on disk). */
+static int store_open(int rootfd, int create, PendingStore *ret, BaseErr *e)
 {
 	PendingStore s = { .rootfd = rootfd };
 	_cleanup_close_ int top = -1;
@@ -41,12 +43,20 @@ int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e)
 
 	for (int i = 0; i < PENDING_N_STATES; i++)
 		s.dirfd[i] = -1;
-	r = base_fs_mkdir_p(rootfd, STATE_DIR, 0755, &top);
+	r = create ? base_fs_mkdir_p(rootfd, STATE_DIR, 0755, &top)
+		   : base_fs_open_dir(rootfd, STATE_DIR, &top);
+	if (r == -ENOENT && !create) {
+		*ret = s;
+		return 0;
+	}
 	if (r < 0)
 		return base_err(e, r, "%s: cannot open state directory: %s", STATE_DIR,
 				base_strerror(r));
 	for (int i = 0; i < PENDING_N_STATES; i++) {
-		r = base_fs_mkdir_p(top, state_dirs[i], 0755, &s.dirfd[i]);
+		r = create ? base_fs_mkdir_p(top, state_dirs[i], 0755, &s.dirfd[i])
+			   : base_fs_open_dir(top, state_dirs[i], &s.dirfd[i]);
+		if (r == -ENOENT && !create)
+			continue;
 		if (r < 0) {
 			pending_store_close(&s);
 			return base_err(e, r, "%s/%s: %s", STATE_DIR, state_dirs[i], base_strerror(r));
@@ -54,6 +64,16 @@ int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e)
 	}
 	*ret = s;
 	return 0;
+}
+
+int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e)
+{
+	return store_open(rootfd, 1, ret, e);
+}
+
+int pending_store_open_existing(int rootfd, PendingStore *ret, BaseErr *e)
+{
+	return store_open(rootfd, 0, ret, e);
 }
 
 void pending_store_close(PendingStore *s)
@@ -89,6 +109,8 @@ int pending_next_number(PendingStore *s, uint64_t *ret)
 {
 	uint64_t max = 0;
 	for (int i = 0; i < PENDING_N_STATES; i++) {
+		if (s->dirfd[i] < 0)
+			continue; /* opened read-only, not there: no records */
 		int fd = dup(s->dirfd[i]);
 		if (fd < 0)
 			return -errno;
@@ -173,6 +195,8 @@ int pending_list(PendingStore *s, PendingList *ret, BaseErr *e)
 	int r = 0;
 
 	for (int i = 0; i < PENDING_N_STATES && r >= 0; i++) {
+		if (s->dirfd[i] < 0)
+			continue; /* opened read-only, not there: no records */
 		int fd = dup(s->dirfd[i]);
 		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 		if (!d) {

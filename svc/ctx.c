@@ -21,6 +21,7 @@ int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e)
 	s->wait_lock_ms = opt ? opt->wait_lock_ms : 0;
 	s->progress = opt ? opt->progress : NULL;
 	s->progress_ctx = opt ? opt->progress_ctx : NULL;
+	s->read_only = opt ? opt->read_only : 0;
 	s->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->rootfd < 0) {
 		r = base_err(e, -errno, "%s: cannot open root: %s", root, strerror(errno));
@@ -37,7 +38,8 @@ int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e)
 	s->root_real = strdup(strcmp(real, "/") == 0 ? "" : real);
 	for (int i = 0; i < PENDING_N_STATES; i++)
 		s->store.dirfd[i] = -1;
-	r = pending_store_open(s->rootfd, &s->store, e);
+	r = s->read_only ? pending_store_open_existing(s->rootfd, &s->store, e)
+			 : pending_store_open(s->rootfd, &s->store, e);
 	if (r < 0 || !s->root || !s->root_real) {
 		svc_close(s);
 		return r < 0 ? r : -ENOMEM;
@@ -66,6 +68,9 @@ int svc_lock(Svc *s, BaseErr *e)
 
 	if (s->lockfd >= 0)
 		return 0;
+	if (s->read_only)
+		return base_err(e, -EROFS, "%s: opened read-only (status), cannot change it",
+				s->root);
 	r = base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd);
 	if (r >= 0)
 		fd = openat(dfd, "lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW);

@@ -402,8 +402,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
 							(int)u[k].pid, u[k].comm, rb->package,
 							(double)hr.pause_ns / 1e6);
-					if (hr.not_converged)
-						ns++;
+					ns += hr.not_converged;
 					if (hr.not_converged)
 						svc_report_line(rep, "pid %d (%s) NOT converged: thread %d "
 								"still runs the new code of %s",

@@ -14,6 +14,7 @@ struct Svc {
 	int rootfd;
 	int lockfd;
 	int wait_lock_ms;
+	int read_only;           /* opened for status: never locks, never writes */
 	SvcProgressFn progress;
 	void *progress_ctx;
 	PendingStore store;

@@ -11,6 +11,7 @@
 #include "svc/internal.h"
 
 #define LAST_BOOT "last-boot"
+#define LAST_BOOT_HEAD "svc boot at "
 
 /* The record of the last boot replay: var/lib/svc/last-boot, for status
  * (the journal gets the same lines from the unit's output). */
@@ -20,7 +21,7 @@ static void write_boot_record(Svc *s, const SvcReport *rep, int result, const ch
 	BaseBuf b = { 0 };
 	if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) < 0)
 		return;
-	base_buf_printf(&b, "svc boot at %lld: %s\n", (long long)time(NULL),
+	base_buf_printf(&b, LAST_BOOT_HEAD "%lld: %s\n", (long long)time(NULL),
 			result < 0 ? "FAILED" : result > 0 ? "quarantined some" : "ok");
 	if (error)
 		base_buf_printf(&b, "error: %s\n", error);
@@ -90,6 +91,7 @@ static int add_fix(SvcStatus *st, const PendingList *l, const PendingEntry *en)
 	f->series = strdup(last->txn->series);
 	f->sequence = last->txn->sequence;
 	f->txn = last->number;
+	f->created = last->txn->created;
 	if (last->state == PENDING_QUARANTINED && last->reason)
 		f->reason = strdup(last->reason);
 	return f->id && f->series ? 0 : -ENOMEM;
@@ -120,6 +122,24 @@ static int add_file(SvcStatus *st, const char *path, const char *fix)
 	memset(f, 0, sizeof(*f));
 	f->path = strdup(path);
 	return f->path ? add_file_fix(f, fix) : -ENOMEM;
+}
+
+/* "svc boot at <epoch>: <result>\n<lines>": the parts, for display; a
+ * record of another shape is left whole in last_boot (time 0). */
+static void split_boot_record(SvcStatus *st)
+{
+	const char *p = st->last_boot, *nl;
+	char *end = NULL;
+	if (strncmp(p, LAST_BOOT_HEAD, strlen(LAST_BOOT_HEAD)) != 0)
+		return;
+	p += strlen(LAST_BOOT_HEAD);
+	uint64_t at = strtoull(p, &end, 10);
+	if (end == p || strncmp(end, ": ", 2) != 0 || !(nl = strchr(end, '\n')))
+		return;
+	snprintf(st->last_boot_result, sizeof(st->last_boot_result), "%.*s", (int)(nl - end - 2),
+		 end + 2);
+	st->last_boot_at = at;
+	st->last_boot_lines = nl + 1;
 }
 
 int svc_status_file_has_fix(const SvcStatus *st, const SvcFileStatus *f, const char *fix_id)
@@ -192,6 +212,8 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		if (base_fs_open_dir(s->rootfd, "var/lib/svc", &dfd) >= 0 &&
 		    base_fs_read_at(dfd, LAST_BOOT, 1 << 20, &buf, &len) >= 0)
 			st.last_boot = (char *)buf;
+		if (st.last_boot)
+			split_boot_record(&st);
 	}
 	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
 		SvcFileStatus *f = &st.files[i];

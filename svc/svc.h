@@ -26,6 +26,8 @@ typedef struct SvcOptions {
 	int wait_lock_ms;        /* wait this long for the transaction lock; 0: fail at once */
 	SvcProgressFn progress;  /* optional */
 	void *progress_ctx;
+	int read_only;           /* status only: create nothing on disk (no state
+				  * directory, no lock); a change is refused (-EROFS) */
 } SvcOptions;
 
 int svc_open(const SvcOptions *opt, Svc **ret, BaseErr *e);
@@ -259,6 +261,7 @@ typedef struct SvcFixStatus {
 	char *series;
 	uint64_t sequence;
 	uint64_t txn;            /* last transaction touching it */
+	uint64_t created;        /* when that transaction was made (epoch seconds) */
 	const char *state;       /* "installed", "pending", "rollback-pending",
 				  * "rolled-back", "quarantined", "superseded" */
 	char *reason;            /* quarantined: why */
@@ -288,6 +291,9 @@ typedef struct SvcStatus {
 	size_t n_unreadable;     /* records that could not be read */
 	char **unreadable;
 	char *last_boot;         /* what the last `svc boot` did (text), or NULL */
+	uint64_t last_boot_at;   /* when (epoch seconds; 0: not recorded) */
+	char last_boot_result[24];     /* "ok", "quarantined some", "FAILED" */
+	const char *last_boot_lines;   /* the lines after that first one (in last_boot) */
 	size_t n_unknown_procs;  /* processes whose maps could not be read */
 } SvcStatus;
 

@@ -16,7 +16,10 @@ int main(void)
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	/* a suite whose set-up failed runs none of its tests: that is a failure
+	 * too, never a quiet pass */
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
+			  CU_get_number_of_suites_failed();
 	unsigned ran = CU_get_number_of_tests_run();
 	CU_cleanup_registry();
 	return (failed || ran == 0) ? 1 : 0;

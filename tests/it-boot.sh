@@ -54,6 +54,6 @@ ok "a staged file lost before boot: refused whole"
 # --- the journal gets priorities; a clean boot says nothing pending
 JOURNAL_STREAM=1:1 expect_exit 0 "$SVC" --root "$R" boot
 [ "$OUT" = "<6>nothing pending" ] || fail "journal line without priority: $OUT"
-"$SVC" --root "$R" status | grep -q "last boot replay:" || fail "status text lacks the boot record"
+"$SVC" --root "$R" status | grep -Eq "^last boot replay, [0-9T:+-]+: ok$" || fail "status text lacks the boot record"
 ok "boot lines carry syslog priorities under systemd; status shows the last boot"
 echo "it-boot: $n passed, 0 failed"

@@ -18,6 +18,13 @@ expect_exit 0 "$SVC" hotpatch apply "$HP" --all
 for i in 1 2 3; do wait_line "$S/w$i.out" "^21 calc v2 bad=0" || fail "worker $i not patched"; done
 ok "apply --all patches every process mapping the payload's build"
 
+expect_exit 0 "$SVC" converge --pid "${P[0]}" --pid "${P[1]}" --pid "${P[2]}"
+[ "$(echo "$OUT" | grep -c '^pid .*: nothing to do')" = 3 ] || fail "converge: $OUT"
+echo "$OUT" | grep -q "NOT converged" && fail "converged processes reported otherwise: $OUT"
+expect_exit 0 "$SVC" --json converge --pid "${P[0]}"
+echo "$OUT" | grep -q '"converged":true' || fail "converge --json: $OUT"
+ok "converge: the workers (threads only briefly in calc) are converged, exit 0"
+
 js=$("$SVC" hotpatch list --json --pid "${P[0]}" --pid "${P[1]}")
 [ "$(echo "$js" | grep -o '"id":"FIX-1","status":"applied"' | wc -l)" = 2 ] || fail "list: $js"
 "$SVC" hotpatch list | grep -q "pid ${P[2]}:" || fail "list without --pid misses a patched process"
@@ -44,5 +51,6 @@ expect_exit 0 "$SVC" hotpatch revert FIX-1 --all
 for i in 1 2 3; do wait_line "$S/w$i.out" "^14 calc v1 bad=0" || fail "worker $i not reverted"; done
 expect_exit 2 "$SVC" hotpatch apply "$HP"
 expect_exit 2 "$SVC" hotpatch frob
+expect_exit 2 "$SVC" converge --pid 0
 ok "revert --all; usage errors exit 2"
 echo "it-hotcli: $n passed, 0 failed"

@@ -71,6 +71,16 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# say TEXT: a heading (the demo's steps); bold on a terminal only, never with
+# NO_COLOR set: a log or a pipe gets plain text
+say() {
+	if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+		printf '\n\033[1m== %s\033[0m\n' "$*"
+	else
+		printf '\n== %s\n' "$*"
+	fi
+}
+
 # expect_exit CODE CMD...: run, assert the exit code, keep stdout+stderr in $OUT
 expect_exit() {
 	local want=$1; shift

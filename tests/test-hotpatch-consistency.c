@@ -36,7 +36,7 @@ static int suite_init(void)
 	    test_sh("gcc -O2 -falign-loops=1 -fPIE -DNAME=serve_o2 -c -o %s/serve_o2.o "
 		    "%s/consserve.c", dir, src) ||
 	    test_sh("gcc -O2 -fPIE -pie -Wl,--build-id -o %s %s/consvictim.c %s/serve_os.o "
-		    "%s/serve_o2.o -lpthread", exe, src, dir, dir) ||
+		    "%s/serve_o2.o -lpthread -lseccomp", exe, src, dir, dir) ||
 	    test_sh("gcc -O2 -fPIC -fno-asynchronous-unwind-tables -fcf-protection=none "
 		    "-c -o %s %s/fix_cons.c", fixo, src))
 		return -1;
@@ -125,9 +125,14 @@ static int wait_seen(Victim *v, int delta)
 	return 0;
 }
 
+/* The padding trampoline (as elf/'s builder picks it when >= 5 bytes of
+ * alignment fill precede a plain entry): PAD_REL32 with pad 5. */
+static bool trampoline;
+
 static ElfPayload *payload_for(const char *fn)
 {
-	const FixSpec spec[] = { { fn, "fix_cons", ELF_ENTRY_PLAIN, 0 } };
+	const FixSpec spec[] = { { fn, "fix_cons", trampoline ? ELF_ENTRY_PAD_REL32 : ELF_ENTRY_PLAIN,
+				   trampoline ? 5 : 0 } };
 	return payload_build("FIX-C", exe, fixo, spec, 1, NULL);
 }
 
@@ -208,6 +213,27 @@ static void test_loop_head_in_window_refused_8_threads(void)
 	hazard_case("serve_o2", "serve_o2", 8);
 }
 
+static void test_padding_trampoline_window_2_bytes(void)
+{
+	/* without the trampoline, a loop head at +3 is in the 5-byte window */
+	hazard_case("padhaz3", "padhaz3_fn", 1);
+	trampoline = true;
+	/* with it, a loop head at +1 still is (entry+1 is rewritten) */
+	hazard_case("padhaz1", "padhaz1_fn", 1);
+	trampoline = false;
+}
+
+static void stale_case(const char *mode, const char *fn, int n);
+
+static void test_padding_trampoline_loop_at_3_redirected_not_converged(void)
+{
+	/* +3 is past the 2 rewritten bytes: safe to redirect while the
+	 * thread loops on in the old body */
+	trampoline = true;
+	stale_case("padhaz3", "padhaz3_fn", 1);
+	trampoline = false;
+}
+
 /* Threads that stay in a function the redirect may safely replace: applied,
  * NOT converged (thread and function named, in the report and the state),
  * the old loop still runs; once they leave, hp_converge clears it. */
@@ -276,6 +302,188 @@ static void test_signal_handler_frame_not_converged(void)
 	stale_case("sig", "sig_fn", 1);
 }
 
+/* A target under a seccomp filter that kills (or EPERMs) every system call
+ * the patcher injects: the filters are suspended for the session
+ * (PTRACE_O_SUSPEND_SECCOMP, as root), so the patch goes in and the
+ * process lives. */
+static void seccomp_case(const char *action)
+{
+	bool mdwe = strcmp(action, "mdwe") == 0;
+	if (mdwe)
+		setenv("CONS_MDWE", "1", 1);
+	else
+		setenv("CONS_SECCOMP", action, 1);
+	ElfPayload *p = payload_for("stay_fn");
+	Victim v;
+	int started = victim_start(&v, "stay", 1);
+	unsetenv("CONS_SECCOMP");
+	unsetenv("CONS_MDWE");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL_FATAL(started, 0);
+	char *mode = test_sh_out("awk '/^Seccomp:/{print $2}' /proc/%d/status", (int)v.pid);
+	CU_ASSERT(mode && mode[0] == (mdwe ? '0' : '2'));
+	free(mode);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);
+	HpOpts o = { .deadline_ms = 3000 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	int r = hp_apply(v.pid, p, &o, &rep, &e);
+	if (r < 0)
+		fprintf(stderr, "seccomp %s: %s\n", action, e.msg);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT(rep.syscalls > 0);   /* it did inject, under the suspended filter */
+	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
+static void test_seccomp_kill_filter_suspended(void)
+{
+	seccomp_case("kill");
+}
+
+static void test_seccomp_eperm_filter_suspended(void)
+{
+	seccomp_case("eperm");
+}
+
+/* PR_SET_MDWE (this kernel has it): code is mapped R+X from the start and
+ * written through /proc/PID/mem, never made writable, so it goes in. */
+static void test_mdwe_target_patched(void)
+{
+	seccomp_case("mdwe");
+}
+
+/* 1,000 apply/revert cycles on a plain entry while 2 threads call it all the
+ * time (each call waits in tick() inside it): every call gives the old or
+ * the new result, and every reported state is true: not converged is
+ * recorded in the state with a thread of the victim; converged (at once or
+ * after hp_converge) is followed by the new result from every thread. */
+static void test_1000_cycles_busy_threads_state_matches_behaviour(void)
+{
+	ElfPayload *p = payload_for("stay_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, "stay", 2), 0);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL_FATAL(wait_seen(&v, 1000), 0);
+	HpOpts o = { .deadline_ms = 20 }, wait = { .deadline_ms = 5000 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	int failures = 0, stale = 0;
+	for (int i = 0; i < 1000 && !failures; i++) {
+		for (int revert = 0; revert < 2 && !failures; revert++) {
+			int r = revert ? hp_revert(v.pid, "FIX-C", &o, &rep, &e)
+				       : hp_apply(v.pid, p, &o, &rep, &e);
+			HpState *st = NULL;
+			if (r < 0 || rep.noop || hp_list(v.pid, &st, &e) < 0 || st->n_fixes != 1 ||
+			    st->fixes[0].stale != rep.not_converged ||
+			    (rep.not_converged && !is_victim_tid(&v, st->fixes[0].stale_tid))) {
+				fprintf(stderr, "cycle %d/%d: %d %s\n", i, revert, r, e.msg);
+				failures++;
+			}
+			hp_state_free(st);
+			if (rep.not_converged) {
+				stale++;
+				if (hp_converge(v.pid, &wait, &rep, &e) < 0 || rep.not_converged)
+					failures++;
+			}
+			if (wait_seen(&v, revert ? 1000 : 3000) < 0)
+				failures++;
+		}
+	}
+	fprintf(stderr, "(%d of 2,000 switches not converged at first) ", stale);
+	CU_ASSERT_EQUAL(failures, 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
+/* Revert follows the same rules: a thread that stays in the fix's code
+ * leaves the revert done (the entry holds the old bytes again) but NOT
+ * converged, until it leaves. */
+static void test_revert_with_thread_in_new_code_not_converged(void)
+{
+	const FixSpec spec[] = { { "stay_fn", "fix_cons_loop", ELF_ENTRY_PLAIN, 0 } };
+	ElfPayload *p = payload_build("FIX-L", exe, fixo, spec, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, "stay", 1), 0);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL_FATAL(wait_seen(&v, 1000), 0);
+	HpOpts o = { .deadline_ms = 5000 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.not_converged);
+	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);
+	v.pr->release = 0;   /* the next call stays in the new code */
+	usleep(100000);
+	o.deadline_ms = 300;
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-L", &o, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.not_converged);
+	CU_ASSERT_EQUAL(rep.stale_tid, v.pr->tid[0]);
+	CU_ASSERT_STRING_EQUAL(rep.stale_fn, "stay_fn");
+	HpState *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_REVERTED);
+	CU_ASSERT_TRUE(st->fixes[0].stale);
+	hp_state_free(st);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);   /* new calls: the old code again */
+	o.deadline_ms = 5000;
+	CU_ASSERT_EQUAL(hp_converge(v.pid, &o, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.not_converged);
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_FALSE(st->fixes[0].stale);
+	hp_state_free(st);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
+/* Many processes, each with 2 threads that never leave the old function:
+ * the pool finishes within its deadline budget and names every process as
+ * not converged, with one of its own threads. */
+static void test_many_processes_each_unconverged_named(void)
+{
+	enum { N = 12 };
+	ElfPayload *p = payload_for("stay_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v[N];
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v[i], "stay", 2), 0);
+		pids[i] = v[i].pid;
+	}
+	HpOpts o = { .deadline_ms = 300 };
+	HpReport reps[N];
+	BaseErr e = { 0 };
+	uint64_t t0 = base_now_ns();
+	CU_ASSERT_EQUAL(hp_apply_many(pids, N, 2, p, &o, reps, &e), 0);
+	double secs = (double)(base_now_ns() - t0) / 1e9;
+	/* 2 workers, N/2 deadlines each, plus the work: well under 2x that */
+	CU_ASSERT(secs < 2.0 * (N / 2) * 0.3 + 2.0);
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL(reps[i].pid, pids[i]);
+		CU_ASSERT_EQUAL(reps[i].result, 0);
+		CU_ASSERT_TRUE(reps[i].not_converged);
+		CU_ASSERT(is_victim_tid(&v[i], reps[i].stale_tid));
+		v[i].pr->release = 1;
+	}
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL(wait_seen(&v[i], 3000), 0);
+		CU_ASSERT_EQUAL(v[i].pr->bad, 0);
+		victim_stop(&v[i]);
+	}
+	elf_payload_free(p);
+}
+
 /* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
 static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
 {
@@ -299,8 +507,24 @@ int test_register(void)
 	    test_never_returning_thread_not_converged_1_thread);
 	add(s, "8 threads never returning: not converged, then converged",
 	    test_never_returning_thread_not_converged_8_threads);
+	add(s, "padding trampoline: 2-byte window; loop at +3 hazardous only without it",
+	    test_padding_trampoline_window_2_bytes);
+	add(s, "padding trampoline, loop head at +3, thread inside: redirected, not converged",
+	    test_padding_trampoline_loop_at_3_redirected_not_converged);
 	add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
+	add(s, "revert with a thread staying in the new code: done, not converged, then converged",
+	    test_revert_with_thread_in_new_code_not_converged);
+	add(s, "12 processes never converging: within the deadline, each pid named",
+	    test_many_processes_each_unconverged_named);
+	add(s, "1,000 apply/revert cycles, busy threads: results and reported state agree",
+	    test_1000_cycles_busy_threads_state_matches_behaviour);
 	add(s, "signal handler frame on top of the old function: not converged",
 	    test_signal_handler_frame_not_converged);
+	add(s, "seccomp KILL filter on everything injected: suspended, patched, alive",
+	    test_seccomp_kill_filter_suspended);
+	add(s, "seccomp EPERM filter on everything injected: suspended, patched",
+	    test_seccomp_eperm_filter_suspended);
+	add(s, "PR_SET_MDWE target: patched without a writable executable mapping",
+	    test_mdwe_target_patched);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "elf/elf.h"
@@ -311,6 +312,54 @@ static void test_status_reports_levels_and_boot_record(void)
 	fx_done(&f);
 }
 
+/* A read-only open (status) creates nothing on a fresh root, sees the
+ * ledger of a used one, and refuses anything that would take the lock. */
+static void test_read_only_open_creates_nothing(void)
+{
+	Fx f;
+	Svc *s = NULL;
+	SvcStatus st = { 0 };
+	SvcReport rep = { 0 };
+	BaseErr e = { 0 };
+	char *state = NULL;
+	struct stat sb;
+	fx_setup(&f);
+	SvcOptions o = { .root = f.root, .read_only = 1 };
+	if (asprintf(&state, "%s/var", f.root) < 0)
+		return;
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_status(s, &st, NULL), 0);
+	CU_ASSERT_EQUAL(st.n_fixes, 0);
+	CU_ASSERT_PTR_NULL(st.last_boot);
+	CU_ASSERT_EQUAL(st.last_boot_at, 0);
+	svc_status_free(&st);
+	CU_ASSERT_EQUAL(svc_rollback(s, "P1", 0, &rep, &e), -EROFS);
+	CU_ASSERT_EQUAL(svc_boot(s, NULL, NULL), -EROFS);
+	svc_close(s);
+	CU_ASSERT_NOT_EQUAL(stat(state, &sb), 0); /* not even ROOT/var */
+
+	CU_ASSERT_EQUAL(install(&f, "P1", NULL, NULL), 0);
+	o.read_only = 0;
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_boot(s, NULL, NULL), 0);
+	svc_close(s);
+	o.read_only = 1;
+	CU_ASSERT_EQUAL(svc_open(&o, &s, NULL), 0);
+	CU_ASSERT_EQUAL(svc_status(s, &st, NULL), 0);
+	CU_ASSERT_EQUAL(st.n_fixes, 1);
+	if (st.n_fixes)
+		CU_ASSERT_TRUE(st.fixes[0].created > 1700000000u);
+	CU_ASSERT_TRUE(st.last_boot_at > 1700000000u);
+	CU_ASSERT_STRING_EQUAL(st.last_boot_result, "ok");
+	CU_ASSERT_PTR_NOT_NULL(st.last_boot_lines);
+	if (st.last_boot_lines)
+		CU_ASSERT_STRING_EQUAL(st.last_boot_lines, "nothing pending\n");
+	svc_status_free(&st);
+	svc_close(s);
+	free(state);
+	fx_done(&f);
+}
+
 /* A package that ships only the payload: install synthesizes the coldpatch
  * from the installed file, and refuses to stage it unless its SHA-256 is the
  * one the vendor signed.  Here the vendor signed a wrong hash. */
@@ -380,6 +429,8 @@ int test_register(void)
 		    test_series_high_water_mark_survives_rollback);
 	CU_add_test(s, "a second transaction is locked out", test_second_transaction_is_locked_out);
 	CU_add_test(s, "status: fix level per file, last boot record", test_status_reports_levels_and_boot_record);
+	CU_add_test(s, "read-only open: creates nothing, refuses changes, reads times",
+		    test_read_only_open_creates_nothing);
 	CU_add_test(s, "a synthesized coldpatch must match the signed hash", test_synthesized_coldpatch_must_match_the_signed_hash);
 	return 0;
 }

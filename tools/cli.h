@@ -32,7 +32,8 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(inspect)                                                                               \
 	X(hotpatch)                                                                              \
 	X(converge)                                                                              \
-	X(help)
+	X(help)                                                                                  \
+	X(__complete)
 
 enum {
 	CLI_JSON = 1u << 0,   /* the command has --json output */
@@ -47,6 +48,7 @@ typedef struct CliCmd {
 	const char *summary;   /* one line for `svc help` */
 	const char *help;      /* `svc help NAME`: a few lines more, or NULL */
 	unsigned flags;        /* CLI_* */
+	const struct option *opts;  /* its own options (getopt_long form), or NULL */
 	int (*run)(Cli *c, int argc, char **argv);  /* argv[0] is the command name */
 } CliCmd;
 
@@ -62,16 +64,17 @@ struct Cli {
 	const CliCmd *cmd;     /* the command running (NULL while reading global options) */
 };
 
-/* The command table and its lookup (tools/svc.c). */
+/* The command table and its lookup, the global options (tools/svc.c). */
 extern const CliCmd *const cli_commands[];
+extern const struct option cli_global_options[];
 const CliCmd *cli_find(const char *name);
 
 #define CLI_STOP (-2)
-/* getopt_long over the command's own options plus the global ones (handled
- * here, before or after the command's words).  Returns a command option's
+/* getopt_long over the running command's options (c->cmd->opts) plus the
+ * global ones (handled here, before or after the command's words).  Returns a command option's
  * value, -1 at the end (the words are argv[optind..argc-1]), or CLI_STOP:
  * return c->rc (a usage error was printed, or --help answered). */
-int cli_getopt(Cli *c, int argc, char **argv, const struct option *opts);
+int cli_getopt(Cli *c, int argc, char **argv);
 /* A word that is a Windows-style global option (/quiet): consumed, 1. */
 int cli_slash_option(Cli *c, const char *word);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
@@ -90,11 +93,17 @@ void cli_print_overview(FILE *out);
 
 /* Open the engine with the global options (progress on a terminal). */
 int cli_open(Cli *c, Svc **ret);
+/* The status of --root, read-only (creates nothing); EXIT_OK or the error
+ * printed and its exit code. */
+int cli_read_status(Cli *c, SvcStatus *ret);
 
 /* Printing helpers (tools/cli-print.c). */
 void cli_json_str(const char *s);
 void cli_print_report(Cli *c, const SvcReport *rep);
 void cli_print_files(const SvcStatus *st, const char *only_fix);
+/* Epoch seconds as ISO 8601 local time with its UTC offset,
+ * e.g. 2026-12-02T11:05:09+01:00 ("-" for 0). */
+const char *cli_time(uint64_t epoch, char buf[32]);
 /* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner (tools/cmd-status.c). */
 void cli_print_dpkg(const SvcFileStatus *f);
 

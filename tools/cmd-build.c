@@ -38,17 +38,18 @@ static char *wrapper_path(void)
 	return slash ? base_strdupf("%.*s/svc-cc", (int)(slash - self), self) : NULL;
 }
 
+static const struct option build_opts[] = {
+	{ "source", required_argument, NULL, 'S' }, { "patch", required_argument, NULL, 'p' },
+	{ "target", required_argument, NULL, 't' }, { "build", required_argument, NULL, 'B' },
+	{ "key", required_argument, NULL, 'k' },    { "out", required_argument, NULL, 'o' },
+	{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
+	{ "seq", required_argument, NULL, 'n' },    { "summary", required_argument, NULL, 'm' },
+	{ "debug-dir", required_argument, NULL, 'd' }, { "keep", required_argument, NULL, 'K' },
+	{ "deb", required_argument, NULL, 'D' },    { 0 },
+};
+
 static int cmd_build(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "source", required_argument, NULL, 'S' }, { "patch", required_argument, NULL, 'p' },
-		{ "target", required_argument, NULL, 't' }, { "build", required_argument, NULL, 'B' },
-		{ "key", required_argument, NULL, 'k' },    { "out", required_argument, NULL, 'o' },
-		{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
-		{ "seq", required_argument, NULL, 'n' },    { "summary", required_argument, NULL, 'm' },
-		{ "debug-dir", required_argument, NULL, 'd' }, { "keep", required_argument, NULL, 'K' },
-		{ "deb", required_argument, NULL, 'D' },    { 0 },
-	};
 	SvcBuildSpec spec = { .step = show_step, .step_ctx = c };
 	SvcBuildTarget targets[MANIFEST_MAX_TARGETS];
 	const char *patches[MAX_PATCHES];
@@ -56,7 +57,7 @@ static int cmd_build(Cli *c, int argc, char **argv)
 	int o, have_seq = 0;
 	BaseErr e = { 0 };
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'S': spec.source = optarg; break;
@@ -128,5 +129,6 @@ const CliCmd cli_cmd_build = {
 		"--deb: apt-get source (or a .dsc), apt-get build-dep, dpkg-buildpackage -b;\n"
 		"the targets are the ELF files its packages ship that are installed under --root.\n"
 		"--keep DIR: keep the compile log, objects and the patched copy there.\n",
+	.opts = build_opts,
 	.run = cmd_build,
 };

@@ -5,18 +5,19 @@
 
 #define MAX_PIDS 256
 
+static const struct option converge_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ 0 },
+};
+
 static int cmd_converge(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ 0 },
-	};
 	static pid_t pids[MAX_PIDS];
 	size_t n = 0;
 	uint64_t v;
 	int o;
 	BaseErr e = { 0 };
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'p':
@@ -50,5 +51,6 @@ const CliCmd cli_cmd_converge = {
 		"up to --wait SECONDS (0: one look) for them to leave, and records the\n"
 		"answer in the process.  Exit 0: all converged; 3: some still not.\n",
 	.flags = CLI_JSON,
+	.opts = converge_opts,
 	.run = cmd_converge,
 };

@@ -7,7 +7,7 @@
 static int no_words(Cli *c, int argc, char **argv)
 {
 	int o;
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+	while ((o = cli_getopt(c, argc, argv)) != -1)
 		if (o == CLI_STOP)
 			return c->rc;
 	for (int i = optind; i < argc; i++)
@@ -24,6 +24,7 @@ static int cmd_verify(Cli *c, int argc, char **argv)
 	BaseErr e = { 0 };
 	size_t owned = 0, differ = 0;
 	int r = no_words(c, argc, argv);
+	c->opt.read_only = 1; /* verify only reads, like status */
 	if (r == EXIT_OK)
 		r = cli_open(c, &s);
 	if (r != EXIT_OK)

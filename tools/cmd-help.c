@@ -19,7 +19,9 @@ void cli_print_help(const CliCmd *cmd, FILE *out)
 	fprintf(out, "\n%s.\n", cmd->summary);
 	if (cmd->help)
 		fprintf(out, "\n%s", cmd->help);
-	fprintf(out, "\n%s\nmore: man 8 svc\n", global_usage);
+	fprintf(out, "\nglobal options: --root DIR, --wait SECONDS, --quiet%s (see 'svc help')\n"
+		     "more: man 8 svc\n",
+		cmd->flags & CLI_JSON ? ", --json" : "");
 }
 
 void cli_print_overview(FILE *out)
@@ -37,7 +39,7 @@ void cli_print_overview(FILE *out)
 static int cmd_help(Cli *c, int argc, char **argv)
 {
 	int o;
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+	while ((o = cli_getopt(c, argc, argv)) != -1)
 		if (o == CLI_STOP)
 			return c->rc;
 	if (optind == argc) {

@@ -19,10 +19,10 @@ void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb)
 			       h->threads, (double)h->pause_ns / 1e6, h->attempts);
 			cli_json_str(h->result < 0 ? h->msg : "");
 			printf(",\"converged\":%s", h->result < 0 || h->not_converged ? "false" : "true");
-			if (h->not_converged)
+			if (h->not_converged) {
 				printf(",\"stale_tid\":%d,\"stale_function\":", (int)h->stale_tid);
-			if (h->not_converged)
 				cli_json_str(h->stale_fn);
+			}
 			printf("}");
 		}
 		printf("]}\n");
@@ -113,21 +113,22 @@ static int hotpatch_list(Cli *c, const pid_t *pids, size_t n)
 
 #define MAX_PIDS 4096
 
+static const struct option hotpatch_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ 0 },
+};
+
 static int cmd_hotpatch(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ 0 },
-	};
 	static pid_t pids[MAX_PIDS];
 	size_t n = 0;
 	int all = 0, o;
 	uint64_t v, workers = 0;
 	BaseErr e = { 0 };
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'p':
@@ -187,5 +188,6 @@ const CliCmd cli_cmd_hotpatch = {
 		"fixes held in each patched process.  Exit 3 if a process failed or is\n"
 		"patched but not converged (a thread still runs the old code).\n",
 	.flags = CLI_JSON,
+	.opts = hotpatch_opts,
 	.run = cmd_hotpatch,
 };

@@ -29,13 +29,19 @@ static int run_report(Cli *c, Svc *s, int r, SvcReport *rep, const BaseErr *e)
 	return r == SVC_RESTART ? EXIT_RESTART : EXIT_OK;
 }
 
+static int looks_like_package(const char *arg)
+{
+	size_t n = strlen(arg);
+	return n > 4 && strcmp(arg + n - 4, ".hfx") == 0;
+}
+
 static int run_txn(Cli *c, int argc, char **argv, int kind)
 {
 	const char *arg = NULL;
 	unsigned flags = 0;
 	int o;
 
-	while ((o = cli_getopt(c, argc, argv, kind == TXN_BOOT ? NULL : txn_opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		if (o == CLI_STOP)
 			return c->rc;
 		if (o == 'H')
@@ -63,6 +69,9 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 	if (kind != TXN_BOOT && !arg)
 		return cli_usage(c, "%s needs %s", c->cmd->name,
 				 kind == TXN_INSTALL ? "a package file" : "a fix id");
+	if (kind == TXN_ROLLBACK && (strchr(arg, '/') || looks_like_package(arg)))
+		return cli_usage(c, "rollback takes a fix id, e.g. FIX-1, not the file '%s' "
+				 "('svc status' lists the ids)", arg);
 
 	Svc *s = NULL;
 	SvcReport rep = { 0 };
@@ -110,6 +119,7 @@ const CliCmd cli_cmd_install = {
 		"A sequence at or below the series' high-water mark (the highest any\n"
 		"other fix of the series reached, rolled back or not) is refused;\n"
 		"--allow-older installs it anyway, with a WARNING line.\n",
+	.opts = txn_opts,
 	.run = cmd_install,
 };
 
@@ -119,6 +129,7 @@ const CliCmd cli_cmd_rollback = {
 	.summary = "reverse an installed fix, or cancel a pending one",
 	.help = "Swap the backups of FIXID back in (at once, or at boot while in use);\n"
 		"processes running the fix from memory are reverted first.\n",
+	.opts = txn_opts,
 	.run = cmd_rollback,
 };
 

@@ -7,14 +7,15 @@
 #include "manifest/manifest.h"
 #include "tools/cli.h"
 
+static const struct option keygen_opts[] = { { "out", required_argument, NULL, 'o' }, { 0 } };
+
 static int cmd_keygen(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { { "out", required_argument, NULL, 'o' }, { 0 } };
 	const char *out = NULL;
 	BaseErr e = { 0 };
 	int o;
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		if (o == CLI_STOP)
 			return c->rc;
 		out = optarg;
@@ -33,18 +34,19 @@ static int cmd_keygen(Cli *c, int argc, char **argv)
 
 #define MAX_OBJECTS 256
 
+static const struct option pack_opts[] = {
+	{ "key", required_argument, NULL, 'k' },     { "out", required_argument, NULL, 'o' },
+	{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
+	{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
+	{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
+	{ "include-coldpatch", no_argument, NULL, 'c' },
+	{ "base-build", required_argument, NULL, 'b' },
+	{ "debug-dir", required_argument, NULL, 'g' },
+	{ "no-debuginfod", no_argument, NULL, 'G' }, { 0 },
+};
+
 static int cmd_pack(Cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },     { "out", required_argument, NULL, 'o' },
-		{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
-		{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
-		{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
-		{ "include-coldpatch", no_argument, NULL, 'c' },
-		{ "base-build", required_argument, NULL, 'b' },
-		{ "debug-dir", required_argument, NULL, 'g' },
-		{ "no-debuginfod", no_argument, NULL, 'G' }, { 0 },
-	};
 	const char *debug_dirs[MAX_OBJECTS];
 	size_t n_dirs = 0;
 	SvcPackSpec spec = { 0 };
@@ -54,7 +56,7 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 	int o, have_seq = 0;
 	BaseErr e = { 0 };
 
-	while ((o = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'k': spec.key = optarg; break;
@@ -140,7 +142,7 @@ static int cmd_inspect(Cli *c, int argc, char **argv)
 	BaseBuf out = { 0 };
 	int o;
 
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+	while ((o = cli_getopt(c, argc, argv)) != -1)
 		if (o == CLI_STOP)
 			return c->rc;
 	if (argc - optind != 1)
@@ -163,6 +165,7 @@ const CliCmd cli_cmd_keygen = {
 	.summary = "new signing key: PREFIX.key and PREFIX.pub",
 	.help = "An ECDSA P-256 key: PREFIX.key (PEM, mode 0600) and PREFIX.pub, to be\n"
 		"copied to ROOT/etc/svc/trusted/ on the serviced systems.  Never overwrites.\n",
+	.opts = keygen_opts,
 	.run = cmd_keygen,
 };
 
@@ -181,6 +184,7 @@ const CliCmd cli_cmd_pack = {
 		"A stripped BASEFILE's symbols come from DIR/.build-id/xx/yyyy.debug under each\n"
 		"--debug-dir (default /usr/lib/debug), its .gnu_debuglink, then the debuginfod\n"
 		"servers of DEBUGINFOD_URLS (not with --no-debuginfod); see docs/vendor-guide.md.\n",
+	.opts = pack_opts,
 	.run = cmd_pack,
 };
 

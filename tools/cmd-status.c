@@ -7,6 +7,7 @@
 
 static void print_status_json(const SvcStatus *st)
 {
+	char t[32];
 	printf("{\"fixes\":[");
 	for (size_t i = 0; i < st->n_fixes; i++) {
 		const SvcFixStatus *f = &st->fixes[i];
@@ -14,7 +15,9 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->id);
 		printf(",\"series\":");
 		cli_json_str(f->series);
-		printf(",\"sequence\":%" PRIu64 ",\"txn\":%" PRIu64 ",\"state\":", f->sequence, f->txn);
+		printf(",\"sequence\":%" PRIu64 ",\"txn\":%" PRIu64 ",\"created\":%" PRIu64
+		       ",\"created_local\":\"%s\",\"state\":",
+		       f->sequence, f->txn, f->created, cli_time(f->created, t));
 		cli_json_str(f->state);
 		if (f->reason) {
 			printf(",\"reason\":");
@@ -69,6 +72,11 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(st->last_boot);
 	else
 		printf("null");
+	if (st->last_boot_at)
+		printf(",\"last_boot_at\":%" PRIu64 ",\"last_boot_at_local\":\"%s\"", st->last_boot_at,
+		       cli_time(st->last_boot_at, t));
+	else
+		printf(",\"last_boot_at\":null,\"last_boot_at_local\":null");
 	printf(",\"unreadable\":[");
 	for (size_t i = 0; i < st->n_unreadable; i++) {
 		printf("%s", i ? "," : "");
@@ -112,10 +120,12 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 
 static void print_status(const SvcStatus *st)
 {
-	printf("%-20s %-17s %-12s %s\n", "FIX", "STATE", "SERIES", "SEQ");
+	char t[32];
+	printf("%-20s %-17s %-12s %-5s %s\n", "FIX", "STATE", "SERIES", "SEQ", "SINCE");
 	for (size_t i = 0; i < st->n_fixes; i++) {
 		const SvcFixStatus *f = &st->fixes[i];
-		printf("%-20s %-17s %-12s %" PRIu64 "\n", f->id, f->state, f->series, f->sequence);
+		printf("%-20s %-17s %-12s %-5" PRIu64 " %s\n", f->id, f->state, f->series, f->sequence,
+		       cli_time(f->created, t));
 		if (f->reason)
 			printf("    reason: %s\n", f->reason);
 		if (f->superseded_by)
@@ -127,39 +137,47 @@ static void print_status(const SvcStatus *st)
 	cli_print_files(st, NULL);
 	for (size_t i = 0; i < st->n_unreadable; i++)
 		printf("unreadable record: %s\n", st->unreadable[i]);
-	if (st->last_boot)
+	if (st->last_boot_at)
+		printf("\nlast boot replay, %s: %s\n%s", cli_time(st->last_boot_at, t),
+		       st->last_boot_result, st->last_boot_lines);
+	else if (st->last_boot)
 		printf("\nlast boot replay:\n%s", st->last_boot);
+}
+
+int cli_read_status(Cli *c, SvcStatus *ret)
+{
+	Svc *s = NULL;
+	BaseErr e = { 0 };
+	c->opt.read_only = 1; /* status creates nothing, takes no lock */
+	int r = cli_open(c, &s);
+	if (r != EXIT_OK)
+		return r;
+	int x = svc_status(s, ret, &e);
+	svc_close(s);
+	return x < 0 ? cli_fail(c, &e, x) : EXIT_OK;
 }
 
 static int cmd_status(Cli *c, int argc, char **argv)
 {
 	int o;
-	while ((o = cli_getopt(c, argc, argv, NULL)) != -1)
+	while ((o = cli_getopt(c, argc, argv)) != -1)
 		if (o == CLI_STOP)
 			return c->rc;
 	for (int i = optind; i < argc; i++)
 		if (!cli_slash_option(c, argv[i]))
 			return cli_usage(c, "unexpected argument '%s'", argv[i]);
 
-	Svc *s = NULL;
 	SvcStatus st = { 0 };
-	BaseErr e = { 0 };
-	int r = cli_open(c, &s);
+	int r = cli_read_status(c, &st);
 	if (r != EXIT_OK)
 		return r;
-	int x = svc_status(s, &st, &e);
-	if (x < 0)
-		r = cli_fail(c, &e, x);
-	else {
-		c->json ? print_status_json(&st) : print_status(&st);
-		if (st.n_unknown_procs) {
-			fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
-				st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
-			r = EXIT_RESTART;
-		}
-		svc_status_free(&st);
+	c->json ? print_status_json(&st) : print_status(&st);
+	if (st.n_unknown_procs) {
+		fprintf(stderr, "svc: %zu process%s could not be read: convergence unknown\n",
+			st.n_unknown_procs, st.n_unknown_procs == 1 ? "" : "es");
+		r = EXIT_RESTART;
 	}
-	svc_close(s);
+	svc_status_free(&st);
 	return r;
 }
 

@@ -2,7 +2,6 @@
 # make demo: the cold path, then the hot path, end to end on a scratch root,
 # step by step.
 source "$(dirname "$0")/../tests/lib.sh"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s|$S|\$SCRATCH|g"; set +e; "$@"; rc=$?; set -e; echo "(exit $rc)"; }
 
 scratch_new demo

@@ -15,12 +15,13 @@ group_pkgs() {
 	# tests call (python3 crafts tar members, binutils/elfutils read ELF files,
 	# the x86 decoder, unwinder and seccomp for the live patcher, libdebuginfod
 	# and a real debuginfod server for symbols, bsdtar which debuginfod needs,
-	# dpkg-dev for the local apt repository of it-dpkg; svc build applies
-	# patches with patch(1), and it-build builds a base with clang to see it
-	# refused as another compiler's)
+	# dpkg-dev for the local apt repository of it-dpkg; man-db and groff-base
+	# render the generated man pages in the tests; svc build applies patches
+	# with patch(1), and it-build builds a base with clang to see it refused
+	# as another compiler's)
 	base) echo "gcc make libc6-dev pkg-config binutils python3 zlib1g-dev libarchive-dev \
 libmbedtls-dev libcunit1-dev libunwind-dev libcapstone-dev libseccomp-dev \
-libdebuginfod-dev debuginfod libarchive-tools elfutils scdoc dpkg-dev patch clang" ;;
+libdebuginfod-dev debuginfod libarchive-tools elfutils dpkg-dev man-db groff-base patch clang" ;;
 	fuzz) echo "clang libclang-rt-14-dev" ;;
 	deb) echo "dpkg-dev debhelper lintian fakeroot" ;;
 	fresh) echo "mmdebstrap git" ;;

@@ -29,15 +29,16 @@ const CliCmd *cli_find(const char *name)
 
 /* The global options: values above any character a command uses. */
 enum { OPT_ROOT = 0x100, OPT_WAIT, OPT_QUIET, OPT_JSON, OPT_HELP, OPT_VERSION };
-static const struct option global_opts[] = {
+const struct option cli_global_options[] = {
 	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "wait", required_argument, NULL, OPT_WAIT },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ 0 },
 };
-#define N_GLOBAL (sizeof(global_opts) / sizeof(global_opts[0]))
+#define N_GLOBAL 6
 #define MAX_CMD_OPTS 32
 
 static const char *help_hint(const Cli *c)
@@ -61,10 +62,30 @@ int cli_usage(Cli *c, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The next step after a failure, where there is one: appended to the one
+ * error line as "; next: ...". */
+static const char *next_step(const Cli *c, int r, char *buf, size_t n)
+{
+	const char *root = c->opt.root ? c->opt.root : "/";
+	const char *sep = root[0] && root[strlen(root) - 1] == '/' ? "" : "/";
+	switch (r) {
+	case -BASE_E_UNTRUSTED:
+		snprintf(buf, n, "copy the vendor's public key (its .pub file, from svc keygen) to "
+			 "%s%setc/svc/trusted/", root, sep);
+		return buf;
+	case -BASE_E_LOCKED: return "wait for it to finish, or give svc --wait SECONDS";
+	case -EACCES:
+	case -EPERM: return geteuid() != 0 ? "run svc as root" : NULL;
+	default: return NULL;
+	}
+}
+
 int cli_fail(Cli *c, const BaseErr *e, int r)
 {
-	(void)c;
-	fprintf(stderr, "svc: %s\n", e->msg[0] ? e->msg : base_strerror(r));
+	char buf[4200];
+	const char *next = next_step(c, r, buf, sizeof(buf));
+	fprintf(stderr, "svc: %s%s%s\n", e->msg[0] ? e->msg : base_strerror(r), next ? "; next: " : "",
+		next ? next : "");
 	return EXIT_FAILED;
 }
 
@@ -102,14 +123,14 @@ static const char *offending(char **argv)
 	return argv[optind - 1];
 }
 
-int cli_getopt(Cli *c, int argc, char **argv, const struct option *opts)
+int cli_getopt(Cli *c, int argc, char **argv)
 {
+	const struct option *opts = c->cmd ? c->cmd->opts : NULL;
 	struct option all[MAX_CMD_OPTS + N_GLOBAL + 1];
 	size_t n = 0;
 	for (; opts && opts[n].name && n < MAX_CMD_OPTS; n++)
 		all[n] = opts[n];
-	memcpy(&all[n], global_opts, sizeof(global_opts));
-	memset(&all[n + N_GLOBAL], 0, sizeof(all[0]));
+	memcpy(&all[n], cli_global_options, (N_GLOBAL + 1) * sizeof(all[0]));
 
 	for (;;) {
 		/* before the command: stop at its name ('+'); after it, options and
@@ -168,6 +189,11 @@ int cli_open(Cli *c, Svc **ret)
 	if (!c->quiet && isatty(2))
 		c->opt.progress = show_progress;
 	int r = svc_open(&c->opt, ret, &e);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		fprintf(stderr, "svc: %s; next: --root takes the directory a system is rooted at\n",
+			e.msg);
+		return EXIT_FAILED;
+	}
 	return r < 0 ? cli_fail(c, &e, r) : EXIT_OK;
 }
 
@@ -178,7 +204,7 @@ int main(int argc, char **argv)
 	/* global options before the command */
 	optind = 0;
 	opterr = 0;
-	int o = cli_getopt(&c, argc, argv, NULL);
+	int o = cli_getopt(&c, argc, argv);
 	if (o == CLI_STOP)
 		return c.rc;
 	if (optind >= argc)
