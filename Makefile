@@ -26,7 +26,7 @@ LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 # The manual pages, from the markdown docs (the one source; see tools/md2man.py).
 MANPAGES := build/man/svc.8 build/man/svc-package.5
 
-all: deps build/svc $(MANPAGES)
+all: deps build/svc build/svc-cc $(MANPAGES)
 
 .SECONDARY:
 .PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock lint valgrind \
@@ -51,6 +51,10 @@ endef
 $(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
 
 build/svc: $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+# the compiler wrapper of `svc build` (linked as cc, gcc, clang by it)
+build/svc-cc: build/obj/tools/cc/svc-cc.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 build/man/svc.8: docs/cli.md tools/md2man.py VERSION | deps
@@ -114,11 +118,12 @@ DOCDIR  ?= $(PREFIX)/share/doc/svc
 MANDIR  ?= $(PREFIX)/share/man
 COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
-install: build/svc $(MANPAGES)
+install: build/svc build/svc-cc $(MANPAGES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPDIR)
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
+	install -m 0755 build/svc-cc $(DESTDIR)$(PREFIX)/bin/svc-cc
 	install -m 0644 build/man/svc.8 $(DESTDIR)$(MANDIR)/man8/svc.8
 	install -m 0644 build/man/svc-package.5 $(DESTDIR)$(MANDIR)/man5/svc-package.5
 	install -m 0644 tools/completion/svc.bash $(DESTDIR)$(COMPDIR)/svc

@@ -155,4 +155,53 @@ void svc_scan_free(SvcScanTarget *t, size_t n);
  * it pending.  Returns 0 or SVC_RESTART. */
 int svc_commit_or_defer(Svc *s, const PendingTxn *t, SvcReport *rep, BaseErr *e);
 
+/* ---- child processes (run.c) --------------------------------------------------- */
+typedef struct SvcRunOpts {
+	const char *cwd;         /* run there (NULL: here) */
+	int out_fd;              /* stdout and stderr to this descriptor (< 1: inherited) */
+	int stdin_null;          /* stdin from /dev/null */
+	int path_exact;          /* argv[0] is a path: no PATH search */
+	char *const *env;        /* NAME=VALUE added to the environment, NULL-ended */
+} SvcRunOpts;
+/* Run argv and wait; *ret_status: the exit status, 128 + signal if killed,
+ * 127 if it could not be started. */
+int svc_run(char *const *argv, const SvcRunOpts *o, int *ret_status, BaseErr *e);
+/* The last non-empty line of a log file ("" if none), for a one-line error. */
+void svc_log_last_line(const char *path, char *out, size_t n);
+
+/* ---- compiler command lines (ccargs.c) and the wrapper (ccwrap.c) ------------- */
+typedef struct SvcCcArgs {
+	int compile_only;        /* -c */
+	int no_object;           /* -E, -S, -M, a version query, stdin source: nothing to record */
+	const char *output;      /* -o's value, or NULL */
+	size_t n_files;          /* argv indexes of every file argument */
+	size_t *files;
+	size_t n_sources;        /* the files that are sources */
+	size_t *sources;
+} SvcCcArgs;
+int svc_cc_args(size_t argc, char *const *argv, SvcCcArgs *ret);
+void svc_cc_args_free(SvcCcArgs *a);
+/* argv run again for one source: argv[0] = compiler, no -o, -c, dependency
+ * file options (-MD, -MF F ...) or other sources, then extra (NULL-ended).
+ * The array is new (free it), its strings are argv's and extra's. */
+int svc_cc_command(const char *compiler, size_t argc, char *const *argv, const char *source,
+		   const char *const *extra, char ***ret);
+/* `ar r`/`ar q` that adds members: 1 and the archive's argv index. */
+int svc_ar_args(size_t argc, char *const *argv, size_t *ret_archive);
+int svc_cc_find_real(const char *name, const char *path_env, char **ret, BaseErr *e);
+int svc_cc_record_write(const char *dir, const SvcCcRecord *rec, BaseErr *e);
+int svc_cc_record_run(const char *logdir, const char *compiler, size_t argc, char **argv,
+		      BaseErr *e);
+
+/* ---- Debian source packages for svc build --deb (deb.c) -------------------------- */
+/* NAME[=VERSION] (apt-get source) or FILE.dsc (dpkg-source -x), unpacked
+ * under workdir/deb/, its build dependencies installed (apt-get build-dep);
+ * *ret_src: the unpacked tree. */
+int svc_deb_fetch(const char *what, const char *workdir, char **ret_src, BaseErr *e);
+/* After dpkg-buildpackage -b: every ELF file in the binary packages' staging
+ * trees (debian/PKG/) whose installed counterpart exists under root. */
+int svc_deb_targets(const char *src, const char *root, SvcBuildTarget **ret, size_t *ret_n,
+		    BaseErr *e);
+void svc_deb_targets_free(SvcBuildTarget *t, size_t n);
+
 #endif

@@ -170,6 +170,85 @@ int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e);
 /* Describe a payload (*.hp), a package (*.hfx) or an ELF file's lineage. */
 int svc_inspect(const char *path, BaseBuf *out, BaseErr *e);
 
+/* ---- building from source (svc build) ------------------------------------------ */
+
+/* The compile log: what the compiler wrapper (svc-cc, on PATH as cc, gcc,
+ * clang ...) recorded of one compiler run; format in docs/formats.md. */
+typedef enum SvcCcKind { SVC_CC_COMPILE = 1, SVC_CC_LINK, SVC_CC_ARCHIVE } SvcCcKind;
+
+typedef struct SvcCcRecord {
+	SvcCcKind kind;
+	char *compiler;          /* the real compiler that ran (path as found on PATH) */
+	char *cwd;               /* its working directory (physical) */
+	char *output;            /* the object or linked file (absolute) */
+	char *source;            /* compile: the source this record is about, as in argv */
+	size_t argc;
+	char **argv;             /* as run, argv[0] the name it was called by; NULL-ended */
+	size_t n_inputs;
+	char **inputs;           /* absolute, resolved: compile: the source and every header
+				  * it read; link: the files named on the command line;
+				  * archive (ar r/q): the members added */
+} SvcCcRecord;
+
+/* The wrapper: run the real compiler named like argv[0] (the first on PATH
+ * that is not a link to this program) unchanged; when it succeeded and
+ * SVC_CC_LOG names a directory, record each object / linked file there.
+ * Called by an archiver's name (ar, gcc-ar, TRIPLET-ar), it runs that and
+ * records the members an `ar r`/`ar q` put into the archive.
+ * *ret_status: the compiler's exit status. */
+int svc_cc_wrap(int argc, char **argv, int *ret_status, BaseErr *e);
+/* Every record of a log directory, in name order. */
+int svc_cc_log_read(const char *dir, SvcCcRecord **ret, size_t *ret_n, BaseErr *e);
+void svc_cc_records_free(SvcCcRecord *r, size_t n);
+
+typedef struct SvcBuildTarget {
+	const char *path;        /* absolute path on the serviced system */
+	const char *base_file;   /* the installed version the fix applies to */
+} SvcBuildTarget;
+
+/* The steps of svc build, in order. */
+typedef enum SvcBuildStep {
+	SVC_BUILD_STEP_FETCH,    /* --deb: the source package, its build dependencies */
+	SVC_BUILD_STEP_BUILD,    /* the project's own build, wrapper on PATH */
+	SVC_BUILD_STEP_VERIFY,   /* the build reproduces each base */
+	SVC_BUILD_STEP_PATCH,    /* a copy of the tree, the patches applied */
+	SVC_BUILD_STEP_CHANGED,  /* translation units the patches change */
+	SVC_BUILD_STEP_COMPILE,  /* those, old and new, for the diff */
+	SVC_BUILD_STEP_PACK,     /* objects to targets, payloads, signed package */
+	_SVC_BUILD_STEP_MAX,
+} SvcBuildStep;
+const char *svc_build_step_name(SvcBuildStep s);
+
+/* Called once per step when it is done: wall time and a one-line summary;
+ * and for detail lines (ns == 0) on the way. */
+typedef void (*SvcBuildStepFn)(void *ctx, SvcBuildStep step, uint64_t ns, const char *what);
+
+typedef struct SvcBuildSpec {
+	const char *source;      /* the source tree, built in place (clean) */
+	const char *command;     /* the build command, run by /bin/sh in source */
+	const char *deb;         /* instead of source, command and targets: a Debian source
+				  * package (NAME[=VERSION] via apt-get source, or a .dsc),
+				  * built with dpkg-buildpackage; the targets are the ELF files
+				  * its binary packages ship that are installed under root */
+	const char *root;        /* with deb: the system the bases are read from ("/") */
+	size_t n_patches;
+	const char *const *patches;  /* applied in order with patch -p1 */
+	size_t n_targets;
+	const SvcBuildTarget *targets;
+	const char *key, *out, *id, *series, *summary;
+	uint64_t sequence;
+	const char *debug_dir;   /* where the bases' debug files are (base verification) */
+	const char *keep;        /* keep the work (objects, logs) in this new directory */
+	const char *wrapper;     /* the svc-cc program */
+	SvcBuildStepFn step;     /* optional */
+	void *step_ctx;
+} SvcBuildSpec;
+
+/* From a source tree and patches to a signed package (docs/vendor-guide.md).
+ * Refusals (-EINVAL / -ESTALE / -ENOENT) name the file and the cause;
+ * nothing is written to spec->out then. */
+int svc_build(const SvcBuildSpec *spec, SvcPackResult *ret, BaseErr *e);
+
 /* ---- low-level live patching (svc hotpatch ...) --------------------------------- */
 
 typedef struct SvcHpRun {

@@ -29,6 +29,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_RESTART = 3, EXIT_QUAR
 	X(reconcile)                                                                             \
 	X(keygen)                                                                                \
 	X(pack)                                                                                  \
+	X(build)                                                                                 \
 	X(inspect)                                                                               \
 	X(hotpatch)                                                                              \
 	X(converge)                                                                              \

@@ -17,11 +17,13 @@ group_pkgs() {
 	# and a real debuginfod server for symbols, bsdtar which debuginfod needs,
 	# dpkg-dev for the local apt repository of it-dpkg; man-db and groff-base
 	# render the generated man pages in the tests;
-	# node_exporter and curl read svc metrics back, it-metrics.sh)
+	# node_exporter and curl read svc metrics back, it-metrics.sh; svc build
+	# applies patches with patch(1), and it-build builds a base with clang to
+	# see it refused as another compiler's)
 	base) echo "gcc make libc6-dev pkg-config binutils python3 zlib1g-dev libarchive-dev \
 libmbedtls-dev libcunit1-dev libunwind-dev libcapstone-dev libseccomp-dev \
 libdebuginfod-dev debuginfod libarchive-tools elfutils dpkg-dev man-db groff-base \
-prometheus-node-exporter curl" ;;
+prometheus-node-exporter curl patch clang" ;;
 	fuzz) echo "clang libclang-rt-14-dev" ;;
 	deb) echo "dpkg-dev debhelper lintian fakeroot" ;;
 	fresh) echo "mmdebstrap git" ;;
