@@ -180,6 +180,8 @@ int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off);
 int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
 		      BaseErr *e);
 /* Effective fixes of mod (see hp_effective); pointers into st and file. */
+/* Do f's sites lie in mod (a record without sites: yes)? */
+bool hp_fix_in_module(const HpFixInfo *f, const HpModule *mod);
 int hp_effective_ids(const HpState *st, const ElfLineage *file, const HpModule *mod,
 		     const char ***ret_ids, size_t *ret_n);
 /* Is the newest record of fix_id an unbake, and what is its status (0: none)? */

@@ -125,7 +125,7 @@ uint32_t hp_unbaked_status(const HpState *st, const char *fix_id)
 	return 0;
 }
 
-static bool in_module(const HpFixInfo *f, const HpModule *mod)
+bool hp_fix_in_module(const HpFixInfo *f, const HpModule *mod)
 {
 	if (!mod || !f->n_sites)
 		return true;
@@ -147,7 +147,7 @@ int hp_effective_ids(const HpState *st, const ElfLineage *file, const HpModule *
 			ids[n++] = file->fixes[i];
 	for (size_t i = 0; i < st->n_fixes; i++)
 		if (!st->fixes[i].baked && st->fixes[i].status != HP_FIX_REVERTED &&
-		    in_module(&st->fixes[i], mod))
+		    hp_fix_in_module(&st->fixes[i], mod))
 			ids[n++] = st->fixes[i].fix_id;
 	*ret_ids = ids;
 	*ret_n = n;

@@ -353,13 +353,23 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	int r = payload_check(p, e);
 	if (r < 0)
 		return r;
-	if (hp_state_find(s->state, p->fix_id, true)) {
-		s->rep->noop = true;
-		return 0;
-	}
 	r = session_module(s, p, e);
 	if (r < 0)
 		return r;
+	/* The in-process state knows a fix by its id: one id active in two
+	 * files of one process (a package fixing a library and the program
+	 * that maps it) would make the second apply look done, and a revert
+	 * find only one of them.  Refuse the second file by name instead of
+	 * a "patched" that changed nothing: the process needs a restart. */
+	const HpFixInfo *have = hp_state_find(s->state, p->fix_id, true);
+	if (have && hp_fix_in_module(have, s->mod)) {
+		s->rep->noop = true;
+		return 0;
+	}
+	if (have)
+		return base_err(e, -EEXIST, "pid %d: %s is already applied in memory to another "
+				"file of this process; one fix in two files of one process cannot be "
+				"applied live (restart it)", (int)s->pid, p->fix_id);
 	r = effective_has(s, p->fix_id);
 	if (r != 0) {
 		s->rep->noop = r > 0;

@@ -165,18 +165,23 @@ static ElfPayload *kept_payload(Svc *s, const char *fix_id, const char *path)
 	return p;
 }
 
-/* Does pid run fix_id from memory? */
-static int fix_in_memory(pid_t pid, const char *fix_id)
+/* Does pid run fix_id from memory in the file u maps?  (Per file: one
+ * process may map two targets of a package.) */
+static int fix_in_memory(const SvcUser *u, const char *fix_id)
 {
 	HpState *st = NULL;
 	const char **ids = NULL;
-	size_t n = 0;
+	char **eff = NULL;
+	size_t n = 0, ne = 0;
 	int found = 0;
-	if (hp_list(pid, &st, NULL) < 0)
+	HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
+	if (hp_list(u->pid, &st, NULL) < 0)
 		return 0;
-	if (hp_state_active(st, &ids, &n) >= 0)
+	if (hp_state_active(st, &ids, &n) >= 0 && hp_effective(u->pid, &mod, &eff, &ne, NULL) >= 0)
 		for (size_t i = 0; i < n; i++)
-			found |= strcmp(ids[i], fix_id) == 0;
+			for (size_t k = 0; k < ne; k++)
+				found |= strcmp(ids[i], fix_id) == 0 && strcmp(eff[k], fix_id) == 0;
+	free(eff);
 	free(ids);
 	hp_state_free(st);
 	return found;
@@ -208,7 +213,7 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 		if (skip_current && !u[i].old_version)
 			continue;
 		/* already patched (an earlier run): no need to stop it to find out */
-		if (fix_in_memory(u[i].pid, p->fix_id)) {
+		if (fix_in_memory(&u[i], p->fix_id)) {
 			r = pidset_add(done, u[i].pid);
 			continue;
 		}
@@ -280,9 +285,11 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		    SvcReport *rep, BaseErr *e)
 {
 	ElfPayload **pl = calloc(t->n_ops ? t->n_ops : 1, sizeof(*pl));
-	PidSet done = { 0 }, failed = { 0 }, stale = { 0 };
+	/* done per target: a process mapping two targets is patched in each */
+	PidSet *done = calloc(t->n_ops ? t->n_ops : 1, sizeof(*done));
+	PidSet failed = { 0 }, stale = { 0 };
 	size_t n = 0;
-	int r = pl ? 0 : -ENOMEM;
+	int r = pl && done ? 0 : -ENOMEM;
 
 	for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
 		const ManifestTarget *mt = NULL;
@@ -296,7 +303,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	}
 	/* 1. every process that maps a target now */
 	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)
-		r = patch_users(s, t->ops[i].path, pl[i], 0, &done, &failed, &stale, rep, &n, e);
+		r = patch_users(s, t->ops[i].path, pl[i], 0, &done[i], &failed, &stale, rep, &n, e);
 	/* 2. the disk: new processes get the coldpatch */
 	if (r >= 0 && !applied) {
 		rep->changed = 1;
@@ -314,7 +321,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		size_t more = 0;
 		for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
 			size_t k = 0;
-			r = patch_users(s, t->ops[i].path, pl[i], 1, &done, &failed, &stale, rep, &k,
+			r = patch_users(s, t->ops[i].path, pl[i], 1, &done[i], &failed, &stale, rep, &k,
 					e);
 			more += k;
 		}
@@ -324,7 +331,9 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	for (size_t i = 0; pl && i < t->n_ops; i++)
 		elf_payload_free(pl[i]);
 	free(pl);
-	free(done.pids);
+	for (size_t i = 0; done && i < t->n_ops; i++)
+		free(done[i].pids);
+	free(done);
 	free(failed.pids);
 	size_t ns = stale.n;
 	free(stale.pids);
@@ -358,7 +367,7 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 		if (r < 0)
 			return r;
 		for (size_t k = 0; k < n && !r; k++)
-			r = fix_in_memory(u[k].pid, inst->package);
+			r = fix_in_memory(&u[k], inst->package);
 		int from_file = 0;
 		for (size_t k = 0; k < n && !r && !from_file; k++)
 			from_file = !u[k].old_version;
@@ -406,14 +415,14 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		ElfPayload *kept = r >= 0 ? kept_payload(s, rb->package, rb->ops[i].path) : NULL;
 		for (size_t k = 0; r >= 0 && k < n; k++) {
-			if (s->dry_run && (fix_in_memory(u[k].pid, rb->package) ||
+			if (s->dry_run && (fix_in_memory(&u[k], rb->package) ||
 					   (kept && fix_in_file(&u[k], rb->package)))) {
 				rep->changed = 1;
 				r = svc_report_user(rep, rb->ops[i].path, &u[k], SVC_PROC_WOULD_REVERT,
 						    NULL);
 				svc_report_line(rep, "would take %s out of pid %d (%s)", rb->package,
 						(int)u[k].pid, u[k].comm);
-			} else if (fix_in_memory(u[k].pid, rb->package)) {
+			} else if (fix_in_memory(&u[k], rb->package)) {
 				HpOpts o = { 0 };
 				HpReport hr = { 0 };
 				BaseErr pe = { 0 };
@@ -534,8 +543,10 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 						 "the new code of " : "old ", st->fixes[i].stale_fn);
 		if (st && hp_state_active(st, &ids, &n) >= 0)
 			for (size_t i = 0; i < n; i++) {
-				/* only fixes whose package services this file */
-				if (install_op(l, ids[i], f->path)) {
+				/* only fixes whose package services this file, and
+				 * that are in effect in this very file (a fix id
+				 * active in another file of the process is not) */
+				if (install_op(l, ids[i], f->path) && fix_in_memory(u, ids[i])) {
 					snprintf(u->level, sizeof(u->level), "%s", ids[i]);
 					u->hot = 1;
 				}

@@ -350,7 +350,7 @@ static void test_read_only_open_creates_nothing(void)
 	if (st.n_fixes)
 		CU_ASSERT_TRUE(st.fixes[0].created > 1700000000u);
 	CU_ASSERT_TRUE(st.last_boot_at > 1700000000u);
-	CU_ASSERT_STRING_EQUAL(st.last_boot_result, "ok");
+	CU_ASSERT_EQUAL(st.last_boot_result, SVC_BOOT_OK);
 	CU_ASSERT_PTR_NOT_NULL(st.last_boot_lines);
 	if (st.last_boot_lines)
 		CU_ASSERT_STRING_EQUAL(st.last_boot_lines, "nothing pending\n");
