@@ -203,8 +203,9 @@ check-fleet: all
 # slow the first time (apt-get source, dpkg-buildpackage), cached under
 # .cache/stock or $$SVC_STOCK_CACHE.
 check-stock: all
-	@sh tools/deps.sh stock
+	@sh tools/deps.sh stock deb
 	@bash tests/stock/run.sh
+	@bash tests/stock/build-deb.sh
 
 clean:
 	rm -rf build

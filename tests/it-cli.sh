@@ -44,8 +44,8 @@ expect_exit 2 "$SVC" --root "$R" status extra
 has "unexpected argument 'extra'"
 expect_exit 2 "$SVC" --root "$R" install
 has "install needs a package file"
-expect_exit 2 "$SVC" --root "$R" install "$S/FIX-1.hfx" --json
-has "install has no --json output"
+expect_exit 2 "$SVC" --root "$R" boot --json
+has "boot has no --json output"
 expect_exit 2 "$SVC"
 has "no command"
 ok "usage errors: one line naming the word, exit 2"
@@ -198,7 +198,7 @@ echo "$OUT" | grep -q "__complete" && fail "hidden command offered: $OUT"
 comp "$SVC ro"; [ "$OUT" = " rollback " ] || fail "ro: $OUT"
 comp "$SVC --ro"; [ "$OUT" = " --root= " ] || fail "--ro: $OUT"
 comp "$SVC install --h"; [ "$OUT" = " --hotpatch --help " ] || fail "install --h: $OUT"
-comp "$SVC install --j"; [ "$OUT" = "  " ] || fail "install offers --json: $OUT"
+comp "$SVC boot --j"; [ "$OUT" = "  " ] || fail "boot offers --json: $OUT"
 comp "$SVC status --j"; [ "$OUT" = " --json " ] || fail "status --j: $OUT"
 comp "$SVC pack --"; has " --key "; has " --objects "; has " --include-coldpatch "
 comp "$SVC install /hotpatch:e"; [ "$OUT" = " enable " ] || fail "/hotpatch:e: $OUT"

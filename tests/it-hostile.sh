@@ -14,8 +14,9 @@ V1=$(sha "$S/build/v1/libgreet.so.1"); V2=$(sha "$S/build/v2/libgreet.so.1")
 pack_fix FIX-1 1 "$S/build/v1" "$S/build/v2"
 pack_fix FIX-2 2 "$S/build/v2" "$S/build/v3"
 "$SVC" --quiet keygen --out "$S/rogue"
-"$SVC" --root "$R" status >/dev/null   # the state directories exist from here on
-: >"$R/var/lib/svc/lock"              # as does the lock file (created by the first transaction)
+# the state directories and the lock file exist from here on (status only
+# reads: a first `svc boot` with nothing pending creates them)
+"$SVC" --root "$R" boot >/dev/null
 
 TRIED=0; REFUSED=0; CHANGED=0
 # attack NAME WANT_EXIT WANT_TEXT CMD...: run CMD (at most 30 s), expect the
