@@ -61,8 +61,12 @@ ok "the package equals the hand-made one, byte for byte"
 
 start_bg "$S/c.out" "$R/usr/bin/counter" 20; C=$BGPID
 wait_line "$S/c.out" "step 1 ahead" || fail "counter not at base"
-expect_exit 0 "$SVC" --root "$R" install "$S/DEB-1.hfx" /hotpatch:enable
+# counter maps both targets: the library's fix goes in live, the program's
+# own file is refused by name (one fix id in two files of one process), exit 3
+expect_exit 3 "$SVC" --root "$R" install "$S/DEB-1.hfx" /hotpatch:enable
+echo "$OUT" | grep -q "NOT PATCHED: pid $C .*another file of this process" ||
+	fail "the second file of one process not named: $OUT"
 wait_line "$S/c.out" "step 2 ahead" || fail "counter did not change: $(tail -n1 "$S/c.out")"
 stop_pid "$C"
-ok "installed live: the running program counts by 2"
+ok "installed live: the running program counts by 2 (its own file named for a restart, exit 3)"
 echo "build-deb: $n passed, 0 failed"
