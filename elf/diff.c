@@ -86,8 +86,10 @@ int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
 	/* Section symbol or label: the offset it designates.  A pc-relative
 	 * field is followed by the rest of the instruction, so its addend is
 	 * about -4 below the offset meant; look the owner up there. */
-	int64_t off = (s->type == STT_SECTION ? 0 : (int64_t)s->value) + r->addend;
-	int64_t probe = off + (elf_is_pcrel(r->type) ? 4 : 0);
+	/* a hostile addend may be anything: the sums wrap (two's complement)
+	 * instead of overflowing, and a nonsense offset finds no owner */
+	int64_t off = (int64_t)((s->type == STT_SECTION ? 0 : s->value) + (uint64_t)r->addend);
+	int64_t probe = (int64_t)((uint64_t)off + (elf_is_pcrel(r->type) ? 4u : 0u));
 	const ElfSymbol *owner = NULL;
 	for (size_t i = 1; i < f->n_symbols; i++) {
 		const ElfSymbol *c = &f->symbols[i];
@@ -102,7 +104,7 @@ int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
 	}
 	if (owner) {
 		t.sym = owner;
-		t.delta = off - (int64_t)owner->value;
+		t.delta = (int64_t)((uint64_t)off - owner->value);
 	} else {
 		t.off = off;
 	}
@@ -129,7 +131,7 @@ static int target_key(const ElfFile *f, const ElfSection *relsec, const ElfRela 
 				       t.sym->name, (long long)t.delta);
 	const ElfSection *s = &f->sections[t.shndx];
 	if ((s->flags & SHF_STRINGS) && s->data) {
-		int64_t at = t.off + (elf_is_pcrel(r->type) ? 4 : 0);
+		int64_t at = (int64_t)((uint64_t)t.off + (elf_is_pcrel(r->type) ? 4u : 0u));
 		if (at >= 0 && (uint64_t)at < s->size) {
 			size_t n = strnlen((const char *)s->data + at, s->size - at);
 			k = base_buf_printf(b, "%u@%llx:str[", r->type, (unsigned long long)r->offset);
