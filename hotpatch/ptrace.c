@@ -426,6 +426,7 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		if (now.rip == insn + 2) {
 			*ret = (int64_t)now.rax;
 			tr->syscalls++;
+			tr->runs++;
 			restore_now(t);
 			return 0;
 		}
@@ -455,8 +456,18 @@ int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uin
 		int event = status >> 16, sig = WSTOPSIG(status);
 		if (event == 0 && sig == SIGTRAP && out->rip == end) {
 			tr->syscalls++;
+			tr->runs++;
 			restore_now(t);
 			return 0;
+		}
+		bool ours = out->rip >= in->rip && out->rip < end;
+		if (event == 0 && ours && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+					   sig == SIGFPE)) {
+			/* the injected code faulted: never hand that signal to the
+			 * process (it would die of our fault) */
+			restore_now(t);
+			return base_err(e, -EFAULT, "pid %d: injected code faulted (signal %d at "
+					"%#llx)", (int)tr->pid, sig, (unsigned long long)out->rip);
 		}
 		if (event == 0 && sig != SIGTRAP)
 			t->sig = sig;   /* not ours: hand it back at detach */
