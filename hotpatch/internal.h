@@ -38,6 +38,11 @@ int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len);
 
 /* ---- modules in memory (module.c) ---------------------------------------- */
 
+/* What a module's .dynamic says about its symbols (module.c). */
+typedef struct HpDynInfo {
+	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
+} HpDynInfo;
+
 typedef struct HpModule {
 	const char *path;       /* points into the HpMaps it came from */
 	unsigned dev_major, dev_minor;
@@ -52,6 +57,8 @@ typedef struct HpModule {
 	 * r-x, beyond every segment's bytes, so nothing runs or reads it
 	 * (0 if under HP_CAVE_MIN bytes) */
 	uint64_t cave, cave_len;
+	HpDynInfo dyn;          /* read on the first symbol lookup */
+	int dyn_read;           /* 0 not yet, 1 read, < 0 the error */
 } HpModule;
 
 #define HP_CAVE_MIN 160
@@ -59,7 +66,7 @@ typedef struct HpModule {
 /* Every ELF file mapped at offset 0 by the process, in address order. */
 int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), in module order. */
-int hp_symbol_resolve(int memfd, const HpModule *mods, size_t n, const char *name,
+int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr);
 /* GNU build-id of an ELF file open at fd. */
 int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len);

@@ -108,9 +108,7 @@ int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n)
 
 /* ---- dynamic symbols ------------------------------------------------------ */
 
-typedef struct DynInfo {
-	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
-} DynInfo;
+typedef HpDynInfo DynInfo;
 
 static int dyn_info(int memfd, const HpModule *mod, DynInfo *di)
 {
@@ -259,13 +257,17 @@ static int lookup_sysv(int memfd, const DynInfo *di, const char *name, uint64_t 
 	return 0;
 }
 
-int hp_symbol_resolve(int memfd, const HpModule *mods, size_t n, const char *name,
+int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr)
 {
 	for (size_t i = 0; i < n; i++) {
-		DynInfo di;
-		if (dyn_info(memfd, &mods[i], &di) < 0)
+		if (!mods[i].dyn_read) {
+			int q = dyn_info(memfd, &mods[i], &mods[i].dyn);
+			mods[i].dyn_read = q < 0 ? q : 1;
+		}
+		if (mods[i].dyn_read < 0)
 			continue;
+		const DynInfo di = mods[i].dyn;
 		int r = 0;
 		if (di.gnu_hash)
 			r = lookup_gnu(memfd, &di, name, mods[i].bias, ret_addr);

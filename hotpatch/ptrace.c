@@ -178,14 +178,25 @@ static int seize_new(HpTracee *tr)
 		 * tracer not itself under seccomp; else EPERM, and the
 		 * process is refused by name before anything is injected. */
 		long opts = PTRACE_O_TRACECLONE | (tr->seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
-		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0) {
-			if (errno == ESRCH)
+		int err = ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0 ? errno : 0;
+		if (tr->seccomp < 0 && (err == EPERM || err == EINVAL)) {
+			/* mode unknown (not read, to save a /proc read per
+			 * process) and suspension refused: read it now; an
+			 * unfiltered target is seized without suspension */
+			if (hp_proc_seccomp(tr->pid, &tr->seccomp) < 0)
+				tr->seccomp = 2;
+			if (tr->seccomp == 0)
+				err = ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0 ?
+				      errno : 0;
+		}
+		if (err) {
+			if (err == ESRCH)
 				continue;   /* exited meanwhile */
-			if (tr->seccomp && (errno == EPERM || errno == EINVAL)) {
+			if (tr->seccomp && (err == EPERM || err == EINVAL)) {
 				r = -SEIZE_NO_SUSPEND;
 				break;
 			}
-			r = errno == EPERM ? eperm_reason(tr->pid, tid) : -errno;
+			r = err == EPERM ? eperm_reason(tr->pid, tid) : -err;
 			if (r == 0)
 				continue;
 			if (r < 0)

@@ -196,6 +196,7 @@ typedef struct Row {
 	size_t failed;
 	double phase[HP_PH_COUNT];   /* medians, ms */
 	double runs;                 /* median round trips */
+	double outside;              /* median ms of the call outside the stop */
 } Row;
 
 static Row run(const ElfPayload *p, size_t n, int threads)
@@ -240,6 +241,9 @@ static Row run(const ElfPayload *p, size_t n, int threads)
 		pctl(pp, n, &row.phase[ph], &ign);
 	}
 	for (size_t i = 0; i < n; i++)
+		pp[i] = rep[i].total_ns > rep[i].pause_ns ? rep[i].total_ns - rep[i].pause_ns : 0;
+	pctl(pp, n, &row.outside, &(double){ 0 });
+	for (size_t i = 0; i < n; i++)
 		pp[i] = rep[i].runs * 1000000ull;
 	pctl(pp, n, &row.runs, &(double){ 0 });
 	for (size_t i = 0; i < n; i++)
@@ -264,7 +268,7 @@ static void print_pause(const char *what, Row r)
 	printf("  phases (median ms):");
 	for (int ph = 0; ph < HP_PH_COUNT; ph++)
 		printf(" %s %.3f", names[ph], r.phase[ph]);
-	printf("; round trips %.0f\n", r.runs);
+	printf("; round trips %.0f; outside the stop %.3f\n", r.runs, r.outside);
 }
 
 static void print_fleet(const char *what, Row r)
