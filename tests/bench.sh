@@ -56,7 +56,11 @@ echo "target=$(stat -c %s "$S/t/new") bytes ELF shared object; package $(stat -c
 	>>"$S/machine.txt"
 
 # --- 1. cold install, swap now, of one 2 MiB file vs a bare durable replace
+# (svc's state directories exist, as on any system after its first fix: the
+# first install's six mkdir + fsync are not what this row measures)
 step "engine: cold install x $K"
+mkdir -p "$R/var/lib/svc/staging" "$R/var/lib/svc/pending" "$R/var/lib/svc/applied" \
+	"$R/var/lib/svc/quarantine"
 cp -a "$R" "$S/tmpl"
 : >"$S/a"; : >"$S/b"
 for i in $(seq "$K"); do

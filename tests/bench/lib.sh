@@ -1,5 +1,5 @@
 # Shared helpers of the bench scripts (tests/bench.sh, tests/bench-*.sh).
-# Source it after tests/lib.sh.
+# Source it after tests/lib.sh.  Rows go to $BENCH_ROWS, or to stdout when unset.
 #
 # A row is one TSV line appended to $BENCH_ROWS (docs/performance.md):
 #   key label unit svc_median svc_p10 svc_p90 base_median base_p10 base_p90 goal [load1]
@@ -30,6 +30,8 @@ bench_row() {
 
 # bench_row_values KEY LABEL UNIT GOAL SVC_MED SVC_P10 SVC_P90 BASE_MED BASE_P10 BASE_P90
 bench_row_values() {
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" "$6" "$7" "$8" "$9" \
-		"${10}" "$4" "$(load1)" >>"${BENCH_ROWS:-/dev/stdout}"
+	local line
+	line=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$5" "$6" "$7" "$8" \
+		"$9" "${10}" "$4" "$(load1)")
+	if [ -n "${BENCH_ROWS:-}" ]; then echo "$line" >>"$BENCH_ROWS"; else echo "$line"; fi
 }
