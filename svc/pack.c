@@ -10,14 +10,22 @@
 #include "elf/elf.h"
 #include "svc/internal.h"
 
-static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
+static int open_input(const char *path, int *ret_fd, BaseErr *e)
 {
-	_cleanup_close_ int fd = -1;
-	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, ret_fd);
 	if (r == -EINVAL)
 		return base_err(e, r, "%s: not a regular file", path);
 	if (r < 0)
 		return base_err(e, r, "%s: %s", path, strerror(-r));
+	return 0;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
+{
+	_cleanup_close_ int fd = -1;
+	int r = open_input(path, &fd, e);
+	if (r < 0)
+		return r;
 	if (fstat(fd, st) < 0)
 		return base_err(e, -errno, "%s: %s", path, strerror(errno));
 	r = base_fs_read_fd(fd, MANIFEST_MAX_PACKAGE, buf, len);
@@ -190,11 +198,9 @@ int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e)
 static int read_magic(const char *path, uint8_t *buf, size_t cap, size_t *ret_len, BaseErr *e)
 {
 	_cleanup_close_ int fd = -1;
-	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
-	if (r == -EINVAL)
-		return base_err(e, r, "%s: not a regular file", path);
+	int r = open_input(path, &fd, e);
 	if (r < 0)
-		return base_err(e, r, "%s: %s", path, strerror(-r));
+		return r;
 	ssize_t n = pread(fd, buf, cap, 0);
 	if (n < 0)
 		return base_err(e, -errno, "%s: %s", path, strerror(errno));
