@@ -297,6 +297,11 @@ static void load(bool on)
 int main(int argc, char **argv)
 {
 	size_t max = argc > 1 ? (size_t)atol(argv[1]) : 1000;
+	BaseErr le = { 0 };
+	if (elf_x86_load(&le) < 0) {   /* once, as svc does before any stop */
+		fprintf(stderr, "bench-hotpatch: %s\n", le.msg);
+		return 1;
+	}
 	if (build() < 0) {
 		fprintf(stderr, "bench-hotpatch: building the fixtures failed\n");
 		return 1;
