@@ -62,6 +62,13 @@ expect_exit 2 "$SVC" pack --key k --out o --id I --series s --seq -1 --target /a
 expect_exit 2 "$SVC" hotpatch list --pid abc
 has "--pid takes a whole number"
 expect_exit 2 "$SVC" hotpatch apply x --all --workers -2
+# one --pid parser: the same word and the same limit for hotpatch and converge
+for cmd in "hotpatch list" converge; do
+	expect_exit 2 "$SVC" $cmd --pid 0
+	has "--pid takes a whole number from 1 to 2147483647, not '0'"
+	expect_exit 2 "$SVC" $cmd $(for i in $(seq 4097); do printf -- '--pid %d ' "$i"; done)
+	has "at most 4096 --pid"
+done
 ok "--wait, --seq, --pid, --workers refuse what is not a whole number in range"
 
 # --- global options before and after the command, with = or a separate word

@@ -84,6 +84,16 @@ int cli_no_words(Cli *c, int argc, char **argv);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
 int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/* The processes named by --pid PID... (hotpatch, converge). */
+#define CLI_MAX_PIDS 4096
+typedef struct CliPids {
+	pid_t v[CLI_MAX_PIDS];
+	size_t n;
+} CliPids;
+/* One --pid value added to p; a usage error (and -EINVAL) when it is not a
+ * PID or there are too many. */
+int cli_pid(Cli *c, const char *s, CliPids *p);
+
 /* A hotpatch pool's reports, per process (tools/cmd-hotpatch.c). */
 void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb);
 
