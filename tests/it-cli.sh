@@ -59,6 +59,13 @@ expect_exit 2 "$SVC" --root "$R" status --wait=x
 expect_exit 2 "$SVC" pack --key k --out o --id I --series s --seq x --target /a=b:c
 has "--seq takes a whole number from 0"
 expect_exit 2 "$SVC" pack --key k --out o --id I --series s --seq -1 --target /a=b:c
+# pack and build share one parser of the signing options
+expect_exit 2 "$SVC" build --deb x --patch p --key k --out o --id I --series s --seq x
+has "--seq takes a whole number from 0"
+expect_exit 2 "$SVC" build --deb x --patch p --key k --out o --id I --seq 1
+has "build needs --patch, --key, --out, --id, --series and --seq"
+expect_exit 2 "$SVC" pack --key k --out o --series s --seq 1 --target /a=b:c
+has "pack needs --key, --out, --id, --series, --seq and --target"
 expect_exit 2 "$SVC" hotpatch list --pid abc
 has "--pid takes a whole number"
 expect_exit 2 "$SVC" hotpatch apply x --all --workers -2
