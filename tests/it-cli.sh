@@ -21,6 +21,14 @@ has "usage: svc install PKG"
 echo "$OUT" | grep -q "keygen" && fail "help install lists other commands: $OUT"
 expect_exit 0 "$SVC" install --help
 has "usage: svc install PKG"
+# install and rollback share --dry-run and --json: one text, in both helps
+expect_exit 0 "$SVC" help rollback
+has "usage: svc rollback FIXID"
+has "--dry-run: verify fully and say what would be done, changing nothing"
+has '("changed": false when nothing was, or would be, changed)'
+echo "$OUT" | grep -q -- "--allow-older" && fail "help rollback offers --allow-older: $OUT"
+expect_exit 2 "$SVC" rollback FIX-1 --allow-older
+has "--allow-older"
 expect_exit 0 "$SVC" --root "$R" hotpatch -h
 has "usage: svc hotpatch apply"
 expect_exit 2 "$SVC" help frobnicate
@@ -212,6 +220,9 @@ echo "$OUT" | grep -q "__complete" && fail "hidden command offered: $OUT"
 comp "$SVC ro"; [ "$OUT" = " rollback " ] || fail "ro: $OUT"
 comp "$SVC --ro"; [ "$OUT" = " --root= " ] || fail "--ro: $OUT"
 comp "$SVC install --h"; [ "$OUT" = " --hotpatch --help " ] || fail "install --h: $OUT"
+comp "$SVC install --a"; [ "$OUT" = " --allow-older " ] || fail "install --a: $OUT"
+comp "$SVC rollback --a"; [ "$OUT" = "  " ] || fail "rollback offers --allow-older: $OUT"
+comp "$SVC rollback --d"; [ "$OUT" = " --dry-run " ] || fail "rollback --d: $OUT"
 comp "$SVC boot --j"; [ "$OUT" = "  " ] || fail "boot offers --json: $OUT"
 comp "$SVC status --j"; [ "$OUT" = " --json " ] || fail "status --j: $OUT"
 comp "$SVC pack --"; has " --key "; has " --objects "; has " --include-coldpatch "
