@@ -16,7 +16,9 @@ VERSION := $(shell cat VERSION)
 
 PKGS    := zlib libarchive libunwind-ptrace libunwind-generic capstone
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
-DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lcapstone -ldebuginfod -lpthread
+# libdebuginfod is not linked: elf/debuginfod.c loads it when symbols are
+# fetched (it brings libcurl, krb5, ldap: nothing svc boot should load).
+DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lcapstone -ldl -lpthread
 TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 
 # Dependencies run one way: base < elf, manifest < pending < hotpatch < svc < tools.
