@@ -10,6 +10,7 @@
 #include <CUnit/CUnit.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,47 +57,27 @@ typedef struct Victim {
 	pid_t pid;
 	int n;
 	struct consprobe *pr;
-	char *probe_path;
+	TestVictim tv;
 } Victim;
 
 static int victim_start(Victim *v, const char *mode, int n)
 {
-	static int seq;
-	memset(v, 0, sizeof(*v));
-	v->n = n;
-	v->probe_path = base_strdupf("%s/probe-%d", dir, seq++);
-	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct consprobe)) < 0)
-		return -1;
-	v->pr = mmap(NULL, sizeof(struct consprobe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	char nbuf[16];
 	snprintf(nbuf, sizeof(nbuf), "%d", n);
-	v->pid = fork();
-	if (v->pid == 0) {
-		execl(exe, exe, v->probe_path, mode, nbuf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && v->pr->ready < n; i++)
-		usleep(1000);
-	usleep(20000);   /* every thread in its loop */
-	if (v->pr->ready >= n)
-		return 0;
-	kill(v->pid, SIGKILL);
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-	return -1;
+	const char *args[] = { mode, nbuf, NULL };
+	/* 20 ms more: every thread in its loop */
+	int r = test_victim_start(&v->tv, dir, sizeof(struct consprobe),
+				  offsetof(struct consprobe, ready), n, 20000, 0, exe, args);
+	v->n = n;
+	v->pid = v->tv.pid;
+	v->pr = v->tv.probe;
+	return r;
 }
 
 static void victim_stop(Victim *v)
 {
-	if (v->pid > 0) {
-		kill(v->pid, SIGKILL);
-		waitpid(v->pid, NULL, 0);
-	}
-	munmap(v->pr, sizeof(struct consprobe));
-	unlink(v->probe_path);
-	free(v->probe_path);
+	v->tv.pid = v->pid;
+	test_victim_stop(&v->tv);
 }
 
 static bool is_victim_tid(const Victim *v, pid_t tid)

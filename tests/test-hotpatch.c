@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,54 +64,29 @@ static int suite_clean(void)
 /* ---- victims ----------------------------------------------------------- */
 
 typedef struct Victim {
-	pid_t pid;
+	pid_t pid;              /* 0: reaped by the test, victim_stop leaves it */
 	struct probe *pr;
-	char *probe_path;
+	TestVictim tv;
 } Victim;
 
 static bool victim_no_aslr;
 
 static int victim_start(Victim *v, const char *bin, const char *mode, int n, int want_ready)
 {
-	static int seq;
-	memset(v, 0, sizeof(*v));
-	v->probe_path = base_strdupf("%s/probe-%d", dir, seq++);
-	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct probe)) < 0)
-		return -1;
-	v->pr = mmap(NULL, sizeof(struct probe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	char nbuf[16];
 	snprintf(nbuf, sizeof(nbuf), "%d", n);
-	v->pid = fork();
-	if (v->pid == 0) {
-		if (victim_no_aslr)   /* setarch execs in place: same pid */
-			execlp("setarch", "setarch", "x86_64", "-R", bin, v->probe_path, mode, nbuf,
-			       (char *)NULL);
-		else
-			execl(bin, bin, v->probe_path, mode, nbuf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && v->pr->ready < want_ready; i++)
-		usleep(1000);
-	usleep(2000);
-	if (v->pr->ready >= want_ready)
-		return 0;
-	kill(v->pid, SIGKILL);   /* never leave a victim behind */
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-	return -1;
+	const char *args[] = { mode, nbuf, NULL };
+	int r = test_victim_start(&v->tv, dir, sizeof(struct probe), offsetof(struct probe, ready),
+				  want_ready, 2000, victim_no_aslr ? TEST_VICTIM_NO_ASLR : 0, bin, args);
+	v->pid = v->tv.pid;
+	v->pr = v->tv.probe;
+	return r;
 }
 
 static void victim_stop(Victim *v)
 {
-	if (v->pid > 0) {
-		kill(v->pid, SIGKILL);
-		waitpid(v->pid, NULL, 0);
-	}
-	munmap(v->pr, sizeof(struct probe));
-	unlink(v->probe_path);
-	free(v->probe_path);
+	v->tv.pid = v->pid;
+	test_victim_stop(&v->tv);
 }
 
 /* Every spin thread completes a whole new loop iteration, then shows delta
@@ -746,49 +722,27 @@ static int cold_clean(void)
 typedef struct ColdVictim {
 	pid_t pid;
 	struct coldprobe *pr;
-	char *probe_path;
 	char *lib;                 /* the library file it maps */
+	TestVictim tv;
 } ColdVictim;
 
 static int cold_start(ColdVictim *v, bool from_fix1, const char *mode)
 {
-	static int seq;
-	memset(v, 0, sizeof(*v));
-	v->probe_path = base_strdupf("%s/coldprobe-%d", dir, seq++);
-	v->lib = base_strdupf("%s/%s/libcold.so", cold_dir, from_fix1 ? "fix1" : "base");
-	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct coldprobe)) < 0)
-		return -1;
-	v->pr = mmap(NULL, sizeof(struct coldprobe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	const char *bin = from_fix1 ? cold_exe_fix1 : cold_exe_base;
+	const char *args[] = { mode, NULL };
 	int want = COLD_THREADS + (strcmp(mode, "stack") == 0);
-	v->pid = fork();
-	if (v->pid == 0) {
-		/* a failed FATAL assertion skips cold_stop: die with the test */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(bin, bin, v->probe_path, mode, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && v->pr->ready < want; i++)
-		usleep(1000);
-	if (v->pr->ready >= want)
-		return 0;
-	kill(v->pid, SIGKILL);
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-	return -1;
+	int r = test_victim_start(&v->tv, dir, sizeof(struct coldprobe),
+				  offsetof(struct coldprobe, ready), want, 0, 0,
+				  from_fix1 ? cold_exe_fix1 : cold_exe_base, args);
+	v->pid = v->tv.pid;
+	v->pr = v->tv.probe;
+	v->lib = base_strdupf("%s/%s/libcold.so", cold_dir, from_fix1 ? "fix1" : "base");
+	return r;
 }
 
 static void cold_stop(ColdVictim *v)
 {
-	if (v->pid > 0) {
-		kill(v->pid, SIGKILL);
-		waitpid(v->pid, NULL, 0);
-	}
-	munmap(v->pr, sizeof(struct coldprobe));
-	unlink(v->probe_path);
-	free(v->probe_path);
+	v->tv.pid = v->pid;
+	test_victim_stop(&v->tv);
 	free(v->lib);
 }
 
