@@ -1015,60 +1015,52 @@ static void test_cold_unbake_killed_midway_finishes_on_rerun(void)
 	}
 }
 
-/* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
-static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
-{
-	const char *only = getenv("HP_TEST_ONLY");
-	if (!only || strstr(name, only))
-		CU_add_test(s, name, fn);
-}
-
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("hotpatch", suite_init, suite_clean);
 	if (!s)
 		return -1;
-	add(s, "1,000 apply/revert cycles under 4 threads switch exactly",
+	test_add(s, "1,000 apply/revert cycles under 4 threads switch exactly",
 		    test_1000_cycles_under_4_threads_switch_exactly);
-	add(s, "libc symbol fix applies; list reads the state back",
+	test_add(s, "libc symbol fix applies; list reads the state back",
 		    test_libc_symbol_and_list_state);
-	add(s, "shared library: 16,14 pad and rel32 pad",
+	test_add(s, "shared library: 16,14 pad and rel32 pad",
 		    test_shared_library_pad16_and_rel32_pad);
-	add(s, "stacking falls back, reverse order, lineage checked",
+	test_add(s, "stacking falls back, reverse order, lineage checked",
 		    test_stacking_revert_order_and_lineage);
-	add(s, "thread parked in the entry bytes: refused naming it, bytes unchanged",
+	test_add(s, "thread parked in the entry bytes: refused naming it, bytes unchanged",
 		    test_thread_parked_in_entry_bytes_refused_with_tid);
-	add(s, "thread one byte past a 2-byte entry: refused",
+	test_add(s, "thread one byte past a 2-byte entry: refused",
 	    test_thread_one_byte_past_2_byte_entry_refused);
-	add(s, "return address into the entry bytes: refused",
+	test_add(s, "return address into the entry bytes: refused",
 		    test_return_address_into_entry_bytes_refused);
-	add(s, "wrong build-id refused, process untouched",
+	test_add(s, "wrong build-id refused, process untouched",
 		    test_wrong_build_id_refused_process_untouched);
-	add(s, "forks and new threads while patching",
+	test_add(s, "forks and new threads while patching",
 		    test_forks_and_new_threads_while_patching);
-	add(s, "process exiting while patched: gone, never stuck",
+	test_add(s, "process exiting while patched: gone, never stuck",
 		    test_process_exiting_while_patched);
-	add(s, "scan finds the processes, the pool patches them all",
+	test_add(s, "scan finds the processes, the pool patches them all",
 		    test_many_processes_scan_and_pool);
-	add(s, "near code placed when the heap follows the executable (no ASLR)",
+	test_add(s, "near code placed when the heap follows the executable (no ASLR)",
 	    test_near_code_placed_without_aslr);
-	add(s, "tool killed after every step: target runs on, recovers",
+	test_add(s, "tool killed after every step: target runs on, recovers",
 	    test_tool_killed_at_every_step);
-	add(s, "malformed payload rejected before touching anything",
+	test_add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
 	s = CU_add_suite("hotpatch-coldpatch", cold_init, cold_clean);
 	if (!s)
 		return -1;
-	add(s, "started from FIX-1's coldpatch: FIX-2 stacks, reverts to the file's jumps",
+	test_add(s, "started from FIX-1's coldpatch: FIX-2 stacks, reverts to the file's jumps",
 	    test_cold_second_fix_stacks_on_baked_first);
-	add(s, "unbake of the baked fix: base behaviour; applying it again: in memory",
+	test_add(s, "unbake of the baked fix: base behaviour; applying it again: in memory",
 	    test_cold_unbake_then_apply_again);
-	add(s, "lineage the process lacks: refused, untouched",
+	test_add(s, "lineage the process lacks: refused, untouched",
 	    test_cold_lineage_missing_refused_untouched);
-	add(s, "unbake refused while a thread holds an address inside a window",
+	test_add(s, "unbake refused while a thread holds an address inside a window",
 	    test_cold_unbake_refused_while_thread_in_window);
-	add(s, "unbake many through the pool", test_cold_unbake_many);
-	add(s, "unbake killed after recording / after one window: finishes on re-run",
+	test_add(s, "unbake many through the pool", test_cold_unbake_many);
+	test_add(s, "unbake killed after recording / after one window: finishes on re-run",
 	    test_cold_unbake_killed_midway_finishes_on_rerun);
 	return 0;
 }

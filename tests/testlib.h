@@ -8,6 +8,10 @@
 
 /* Each tests/test-<module>.c defines this: add its suites, 0 on success. */
 int test_register(void);
+/* CU_add_test, unless TEST_ONLY=substring is set and the name lacks it
+ * (tests/cunit-main.c). */
+struct CU_Suite;
+void test_add(struct CU_Suite *s, const char *name, void (*fn)(void));
 
 /* A fresh scratch directory under $TMPDIR (default /tmp), removed by
  * test_rmrf().  Returned string is malloc'ed. */
