@@ -137,6 +137,38 @@ int base_valid_id(const char *s);
 #define BASE_PATH_MAX 4095
 int base_check_path(const char *s, const char **why);
 
+/* ---- /proc/PID (proc.c): the one reader of each -------------------------- */
+
+/* One line of /proc/PID/maps. */
+typedef struct BaseMap {
+	uint64_t start, end, offset;
+	uint64_t ino;
+	unsigned dev_major, dev_minor;
+	char perms[5];
+	char *path;             /* "" for anonymous; as the kernel prints it
+				 * (" (deleted)" kept) */
+} BaseMap;
+
+typedef struct BaseMaps {
+	BaseMap *v;             /* in address order, as the kernel lists them */
+	size_t n;
+} BaseMaps;
+
+/* The mappings of pid (0: this process).  -BASE_E_GONE if it exited (or
+ * maps nothing: a kernel thread, an exiting process); -EACCES and such as
+ * the kernel says; -EBADMSG for a line that does not parse. */
+int base_proc_maps(pid_t pid, BaseMaps *ret, BaseErr *e);
+void base_maps_free(BaseMaps *m);
+/* The mapping holding addr, or NULL. */
+const BaseMap *base_maps_find(const BaseMaps *m, uint64_t addr);
+/* The value of the "key:" line of /proc/PID/status (pid 0: this process;
+ * tid > 0: /proc/PID/task/TID/status), blanks after the colon skipped.
+ * -ENOENT: no such line; -BASE_E_GONE: no such process. */
+int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n);
+/* The processes (pid 0: the entries of /proc) or the threads of pid
+ * (/proc/PID/task), sorted; *ret malloc'ed (NULL when none). */
+int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e);
+
 /* ---- small helpers ----------------------------------------------------- */
 
 /* Text from the world (records, process names, fix ids, file names) goes

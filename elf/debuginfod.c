@@ -3,13 +3,16 @@
  * caches under DEBUGINFOD_CACHE_PATH or ~/.cache/debuginfod_client, and
  * verifies nothing: the caller checks the build-id of what it gets).
  *
- * Loaded with dlopen, on first use, as elfutils' own libdw does: linking it
- * brings libcurl and its ~30 libraries (TLS, Kerberos, LDAP, IDN, ...) into
- * every svc process, and loading and relocating them cost more CPU than the
- * whole of `svc inspect` (docs/performance.md).  Only `svc pack` and `svc
- * build` with DEBUGINFOD_URLS set ever ask a server. */
+ * Why dlopen and not a link: svc runs at early boot (svc boot) and only the
+ * vendor side (svc pack, svc build) ever fetches symbols.  Linked, the
+ * library would load libcurl and through it krb5, ldap, ssh and the TLS
+ * stack into every svc run, and make a missing one of them fail svc boot.
+ * Loaded here, on first use only, the runtime package is a Recommends: a
+ * system without it packs with --debug-dir and says so when asked for more. */
 #include <dlfcn.h>
 #include <elfutils/debuginfod.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,37 +21,44 @@
 
 #define DEBUGINFOD_SONAME "libdebuginfod.so.1"
 
-struct Client {
-	debuginfod_client *(*begin)(void);
-	int (*find_debuginfo)(debuginfod_client *, const unsigned char *, int, char **);
-	void (*end)(debuginfod_client *);
-};
+/* The library's entry points, typed by its own header. */
+static struct {
+	__typeof__(debuginfod_begin) *begin;
+	__typeof__(debuginfod_find_debuginfo) *find_debuginfo;
+	__typeof__(debuginfod_end) *end;
+	char error[200];
+} lib;
 
-static int client_load(struct Client *c, BaseErr *e)
+static void load(void)
 {
-	/* never dlclose'd: libcurl registers handlers that outlive a client */
-	void *h = dlopen(DEBUGINFOD_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return base_err(e, -ENOENT, "debuginfod: cannot load %s: %s", DEBUGINFOD_SONAME,
-				dlerror());
-	*(void **)&c->begin = dlsym(h, "debuginfod_begin");
-	*(void **)&c->find_debuginfo = dlsym(h, "debuginfod_find_debuginfo");
-	*(void **)&c->end = dlsym(h, "debuginfod_end");
-	if (!c->begin || !c->find_debuginfo || !c->end)
-		return base_err(e, -ENOENT, "debuginfod: %s lacks the client functions",
-				DEBUGINFOD_SONAME);
-	return 0;
+	/* RTLD_NODELETE: the client may leave threads or atexit handlers of
+	 * libcurl behind; never unload it under them */
+	void *h = dlopen(DEBUGINFOD_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (!h) {
+		const char *why = dlerror();
+		snprintf(lib.error, sizeof(lib.error), "%s", why ? why : "cannot be loaded");
+		return;
+	}
+	lib.begin = (__typeof__(lib.begin))dlsym(h, "debuginfod_begin");
+	lib.find_debuginfo = (__typeof__(lib.find_debuginfo))dlsym(h, "debuginfod_find_debuginfo");
+	lib.end = (__typeof__(lib.end))dlsym(h, "debuginfod_end");
+	if (!lib.begin || !lib.find_debuginfo || !lib.end) {
+		snprintf(lib.error, sizeof(lib.error), "lacks debuginfod_begin, _find_debuginfo "
+			 "or _end");
+		lib.begin = NULL;
+	}
 }
 
 int elf_debuginfod_find(const uint8_t *id, size_t id_len, char **ret_path, BaseErr *e)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	const char *urls = getenv("DEBUGINFOD_URLS");
 	if (!urls || !urls[0])
 		return -ENOENT;
-	struct Client lib;
-	int r = client_load(&lib, e);
-	if (r < 0)
-		return r;
+	pthread_once(&once, load);
+	if (!lib.begin)
+		return base_err(e, -ENOPKG, "debuginfod (%s): %s (Debian package libdebuginfod1) "
+				"is not usable: %s", urls, DEBUGINFOD_SONAME, lib.error);
 	debuginfod_client *c = lib.begin();
 	if (!c)
 		return base_err(e, -ENOMEM, "debuginfod: cannot start a client");

@@ -174,6 +174,11 @@ int hp_converge(pid_t pid, const HpOpts *opts, HpReport *ret_report, BaseErr *e)
 int hp_effective(pid_t pid, const HpModuleRef *mod, char ***ret_ids, size_t *ret_n,
 		 BaseErr *e);
 
+/* hp_effective and the process's state (as hp_list's: hp_state_free),
+ * from one read of the process. */
+int hp_effective_state(pid_t pid, const HpModuleRef *mod, char ***ret_ids, size_t *ret_n,
+		       HpState **ret_state, BaseErr *e);
+
 /* Read the state of any process (no stop, no attach: /proc/PID/mem). */
 int hp_list(pid_t pid, HpState **ret, BaseErr *e);
 void hp_state_free(HpState *s);

@@ -9,26 +9,27 @@
 
 #include "hotpatch/hotpatch.h"
 
-/* ---- /proc/PID/maps (proc.c) -------------------------------------------- */
+/* ---- /proc/PID/maps (base/proc.c), /proc/PID/mem (proc.c) ---------------- */
 
-typedef struct HpMap {
-	uint64_t start, end, offset;
-	uint64_t ino;
-	unsigned dev_major, dev_minor;
-	char perms[5];
-	char *path;             /* "" for anonymous */
-} HpMap;
+/* The maps reader is base's (one for svc and the patcher); these names stay
+ * for the patcher's callers. */
+typedef BaseMap HpMap;
+typedef BaseMaps HpMaps;
 
-typedef struct HpMaps {
-	HpMap *v;
-	size_t n;
-} HpMaps;
-
-int hp_maps_read(pid_t pid, HpMaps *ret, BaseErr *e);
+static inline int hp_maps_read(pid_t pid, HpMaps *ret, BaseErr *e)
+{
+	return base_proc_maps(pid, ret, e);
+}
+static inline void hp_maps_free(HpMaps *m)
+{
+	base_maps_free(m);
+}
+static inline const HpMap *hp_maps_find(const HpMaps *m, uint64_t addr)
+{
+	return base_maps_find(m, addr);
+}
 /* The Seccomp: mode of /proc/PID/status (0 if the line is missing). */
 int hp_proc_seccomp(pid_t pid, int *ret_mode);
-void hp_maps_free(HpMaps *m);
-const HpMap *hp_maps_find(const HpMaps *m, uint64_t addr);
 
 /* Whole-range reads/writes through /proc/PID/mem (pwrite reaches r-x pages:
  * the kernel writes with FOLL_FORCE, copy-on-write for private mappings). */

@@ -170,6 +170,12 @@ bool hp_coldpatch_form(const HpMaps *m, const HpModule *mod, uint32_t kind, uint
 int hp_effective(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_t *ret_n,
 		 BaseErr *e)
 {
+	return hp_effective_state(pid, ref, ret_ids, ret_n, NULL, e);
+}
+
+int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_t *ret_n,
+		       HpState **ret_state, BaseErr *e)
+{
 	if (!ref || (!ref->path && !ref->by_inode))
 		return base_err(e, -EINVAL, "pid %d: effective fixes: no module given", (int)pid);
 	_cleanup_close_ int fd = -1;
@@ -230,6 +236,8 @@ int hp_effective(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_t *ret
 	v[n] = NULL;
 	*ret_ids = v;
 	*ret_n = n;
+	if (ret_state)
+		*ret_state = BASE_TAKE_PTR(st);
 out:
 	free(ids);
 	elf_lineage_free(&lin);

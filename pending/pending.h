@@ -105,8 +105,14 @@ int pending_store_open(int rootfd, PendingStore *ret, BaseErr *e);
  * missing state directory reads as empty (its dirfd is -1). */
 int pending_store_open_existing(int rootfd, PendingStore *ret, BaseErr *e);
 void pending_store_close(PendingStore *s);
-int pending_next_number(PendingStore *s, uint64_t *ret);
-/* Write a new record durably into a state directory. */
+/* Transaction numbers only grow: the next is above every record and above
+ * the durable high-water mark (ROOT/var/lib/svc/txn-high), so a number a
+ * cancelled record freed is not handed out again.  Only reads (a dry run
+ * asks too); pending_write raises the mark. */
+#define PENDING_MAX_NUMBER 9999999999ull   /* ten digits in a record's name */
+int pending_next_number(PendingStore *s, uint64_t *ret, BaseErr *e);
+/* Write a new record durably into a state directory, its number first
+ * made durable in the high-water mark (one more step, when it raises it). */
 int pending_write(PendingStore *s, PendingState state, const PendingTxn *t, BaseErr *e);
 /* Move a record between state directories (rename + fsync of both). */
 int pending_move(PendingStore *s, uint64_t number, PendingState from, PendingState to,

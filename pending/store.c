@@ -105,9 +105,47 @@ static uint64_t record_number(const char *name)
 	return v;
 }
 
-int pending_next_number(PendingStore *s, uint64_t *ret)
+/* The highest transaction number ever handed out, kept durably so that a
+ * number freed by a cancelled (removed) record is never handed out again:
+ * kept payloads, attempt counts and superseded markers name records by
+ * number.  "N\n", one spelling (as in records); absent: 0 (a store older
+ * than the mark: its records are the only evidence). */
+#define HIGH_MARK "txn-high"
+
+static int read_high_mark(PendingStore *s, uint64_t *ret, BaseErr *e)
+{
+	_cleanup_close_ int top = -1;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = base_fs_open_dir(s->rootfd, STATE_DIR, &top);
+	if (r >= 0)
+		r = base_fs_read_at(top, HIGH_MARK, 32, &buf, &len);
+	if (r == -ENOENT) {
+		*ret = 0;
+		return 0;
+	}
+	if (r < 0)
+		return base_err(e, r, "%s/%s: %s", STATE_DIR, HIGH_MARK, base_strerror(r));
+	uint64_t v = 0;
+	size_t i = 0;
+	for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			break;
+		v = v * 10 + (uint64_t)(buf[i] - '0');
+	}
+	if (i == 0 || i + 1 != len || buf[i] != '\n' || (buf[0] == '0' && i > 1))
+		return base_err(e, -EBADMSG, "%s/%s: not a transaction number (remove it to "
+				"derive the mark from the records)", STATE_DIR, HIGH_MARK);
+	*ret = v;
+	return 0;
+}
+
+int pending_next_number(PendingStore *s, uint64_t *ret, BaseErr *e)
 {
 	uint64_t max = 0;
+	int r = read_high_mark(s, &max, e);
+	if (r < 0)
+		return r;
 	for (int i = 0; i < PENDING_N_STATES; i++) {
 		if (s->dirfd[i] < 0)
 			continue; /* opened read-only, not there: no records */
@@ -127,7 +165,28 @@ int pending_next_number(PendingStore *s, uint64_t *ret)
 		}
 		closedir(d);
 	}
+	if (max >= PENDING_MAX_NUMBER)
+		return base_err(e, -EOVERFLOW, "%s: transaction numbers exhausted", STATE_DIR);
 	*ret = max + 1;
+	return 0;
+}
+
+/* Raise the mark to number (one durable step: temp, fsync, rename, fsync
+ * of the directory) unless it is there already. */
+static int reserve_number(PendingStore *s, uint64_t number, BaseErr *e)
+{
+	_cleanup_close_ int top = -1;
+	uint64_t high = 0;
+	char text[32];
+	int r = read_high_mark(s, &high, e);
+	if (r < 0 || number <= high)
+		return r;
+	int len = snprintf(text, sizeof(text), "%" PRIu64 "\n", number);
+	r = base_fs_open_dir(s->rootfd, STATE_DIR, &top);
+	if (r >= 0)
+		r = base_fs_write_atomic(top, HIGH_MARK, text, (size_t)len, 0644);
+	if (r < 0)
+		return base_err(e, r, "%s/%s: %s", STATE_DIR, HIGH_MARK, base_strerror(r));
 	return 0;
 }
 
@@ -139,6 +198,13 @@ int pending_write(PendingStore *s, PendingState state, const PendingTxn *t, Base
 	if (r < 0)
 		return base_err(e, r, "cannot format record %" PRIu64, t->number);
 	record_name(name, sizeof(name), t->number);
+	/* the number is spent before any record carries it: after a crash
+	 * here it is never handed out again, at worst left unused */
+	r = reserve_number(s, t->number, e);
+	if (r < 0) {
+		base_buf_free(&b);
+		return r;
+	}
 	r = base_fs_write_atomic(s->dirfd[state], name, b.data, b.len, 0644);
 	base_buf_free(&b);
 	if (r < 0)

@@ -663,10 +663,9 @@ static int step_pack(Work *w, SvcPackResult *ret)
 			    w->tus[u].rec->source);
 	}
 	if (r >= 0 && !n_pt)
-		r = base_err(w->e, -EINVAL, "%s: the patches change no function of a target", sp->out);
+		r = base_err(w->e, -EINVAL, "%s: the patches change no function of a target", sp->sign.out);
 	if (r >= 0) {
-		SvcPackSpec ps = { .key = sp->key, .out = sp->out, .id = sp->id, .series = sp->series,
-				   .summary = sp->summary, .sequence = sp->sequence, .n_targets = n_pt,
+		SvcPackSpec ps = { .sign = sp->sign, .n_targets = n_pt,
 				   .targets = pt, .debug_dirs = &sp->debug_dir,
 				   .n_debug_dirs = sp->debug_dir ? 1 : 0 };
 		r = svc_pack(&ps, ret, w->e);
@@ -674,7 +673,7 @@ static int step_pack(Work *w, SvcPackResult *ret)
 	if (r >= 0)
 		say(w, SVC_BUILD_STEP_PACK, base_now_ns() - t, "%s: %zu target%s, %zu object pair%s, "
 		    "%zu function%s changed, %zu base function%s verified against the base, signed",
-		    sp->out, n_pt, n_pt == 1 ? "" : "s", n_pairs, n_pairs == 1 ? "" : "s",
+		    sp->sign.out, n_pt, n_pt == 1 ? "" : "s", n_pairs, n_pairs == 1 ? "" : "s",
 		    ret->functions_changed + ret->functions_new,
 		    ret->functions_changed + ret->functions_new == 1 ? "" : "s",
 		    ret->functions_verified, ret->functions_verified == 1 ? "" : "s");

@@ -95,3 +95,16 @@ int svc_lock(Svc *s, BaseErr *e)
 	 * staging record: clear it before anything else reads the ledger */
 	return pending_recover(&s->store, e);
 }
+
+int svc_txn_begin(Svc *s, unsigned flags, SvcReport *rep, BaseErr *e)
+{
+	int r = 0;
+	/* a dry run takes no lock: it reads, and says what a run would do now */
+	s->dry_run = (flags & SVC_DRY_RUN) != 0;
+	rep->dry_run = s->dry_run;
+	if (!s->dry_run)
+		r = svc_lock(s, e);
+	if (r >= 0)
+		r = svc_proc_check(e);
+	return r;
+}

@@ -165,8 +165,17 @@ static ElfPayload *kept_payload(Svc *s, const char *fix_id, const char *path)
 	return p;
 }
 
+static int has_id(char *const *ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return 1;
+	return 0;
+}
+
 /* Does pid run fix_id from memory in the file u maps?  (Per file: one
- * process may map two targets of a package.) */
+ * process may map two targets of a package.)  Its state and what it runs
+ * in that file come from one read of the process. */
 static int fix_in_memory(const SvcUser *u, const char *fix_id)
 {
 	HpState *st = NULL;
@@ -175,16 +184,27 @@ static int fix_in_memory(const SvcUser *u, const char *fix_id)
 	size_t n = 0, ne = 0;
 	int found = 0;
 	HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
-	if (hp_list(u->pid, &st, NULL) < 0)
+	if (hp_effective_state(u->pid, &mod, &eff, &ne, &st, NULL) < 0)
 		return 0;
-	if (hp_state_active(st, &ids, &n) >= 0 && hp_effective(u->pid, &mod, &eff, &ne, NULL) >= 0)
+	if (has_id(eff, ne, fix_id) && hp_state_active(st, &ids, &n) >= 0)
 		for (size_t i = 0; i < n; i++)
-			for (size_t k = 0; k < ne; k++)
-				found |= strcmp(ids[i], fix_id) == 0 && strcmp(eff[k], fix_id) == 0;
+			found |= strcmp(ids[i], fix_id) == 0;
 	free(eff);
 	free(ids);
 	hp_state_free(st);
 	return found;
+}
+
+/* ns processes patched (or reverted) while a thread still runs the code
+ * replaced: done, but not converged (exit 3); 0 when there are none. */
+static int report_not_converged(SvcReport *rep, size_t ns, const char *done)
+{
+	if (!ns)
+		return 0;
+	rep->pending = 1;
+	svc_report_line(rep, "%zu process%s %s but NOT converged: 'svc converge' re-checks", ns,
+			ns == 1 ? "" : "es", done);
+	return SVC_RESTART;
 }
 
 #define BATCH 32  /* processes per pool run: the progress is reported between runs */
@@ -350,14 +370,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 				failed.n == 1 ? "" : "es");
 		return SVC_RESTART;
 	}
-	if (ns) {
-		/* patched, but old code still runs: done, not converged */
-		rep->pending = 1;
-		svc_report_line(rep, "%zu process%s patched but NOT converged: 'svc converge' "
-				"re-checks", ns, ns == 1 ? "" : "es");
-		return SVC_RESTART;
-	}
-	return 0;
+	return report_not_converged(rep, ns, "patched");
 }
 
 /* Can the rollback of inst be done in the processes: one runs it from
@@ -396,8 +409,7 @@ static int fix_in_file(const SvcUser *u, const char *fix_id)
 	int found = 0;
 	if (hp_effective(u->pid, &mod, &ids, &n, NULL) < 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		found |= strcmp(ids[i], fix_id) == 0;
+	found = has_id(ids, n, fix_id);
 	free(ids);
 	return found;
 }
@@ -494,13 +506,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 				nf == 1 ? "" : "es", nf == 1 ? "s" : "", rb->package);
 		return SVC_RESTART;
 	}
-	if (ns) {
-		rep->pending = 1;
-		svc_report_line(rep, "%zu process%s reverted but NOT converged: 'svc converge' "
-				"re-checks", ns, ns == 1 ? "" : "es");
-		return SVC_RESTART;
-	}
-	return 0;
+	return report_not_converged(rep, ns, "reverted");
 }
 
 /* The op of fix id's install record that services path, or NULL. */
@@ -538,19 +544,26 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 				close(fd);
 		}
 		u->stale[0] = 0;
-		if (hp_list(u->pid, &st, NULL) >= 0)
-			for (size_t i = 0; i < st->n_fixes && !u->stale[0]; i++)
-				if (st->fixes[i].stale && install_op(l, st->fixes[i].fix_id, f->path))
-					snprintf(u->stale, sizeof(u->stale), "thread %d still runs %s%s",
-						 (int)st->fixes[i].stale_tid,
-						 st->fixes[i].status == HP_FIX_REVERTED ?
-						 "the new code of " : "old ", st->fixes[i].stale_fn);
+		/* one read of the process: its state and what it runs in this
+		 * file (the state alone if the file's module cannot be found) */
+		char **eff = NULL;
+		size_t ne = 0;
+		HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
+		if (hp_effective_state(u->pid, &mod, &eff, &ne, &st, NULL) < 0 &&
+		    hp_list(u->pid, &st, NULL) < 0)
+			st = NULL;
+		for (size_t i = 0; st && i < st->n_fixes && !u->stale[0]; i++)
+			if (st->fixes[i].stale && install_op(l, st->fixes[i].fix_id, f->path))
+				snprintf(u->stale, sizeof(u->stale), "thread %d still runs %s%s",
+					 (int)st->fixes[i].stale_tid,
+					 st->fixes[i].status == HP_FIX_REVERTED ?
+					 "the new code of " : "old ", st->fixes[i].stale_fn);
 		if (st && hp_state_active(st, &ids, &n) >= 0)
 			for (size_t i = 0; i < n; i++) {
 				/* only fixes whose package services this file, and
 				 * that are in effect in this very file (a fix id
 				 * active in another file of the process is not) */
-				if (install_op(l, ids[i], f->path) && fix_in_memory(u, ids[i])) {
+				if (install_op(l, ids[i], f->path) && has_id(eff, ne, ids[i])) {
 					snprintf(u->level, sizeof(u->level), "%s", ids[i]);
 					u->hot = 1;
 				}
@@ -562,10 +575,7 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 			if (op && st->fixes[i].status == HP_FIX_REVERTED)
 				below = op->fix_from;
 		}
-		char **eff = NULL;
-		size_t ne = 0;
-		HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
-		if (below && hp_effective(u->pid, &mod, &eff, &ne, NULL) >= 0) {
+		if (below && eff) {
 			const char *lv = below;
 			int hot = 0;
 			for (size_t i = ne; i-- > 0;)
@@ -577,8 +587,8 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 				}
 			snprintf(u->level, sizeof(u->level), "%s", lv);
 			u->hot = hot;
-			free(eff);
 		}
+		free(eff);
 		free(ids);
 		hp_state_free(st);
 		(void)s;

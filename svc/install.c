@@ -267,15 +267,8 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	PendingTxn *txn = NULL;
 	SvcReport rep = { 0 };
 	Stage *stages = NULL;
-	int r = 0;
+	int r = svc_txn_begin(s, flags, &rep, e);
 
-	/* a dry run takes no lock: it reads, and says what a run would do now */
-	s->dry_run = (flags & SVC_DRY_RUN) != 0;
-	rep.dry_run = s->dry_run;
-	if (!s->dry_run)
-		r = svc_lock(s, e);
-	if (r >= 0)
-		r = svc_proc_check(e);
 	if (r >= 0)
 		r = trust_dir(s, &trust);
 	if (r >= 0)
@@ -335,7 +328,7 @@ int svc_install(Svc *s, const char *package_path, unsigned flags, SvcReport *ret
 	txn->kind = PENDING_INSTALL;
 	txn->sequence = pkg->sequence;
 	txn->created = (uint64_t)time(NULL);
-	r = svc_next_number(s, &txn->number);
+	r = svc_next_number(s, &txn->number, e);
 	if (r < 0)
 		goto out;
 	txn->ops = calloc(pkg->n_targets ? pkg->n_targets : 1, sizeof(*txn->ops));

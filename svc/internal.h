@@ -26,6 +26,10 @@ struct Svc {
 /* Take the one-transaction lock (ROOT/var/lib/svc/lock) and finish any
  * interrupted staging.  Held until svc_close(). */
 int svc_lock(Svc *s, BaseErr *e);
+/* The start of an install or rollback: SVC_DRY_RUN in flags sets dry_run
+ * (here and in rep) and takes no lock; else the lock.  Then /proc must be
+ * procfs (svc_proc_check): who uses a target is part of every answer. */
+int svc_txn_begin(Svc *s, unsigned flags, SvcReport *rep, BaseErr *e);
 
 /* ---- in-use scan (inuse.c) ------------------------------------------------ */
 typedef struct SvcScanTarget {
@@ -104,8 +108,9 @@ const SvcSuperseded *svc_superseded_find(const SvcSupersededList *sl, const Pend
 					 const char *fix);
 int svc_superseded_write(Svc *s, const SvcSuperseded *m, BaseErr *e);
 int svc_superseded_status(Svc *s, const PendingList *l, SvcStatus *st, BaseErr *e);
-/* The next transaction number: past every record and every marker. */
-int svc_next_number(Svc *s, uint64_t *ret);
+/* The next transaction number: past every record, every marker and the
+ * store's high-water mark (raised when the record is written). */
+int svc_next_number(Svc *s, uint64_t *ret, BaseErr *e);
 
 /* ---- garbage collection (gc.c) ---------------------------------------------- */
 /* Remove backups and kept payloads no fix needs: those of superseded fixes,

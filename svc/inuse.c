@@ -1,10 +1,9 @@
-/* Which processes use a file: one pass over /proc/PID/maps.  A mapping is of
+/* Which processes use a file: one pass over /proc/PID/maps (base/proc.c).  A mapping is of
  * the current file when its dev:inode matches; of an older version when its
  * path names the same file but the inode differs (the file was replaced
  * under it, the kernel shows " (deleted)"). */
-#include <ctype.h>
 #include <limits.h>
-#include <dirent.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,24 +73,13 @@ int svc_proc_check(BaseErr *e)
 }
 
 /* The permitted capability set of a process (/proc/PID/status is readable
- * by anyone), or ~0 if unknown. */
-static uint64_t cap_permitted(const char *pid)
+ * by anyone; pid 0: svc itself), or ~0 if unknown. */
+static uint64_t cap_permitted(pid_t pid)
 {
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	uint64_t v = ~(uint64_t)0;
-	snprintf(path, sizeof(path), "/proc/%s/status", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return v;
-	while (getline(&line, &cap, f) > 0)
-		if (strncmp(line, "CapPrm:", 7) == 0) {
-			v = strtoull(line + 7, NULL, 16);
-			break;
-		}
-	free(line);
-	fclose(f);
-	return v;
+	char v[32];
+	if (base_proc_status(pid, 0, "CapPrm", v, sizeof(v)) < 0)
+		return ~(uint64_t)0;
+	return strtoull(v, NULL, 16);
 }
 
 /* A process whose maps svc cannot read is of unknown use, unless it holds
@@ -103,62 +91,58 @@ static int unknown_process(pid_t pid)
 {
 	static uint64_t mine;
 	static int have;
-	char p[24];
 	if (!have) {
-		mine = cap_permitted("self");
+		mine = cap_permitted(0);
 		have = 1;
 	}
-	snprintf(p, sizeof(p), "%d", (int)pid);
-	return (cap_permitted(p) & ~mine) == 0;
+	return (cap_permitted(pid) & ~mine) == 0;
 }
 
 /* 1 if the process could not be read (its use of the targets is unknown),
  * 0 if read or gone, negative on failure. */
-static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
+static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full)
 {
-	char path[64], comm[32] = "";
-	char *line = NULL;
-	size_t cap = 0;
-	int r = 0;
+	char comm[32] = "";
+	BaseMaps m = { 0 };
+	int r = base_proc_maps(pid, &m, NULL);
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT || errno == ESRCH ? 0 : unknown_process(pid);
-	while (r >= 0 && getline(&line, &cap, f) > 0) {
-		unsigned maj, min;
-		unsigned long ino, start, end;
-		int off = 0;
+	if (r == -ENOMEM)
+		return r;
+	if (r == -BASE_E_GONE)
+		return 0;   /* exited, or maps nothing (a kernel thread) */
+	if (r < 0)
+		return unknown_process(pid);
+	for (size_t k = 0; r >= 0 && k < m.n; k++) {
+		const BaseMap *mp = &m.v[k];
 		char map[48];
-		if (sscanf(line, "%lx-%lx %*s %*x %x:%x %lu %n", &start, &end, &maj, &min, &ino,
-			   &off) < 5 || ino == 0)
+		if (mp->ino == 0)
 			continue;
-		snprintf(map, sizeof(map), "%lx-%lx", start, end);
-		char *p = line + off;
-		p[strcspn(p, "\n")] = 0;
-		char *del = strstr(p, " (deleted)");
-		if (del && del[10] == 0)
-			*del = 0;
+		snprintf(map, sizeof(map), "%" PRIx64 "-%" PRIx64, mp->start, mp->end);
+		/* a file replaced under the process: the kernel shows its old
+		 * name with " (deleted)" */
+		size_t plen = strlen(mp->path), dl = strlen(" (deleted)");
+		if (plen >= dl && strcmp(mp->path + plen - dl, " (deleted)") == 0)
+			plen -= dl;
 		for (size_t i = 0; i < n; i++) {
-			int cur = t[i].dev && major(t[i].dev) == maj && minor(t[i].dev) == min &&
-				  t[i].ino == ino;
-			if (!cur && strcmp(p, full[i]) != 0)
+			int cur = t[i].dev && major(t[i].dev) == mp->dev_major &&
+				  minor(t[i].dev) == mp->dev_minor && t[i].ino == mp->ino;
+			if (!cur && (strncmp(mp->path, full[i], plen) != 0 || full[i][plen]))
 				continue;
 			if (!comm[0])
 				read_comm(pid, comm, sizeof(comm));
-			r = add_user(&t[i], pid, comm, !cur, makedev(maj, min), (ino_t)ino, map);
+			r = add_user(&t[i], pid, comm, !cur, makedev(mp->dev_major, mp->dev_minor),
+				     (ino_t)mp->ino, map);
 		}
 	}
-	free(line);
-	fclose(f);
-	(void)s;
+	base_maps_free(&m);
 	return r;
 }
 
 int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 {
 	char **full = calloc(n ? n : 1, sizeof(char *));
-	DIR *d = NULL;
+	pid_t *pids = NULL;
+	size_t n_pids = 0;
 	unsigned unreadable = 0;
 	int r = 0;
 
@@ -169,22 +153,18 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 			r = -ENOMEM;
 	if (r >= 0)
 		r = svc_proc_check(e);
-	if (r >= 0 && !(d = opendir("/proc")))
-		r = base_err(e, -errno, "/proc: cannot scan processes: %s", strerror(errno));
-	for (struct dirent *de; r >= 0 && (de = readdir(d));) {
-		if (!isdigit((unsigned char)de->d_name[0]))
+	if (r >= 0 && (r = base_proc_ids(0, &pids, &n_pids, NULL)) < 0)
+		r = base_err(e, r, "/proc: cannot scan processes: %s", strerror(-r));
+	for (size_t k = 0; r >= 0 && k < n_pids; k++) {
+		if (pids[k] == getpid())
 			continue;
-		pid_t pid = (pid_t)atoi(de->d_name);
-		if (pid == getpid())
-			continue;
-		int x = scan_pid(s, pid, t, n, full);
+		int x = scan_pid(pids[k], t, n, full);
 		if (x < 0)
 			r = x;
 		else
 			unreadable += (unsigned)x;
 	}
-	if (d)
-		closedir(d);
+	free(pids);
 	for (size_t i = 0; i < n; i++)
 		free(full[i]);
 	free(full);

@@ -50,7 +50,7 @@ static int build_from_objects(const SvcPackSpec *spec, const SvcPackTarget *t, c
 {
 	const ElfBuildOptions opts = { spec->debug_dirs, spec->n_debug_dirs, spec->no_debuginfod };
 	ElfBuildStats st = { 0 };
-	const char *fix_id = spec->id;
+	const char *fix_id = spec->sign.id;
 	ElfFile *f = NULL;
 	ElfLineage lin = { 0 };
 	ElfPayload *p = NULL;
@@ -105,16 +105,16 @@ static int build_from_objects(const SvcPackSpec *spec, const SvcPackTarget *t, c
 int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e)
 {
 	ManifestPackage pkg = {
-		.id = (char *)spec->id,
-		.series = (char *)spec->series,
-		.sequence = spec->sequence,
-		.summary = (char *)spec->summary,
+		.id = (char *)spec->sign.id,
+		.series = (char *)spec->sign.series,
+		.sequence = spec->sign.sequence,
+		.summary = (char *)spec->sign.summary,
 	};
 	SvcPackResult res = { 0 };
 	int r = 0;
 
 	if (spec->n_targets == 0 || spec->n_targets > MANIFEST_MAX_TARGETS)
-		return base_err(e, -EINVAL, "%s: a package needs 1 to %d targets", spec->out,
+		return base_err(e, -EINVAL, "%s: a package needs 1 to %d targets", spec->sign.out,
 				MANIFEST_MAX_TARGETS);
 	pkg.targets = calloc(spec->n_targets, sizeof(*pkg.targets));
 	pkg.members = calloc(2 * spec->n_targets, sizeof(*pkg.members));
@@ -177,10 +177,10 @@ int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e)
 				r = -ENOMEM;
 	}
 	if (r >= 0)
-		r = manifest_pack(&pkg, spec->key, spec->out, e);
+		r = manifest_pack(&pkg, spec->sign.key, spec->sign.out, e);
 	if (r >= 0) {
 		struct stat st;
-		if (stat(spec->out, &st) == 0)
+		if (stat(spec->sign.out, &st) == 0)
 			res.package_bytes = (uint64_t)st.st_size;
 	}
 	for (size_t i = 0; i < pkg.n_members; i++) {

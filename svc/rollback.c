@@ -136,14 +136,8 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 	const PendingEntry *last = NULL;
 	const char *state;
 	uint64_t number;
-	int r = 0;
+	int r = svc_txn_begin(s, flags, &rep, e);
 
-	s->dry_run = (flags & SVC_DRY_RUN) != 0;
-	rep.dry_run = s->dry_run;
-	if (!s->dry_run)
-		r = svc_lock(s, e);
-	if (r >= 0)
-		r = svc_proc_check(e);
 	if (r >= 0)
 		r = pending_list(&s->store, &l, e);
 	if (r < 0)
@@ -220,7 +214,7 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 			goto out;
 		last = svc_ledger_latest(&l, id);
 	}
-	r = svc_next_number(s, &number);
+	r = svc_next_number(s, &number, e);
 	if (r >= 0)
 		r = plan_reverse(s, last->txn, number, &t, e);
 	/* no staged files: the record is written straight into pending/ */

@@ -5,9 +5,9 @@
  *   ROOT/var/lib/svc/superseded/<FIX>     (docs/formats.md)
  * written atomically by svc reconcile.  A marker covers the fix's records up
  * to its `txn`: installing the fix again later (a new, higher transaction)
- * makes it live again.  So that a number freed by cancelling a pending
- * record is never reused, new transaction numbers also count the markers
- * (svc_next_number). */
+ * makes it live again.  New transaction numbers also count the markers
+ * (svc_next_number): a marker written before the store kept its
+ * high-water mark (pending_next_number) may name a number no record keeps. */
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -203,11 +203,11 @@ int svc_superseded_write(Svc *s, const SvcSuperseded *m, BaseErr *e)
 	return 0;
 }
 
-int svc_next_number(Svc *s, uint64_t *ret)
+int svc_next_number(Svc *s, uint64_t *ret, BaseErr *e)
 {
 	SvcSupersededList sl = { 0 };
 	uint64_t n = 0;
-	int r = pending_next_number(&s->store, &n);
+	int r = pending_next_number(&s->store, &n, e);
 	if (r >= 0 && svc_superseded_load(s, &sl, NULL) >= 0)
 		for (size_t i = 0; i < sl.n; i++)
 			if (sl.items[i].txn >= n)

@@ -138,11 +138,16 @@ typedef struct SvcPackTarget {
 	const SvcObjectPair *objects;
 } SvcPackTarget;
 
-typedef struct SvcPackSpec {
+/* What a package is signed as and with, and where it goes (pack, build). */
+typedef struct SvcSignSpec {
 	const char *key;         /* PEM private key */
 	const char *out;         /* package to write */
 	const char *id, *series, *summary;
 	uint64_t sequence;
+} SvcSignSpec;
+
+typedef struct SvcPackSpec {
+	SvcSignSpec sign;
 	int include_coldpatch;   /* with objects: ship the coldpatch whole too */
 	size_t n_targets;
 	const SvcPackTarget *targets;
@@ -235,8 +240,7 @@ typedef struct SvcBuildSpec {
 	const char *const *patches;  /* applied in order with patch -p1 */
 	size_t n_targets;
 	const SvcBuildTarget *targets;
-	const char *key, *out, *id, *series, *summary;
-	uint64_t sequence;
+	SvcSignSpec sign;
 	const char *debug_dir;   /* where the bases' debug files are (base verification) */
 	const char *keep;        /* keep the work (objects, logs) in this new directory */
 	const char *wrapper;     /* the svc-cc program */

@@ -2,8 +2,21 @@
  * test_register(), which adds its suite(s).  Exits non-zero on any failure. */
 #include <CUnit/Basic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "tests/testlib.h"
+
+/* TEST_ONLY=substring registers the matching tests only (while debugging;
+ * HP_TEST_ONLY, its older name, too). */
+void test_add(struct CU_Suite *s, const char *name, void (*fn)(void))
+{
+	const char *only = getenv("TEST_ONLY");
+	if (!only)
+		only = getenv("HP_TEST_ONLY");
+	if (!only || strstr(name, only))
+		CU_add_test(s, name, fn);
+}
 
 int main(void)
 {

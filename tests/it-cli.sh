@@ -21,6 +21,14 @@ has "usage: svc install PKG"
 echo "$OUT" | grep -q "keygen" && fail "help install lists other commands: $OUT"
 expect_exit 0 "$SVC" install --help
 has "usage: svc install PKG"
+# install and rollback share --dry-run and --json: one text, in both helps
+expect_exit 0 "$SVC" help rollback
+has "usage: svc rollback FIXID"
+has "--dry-run: verify fully and say what would be done, changing nothing"
+has '("changed": false when nothing was, or would be, changed)'
+echo "$OUT" | grep -q -- "--allow-older" && fail "help rollback offers --allow-older: $OUT"
+expect_exit 2 "$SVC" rollback FIX-1 --allow-older
+has "--allow-older"
 expect_exit 0 "$SVC" --root "$R" hotpatch -h
 has "usage: svc hotpatch apply"
 expect_exit 2 "$SVC" help frobnicate
@@ -59,9 +67,23 @@ expect_exit 2 "$SVC" --root "$R" status --wait=x
 expect_exit 2 "$SVC" pack --key k --out o --id I --series s --seq x --target /a=b:c
 has "--seq takes a whole number from 0"
 expect_exit 2 "$SVC" pack --key k --out o --id I --series s --seq -1 --target /a=b:c
+# pack and build share one parser of the signing options
+expect_exit 2 "$SVC" build --deb x --patch p --key k --out o --id I --series s --seq x
+has "--seq takes a whole number from 0"
+expect_exit 2 "$SVC" build --deb x --patch p --key k --out o --id I --seq 1
+has "build needs --patch, --key, --out, --id, --series and --seq"
+expect_exit 2 "$SVC" pack --key k --out o --series s --seq 1 --target /a=b:c
+has "pack needs --key, --out, --id, --series, --seq and --target"
 expect_exit 2 "$SVC" hotpatch list --pid abc
 has "--pid takes a whole number"
 expect_exit 2 "$SVC" hotpatch apply x --all --workers -2
+# one --pid parser: the same word and the same limit for hotpatch and converge
+for cmd in "hotpatch list" converge; do
+	expect_exit 2 "$SVC" $cmd --pid 0
+	has "--pid takes a whole number from 1 to 2147483647, not '0'"
+	expect_exit 2 "$SVC" $cmd $(for i in $(seq 4097); do printf -- '--pid %d ' "$i"; done)
+	has "at most 4096 --pid"
+done
 ok "--wait, --seq, --pid, --workers refuse what is not a whole number in range"
 
 # --- global options before and after the command, with = or a separate word
@@ -198,6 +220,9 @@ echo "$OUT" | grep -q "__complete" && fail "hidden command offered: $OUT"
 comp "$SVC ro"; [ "$OUT" = " rollback " ] || fail "ro: $OUT"
 comp "$SVC --ro"; [ "$OUT" = " --root= " ] || fail "--ro: $OUT"
 comp "$SVC install --h"; [ "$OUT" = " --hotpatch --help " ] || fail "install --h: $OUT"
+comp "$SVC install --a"; [ "$OUT" = " --allow-older " ] || fail "install --a: $OUT"
+comp "$SVC rollback --a"; [ "$OUT" = "  " ] || fail "rollback offers --allow-older: $OUT"
+comp "$SVC rollback --d"; [ "$OUT" = " --dry-run " ] || fail "rollback --d: $OUT"
 comp "$SVC boot --j"; [ "$OUT" = "  " ] || fail "boot offers --json: $OUT"
 comp "$SVC status --j"; [ "$OUT" = " --json " ] || fail "status --j: $OUT"
 comp "$SVC pack --"; has " --key "; has " --objects "; has " --include-coldpatch "

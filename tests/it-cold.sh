@@ -79,14 +79,22 @@ expect_exit 0 "$SVC" --root "$R" boot
 [ "$(sha "$LIB")" = "$V1" ] || fail "boot did not complete the rollback"
 stop_pid "$P2"
 start_greeter "$S/out3"; P2=$GPID
-expect_exit 3 "$SVC" --root "$R" install --allow-older "$S/FIX-1.hfx"
+expect_exit 3 "$SVC" --root "$R" install --allow-older --json "$S/FIX-1.hfx"
+cancelled_txn=$(echo "$OUT" | sed -n 's/.*"txn":\([0-9]*\).*/\1/p')
 expect_exit 0 "$SVC" --root "$R" rollback FIX-1
-echo "$OUT" | grep -q cancelled || fail "pending install not cancelled: $OUT"
+echo "$OUT" | grep -q "cancelled pending transaction $cancelled_txn of FIX-1" || fail "pending install not cancelled: $OUT"
 ls -A "$R/usr/lib" | grep -q '\.new$' && fail "staged file left after cancel"
 expect_exit 0 "$SVC" --root "$R" boot
 [ "$(sha "$LIB")" = "$V1" ] || fail "cancelled install was applied at boot"
 stop_pid "$P2"
-ok "rollback in use waits for boot; rollback of a pending install cancels it"
+# the cancelled record's number is never handed out again (txn-high)
+expect_exit 0 "$SVC" --root "$R" install --allow-older --json "$S/FIX-1.hfx"
+next_txn=$(echo "$OUT" | sed -n 's/.*"txn":\([0-9]*\).*/\1/p')
+[ -n "$cancelled_txn" ] && [ -n "$next_txn" ] && [ "$next_txn" -gt "$cancelled_txn" ] ||
+	fail "transaction $cancelled_txn of the cancelled install handed out again: $next_txn"
+[ "$(cat "$R/var/lib/svc/txn-high")" = "$next_txn" ] || fail "txn-high is not $next_txn"
+expect_exit 0 "$SVC" --root "$R" rollback FIX-1
+ok "rollback in use waits for boot; rollback of a pending install cancels it; its number stays spent"
 
 # --- refusals: exit 1, one line naming the file, nothing changed
 "$SVC" --quiet keygen --out "$S/rogue"

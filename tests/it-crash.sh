@@ -61,7 +61,7 @@ walk "rollback (swap now)" "$S/t-installed" "old new" rollback FIX-1
 # --- svc reconcile after dpkg replaced the serviced files: crash before each
 # of its steps, run it again; the result is the uncrashed one (FIX-1
 # superseded, the pending FIX-2 cancelled, no backup, staged file or payload)
-mkdir -p "$S/build/v4" "$S/deb1/usr/lib" "$S/deb2/usr/lib"; build_greet 4 "$S/build/v4"
+mkdir -p "$S/build/v4" "$S/deb1/usr/lib" "$S/deb2/usr/lib"; greet_lib 4 "$S/build/v4"
 cp "$S/build/v1/libgreet.so.1" "$S/deb1/usr/lib/libgreet.so.1"; cp "$S/build/v1/libgreet.so.1" "$S/deb1/usr/lib/libaux.so.1"
 cp "$S/build/v4/libgreet.so.1" "$S/deb2/usr/lib/libgreet.so.1"; cp "$S/build/v4/libgreet.so.1" "$S/deb2/usr/lib/libaux.so.1"
 deb_build libgreet1 1.0 "$S/deb1" "$S/libgreet1_1.0.deb"; deb_build libgreet1 2.0 "$S/deb2" "$S/libgreet1_2.0.deb"

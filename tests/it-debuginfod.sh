@@ -61,3 +61,21 @@ echo "$OUT" | grep -q "symbols from debuginfod $S/cache/" || fail "symbols not f
 echo "$OUT" | grep -q "1 left alone (only __LINE__ moved)" || fail "__LINE__-only function not reported: $OUT"
 "$SVC" inspect "$S/FIX-1.hfx" | grep -q "redirect stat_fn" || fail "no redirect of the static stat_fn"
 ok "svc pack through debuginfod: $(echo "$OUT" | tail -1)"
+
+# svc links neither libdebuginfod nor libcurl (svc boot runs at early boot):
+# the library is loaded where symbols are fetched, and when it is absent
+# (hidden here by /dev/null mounted over it, in a mount namespace of this
+# command only) pack says so in one line naming it, and writes nothing
+ldd "$SVC" | grep -E "libdebuginfod|libcurl" && fail "svc links libdebuginfod or libcurl"
+lib=$(ldconfig -p | sed -n 's/^[[:space:]]*libdebuginfod\.so\.1 .*=> //p' | head -n1)
+[ -n "$lib" ] && [ -e "$lib" ] || fail "ldconfig knows no libdebuginfod.so.1"
+rm -f "$S/FIX-1.hfx"
+expect_exit 1 unshare --mount --propagation private sh -c 'mount --bind /dev/null "$0" && exec "$@"' \
+	"$lib" "$SVC" pack --key "$S/vendor.key" --out "$S/FIX-1.hfx" --id FIX-1 --series st --seq 1 \
+	--target "/usr/lib/libst.so=$R/usr/lib/libst.so" \
+	--objects "$S/build/lib_0.o:$S/build/lib_1.o" --debug-dir "$S/none"
+echo "$OUT" | grep -q "libdebuginfod.so.1 (Debian package libdebuginfod1) is not usable" ||
+	fail "a missing libdebuginfod is not named: $OUT"
+[ "$(echo "$OUT" | wc -l)" = 1 ] || fail "not one line: $OUT"
+[ ! -e "$S/FIX-1.hfx" ] || fail "a package was written"
+ok "svc links no libdebuginfod/libcurl; without it, one line: ...$(echo "$OUT" | grep -o "debuginfod (http.*" | head -c 160)"

@@ -25,21 +25,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# build_greet VERSION OUTDIR: libgreet.so (soname libgreet.so.1) of a version
-build_greet() {
-	gcc -O2 -fPIC -shared -Wl,-soname,libgreet.so.1 -DGREET_VERSION="$1" \
-		-o "$2/libgreet.so.1" "$FIX/libgreet.c"
-}
+source "$FIX/build.sh"   # greet_lib, greet_prog
 
 # fixture_root: base library and program installed in $R, fixes in $S/build
 fixture_root() {
 	mkdir -p "$S/build/v1" "$S/build/v2" "$S/build/v3"
-	build_greet 1 "$S/build/v1"
-	build_greet 2 "$S/build/v2"
-	build_greet 3 "$S/build/v3"
+	greet_lib 1 "$S/build/v1"
+	greet_lib 2 "$S/build/v2"
+	greet_lib 3 "$S/build/v3"
 	cp "$S/build/v1/libgreet.so.1" "$R/usr/lib/libgreet.so.1"
-	gcc -O2 -o "$R/usr/bin/greeter" "$FIX/greeter.c" -L"$S/build/v1" -l:libgreet.so.1 \
-		-Wl,-rpath,'$ORIGIN/../lib'
+	greet_prog "$R/usr/bin/greeter" "$S/build/v1"
 	"$SVC" --quiet keygen --out "$S/vendor"
 	cp "$S/vendor.pub" "$R/etc/svc/trusted/vendor.pub"
 }

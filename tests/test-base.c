@@ -153,6 +153,61 @@ static void test_open_regular_refuses_fifo_without_blocking(void)
 
 /* The crash switch must kill the process before the Nth step, not after:
  * step 3 of write_atomic is the rename, so the target must not exist. */
+/* The one /proc reader (base/proc.c): this process's own maps hold the
+ * code of this very function, executable, named as /proc/self/exe; its
+ * status lines and its place in the process and thread lists read back;
+ * a reaped child reads as gone. */
+static void test_proc_reader_self_and_gone(void)
+{
+	BaseMaps m = { 0 };
+	BaseErr e = { 0 };
+	char exe[4096], v[64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CU_ASSERT_FATAL(n > 0);
+	exe[n] = 0;
+	CU_ASSERT_EQUAL_FATAL(base_proc_maps(getpid(), &m, &e), 0);
+	const BaseMap *mp = base_maps_find(&m, (uint64_t)(uintptr_t)test_proc_reader_self_and_gone);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mp);
+	CU_ASSERT_EQUAL(mp->perms[2], 'x');
+	CU_ASSERT_STRING_EQUAL(mp->path, exe);
+	struct stat st;
+	CU_ASSERT_EQUAL(stat(exe, &st), 0);
+	CU_ASSERT_EQUAL(mp->ino, (uint64_t)st.st_ino);
+	CU_ASSERT_PTR_NULL(base_maps_find(&m, 0));
+	base_maps_free(&m);
+
+	CU_ASSERT_EQUAL(base_proc_status(0, 0, "Pid", v, sizeof(v)), 0);
+	CU_ASSERT_EQUAL(atoi(v), (int)getpid());
+	CU_ASSERT_EQUAL(base_proc_status(getpid(), getpid(), "Tgid", v, sizeof(v)), 0);
+	CU_ASSERT_EQUAL(atoi(v), (int)getpid());
+	CU_ASSERT_EQUAL(base_proc_status(0, 0, "NoSuchKey", v, sizeof(v)), -ENOENT);
+	/* "Pi" is a prefix of "Pid", not a key */
+	CU_ASSERT_EQUAL(base_proc_status(0, 0, "Pi", v, sizeof(v)), -ENOENT);
+
+	pid_t *ids = NULL;
+	size_t nid = 0;
+	int found = 0;
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids(0, &ids, &nid, &e), 0);
+	for (size_t i = 0; i < nid; i++) {
+		found |= ids[i] == getpid();
+		CU_ASSERT(i == 0 || ids[i - 1] < ids[i]);
+	}
+	CU_ASSERT(found);
+	free(ids);
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids(getpid(), &ids, &nid, &e), 0);
+	CU_ASSERT(nid >= 1 && ids[0] == getpid());
+	free(ids);
+
+	pid_t child = fork();
+	CU_ASSERT_FATAL(child >= 0);
+	if (child == 0)
+		_exit(0);
+	CU_ASSERT_EQUAL(waitpid(child, NULL, 0), child);
+	CU_ASSERT_EQUAL(base_proc_maps(child, &m, NULL), -BASE_E_GONE);
+	CU_ASSERT_EQUAL(base_proc_status(child, 0, "Pid", v, sizeof(v)), -BASE_E_GONE);
+	CU_ASSERT_EQUAL(base_proc_ids(child, &ids, &nid, NULL), -BASE_E_GONE);
+}
+
 static void test_crash_switch_kills_before_step(void)
 {
 	char *dir = test_scratch("base");
@@ -191,5 +246,7 @@ int test_register(void)
 	CU_add_test(s, "open_regular refuses a FIFO without blocking",
 		    test_open_regular_refuses_fifo_without_blocking);
 	CU_add_test(s, "crash switch kills before the Nth step", test_crash_switch_kills_before_step);
+	CU_add_test(s, "/proc reader: own maps, status lines, process and thread lists; gone",
+		    test_proc_reader_self_and_gone);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <CUnit/CUnit.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,47 +57,27 @@ typedef struct Victim {
 	pid_t pid;
 	int n;
 	struct consprobe *pr;
-	char *probe_path;
+	TestVictim tv;
 } Victim;
 
 static int victim_start(Victim *v, const char *mode, int n)
 {
-	static int seq;
-	memset(v, 0, sizeof(*v));
-	v->n = n;
-	v->probe_path = base_strdupf("%s/probe-%d", dir, seq++);
-	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct consprobe)) < 0)
-		return -1;
-	v->pr = mmap(NULL, sizeof(struct consprobe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	char nbuf[16];
 	snprintf(nbuf, sizeof(nbuf), "%d", n);
-	v->pid = fork();
-	if (v->pid == 0) {
-		execl(exe, exe, v->probe_path, mode, nbuf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && v->pr->ready < n; i++)
-		usleep(1000);
-	usleep(20000);   /* every thread in its loop */
-	if (v->pr->ready >= n)
-		return 0;
-	kill(v->pid, SIGKILL);
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-	return -1;
+	const char *args[] = { mode, nbuf, NULL };
+	/* 20 ms more: every thread in its loop */
+	int r = test_victim_start(&v->tv, dir, sizeof(struct consprobe),
+				  offsetof(struct consprobe, ready), n, 20000, 0, exe, args);
+	v->n = n;
+	v->pid = v->tv.pid;
+	v->pr = v->tv.probe;
+	return r;
 }
 
 static void victim_stop(Victim *v)
 {
-	if (v->pid > 0) {
-		kill(v->pid, SIGKILL);
-		waitpid(v->pid, NULL, 0);
-	}
-	munmap(v->pr, sizeof(struct consprobe));
-	unlink(v->probe_path);
-	free(v->probe_path);
+	v->tv.pid = v->pid;
+	test_victim_stop(&v->tv);
 }
 
 static bool is_victim_tid(const Victim *v, pid_t tid)
@@ -484,47 +465,39 @@ static void test_many_processes_each_unconverged_named(void)
 	elf_payload_free(p);
 }
 
-/* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
-static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
-{
-	const char *only = getenv("HP_TEST_ONLY");
-	if (!only || strstr(name, only))
-		CU_add_test(s, name, fn);
-}
-
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("hotpatch-consistency", suite_init, suite_clean);
 	if (!s)
 		return -1;
-	add(s, "loop head at entry+1..+4 (asm), thread inside: refused, named, untouched",
+	test_add(s, "loop head at entry+1..+4 (asm), thread inside: refused, named, untouched",
 	    test_loop_head_in_window_refused_hand_written);
-	add(s, "loop head in the window as gcc -Os / -O2 emit it: refused",
+	test_add(s, "loop head in the window as gcc -Os / -O2 emit it: refused",
 	    test_loop_head_in_window_refused_compiled);
-	add(s, "8 threads in a window-hazardous loop: refused",
+	test_add(s, "8 threads in a window-hazardous loop: refused",
 	    test_loop_head_in_window_refused_8_threads);
-	add(s, "thread never returning (blocked in a syscall below): not converged, then converged",
+	test_add(s, "thread never returning (blocked in a syscall below): not converged, then converged",
 	    test_never_returning_thread_not_converged_1_thread);
-	add(s, "8 threads never returning: not converged, then converged",
+	test_add(s, "8 threads never returning: not converged, then converged",
 	    test_never_returning_thread_not_converged_8_threads);
-	add(s, "padding trampoline: 2-byte window; loop at +3 hazardous only without it",
+	test_add(s, "padding trampoline: 2-byte window; loop at +3 hazardous only without it",
 	    test_padding_trampoline_window_2_bytes);
-	add(s, "padding trampoline, loop head at +3, thread inside: redirected, not converged",
+	test_add(s, "padding trampoline, loop head at +3, thread inside: redirected, not converged",
 	    test_padding_trampoline_loop_at_3_redirected_not_converged);
-	add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
-	add(s, "revert with a thread staying in the new code: done, not converged, then converged",
+	test_add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
+	test_add(s, "revert with a thread staying in the new code: done, not converged, then converged",
 	    test_revert_with_thread_in_new_code_not_converged);
-	add(s, "12 processes never converging: within the deadline, each pid named",
+	test_add(s, "12 processes never converging: within the deadline, each pid named",
 	    test_many_processes_each_unconverged_named);
-	add(s, "1,000 apply/revert cycles, busy threads: results and reported state agree",
+	test_add(s, "1,000 apply/revert cycles, busy threads: results and reported state agree",
 	    test_1000_cycles_busy_threads_state_matches_behaviour);
-	add(s, "signal handler frame on top of the old function: not converged",
+	test_add(s, "signal handler frame on top of the old function: not converged",
 	    test_signal_handler_frame_not_converged);
-	add(s, "seccomp KILL filter on everything injected: suspended, patched, alive",
+	test_add(s, "seccomp KILL filter on everything injected: suspended, patched, alive",
 	    test_seccomp_kill_filter_suspended);
-	add(s, "seccomp EPERM filter on everything injected: suspended, patched",
+	test_add(s, "seccomp EPERM filter on everything injected: suspended, patched",
 	    test_seccomp_eperm_filter_suspended);
-	add(s, "PR_SET_MDWE target: patched without a writable executable mapping",
+	test_add(s, "PR_SET_MDWE target: patched without a writable executable mapping",
 	    test_mdwe_target_patched);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,54 +64,29 @@ static int suite_clean(void)
 /* ---- victims ----------------------------------------------------------- */
 
 typedef struct Victim {
-	pid_t pid;
+	pid_t pid;              /* 0: reaped by the test, victim_stop leaves it */
 	struct probe *pr;
-	char *probe_path;
+	TestVictim tv;
 } Victim;
 
 static bool victim_no_aslr;
 
 static int victim_start(Victim *v, const char *bin, const char *mode, int n, int want_ready)
 {
-	static int seq;
-	memset(v, 0, sizeof(*v));
-	v->probe_path = base_strdupf("%s/probe-%d", dir, seq++);
-	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct probe)) < 0)
-		return -1;
-	v->pr = mmap(NULL, sizeof(struct probe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	char nbuf[16];
 	snprintf(nbuf, sizeof(nbuf), "%d", n);
-	v->pid = fork();
-	if (v->pid == 0) {
-		if (victim_no_aslr)   /* setarch execs in place: same pid */
-			execlp("setarch", "setarch", "x86_64", "-R", bin, v->probe_path, mode, nbuf,
-			       (char *)NULL);
-		else
-			execl(bin, bin, v->probe_path, mode, nbuf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && v->pr->ready < want_ready; i++)
-		usleep(1000);
-	usleep(2000);
-	if (v->pr->ready >= want_ready)
-		return 0;
-	kill(v->pid, SIGKILL);   /* never leave a victim behind */
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-	return -1;
+	const char *args[] = { mode, nbuf, NULL };
+	int r = test_victim_start(&v->tv, dir, sizeof(struct probe), offsetof(struct probe, ready),
+				  want_ready, 2000, victim_no_aslr ? TEST_VICTIM_NO_ASLR : 0, bin, args);
+	v->pid = v->tv.pid;
+	v->pr = v->tv.probe;
+	return r;
 }
 
 static void victim_stop(Victim *v)
 {
-	if (v->pid > 0) {
-		kill(v->pid, SIGKILL);
-		waitpid(v->pid, NULL, 0);
-	}
-	munmap(v->pr, sizeof(struct probe));
-	unlink(v->probe_path);
-	free(v->probe_path);
+	v->tv.pid = v->pid;
+	test_victim_stop(&v->tv);
 }
 
 /* Every spin thread completes a whole new loop iteration, then shows delta
@@ -746,49 +722,27 @@ static int cold_clean(void)
 typedef struct ColdVictim {
 	pid_t pid;
 	struct coldprobe *pr;
-	char *probe_path;
 	char *lib;                 /* the library file it maps */
+	TestVictim tv;
 } ColdVictim;
 
 static int cold_start(ColdVictim *v, bool from_fix1, const char *mode)
 {
-	static int seq;
-	memset(v, 0, sizeof(*v));
-	v->probe_path = base_strdupf("%s/coldprobe-%d", dir, seq++);
-	v->lib = base_strdupf("%s/%s/libcold.so", cold_dir, from_fix1 ? "fix1" : "base");
-	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, sizeof(struct coldprobe)) < 0)
-		return -1;
-	v->pr = mmap(NULL, sizeof(struct coldprobe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	const char *bin = from_fix1 ? cold_exe_fix1 : cold_exe_base;
+	const char *args[] = { mode, NULL };
 	int want = COLD_THREADS + (strcmp(mode, "stack") == 0);
-	v->pid = fork();
-	if (v->pid == 0) {
-		/* a failed FATAL assertion skips cold_stop: die with the test */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(bin, bin, v->probe_path, mode, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 5000 && v->pr->ready < want; i++)
-		usleep(1000);
-	if (v->pr->ready >= want)
-		return 0;
-	kill(v->pid, SIGKILL);
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-	return -1;
+	int r = test_victim_start(&v->tv, dir, sizeof(struct coldprobe),
+				  offsetof(struct coldprobe, ready), want, 0, 0,
+				  from_fix1 ? cold_exe_fix1 : cold_exe_base, args);
+	v->pid = v->tv.pid;
+	v->pr = v->tv.probe;
+	v->lib = base_strdupf("%s/%s/libcold.so", cold_dir, from_fix1 ? "fix1" : "base");
+	return r;
 }
 
 static void cold_stop(ColdVictim *v)
 {
-	if (v->pid > 0) {
-		kill(v->pid, SIGKILL);
-		waitpid(v->pid, NULL, 0);
-	}
-	munmap(v->pr, sizeof(struct coldprobe));
-	unlink(v->probe_path);
-	free(v->probe_path);
+	v->tv.pid = v->pid;
+	test_victim_stop(&v->tv);
 	free(v->lib);
 }
 
@@ -1061,60 +1015,52 @@ static void test_cold_unbake_killed_midway_finishes_on_rerun(void)
 	}
 }
 
-/* HP_TEST_ONLY=substring runs the matching tests only (while debugging). */
-static void add(CU_pSuite s, const char *name, CU_TestFunc fn)
-{
-	const char *only = getenv("HP_TEST_ONLY");
-	if (!only || strstr(name, only))
-		CU_add_test(s, name, fn);
-}
-
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("hotpatch", suite_init, suite_clean);
 	if (!s)
 		return -1;
-	add(s, "1,000 apply/revert cycles under 4 threads switch exactly",
+	test_add(s, "1,000 apply/revert cycles under 4 threads switch exactly",
 		    test_1000_cycles_under_4_threads_switch_exactly);
-	add(s, "libc symbol fix applies; list reads the state back",
+	test_add(s, "libc symbol fix applies; list reads the state back",
 		    test_libc_symbol_and_list_state);
-	add(s, "shared library: 16,14 pad and rel32 pad",
+	test_add(s, "shared library: 16,14 pad and rel32 pad",
 		    test_shared_library_pad16_and_rel32_pad);
-	add(s, "stacking falls back, reverse order, lineage checked",
+	test_add(s, "stacking falls back, reverse order, lineage checked",
 		    test_stacking_revert_order_and_lineage);
-	add(s, "thread parked in the entry bytes: refused naming it, bytes unchanged",
+	test_add(s, "thread parked in the entry bytes: refused naming it, bytes unchanged",
 		    test_thread_parked_in_entry_bytes_refused_with_tid);
-	add(s, "thread one byte past a 2-byte entry: refused",
+	test_add(s, "thread one byte past a 2-byte entry: refused",
 	    test_thread_one_byte_past_2_byte_entry_refused);
-	add(s, "return address into the entry bytes: refused",
+	test_add(s, "return address into the entry bytes: refused",
 		    test_return_address_into_entry_bytes_refused);
-	add(s, "wrong build-id refused, process untouched",
+	test_add(s, "wrong build-id refused, process untouched",
 		    test_wrong_build_id_refused_process_untouched);
-	add(s, "forks and new threads while patching",
+	test_add(s, "forks and new threads while patching",
 		    test_forks_and_new_threads_while_patching);
-	add(s, "process exiting while patched: gone, never stuck",
+	test_add(s, "process exiting while patched: gone, never stuck",
 		    test_process_exiting_while_patched);
-	add(s, "scan finds the processes, the pool patches them all",
+	test_add(s, "scan finds the processes, the pool patches them all",
 		    test_many_processes_scan_and_pool);
-	add(s, "near code placed when the heap follows the executable (no ASLR)",
+	test_add(s, "near code placed when the heap follows the executable (no ASLR)",
 	    test_near_code_placed_without_aslr);
-	add(s, "tool killed after every step: target runs on, recovers",
+	test_add(s, "tool killed after every step: target runs on, recovers",
 	    test_tool_killed_at_every_step);
-	add(s, "malformed payload rejected before touching anything",
+	test_add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
 	s = CU_add_suite("hotpatch-coldpatch", cold_init, cold_clean);
 	if (!s)
 		return -1;
-	add(s, "started from FIX-1's coldpatch: FIX-2 stacks, reverts to the file's jumps",
+	test_add(s, "started from FIX-1's coldpatch: FIX-2 stacks, reverts to the file's jumps",
 	    test_cold_second_fix_stacks_on_baked_first);
-	add(s, "unbake of the baked fix: base behaviour; applying it again: in memory",
+	test_add(s, "unbake of the baked fix: base behaviour; applying it again: in memory",
 	    test_cold_unbake_then_apply_again);
-	add(s, "lineage the process lacks: refused, untouched",
+	test_add(s, "lineage the process lacks: refused, untouched",
 	    test_cold_lineage_missing_refused_untouched);
-	add(s, "unbake refused while a thread holds an address inside a window",
+	test_add(s, "unbake refused while a thread holds an address inside a window",
 	    test_cold_unbake_refused_while_thread_in_window);
-	add(s, "unbake many through the pool", test_cold_unbake_many);
-	add(s, "unbake killed after recording / after one window: finishes on re-run",
+	test_add(s, "unbake many through the pool", test_cold_unbake_many);
+	test_add(s, "unbake killed after recording / after one window: finishes on re-run",
 	    test_cold_unbake_killed_midway_finishes_on_rerun);
 	return 0;
 }

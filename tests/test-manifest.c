@@ -1068,32 +1068,6 @@ static void test_keygen_refuses_overwrite(void)
 	free(dir);
 }
 
-/* Run fn(arg) in a child that dies before durable step n; 1 if it died,
- * 0 if it finished (n is past the last step), -1 on error.  The outcome
- * itself is judged by the caller, from what is on disk. */
-static int crash_at(long n, void (*fn)(void *), void *arg)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		char v[32];
-		snprintf(v, sizeof(v), "%ld", n);
-		setenv("SVC_CRASH_AT", v, 1);
-		base_fs_crash_reset();
-		fn(arg);
-		_exit(0);
-	}
-	int st = 0;
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
-		return 1;
-	/* any exit status: under valgrind a child's exit code reports leaks of
-	 * the parent's memory, not the outcome of fn */
-	return WIFEXITED(st) ? 0 : -1;
-}
-
 typedef struct PackArgs {
 	const char *key, *out;
 } PackArgs;
@@ -1120,7 +1094,7 @@ static void test_pack_crash_leaves_old_or_new(void)
 	long n;
 	int r = 1;
 	for (n = 1; r == 1 && n < 50; n++) {
-		r = crash_at(n, pack_b, &a);
+		r = test_crash_at(n, pack_b, &a);
 		CU_ASSERT_TRUE(r >= 0);
 		ManifestPackage *pkg = NULL;
 		BaseErr e = { 0 };
@@ -1162,7 +1136,7 @@ static void test_keygen_crash_leaves_no_torn_key(void)
 		_cleanup_free_ char *prefix = base_strdupf("%s/k%ld", dir, n);
 		_cleanup_free_ char *key = base_strdupf("%s.key", prefix);
 		_cleanup_free_ char *pub = base_strdupf("%s.pub", prefix);
-		r = crash_at(n, keygen_into, prefix);
+		r = test_crash_at(n, keygen_into, prefix);
 		CU_ASSERT_TRUE(r >= 0);
 		CU_ASSERT_TRUE(whole_or_absent(key, "-----END EC PRIVATE KEY-----\n"));
 		CU_ASSERT_TRUE(whole_or_absent(pub, "-----END PUBLIC KEY-----\n"));

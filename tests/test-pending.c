@@ -414,6 +414,87 @@ static void test_replay_gives_up_after_three_attempts(void)
 	fx_done(&f, t);
 }
 
+static void write_2(void *arg)
+{
+	Fx *f = arg;
+	PendingTxn *t = make_txn(2, "FIX-2", 1);
+	pending_write(&f->st, PENDING_STAGING, t, NULL);
+	pending_txn_free(t);
+}
+
+/* A cancelled record frees its number; it is never handed out again: the
+ * high-water mark is made durable before the record is written (a crash
+ * at any step leaves a mark and records that agree, never a torn mark),
+ * kept across store reopens, and a torn or hostile mark is refused by name
+ * rather than read as some other number. */
+static void test_numbers_monotonic_after_cancel(void)
+{
+	Fx f;
+	PendingTxn *t = fx_setup(&f, 1);
+	BaseErr e = { 0 };
+	uint64_t n = 0;
+
+	CU_ASSERT_EQUAL(pending_next_number(&f.st, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	t->number = n;
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_STAGING, t, NULL), 0);
+	/* cancel: the record and its staged files go */
+	CU_ASSERT_EQUAL(pending_abort(&f.st, t, NULL), 0);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_STAGING), 0);
+	CU_ASSERT_EQUAL(pending_next_number(&f.st, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 2);
+
+	/* a crash at every step of writing record 2: afterwards 2 is free
+	 * (nothing written) or spent (mark or record), never handed out twice */
+	int crashes = 0, c;
+	for (long step = 1;; step++) {
+		uint64_t after = 0;
+		/* each time from the same start: mark 1, no record 2 */
+		fx_write(&f, "var/lib/svc/txn-high", "1\n");
+		test_sh("cd %s/var/lib/svc && rm -f staging/0000000002.txn staging/.0000000002.txn.tmp "
+			".txn-high.tmp", f.dir);
+		if ((c = test_crash_at(step, write_2, &f)) != 1)
+			break;
+		crashes++;
+		CU_ASSERT_EQUAL(pending_next_number(&f.st, &after, NULL), 0);
+		CU_ASSERT(after == 2 || after == 3);
+		if (count_state(&f, PENDING_STAGING))
+			CU_ASSERT_EQUAL(after, 3);
+	}
+	CU_ASSERT_EQUAL(c, 0);
+	CU_ASSERT(crashes >= 8);   /* mark and record: temp write, fsync, rename, dir fsync */
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_STAGING), 1);
+
+	/* reopened (a new svc run): still past every number handed out */
+	pending_store_close(&f.st);
+	CU_ASSERT_EQUAL(pending_store_open(f.rootfd, &f.st, NULL), 0);
+	CU_ASSERT_EQUAL(pending_next_number(&f.st, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	/* a record above the mark (written by an older svc) still counts */
+	t->number = 7;
+	CU_ASSERT_EQUAL(base_fs_write_atomic(f.st.dirfd[PENDING_APPLIED], "0000000007.txn", "x", 1,
+					     0644), 0);
+	CU_ASSERT_EQUAL(pending_next_number(&f.st, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 8);
+
+	/* one spelling: anything but "N\n" is refused by name, and so is a
+	 * write then (nothing written) */
+	const char *bad[] = { "", "x\n", " 5\n", "-1\n", "05\n", "5", "99999999999999999999\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fx_write(&f, "var/lib/svc/txn-high", bad[i]);
+		base_err_clear(&e);
+		CU_ASSERT_EQUAL(pending_next_number(&f.st, &n, &e), -EBADMSG);
+		CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "var/lib/svc/txn-high"));
+	}
+	t->number = 9;
+	CU_ASSERT_EQUAL(pending_write(&f.st, PENDING_STAGING, t, NULL), -EBADMSG);
+	CU_ASSERT_EQUAL(count_state(&f, PENDING_STAGING), 1);
+	fx_write(&f, "var/lib/svc/txn-high", "41\n");
+	CU_ASSERT_EQUAL(pending_next_number(&f.st, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 42);
+	fx_done(&f, t);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("pending", NULL, NULL);
@@ -431,6 +512,8 @@ int test_register(void)
 	CU_add_test(s, "a quarantined unreadable record's staged file is removed",
 		    test_quarantined_unreadable_record_drops_its_staged_file);
 	CU_add_test(s, "replay survives a crash at every step", test_replay_crash_at_every_step);
+	CU_add_test(s, "transaction numbers never reuse a cancelled record's, crash-safe",
+		    test_numbers_monotonic_after_cancel);
 	CU_add_test(s, "replay gives up after three boot attempts, all old", test_replay_gives_up_after_three_attempts);
 	return 0;
 }

@@ -62,7 +62,7 @@ static void fx_pack(Fx *f, const char *id, uint64_t seq, const char *spec)
 	char *key = NULL, *out = NULL;
 	if (asprintf(&key, "%s/v.key", f->dir) < 0 || asprintf(&out, "%s/%s.hfx", f->dir, id) < 0)
 		return;
-	SvcPackSpec sp = { .key = key, .out = out, .id = id, .series = "s", .sequence = seq,
+	SvcPackSpec sp = { .sign = { .key = key, .out = out, .id = id, .series = "s", .sequence = seq },
 			   .n_targets = n, .targets = t };
 	BaseErr e = { 0 };
 	CU_ASSERT_EQUAL(svc_pack(&sp, NULL, &e), 0);

@@ -1,11 +1,15 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "tests/testlib.h"
 
 char *test_scratch(const char *tag)
@@ -126,4 +130,101 @@ const char *test_build_dir(void)
 			strcat(dir, "/build");
 	}
 	return dir;
+}
+
+int test_victim_start(TestVictim *v, const char *dir, size_t probe_size, size_t ready_off,
+		      int want_ready, unsigned settle_us, unsigned flags, const char *bin,
+		      const char *const args[])
+{
+	static int seq;
+	const char *argv[16];
+	size_t n = 0;
+	memset(v, 0, sizeof(*v));
+	v->probe_size = probe_size;
+	if (asprintf(&v->probe_path, "%s/probe-%d-%d", dir, (int)getpid(), seq++) < 0) {
+		v->probe_path = NULL;
+		return -1;
+	}
+	int fd = open(v->probe_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)probe_size) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	v->probe = mmap(NULL, probe_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (v->probe == MAP_FAILED) {
+		v->probe = NULL;
+		return -1;
+	}
+	if (flags & TEST_VICTIM_NO_ASLR) {   /* setarch execs in place: same pid */
+		argv[n++] = "setarch";
+		argv[n++] = "x86_64";
+		argv[n++] = "-R";
+	}
+	argv[n++] = bin;
+	argv[n++] = v->probe_path;
+	for (size_t i = 0; args && args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	v->pid = fork();
+	if (v->pid == 0) {
+		/* a failed FATAL assertion skips test_victim_stop: die with the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (v->pid < 0) {
+		v->pid = 0;
+		return -1;
+	}
+	const volatile int *ready = (const volatile int *)((char *)v->probe + ready_off);
+	for (int i = 0; i < 5000 && *ready < want_ready; i++)
+		usleep(1000);
+	usleep(settle_us);
+	if (*ready >= want_ready)
+		return 0;
+	kill(v->pid, SIGKILL);   /* never leave a victim behind */
+	waitpid(v->pid, NULL, 0);
+	v->pid = 0;
+	return -1;
+}
+
+void test_victim_stop(TestVictim *v)
+{
+	if (v->pid > 0) {
+		kill(v->pid, SIGKILL);
+		waitpid(v->pid, NULL, 0);
+	}
+	v->pid = 0;
+	if (v->probe)
+		munmap(v->probe, v->probe_size);
+	v->probe = NULL;
+	if (v->probe_path)
+		unlink(v->probe_path);
+	free(v->probe_path);
+	v->probe_path = NULL;
+}
+
+int test_crash_at(long n, void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "%ld", n);
+		setenv("SVC_CRASH_AT", v, 1);
+		base_fs_crash_reset();
+		fn(arg);
+		_exit(0);
+	}
+	int st = 0;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		return 1;
+	/* any exit status: under valgrind a child's exit code reports leaks of
+	 * the parent's memory, not the outcome of fn */
+	return WIFEXITED(st) ? 0 : -1;
 }

@@ -84,6 +84,33 @@ int cli_no_words(Cli *c, int argc, char **argv);
 /* Parse a whole number in [min, max] for option opt; usage error otherwise. */
 int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/* The processes named by --pid PID... (hotpatch, converge). */
+#define CLI_MAX_PIDS 4096
+typedef struct CliPids {
+	pid_t v[CLI_MAX_PIDS];
+	size_t n;
+} CliPids;
+/* One --pid value added to p; a usage error (and -EINVAL) when it is not a
+ * PID or there are too many. */
+int cli_pid(Cli *c, const char *s, CliPids *p);
+
+/* The signing options of pack and build (tools/cli-sign.c): put
+ * CLI_SIGN_OPTIONS in the command's option table (it owns the letters
+ * k o i s n m) and hand every option to cli_sign_option first. */
+#define CLI_SIGN_OPTIONS                                                                         \
+	{ "key", required_argument, NULL, 'k' }, { "out", required_argument, NULL, 'o' },       \
+	{ "id", required_argument, NULL, 'i' }, { "series", required_argument, NULL, 's' },     \
+	{ "seq", required_argument, NULL, 'n' }, { "summary", required_argument, NULL, 'm' }
+typedef struct CliSign {
+	SvcSignSpec spec;
+	int have_seq;
+} CliSign;
+/* 1: o was a signing option, taken; 0: not one; -EINVAL: a usage error
+ * was printed (return c->rc). */
+int cli_sign_option(Cli *c, int o, const char *arg, CliSign *s);
+/* Every signing option but --summary given? */
+int cli_sign_complete(const CliSign *s);
+
 /* A hotpatch pool's reports, per process (tools/cmd-hotpatch.c). */
 void cli_print_run(Cli *c, const SvcHpRun *run, const char *verb);
 

@@ -41,9 +41,7 @@ static char *wrapper_path(void)
 static const struct option build_opts[] = {
 	{ "source", required_argument, NULL, 'S' }, { "patch", required_argument, NULL, 'p' },
 	{ "target", required_argument, NULL, 't' }, { "build", required_argument, NULL, 'B' },
-	{ "key", required_argument, NULL, 'k' },    { "out", required_argument, NULL, 'o' },
-	{ "id", required_argument, NULL, 'i' },     { "series", required_argument, NULL, 's' },
-	{ "seq", required_argument, NULL, 'n' },    { "summary", required_argument, NULL, 'm' },
+	CLI_SIGN_OPTIONS,
 	{ "debug-dir", required_argument, NULL, 'd' }, { "keep", required_argument, NULL, 'K' },
 	{ "deb", required_argument, NULL, 'D' },    { 0 },
 };
@@ -54,19 +52,20 @@ static int cmd_build(Cli *c, int argc, char **argv)
 	SvcBuildTarget targets[MANIFEST_MAX_TARGETS];
 	const char *patches[MAX_PATCHES];
 	size_t n = 0, n_patches = 0;
-	int o, have_seq = 0;
+	CliSign sign = { 0 };
+	int o, taken;
 	BaseErr e = { 0 };
 
 	while ((o = cli_getopt(c, argc, argv)) != -1) {
+		if (o != CLI_STOP && (taken = cli_sign_option(c, o, optarg, &sign)) != 0) {
+			if (taken < 0)
+				return c->rc;
+			continue;
+		}
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'S': spec.source = optarg; break;
 		case 'B': spec.command = optarg; break;
-		case 'k': spec.key = optarg; break;
-		case 'o': spec.out = optarg; break;
-		case 'i': spec.id = optarg; break;
-		case 's': spec.series = optarg; break;
-		case 'm': spec.summary = optarg; break;
 		case 'd': spec.debug_dir = optarg; break;
 		case 'K': spec.keep = optarg; break;
 		case 'D': spec.deb = optarg; break;
@@ -74,11 +73,6 @@ static int cmd_build(Cli *c, int argc, char **argv)
 			if (n_patches == MAX_PATCHES)
 				return cli_usage(c, "at most %d --patch", MAX_PATCHES);
 			patches[n_patches++] = optarg;
-			break;
-		case 'n':
-			if (cli_number(c, "--seq", optarg, 0, UINT64_MAX, &spec.sequence) < 0)
-				return c->rc;
-			have_seq = 1;
 			break;
 		case 't': {
 			char *eq = strchr(optarg, '=');
@@ -92,10 +86,11 @@ static int cmd_build(Cli *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage(c, "unexpected argument '%s'", argv[optind]);
-	if (!n_patches || !spec.key || !spec.out || !spec.id || !spec.series || !have_seq)
+	if (!n_patches || !cli_sign_complete(&sign))
 		return cli_usage(c, "build needs --patch, --key, --out, --id, --series and --seq");
 	if (spec.deb ? spec.source || spec.command || n : !spec.source || !spec.command || !n)
 		return cli_usage(c, "build needs either --deb, or --source, --build and --target");
+	spec.sign = sign.spec;
 	spec.patches = patches;
 	spec.n_patches = n_patches;
 	spec.targets = targets;
@@ -110,8 +105,9 @@ static int cmd_build(Cli *c, int argc, char **argv)
 	if (r < 0)
 		return cli_fail(c, &e, r);
 	if (!c->quiet)
-		printf("wrote %s (%s, series %s, sequence %" PRIu64 "): %" PRIu64 " bytes\n", spec.out,
-		       spec.id, spec.series, spec.sequence, res.package_bytes);
+		printf("wrote %s (%s, series %s, sequence %" PRIu64 "): %" PRIu64 " bytes\n",
+		       spec.sign.out, spec.sign.id, spec.sign.series, spec.sign.sequence,
+		       res.package_bytes);
 	return EXIT_OK;
 }
 

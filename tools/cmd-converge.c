@@ -3,8 +3,6 @@
 
 #include "tools/cli.h"
 
-#define MAX_PIDS 256
-
 static const struct option converge_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
 	{ 0 },
@@ -12,20 +10,15 @@ static const struct option converge_opts[] = {
 
 static int cmd_converge(Cli *c, int argc, char **argv)
 {
-	static pid_t pids[MAX_PIDS];
-	size_t n = 0;
-	uint64_t v;
+	static CliPids pids;
 	int o;
 	BaseErr e = { 0 };
 	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'p':
-			if (n == MAX_PIDS)
-				return cli_usage(c, "at most %d --pid", MAX_PIDS);
-			if (cli_number(c, "--pid", optarg, 1, INT32_MAX, &v) < 0)
+			if (cli_pid(c, optarg, &pids) < 0)
 				return c->rc;
-			pids[n++] = (pid_t)v;
 			break;
 		}
 	}
@@ -33,7 +26,7 @@ static int cmd_converge(Cli *c, int argc, char **argv)
 		return cli_usage(c, "unexpected argument '%s'", argv[optind]);
 	SvcHpRun run = { 0 };
 	/* --wait SECONDS is the global option: here, how long the threads get */
-	int r = svc_hp_converge(n ? pids : NULL, n, (uint32_t)c->opt.wait_lock_ms, &run, &e);
+	int r = svc_hp_converge(pids.n ? pids.v : NULL, pids.n, (uint32_t)c->opt.wait_lock_ms, &run, &e);
 	if (r < 0)
 		return cli_fail(c, &e, r);
 	cli_print_run(c, &run, "converged");

@@ -111,8 +111,6 @@ static int hotpatch_list(Cli *c, const pid_t *pids, size_t n)
 	return unknown ? EXIT_RESTART : EXIT_OK;
 }
 
-#define MAX_PIDS 4096
-
 static const struct option hotpatch_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
 	{ "all", no_argument, NULL, 'a' },
@@ -122,21 +120,17 @@ static const struct option hotpatch_opts[] = {
 
 static int cmd_hotpatch(Cli *c, int argc, char **argv)
 {
-	static pid_t pids[MAX_PIDS];
-	size_t n = 0;
+	static CliPids pids;
 	int all = 0, o;
-	uint64_t v, workers = 0;
+	uint64_t workers = 0;
 	BaseErr e = { 0 };
 
 	while ((o = cli_getopt(c, argc, argv)) != -1) {
 		switch (o) {
 		case CLI_STOP: return c->rc;
 		case 'p':
-			if (n == MAX_PIDS)
-				return cli_usage(c, "at most %d --pid", MAX_PIDS);
-			if (cli_number(c, "--pid", optarg, 1, INT32_MAX, &v) < 0)
+			if (cli_pid(c, optarg, &pids) < 0)
 				return c->rc;
-			pids[n++] = (pid_t)v;
 			break;
 		case 'a': all = 1; break;
 		case 'w':
@@ -155,18 +149,18 @@ static int cmd_hotpatch(Cli *c, int argc, char **argv)
 			return cli_usage(c, "unexpected argument '%s'", arg);
 		if (all)
 			return cli_usage(c, "hotpatch list takes --pid, not --all");
-		return hotpatch_list(c, pids, n);
+		return hotpatch_list(c, pids.v, pids.n);
 	}
 	int is_apply = strcmp(verb, "apply") == 0;
 	if (!is_apply && strcmp(verb, "revert") != 0)
 		return cli_usage(c, "unknown hotpatch action '%s': apply, revert or list", verb);
 	if (!arg)
 		return cli_usage(c, "hotpatch %s needs %s", verb, is_apply ? "a PAYLOAD" : "a FIXID");
-	if (all == (n > 0))
+	if (all == (pids.n > 0))
 		return cli_usage(c, "hotpatch %s needs either --pid PID... or --all", verb);
 	SvcHpRun run = { 0 };
-	int r = is_apply ? svc_hp_apply(arg, pids, n, all, (unsigned)workers, &run, &e)
-			 : svc_hp_revert(arg, pids, n, all, (unsigned)workers, &run, &e);
+	int r = is_apply ? svc_hp_apply(arg, pids.v, pids.n, all, (unsigned)workers, &run, &e)
+			 : svc_hp_revert(arg, pids.v, pids.n, all, (unsigned)workers, &run, &e);
 	if (r < 0)
 		return cli_fail(c, &e, r);
 	cli_print_run(c, &run, is_apply ? "patched" : "reverted");

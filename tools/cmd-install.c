@@ -8,12 +8,21 @@
 
 enum { TXN_INSTALL, TXN_ROLLBACK, TXN_BOOT };
 
-static const struct option txn_opts[] = {
-	{ "hotpatch", no_argument, NULL, 'H' },
-	{ "dry-run", no_argument, NULL, 'n' },
+/* What install and rollback share, said once: their options and the help
+ * of those options. */
+#define TXN_OPTIONS { "hotpatch", no_argument, NULL, 'H' }, { "dry-run", no_argument, NULL, 'n' }
+#define TXN_HELP                                                                                 \
+	"--dry-run: verify fully and say what would be done, changing nothing\n"                 \
+	"(exit code as the run would have).  --json: the report as one object\n"                 \
+	"(\"changed\": false when nothing was, or would be, changed).\n"
+
+static const struct option install_opts[] = {
+	TXN_OPTIONS,
 	{ "allow-older", no_argument, NULL, 'O' },
 	{ 0 },
 };
+
+static const struct option rollback_opts[] = { TXN_OPTIONS, { 0 } };
 
 static int run_report(Cli *c, Svc *s, int r, SvcReport *rep, const BaseErr *e)
 {
@@ -60,11 +69,8 @@ static int run_txn(Cli *c, int argc, char **argv, int kind)
 			flags |= SVC_HOTPATCH;
 		if (o == 'n')
 			flags |= SVC_DRY_RUN;
-		if (o == 'O') {
-			if (kind != TXN_INSTALL)
-				return cli_usage(c, "--allow-older goes with install");
+		if (o == 'O')
 			flags |= SVC_ALLOW_OLDER;
-		}
 	}
 	for (int i = optind; i < argc; i++) {
 		if (cli_slash_option(c, argv[i]))
@@ -134,23 +140,19 @@ const CliCmd cli_cmd_install = {
 		"in memory and the files are swapped at once (/hotpatch:disable undoes it).\n"
 		"A sequence at or below the series' high-water mark (the highest any\n"
 		"other fix of the series reached, rolled back or not) is refused;\n"
-		"--allow-older installs it anyway, with a WARNING line.\n"
-		"--dry-run: verify fully and say what would be done, changing nothing\n"
-		"(exit code as the run would have).  --json: the report as one object\n"
-		"(\"changed\": false when nothing was, or would be, changed).\n",
-	.opts = txn_opts,
+		"--allow-older installs it anyway, with a WARNING line.\n" TXN_HELP,
+	.opts = install_opts,
 	.flags = CLI_JSON,
 	.run = cmd_install,
 };
 
 const CliCmd cli_cmd_rollback = {
 	.name = "rollback",
-	.synopsis = "FIXID [--hotpatch] [--dry-run] [--json]",
+	.synopsis = "FIXID [/hotpatch:enable | --hotpatch] [--dry-run] [--json]",
 	.summary = "reverse an installed fix, or cancel a pending one",
 	.help = "Swap the backups of FIXID back in (at once, or at boot while in use);\n"
-		"processes running the fix from memory are reverted first.\n"
-		"--dry-run and --json as for install.\n",
-	.opts = txn_opts,
+		"processes running the fix from memory are reverted first.\n" TXN_HELP,
+	.opts = rollback_opts,
 	.flags = CLI_JSON,
 	.run = cmd_rollback,
 };

@@ -35,10 +35,8 @@ static int cmd_keygen(Cli *c, int argc, char **argv)
 #define MAX_OBJECTS 256
 
 static const struct option pack_opts[] = {
-	{ "key", required_argument, NULL, 'k' },     { "out", required_argument, NULL, 'o' },
-	{ "id", required_argument, NULL, 'i' },      { "series", required_argument, NULL, 's' },
-	{ "seq", required_argument, NULL, 'n' },     { "target", required_argument, NULL, 't' },
-	{ "summary", required_argument, NULL, 'm' }, { "objects", required_argument, NULL, 'j' },
+	CLI_SIGN_OPTIONS,
+	{ "target", required_argument, NULL, 't' }, { "objects", required_argument, NULL, 'j' },
 	{ "include-coldpatch", no_argument, NULL, 'c' },
 	{ "base-build", required_argument, NULL, 'b' },
 	{ "debug-dir", required_argument, NULL, 'g' },
@@ -53,28 +51,24 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 	SvcPackTarget targets[MANIFEST_MAX_TARGETS];
 	SvcObjectPair objects[MAX_OBJECTS];
 	size_t n = 0, n_obj = 0;
-	int o, have_seq = 0;
+	CliSign sign = { 0 };
+	int o, taken;
 	BaseErr e = { 0 };
 
 	while ((o = cli_getopt(c, argc, argv)) != -1) {
+		if (o != CLI_STOP && (taken = cli_sign_option(c, o, optarg, &sign)) != 0) {
+			if (taken < 0)
+				return c->rc;
+			continue;
+		}
 		switch (o) {
 		case CLI_STOP: return c->rc;
-		case 'k': spec.key = optarg; break;
-		case 'o': spec.out = optarg; break;
-		case 'i': spec.id = optarg; break;
-		case 's': spec.series = optarg; break;
-		case 'm': spec.summary = optarg; break;
 		case 'c': spec.include_coldpatch = 1; break;
 		case 'G': spec.no_debuginfod = 1; break;
 		case 'g':
 			if (n_dirs == MAX_OBJECTS)
 				return cli_usage(c, "more than %d --debug-dir", MAX_OBJECTS);
 			debug_dirs[n_dirs++] = optarg;
-			break;
-		case 'n':
-			if (cli_number(c, "--seq", optarg, 0, UINT64_MAX, &spec.sequence) < 0)
-				return c->rc;
-			have_seq = 1;
 			break;
 		case 't': {
 			/* PATH=BASEFILE:NEWFILE (whole file) or PATH=BASEFILE (then --objects) */
@@ -109,11 +103,12 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage(c, "unexpected argument '%s'", argv[optind]);
-	if (!spec.key || !spec.out || !spec.id || !spec.series || !have_seq || !n)
+	if (!cli_sign_complete(&sign) || !n)
 		return cli_usage(c, "pack needs --key, --out, --id, --series, --seq and --target");
 	for (size_t i = 0; i < n; i++)
 		if (!targets[i].new_file && !targets[i].n_objects)
 			return cli_usage(c, "--target PATH=BASEFILE needs --objects OLD.o:NEW.o");
+	spec.sign = sign.spec;
 	spec.targets = targets;
 	spec.n_targets = n;
 	spec.debug_dirs = debug_dirs;
@@ -125,7 +120,7 @@ static int cmd_pack(Cli *c, int argc, char **argv)
 	if (!c->quiet)
 		printf("wrote %s (%s, series %s, sequence %" PRIu64 ", %zu target%s): %" PRIu64
 		       " bytes, %.1f%% of the %" PRIu64 " bytes it replaces\n",
-		       spec.out, spec.id, spec.series, spec.sequence, n, n == 1 ? "" : "s",
+		       spec.sign.out, spec.sign.id, spec.sign.series, spec.sign.sequence, n, n == 1 ? "" : "s",
 		       res.package_bytes,
 		       res.replaced_bytes ? 100.0 * (double)res.package_bytes / (double)res.replaced_bytes : 0.0,
 		       res.replaced_bytes);

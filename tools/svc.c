@@ -103,6 +103,19 @@ int cli_number(Cli *c, const char *opt, const char *s, uint64_t min, uint64_t ma
 	return 0;
 }
 
+int cli_pid(Cli *c, const char *s, CliPids *p)
+{
+	uint64_t v;
+	if (p->n == CLI_MAX_PIDS) {
+		cli_usage(c, "at most %d --pid", CLI_MAX_PIDS);
+		return -EINVAL;
+	}
+	if (cli_number(c, "--pid", s, 1, INT32_MAX, &v) < 0)
+		return -EINVAL;
+	p->v[p->n++] = (pid_t)v;
+	return 0;
+}
+
 int cli_slash_option(Cli *c, const char *word)
 {
 	if (strcasecmp(word, "/quiet") == 0) {

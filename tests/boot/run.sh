@@ -88,19 +88,18 @@ make -C "$TOP" --no-print-directory install DESTDIR="$INST" PREFIX=/usr >/dev/nu
 LAYER_KEY=$({
 	echo "$BASE_KEY"
 	(cd "$INST" && find . -type f -print0 | sort -z | xargs -0 sha256sum; find . -type l -printf '%p -> %l\n' | sort)
-	cat "$HERE"/guest/* "$FIXSRC"/*.c "$HERE/run.sh"
+	cat "$HERE"/guest/* "$FIXSRC"/*.c "$FIXSRC/build.sh" "$HERE/run.sh"
 } | sha256sum | cut -c1-16)
 LAYER="$CACHE/layer-$LAYER_KEY"
 t=$(date +%s)
 if [ ! -f "$LAYER/done" ]; then
 	say "building the svc layer and the disk image"
 	rm -rf "$LAYER"; mkdir -p "$LAYER/v1" "$LAYER/v2"
-	# the fixture library (base, fix) and program, as tests/lib.sh builds them
-	for v in 1 2; do
-		gcc -O2 -fPIC -shared -Wl,-soname,libgreet.so.1 -DGREET_VERSION=$v \
-			-o "$LAYER/v$v/libgreet.so.1" "$FIXSRC/libgreet.c"
-	done
-	gcc -O2 -o "$LAYER/greeter" "$FIXSRC/greeter.c" -L"$LAYER/v1" -l:libgreet.so.1
+	# the fixture library (base, fix) and program, as every test builds them
+	source "$FIXSRC/build.sh"
+	greet_lib 1 "$LAYER/v1"
+	greet_lib 2 "$LAYER/v2"
+	greet_prog "$LAYER/greeter" "$LAYER/v1"
 	"$SVC" --quiet keygen --out "$LAYER/vendor"
 	"$SVC" --quiet pack --key "$LAYER/vendor.key" --out "$LAYER/FIX-1.hfx" --id FIX-1 \
 		--series greet --seq 1 \

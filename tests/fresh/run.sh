@@ -102,13 +102,11 @@ in_root "$R2" svc status >/dev/null || { echo "check-fresh: svc status failed" >
 # the demo's cold path, with the installed svc, on a scratch root inside:
 # fixtures built here (the fresh root has no compiler), installed there
 D="$R2/tmp/demo"; mkdir -p "$D/root/usr/lib" "$D/root/usr/bin" "$D/root/etc/svc/trusted" "$D/v1" "$D/v2"
-for v in 1 2; do
-	gcc -O2 -fPIC -shared -Wl,-soname,libgreet.so.1 -DGREET_VERSION=$v \
-		-o "$D/v$v/libgreet.so.1" "$top/tests/fixtures/cold/libgreet.c"
-done
+source "$top/tests/fixtures/cold/build.sh"   # greet_lib, greet_prog: as every test builds them
+greet_lib 1 "$D/v1"
+greet_lib 2 "$D/v2"
 cp "$D/v1/libgreet.so.1" "$D/root/usr/lib/"
-gcc -O2 -o "$D/root/usr/bin/greeter" "$top/tests/fixtures/cold/greeter.c" -L"$D/v1" -l:libgreet.so.1 \
-	-Wl,-rpath,'$ORIGIN/../lib'
+greet_prog "$D/root/usr/bin/greeter" "$D/v1"
 in_root "$R2" svc --quiet keygen --out /tmp/demo/vendor
 cp "$D/vendor.pub" "$D/root/etc/svc/trusted/"
 in_root "$R2" svc --quiet pack --key /tmp/demo/vendor.key --out /tmp/demo/FIX-1.hfx --id FIX-1 \

@@ -1,0 +1,217 @@
+/* Reading /proc/PID: the one reader each of the maps, the status lines and
+ * the lists of processes and threads, for the patcher (hotpatch/) and the
+ * scan of who uses a file (svc/inuse.c) alike.  Nothing here stops or
+ * attaches to a process: these are plain reads, racing the process (a
+ * process that exits meanwhile reads as -BASE_E_GONE). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+/* "/proc/PID[/task/TID]/what", or "/proc/self/..." for pid 0 */
+static void proc_path(char *buf, size_t n, pid_t pid, pid_t tid, const char *what)
+{
+	char p[24] = "self";
+	if (pid > 0)
+		snprintf(p, sizeof(p), "%d", (int)pid);
+	if (tid > 0)
+		snprintf(buf, n, "/proc/%s/task/%d/%s", p, (int)tid, what);
+	else
+		snprintf(buf, n, "/proc/%s/%s", p, what);
+}
+
+void base_maps_free(BaseMaps *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].path);
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+static int parse_line(char *line, BaseMap *out)
+{
+	unsigned long long start, end, off, ino;
+	unsigned maj, min;
+	char perms[8];
+	int pos = 0;
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj,
+		   &min, &ino, &pos) < 7)
+		return -EBADMSG;
+	const char *path = pos > 0 ? line + pos : "";
+	out->start = start;
+	out->end = end;
+	out->offset = off;
+	out->dev_major = maj;
+	out->dev_minor = min;
+	out->ino = ino;
+	memcpy(out->perms, perms, 4);
+	out->perms[4] = 0;
+	out->path = strdup(path);
+	return out->path ? 0 : -ENOMEM;
+}
+
+/* The whole file in one buffer: the kernel builds maps a page at a time,
+ * so a read loop to EOF, never a single read. */
+static int read_all(const char *fn, char **ret, size_t *ret_len, BaseErr *e)
+{
+	_cleanup_close_ int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return base_err(e, errno == ENOENT ? -BASE_E_GONE : -errno, "%s: %s", fn,
+				strerror(errno));
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno, "%s: %s", fn,
+					strerror(errno));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	*ret = BASE_TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+int base_proc_maps(pid_t pid, BaseMaps *ret, BaseErr *e)
+{
+	char fn[64];
+	proc_path(fn, sizeof(fn), pid, 0, "maps");
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r = read_all(fn, &buf, &len, e);
+	if (r < 0)
+		return r;
+	BaseMaps m = { 0 };
+	size_t cap_v = 0;
+	for (char *line = buf, *nl; line && *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = 0;
+		if (m.n == cap_v) {
+			cap_v = cap_v ? cap_v * 2 : 64;
+			BaseMap *nv = realloc(m.v, cap_v * sizeof(*nv));
+			if (!nv) {
+				base_maps_free(&m);
+				return -ENOMEM;
+			}
+			m.v = nv;
+		}
+		r = parse_line(line, &m.v[m.n]);
+		if (r < 0) {
+			base_maps_free(&m);
+			return base_err(e, r, "%s: cannot parse \"%.60s\"", fn, line);
+		}
+		m.n++;
+	}
+	/* a process that is exiting (or a kernel thread) maps nothing */
+	if (m.n == 0)
+		return base_err(e, -BASE_E_GONE, "%s: no mappings (process exited)", fn);
+	*ret = m;
+	return 0;
+}
+
+const BaseMap *base_maps_find(const BaseMaps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (addr < m->v[mid].start)
+			hi = mid;
+		else if (addr >= m->v[mid].end)
+			lo = mid + 1;
+		else
+			return &m->v[mid];
+	}
+	return NULL;
+}
+
+int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n)
+{
+	char fn[64];
+	proc_path(fn, sizeof(fn), pid, tid, "status");
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0, klen = strlen(key);
+	int r = read_all(fn, &text, &len, NULL);
+	if (r < 0)
+		return r;
+	for (char *line = text, *nl; line && *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = 0;
+		if (strncmp(line, key, klen) != 0 || line[klen] != ':')
+			continue;
+		const char *v = line + klen + 1;
+		v += strspn(v, " \t");
+		if (strlen(v) >= n)
+			return -ENAMETOOLONG;
+		memcpy(buf, v, strlen(v) + 1);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e)
+{
+	char fn[64] = "/proc";
+	if (pid != 0)
+		proc_path(fn, sizeof(fn), pid, 0, "task");
+	DIR *d = opendir(fn);
+	if (!d)
+		return base_err(e, errno == ENOENT ? -BASE_E_GONE : -errno, "%s: %s", fn,
+				strerror(errno));
+	pid_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		char *end = NULL;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		long id = strtol(de->d_name, &end, 10);
+		if (*end || id <= 0 || id > INT32_MAX)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			pid_t *nv = realloc(v, cap * sizeof(*nv));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = (pid_t)id;
+	}
+	closedir(d);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), id_cmp);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
