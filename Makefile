@@ -38,7 +38,7 @@ deps:
 
 build/obj/%.o: %.c $(wildcard */*.h) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/obj/tools/svc.o: CFLAGS += -DSVC_VERSION='"$(VERSION)"'
 build/obj/tools/svc.o: VERSION
