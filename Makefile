@@ -28,7 +28,7 @@ LIBDIRS := svc hotpatch pending manifest elf base
 LIBS    := $(foreach d,$(LIBDIRS),build/lib$(d).a)
 
 # The manual pages, from the markdown docs (the one source; see tools/md2man.py).
-MANPAGES := build/man/svc.8 build/man/svc-package.5
+MANPAGES := build/man/svc.8 build/man/svc-package.5 build/man/svc-cc.1
 
 all: deps build/svc build/svc-cc $(MANPAGES)
 
@@ -42,7 +42,7 @@ deps:
 
 build/obj/%.o: %.c $(wildcard */*.h) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/obj/tools/svc.o: CFLAGS += -DSVC_VERSION='"$(VERSION)"'
 build/obj/tools/svc.o: VERSION
@@ -61,13 +61,13 @@ build/svc: $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c)) $(LIBS)
 build/svc-cc: build/obj/tools/cc/svc-cc.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
-build/man/svc.8: docs/cli.md tools/md2man.py VERSION | deps
+# each page from its markdown source (the docs/ prerequisite)
+build/man/svc.8: docs/cli.md
+build/man/svc-package.5: docs/format-package.md
+build/man/svc-cc.1: docs/svc-cc.md
+$(MANPAGES): tools/md2man.py VERSION | deps
 	@mkdir -p $(dir $@)
-	python3 tools/md2man.py $(VERSION) $< >$@.tmp && mv $@.tmp $@
-
-build/man/svc-package.5: docs/format-package.md tools/md2man.py VERSION | deps
-	@mkdir -p $(dir $@)
-	python3 tools/md2man.py $(VERSION) $< >$@.tmp && mv $@.tmp $@
+	python3 tools/md2man.py $(VERSION) $(filter docs/%,$^) >$@.tmp && mv $@.tmp $@
 
 UNIT_SRCS := $(wildcard tests/test-*.c)
 UNIT_BINS := $(patsubst tests/%.c,build/tests/%,$(UNIT_SRCS))
@@ -129,11 +129,12 @@ COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 install: build/svc build/svc-cc $(MANPAGES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)/etc/svc/trusted $(DESTDIR)/var/lib/svc \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPDIR)
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR)
 	install -m 0755 build/svc $(DESTDIR)$(PREFIX)/bin/svc
 	install -m 0755 build/svc-cc $(DESTDIR)$(PREFIX)/bin/svc-cc
 	install -m 0644 build/man/svc.8 $(DESTDIR)$(MANDIR)/man8/svc.8
 	install -m 0644 build/man/svc-package.5 $(DESTDIR)$(MANDIR)/man5/svc-package.5
+	install -m 0644 build/man/svc-cc.1 $(DESTDIR)$(MANDIR)/man1/svc-cc.1
 	install -m 0644 tools/completion/svc.bash $(DESTDIR)$(COMPDIR)/svc
 	# every unit in tools/systemd/ (NAME.in: @BINDIR@ and @DOCDIR@ filled in)
 	for u in tools/systemd/*; do n=$$(basename "$$u" .in); \

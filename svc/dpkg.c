@@ -3,6 +3,7 @@
  *   ROOT/var/lib/dpkg/info/PKG.list      every path the package installed
  *   ROOT/var/lib/dpkg/info/PKG.md5sums   "<md5>  <path without leading />"
  *   ROOT/var/lib/dpkg/status             stanzas: Package, Architecture, Version
+ *   ROOT/var/lib/dpkg/diversions         dpkg-divert's records (svc/divert.c)
  * PKG is "name" or, for Multi-Arch: same packages, "name:arch".  Only read;
  * a missing or unreadable database means "not owned", never a failure. */
 #include <dirent.h>
@@ -35,6 +36,9 @@ void svc_dpkg_file_free(SvcDpkgFile *f)
 {
 	free(f->package);
 	free(f->version);
+	free(f->divert_by);
+	free(f->divert_from);
+	free(f->divert_to);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -66,22 +70,51 @@ typedef struct Lookup {
 	const char *path;        /* as svc names it */
 	char *alias;             /* merged-/usr name, or NULL */
 	char *owner;             /* "PKG" of the .list naming it */
-	const char *listed;      /* the name the list uses: path or alias */
+	const char *listed;      /* the name the list uses: path, alias or divert->from */
+	const SvcDivert *divert; /* the diversion naming path (or alias), or NULL */
+	SvcDpkgDivert role;
 } Lookup;
+
+/* May the list of package `owner` name the file at q->path?  A diverted
+ * path holds the diverting package's file (none of a local diversion's);
+ * a divert-to path holds some other package's. */
+static int may_own(const Lookup *q, const char *owner)
+{
+	switch (q->role) {
+	case SVC_DPKG_DIVERTED:
+		return svc_divert_is_by(q->divert, owner);
+	case SVC_DPKG_DIVERTED_HERE:
+		return !svc_divert_is_by(q->divert, owner);
+	default:
+		return 1;
+	}
+}
+
+/* The name a list uses for the file at q->path, if `line` is it. */
+static const char *listed_as(const Lookup *q, const char *line)
+{
+	if (q->divert) /* every list names the diverted path, whoever's file is where */
+		return strcmp(line, q->divert->from) == 0 ? q->divert->from : NULL;
+	if (strcmp(line, q->path) == 0)
+		return q->path;
+	return q->alias && strcmp(line, q->alias) == 0 ? q->alias : NULL;
+}
 
 static void match_list(const char *list_name, char *text, Lookup *q, size_t n)
 {
+	_cleanup_free_ char *pkg = strndup(list_name, strlen(list_name) - 5);
+	if (!pkg)
+		return;
 	for (char *line = text, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (q[i].owner)
+			if (q[i].owner || !may_own(&q[i], pkg))
 				continue;
-			const char *as = strcmp(line, q[i].path) == 0 ? q[i].path
-				: q[i].alias && strcmp(line, q[i].alias) == 0 ? q[i].alias : NULL;
+			const char *as = listed_as(&q[i], line);
 			if (as) {
-				q[i].owner = strndup(list_name, strlen(list_name) - 5);
+				q[i].owner = strdup(pkg);
 				q[i].listed = as;
 			}
 		}
@@ -196,6 +229,7 @@ static SvcDpkgSum check_sum(Svc *s, int infofd, const Lookup *q)
 int svc_dpkg_lookup(Svc *s, const char *const *paths, size_t n, SvcDpkgFile *ret, BaseErr *e)
 {
 	_cleanup_close_ int dpkgfd = -1, infofd = -1;
+	SvcDiverts dv = { 0 };
 	Lookup *q = calloc(n ? n : 1, sizeof(*q));
 	int r = 0;
 	(void)e;
@@ -206,9 +240,25 @@ int svc_dpkg_lookup(Svc *s, const char *const *paths, size_t n, SvcDpkgFile *ret
 		q[i].path = paths[i];
 		q[i].alias = alias_of(s, paths[i]);
 	}
-	/* no dpkg database under this root: nothing is owned */
+	/* no dpkg database under this root: nothing is owned; nor when the
+	 * diversions cannot be read (whose file is where would be a guess) */
 	if (base_fs_open_dir(s->rootfd, DPKG_DIR, &dpkgfd) < 0 ||
-	    base_fs_open_dir(dpkgfd, "info", &infofd) < 0 || find_owners(infofd, q, n) < 0)
+	    base_fs_open_dir(dpkgfd, "info", &infofd) < 0 || svc_diverts_read(dpkgfd, &dv) < 0)
+		goto out;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		q[i].divert = svc_diverts_find(&dv, q[i].path, &q[i].role);
+		if (!q[i].divert)
+			q[i].divert = svc_diverts_find(&dv, q[i].alias, &q[i].role);
+		if (!q[i].divert)
+			continue;
+		ret[i].divert = q[i].role;
+		ret[i].divert_from = strdup(q[i].divert->from);
+		ret[i].divert_to = strdup(q[i].divert->to);
+		ret[i].divert_by = q[i].divert->by ? strdup(q[i].divert->by) : NULL;
+		if (!ret[i].divert_from || !ret[i].divert_to || (q[i].divert->by && !ret[i].divert_by))
+			r = -ENOMEM;
+	}
+	if (r < 0 || find_owners(infofd, q, n) < 0)
 		goto out;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		if (!q[i].owner)
@@ -219,6 +269,7 @@ int svc_dpkg_lookup(Svc *s, const char *const *paths, size_t n, SvcDpkgFile *ret
 	}
 	find_versions(dpkgfd, q, ret, n);
 out:
+	svc_diverts_free(&dv);
 	for (size_t i = 0; i < n; i++) {
 		free(q[i].owner);
 		free(q[i].alias);

@@ -73,6 +73,25 @@ void svc_dpkg_file_free(SvcDpkgFile *f);
 /* Fill files[].dpkg of a status. */
 int svc_dpkg_status(Svc *s, SvcStatus *st, BaseErr *e);
 
+/* ---- dpkg diversions (divert.c) ------------------------------------------------- */
+typedef struct SvcDivert {
+	const char *from, *to;   /* the diverted path, where packages' file of it goes */
+	const char *by;          /* the diverting package; NULL: local */
+} SvcDivert;
+typedef struct SvcDiverts {
+	uint8_t *buf;            /* the file's text; the entries point into it */
+	SvcDivert *d;
+	size_t n;
+} SvcDiverts;
+/* ROOT/var/lib/dpkg/diversions (dpkgfd: var/lib/dpkg); none: empty.
+ * -EBADMSG when it is not dpkg's three-line format. */
+int svc_diverts_read(int dpkgfd, SvcDiverts *ret);
+void svc_diverts_free(SvcDiverts *d);
+/* The diversion whose from (role DIVERTED) or to (DIVERTED_HERE) is name. */
+const SvcDivert *svc_diverts_find(const SvcDiverts *d, const char *name, SvcDpkgDivert *ret_role);
+/* 1 if the package owner ("name" or "name:arch") made the diversion. */
+int svc_divert_is_by(const SvcDivert *dv, const char *owner);
+
 /* ---- superseded fixes (superseded.c) ------------------------------------------ */
 #define SVC_SUPERSEDED_DIR "var/lib/svc/superseded"
 

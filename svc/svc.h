@@ -294,12 +294,30 @@ typedef enum SvcDpkgSum {
 /* "not-owned", "matches", "differs", "no-md5sum", "missing" */
 const char *svc_dpkg_sum_name(SvcDpkgSum s);
 
+/* A dpkg diversion naming the file (var/lib/dpkg/diversions). */
+typedef enum SvcDpkgDivert {
+	SVC_DPKG_NOT_DIVERTED = 0,
+	SVC_DPKG_DIVERTED,       /* the path is diverted: packages' file of it lives at
+				  * divert_to; the file here is the diverting package's
+				  * (or no package's: a local diversion) */
+	SVC_DPKG_DIVERTED_HERE,  /* the path is a divert-to: the file here is the one
+				  * a package ships as divert_from */
+	SVC_DPKG_DIVERT_MAX,
+} SvcDpkgDivert;
+
+/* "none", "diverted", "divert-to" */
+const char *svc_dpkg_divert_name(SvcDpkgDivert d);
+
 typedef struct SvcDpkgFile {
 	char *package;           /* owning package ("libgreet1", "libc6:amd64"), NULL if none */
 	char *version;           /* its installed version (var/lib/dpkg/status), NULL if unknown */
-	SvcDpkgSum sum;
+	SvcDpkgSum sum;          /* against the owner's md5sum of the name it ships the file as */
 	int accounted;           /* SVC_DPKG_DIFFERS explained: the content is a fix level
 				  * svc put there (the coldpatch of the file's level) */
+	SvcDpkgDivert divert;
+	char *divert_by;         /* the diverting package; NULL: a local diversion */
+	char *divert_from;       /* the diversion's two paths (NULL when not diverted) */
+	char *divert_to;
 } SvcDpkgFile;
 
 typedef struct SvcFixStatus {

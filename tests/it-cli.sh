@@ -175,7 +175,7 @@ ok "demo headings: bold on a terminal, plain in a pipe or with NO_COLOR"
 
 # --- man pages: generated from the docs, render without warnings, and name
 # every command of the dispatch table and every option of each
-for p in svc.8 svc-package.5; do
+for p in svc.8 svc-package.5 svc-cc.1; do
 	[ -s "$SVC_TOP/build/man/$p" ] || fail "build/man/$p not built"
 	W=$(MANWIDTH=80 man --warnings -l "$SVC_TOP/build/man/$p" 2>&1 >/dev/null)
 	[ -z "$W" ] || fail "man -l $p warns: $W"
@@ -197,12 +197,15 @@ for code in 0 1 2 3 4; do
 done
 MAN5=$(MANWIDTH=200 man -l "$SVC_TOP/build/man/svc-package.5" 2>/dev/null)
 echo "$MAN5" | grep -q "manifest.sig" || fail "svc-package.5 lacks the format"
+MAN1=$(MANWIDTH=200 man -l "$SVC_TOP/build/man/svc-cc.1" 2>/dev/null)
+echo "$MAN1" | grep -q "^SVC-CC(1) *User Commands" && echo "$MAN1" | grep -q "SVC_CC_LOG" ||
+	fail "svc-cc.1 does not render the wrapper's page: $MAN1"
 make -s -C "$SVC_TOP" --no-print-directory install DESTDIR="$S/inst" PREFIX=/usr >/dev/null
-for f in usr/share/man/man8/svc.8 usr/share/man/man5/svc-package.5 \
+for f in usr/share/man/man8/svc.8 usr/share/man/man5/svc-package.5 usr/share/man/man1/svc-cc.1 \
 	usr/share/bash-completion/completions/svc usr/bin/svc; do
 	[ -s "$S/inst/$f" ] || fail "make install did not install $f"
 done
-ok "svc(8) and svc-package(5) from the docs: no warnings, every command, option and exit code; installed"
+ok "svc(8), svc-package(5) and svc-cc(1) from the docs: no warnings, every command, option and exit code; installed"
 
 # --- bash completion, driven as bash does it, on the scratch roots
 source "$SVC_TOP/tools/completion/svc.bash"

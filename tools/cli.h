@@ -137,7 +137,8 @@ void cli_print_files(const SvcStatus *st, const char *only_fix);
 /* Epoch seconds as ISO 8601 local time with its UTC offset,
  * e.g. 2026-12-02T11:05:09+01:00 ("-" for 0). */
 const char *cli_time(uint64_t epoch, char buf[32]);
-/* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner (tools/cmd-status.c). */
+/* "    dpkg: PKG VERSION, md5sum ...": a serviced file's owner, and
+ * "    diversion: ..." when dpkg-divert names it (tools/cmd-status.c). */
 void cli_print_dpkg(const SvcFileStatus *f);
 
 #endif

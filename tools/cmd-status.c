@@ -5,6 +5,32 @@
 
 #include "tools/cli.h"
 
+static void print_json_dpkg(const SvcDpkgFile *d)
+{
+	printf(",\"dpkg\":");
+	if (d->package) {
+		printf("{\"package\":");
+		cli_json_str(d->package);
+		printf(",\"version\":");
+		d->version ? cli_json_str(d->version) : (void)printf("null");
+		printf(",\"md5sum\":\"%s\",\"accounted\":%s}", svc_dpkg_sum_name(d->sum),
+		       d->accounted ? "true" : "false");
+	} else
+		printf("null");
+	printf(",\"diversion\":");
+	if (d->divert == SVC_DPKG_NOT_DIVERTED) {
+		printf("null");
+		return;
+	}
+	printf("{\"role\":\"%s\",\"from\":", svc_dpkg_divert_name(d->divert));
+	cli_json_str(d->divert_from);
+	printf(",\"to\":");
+	cli_json_str(d->divert_to);
+	printf(",\"by\":");
+	d->divert_by ? cli_json_str(d->divert_by) : (void)printf("null");
+	printf("}");
+}
+
 static void print_status_json(const SvcStatus *st)
 {
 	char t[32];
@@ -41,17 +67,8 @@ static void print_status_json(const SvcStatus *st)
 		cli_json_str(f->sha256);
 		printf(",\"level\":");
 		cli_json_str(f->level);
-		printf(",\"converged\":%s,\"dpkg\":",
-		       f->converged < 0 ? "null" : f->converged ? "true" : "false");
-		if (f->dpkg.package) {
-			printf("{\"package\":");
-			cli_json_str(f->dpkg.package);
-			printf(",\"version\":");
-			f->dpkg.version ? cli_json_str(f->dpkg.version) : (void)printf("null");
-			printf(",\"md5sum\":\"%s\",\"accounted\":%s}", svc_dpkg_sum_name(f->dpkg.sum),
-			       f->dpkg.accounted ? "true" : "false");
-		} else
-			printf("null");
+		printf(",\"converged\":%s", f->converged < 0 ? "null" : f->converged ? "true" : "false");
+		print_json_dpkg(&f->dpkg);
 		printf(",\"processes\":[");
 		for (size_t k = 0; k < f->n_users; k++) {
 			printf("%s{\"pid\":%d,\"comm\":", k ? "," : "", (int)f->users[k].pid);
@@ -87,14 +104,29 @@ static void print_status_json(const SvcStatus *st)
 
 void cli_print_dpkg(const SvcFileStatus *f)
 {
-	printf("    dpkg: %s %s, md5sum %s", f->dpkg.package, f->dpkg.version ? f->dpkg.version : "?",
-	       svc_dpkg_sum_name(f->dpkg.sum));
-	if (f->dpkg.sum == SVC_DPKG_DIFFERS)
-		printf(f->dpkg.accounted ? ": svc's coldpatch of %s\n"
-					 : ": NOT accounted for by svc (level %s)\n", f->level);
+	const SvcDpkgFile *d = &f->dpkg;
+	if (d->package) {
+		printf("    dpkg: %s %s, md5sum %s", d->package, d->version ? d->version : "?",
+		       svc_dpkg_sum_name(d->sum));
+		if (d->sum == SVC_DPKG_DIFFERS)
+			printf(d->accounted ? ": svc's coldpatch of %s\n"
+					    : ": NOT accounted for by svc (level %s)\n", f->level);
+		else
+			printf("\n");
+	}
+	if (d->divert == SVC_DPKG_NOT_DIVERTED)
+		return;
+	printf("    diversion: %s -> %s %s%s: ", d->divert_from, d->divert_to,
+	       d->divert_by ? "by " : "(local)", d->divert_by ? d->divert_by : "");
+	if (d->divert == SVC_DPKG_DIVERTED)
+		printf("the file here is %s%s, the packaged one is %s\n",
+		       d->package ? d->package : "no package's", d->package ? "'s" : "", d->divert_to);
+	else if (d->package)
+		printf("the file here is %s's %s\n", d->package, d->divert_from);
 	else
-		printf("\n");
+		printf("no other package ships %s\n", d->divert_from);
 }
+
 
 void cli_print_files(const SvcStatus *st, const char *only_fix)
 {
@@ -113,8 +145,7 @@ void cli_print_files(const SvcStatus *st, const char *only_fix)
 			if (f->users[k].stale[0])
 				printf("    pid %d not converged: %s\n", (int)f->users[k].pid,
 				       f->users[k].stale);
-		if (f->dpkg.package)
-			cli_print_dpkg(f);
+		cli_print_dpkg(f);
 	}
 }
 

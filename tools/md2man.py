@@ -26,6 +26,10 @@ SPECIAL = {"\u2026": "...", "\u2014": "\\(em", "\u2013": "\\(en", "\u00a7": "\\(
            "\u2192": "\\(->", "\u00d7": "\\(mu", "\u2264": "\\(<=", "\u2265": "\\(>="}
 
 
+# the manual each section belongs to (the page's header line)
+MANUALS = {"1": "User Commands", "5": "File Formats", "8": "System Administration"}
+
+
 def escape(text):
     """Plain text to roff: backslashes, hyphens (a real minus in options),
     and characters outside ASCII as groff named or \\[uXXXX] glyphs."""
@@ -89,8 +93,7 @@ def convert(src, version):
     name, section, desc = shlex.split(m.group(1))
     out = ['.\\" Generated from markdown by tools/md2man.py: edit the markdown, not this file.',
            '.TH %s %s "" "svc %s" "%s"' % (name.upper(), section, version,
-                                           "System Administration" if section == "8"
-                                           else "File Formats"),
+                                           MANUALS[section]),
            ".ad l",  # ragged right: long code spans (JSON shapes) cannot be justified
            ".nh",  # no hyphenation: paths and option names stay whole
            ".SH NAME", "%s \\- %s" % (escape(name), escape(desc))]

@@ -11,7 +11,11 @@
 #      only) and runs the README's two commands in a chroot: make demo,
 #      make check.
 # /proc, /sys, /dev and /dev/pts are mounted into each chroot and unmounted
-# on every exit path; a root is removed only once nothing is mounted in it.
+# on every exit path, after every process still running inside a root (a
+# test's leftover, an agent apt started) is ended by its PID; a root is
+# removed only once nothing is mounted in it.  A failure prints one line
+# naming the step ("check-fresh: FAILED at STEP"); the step's log is kept
+# under build/check-fresh/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${SVC_FRESH_CACHE:-$top/.cache/fresh}
@@ -20,6 +24,9 @@ deb="$top/build/svc_${version}_amd64.deb"
 [ "$(id -u)" = 0 ] || { echo "check-fresh: needs root (mmdebstrap, chroot, mounts)" >&2; exit 1; }
 [ -f "$deb" ] || { echo "check-fresh: $deb missing (make deb)" >&2; exit 1; }
 mkdir -p "$cache"
+logs="$top/build/check-fresh"
+rm -rf "$logs"
+STEP="start"
 
 # ---- the cached base root ---------------------------------------------------
 # the host's Debian sources (one-line or deb822 files; other vendors' sources
@@ -32,6 +39,7 @@ done
 key=$(cat "${sources[@]}" | sha256sum | cut -c1-12)
 base="$cache/bookworm-minbase-$key.tar"
 t0=$(date +%s)
+STEP="the minbase root (mmdebstrap)"
 if [ ! -s "$base" ]; then
 	echo "check-fresh: building the minbase bookworm root (once; cached as $base)"
 	rm -rf "$base.tmp"
@@ -53,8 +61,27 @@ unmount_all() {
 		done
 	done
 }
+# every process whose root directory is inside one of ours: ended by PID
+kill_inside() {
+	local sig=$1 r p root found=1
+	for p in /proc/[0-9]*; do
+		root=$(readlink "$p/root" 2>/dev/null) || continue
+		for r in "${ROOTS[@]:-}"; do
+			[ -n "$r" ] && [ "${root#"$r"}" != "$root" ] || continue
+			kill "-$sig" "${p#/proc/}" 2>/dev/null && found=0
+		done
+	done
+	return $found
+}
 cleanup() {
 	local rc=$?
+	trap - EXIT INT TERM
+	if [ $rc -ne 0 ]; then
+		mkdir -p "$logs"
+		cp "$work"/*.log "$logs/" 2>/dev/null || true
+		echo "check-fresh: FAILED at $STEP (exit $rc; logs: $logs/)" >&2
+	fi
+	if kill_inside TERM; then sleep 2; kill_inside KILL && sleep 1; fi
 	unmount_all
 	# never remove a tree something is still mounted in (it would reach /dev)
 	if findmnt -rn -o TARGET | grep -q "^$work/"; then
@@ -86,6 +113,7 @@ in_root() {    # in_root ROOT CMD...: as a fresh login shell of root would
 }
 
 # ---- 2. the .deb on a fresh root ----------------------------------------------
+STEP="the .deb on a fresh root: dpkg -i, apt-get -f install"
 new_root deb; R2=$NEWROOT
 cp "$deb" "$R2/tmp/"
 t0=$(date +%s)
@@ -94,6 +122,7 @@ in_root "$R2" sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -f
 	>>"$work/deb.log" 2>&1 || { tail -n 30 "$work/deb.log"; echo "check-fresh: apt-get -f install failed" >&2; exit 1; }
 in_root "$R2" dpkg-query -W -f='${Status}\n' svc | grep -q "install ok installed" ||
 	{ tail -n 30 "$work/deb.log"; echo "check-fresh: svc is not installed" >&2; exit 1; }
+STEP="the .deb on a fresh root: svc --version, svc status, the cold path"
 out=$(in_root "$R2" svc --version)
 [ "$out" = "svc $version" ] || { echo "check-fresh: svc --version says '$out'" >&2; exit 1; }
 in_root "$R2" svc status >/dev/null || { echo "check-fresh: svc status failed" >&2; exit 1; }
@@ -123,20 +152,24 @@ t_deb=$(( $(date +%s) - t0 ))
 echo "check-fresh: the .deb installs on a fresh root (dpkg -i + apt-get -f install); svc --version,"
 echo "check-fresh: svc status, and the cold path (install, status, rollback) pass (${t_deb}s)"
 # ---- 3. the README's two commands --------------------------------------------
+STEP="the README's commands: a fresh root with the tree cloned into it"
 new_root fresh; R1=$NEWROOT
 head=$(git -C "$top" rev-parse HEAD)
 git clone -q --no-checkout "$top" "$R1/root/svc"
 git -C "$R1/root/svc" checkout -q "$head"
 echo "check-fresh: commit $head cloned into a fresh root; make demo"
+STEP="the README's commands: make demo"
 t0=$(date +%s)
 in_root "$R1" sh -c 'cd /root/svc && make demo' >"$work/demo.log" 2>&1 || {
 	tail -n 40 "$work/demo.log"; echo "check-fresh: make demo FAILED on a fresh root" >&2; exit 1; }
 t_demo=$(( $(date +%s) - t0 ))
 grep -q "Done. The scratch root is removed" "$work/demo.log" || { tail -n 20 "$work/demo.log"; echo "check-fresh: the demo did not finish" >&2; exit 1; }
 echo "check-fresh: make demo passed (${t_demo}s, first-time package installs included); make check"
+STEP="the README's commands: make check"
 t0=$(date +%s)
 in_root "$R1" sh -c 'cd /root/svc && make check' >"$work/check.log" 2>&1 || {
-	tail -n 40 "$work/check.log"; echo "check-fresh: make check FAILED on a fresh root" >&2; exit 1; }
+	tail -n 40 "$work/check.log"; grep -E '^FAIL|FAILED' "$work/check.log" | head -n 5 >&2
+	echo "check-fresh: make check FAILED on a fresh root" >&2; exit 1; }
 t_check=$(( $(date +%s) - t0 ))
 grep -q "check: all suites passed" "$work/check.log" || { echo "check-fresh: make check did not finish" >&2; exit 1; }
 echo "check-fresh: make check passed (${t_check}s)"
