@@ -514,6 +514,11 @@ static int links_object(const Work *w, const SvcCcRecord *l, const char *obj, in
 	return 0;
 }
 
+static int tu_order(const void *a, const void *b)
+{
+	return strcmp(((const Tu *)a)->rec->output, ((const Tu *)b)->rec->output);
+}
+
 static int step_changed(Work *w)
 {
 	uint64_t t = base_now_ns();
@@ -572,6 +577,11 @@ static int step_changed(Work *w)
 	}
 	if (!w->n_tus)
 		return base_err(w->e, -EINVAL, "%s: the patches change no compiled file", w->src);
+	/* the units in one canonical order (by output path), not in the order a
+	 * parallel build happened to finish them: the package depends only on
+	 * the source and the patches, and equals one packed by hand with the
+	 * --objects pairs in that order */
+	qsort(w->tus, w->n_tus, sizeof(*w->tus), tu_order);
 	say(w, SVC_BUILD_STEP_CHANGED, base_now_ns() - t, "%zu translation unit%s changed", w->n_tus,
 	    w->n_tus == 1 ? "" : "s");
 	return 0;

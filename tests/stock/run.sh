@@ -97,7 +97,7 @@ ok "source $SRCPKG $STOCKVER (base) and $FIXVER's new patches: $FIXPATCHES"
 step
 if [ ! -f "$C/build.stamp" ]; then
 	rm -rf "$C/build"; mkdir -p "$C/build"
-	(cd "$C/build" && dpkg-source -x "$C/src/${SRCPKG}_$STOCKVER.dsc" >/dev/null)
+	(cd "$C/build" && dpkg-source -x "$C/src/${SRCPKG}_$STOCKVER.dsc" >/dev/null 2>&1)
 	(cd "$TREE" && nice env DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
 		dpkg-buildpackage -B -uc -us) >"$C/build.log" 2>&1 || fail "dpkg-buildpackage: $(tail -n5 "$C/build.log")"
 	echo "$(( $(date +%s) - T0 ))" >"$C/build.stamp"
@@ -116,10 +116,10 @@ step
 rm -rf "$S/tree" "$S/fixed"; cp -a "$TREE" "$S/tree"; cp -a "$TREE" "$S/fixed"
 for p in $FIXPATCHES; do patch -d "$S/fixed" -p1 -s <"$S/$p" || fail "patch $p"; done
 OBJS=()
-# the units in the order the build compiled them (svc build packs in that order)
-compile_line() { grep -n -m1 "^libtool: compile: .* -c \\.\\./\\.\\./\\.\\./\\.\\./src/liblzma/$1 .*-fPIC" "$C/build.log"; }
-for u in $(for u in $UNITS; do echo "$(compile_line "$u" | cut -d: -f1) $u"; done | sort -n | cut -d' ' -f2); do
-	cmd=$(compile_line "$u" | sed 's/^[0-9]*:libtool: compile: *//; s/ -o [^ ]*$//')
+# the pairs in svc build's canonical order, by object path (liblzma_la-UNIT.o)
+for u in $(for u in $UNITS; do echo "$(basename "$u") $u"; done | LC_ALL=C sort | cut -d' ' -f2); do
+	cmd=$(grep -m1 "^libtool: compile: .* -c \\.\\./\\.\\./\\.\\./\\.\\./src/liblzma/$u .*-fPIC" "$C/build.log" |
+		sed 's/^libtool: compile: *//; s/ -o [^ ]*$//')
 	[ -n "$cmd" ] || fail "no shared-library compile line for $u in the build log"
 	o=$(basename "$u" .c)
 	(cd "$S/tree/debian/normal-build/src/liblzma" && $cmd -ffunction-sections -fdata-sections -o "$S/$o.old.o") ||
