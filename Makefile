@@ -208,9 +208,10 @@ check-fleet: all
 	@sh tools/deps.sh fleet
 	@bash tests/fleet.sh
 
-# A real Debian security fix live on the stock library (tests/stock/run.sh):
-# slow the first time (apt-get source, dpkg-buildpackage), cached under
-# .cache/stock or $$SVC_STOCK_CACHE.
+# A real Debian security fix live on the stock library (tests/stock/run.sh),
+# from nothing but Debian's archive: slow the first time (apt-get source,
+# dpkg-buildpackage twice), downloads and the base build kept under
+# .cache/stock or $$SVC_STOCK_CACHE for the next run.
 check-stock: all
 	@sh tools/deps.sh stock deb
 	@bash tests/stock/run.sh

@@ -320,6 +320,11 @@ int elf_build_payload(const char *base_path, const ElfObjectPair *pairs, size_t 
  * or a bad CRC is skipped (its reason kept in e if nothing else is found). */
 int elf_find_debug_file(const ElfFile *f, const char *path, const ElfBuildOptions *opts,
 			ElfFile **ret, ElfSymbolSource *ret_source, char **ret_path, BaseErr *e);
+/* The distinct DW_AT_producer strings of linked file f's compile units, in
+ * order of first appearance (none: *ret_n 0), from .debug_info, compressed or
+ * not (dwarf.c).  Free with elf_producers_free. */
+int elf_dwarf_producers(const ElfFile *f, char ***ret, size_t *ret_n, BaseErr *e);
+void elf_producers_free(char **p, size_t n);
 /* Give f the symbol table of its debug file dbg (same build-id, else
  * -ESTALE); f takes ownership of dbg. */
 int elf_attach_symbols(ElfFile *f, ElfFile *dbg, BaseErr *e);

@@ -245,6 +245,69 @@ static const char *compiler_differs(const ElfFile *base, const ElfFile *built, c
 	return NULL;
 }
 
+/* The one of ours closest to p (longest common prefix): what to name beside it. */
+static const char *closest(char **ours, size_t n, const char *p)
+{
+	const char *best = ours[0];
+	size_t best_len = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		while (p[k] && p[k] == ours[i][k])
+			k++;
+		if (k > best_len) {
+			best_len = k;
+			best = ours[i];
+		}
+	}
+	return best;
+}
+
+/* The compilers and flags of the base's units (DW_AT_producer, from the base
+ * or its debug file found as packing finds it) against this build's.  Every
+ * producer of the base must be one of the build's: another -O, another
+ * compiler version or another code-generation flag is refused naming both
+ * before any function is compared.  No debug info on either side: said, and
+ * left to base verification at packing. */
+static int producers_match(Work *w, const SvcBuildTarget *t, const ElfFile *base,
+			   const ElfFile *built, const char *built_path)
+{
+	ElfBuildOptions o = { .debug_dirs = &w->spec->debug_dir,
+			      .n_debug_dirs = w->spec->debug_dir ? 1 : 0 };
+	ElfFile *dbg = NULL;
+	ElfSymbolSource src = ELF_SYMS_NONE;
+	_cleanup_free_ char *dbg_path = NULL;
+	char **theirs = NULL, **ours = NULL;
+	size_t n_theirs = 0, n_ours = 0;
+	int r = elf_dwarf_producers(base, &theirs, &n_theirs, w->e);
+	const char *from = t->base_file;
+	if (r >= 0 && !n_theirs && elf_find_debug_file(base, t->base_file, &o, &dbg, &src, &dbg_path,
+						       NULL) >= 0) {
+		r = elf_dwarf_producers(dbg, &theirs, &n_theirs, w->e);
+		from = dbg_path;
+	}
+	if (r >= 0)
+		r = elf_dwarf_producers(built, &ours, &n_ours, w->e);
+	if (r >= 0 && (!n_theirs || !n_ours))
+		say(w, SVC_BUILD_STEP_VERIFY, 0, "%s: producers not compared (no debug info in %s)",
+		    t->path, !n_theirs ? "the base nor a debug file of it" : built_path);
+	for (size_t i = 0; r >= 0 && n_ours && i < n_theirs; i++) {
+		size_t k = 0;
+		while (k < n_ours && strcmp(ours[k], theirs[i]) != 0)
+			k++;
+		if (k == n_ours)
+			r = base_err(w->e, -ESTALE, "%s: built by another compiler or flags: the base "
+				     "(DW_AT_producer of %s) by '%s', this build by '%s'", t->base_file,
+				     from, theirs[i], closest(ours, n_ours, theirs[i]));
+	}
+	if (r >= 0 && n_theirs && n_ours)
+		say(w, SVC_BUILD_STEP_VERIFY, 0, "%s: DW_AT_producer: the base's (%zu, from %s) are "
+		    "among this build's: '%s'", t->path, n_theirs, from, theirs[0]);
+	elf_producers_free(theirs, n_theirs);
+	elf_producers_free(ours, n_ours);
+	elf_close(dbg);
+	return r;
+}
+
 static void hex(const ElfFile *f, char *out, size_t n)
 {
 	if (!f->build_id_len) {
@@ -313,6 +376,8 @@ static int verify_target(Work *w, size_t ti)
 			r = base_err(w->e, -ESTALE, "%s: built by another compiler: the base by '%s', "
 				     "this build by '%s'", t->base_file, theirs, ours);
 		else
+			r = producers_match(w, t, base, cand, by_name->output);
+		if (r >= 0 && !theirs)
 			r = verify_by_code(w, t, base, cand, by_name->output);
 		if (r >= 0)
 			w->linked[ti] = by_name;
@@ -449,6 +514,11 @@ static int links_object(const Work *w, const SvcCcRecord *l, const char *obj, in
 	return 0;
 }
 
+static int tu_order(const void *a, const void *b)
+{
+	return strcmp(((const Tu *)a)->rec->output, ((const Tu *)b)->rec->output);
+}
+
 static int step_changed(Work *w)
 {
 	uint64_t t = base_now_ns();
@@ -507,6 +577,11 @@ static int step_changed(Work *w)
 	}
 	if (!w->n_tus)
 		return base_err(w->e, -EINVAL, "%s: the patches change no compiled file", w->src);
+	/* the units in one canonical order (by output path), not in the order a
+	 * parallel build happened to finish them: the package depends only on
+	 * the source and the patches, and equals one packed by hand with the
+	 * --objects pairs in that order */
+	qsort(w->tus, w->n_tus, sizeof(*w->tus), tu_order);
 	say(w, SVC_BUILD_STEP_CHANGED, base_now_ns() - t, "%zu translation unit%s changed", w->n_tus,
 	    w->n_tus == 1 ? "" : "s");
 	return 0;

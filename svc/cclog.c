@@ -75,7 +75,11 @@ int svc_cc_record_write(const char *dir, const SvcCcRecord *rec, BaseErr *e)
 		r = -errno;
 	for (int tries = 0; r >= 0 && fd < 0; tries++) {
 		char name[64];
-		snprintf(name, sizeof(name), "%ld.%u.rec", (long)getpid(), counter++);
+		/* named by the monotonic clock first: the log reads back in the
+		 * order the records were written ("the last record of an object
+		 * wins" means the latest), whatever the process ids */
+		snprintf(name, sizeof(name), "%020llu.%ld.%u.rec",
+			 (unsigned long long)base_now_ns(), (long)getpid(), counter++);
 		r = base_fs_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL, 0644, &fd);
 		if (r == -EEXIST && tries < 1000)
 			r = 0;

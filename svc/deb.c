@@ -18,7 +18,8 @@
 
 #include "svc/internal.h"
 
-/* Run argv in cwd, output to logfile; a failure names what and the log's last line. */
+/* Run argv in cwd, output to logfile; a failure names what and the line of
+ * this run's output that says why (apt's first error, else the last line). */
 static int run_logged(char *const *argv, const char *cwd, const char *logfile, const char *what,
 		      BaseErr *e)
 {
@@ -26,13 +27,14 @@ static int run_logged(char *const *argv, const char *cwd, const char *logfile, c
 	char *env[] = { noninteractive, NULL };
 	_cleanup_close_ int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	int status = 0, r;
-	if (fd < 0)
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return base_err(e, -errno, "%s: %s", logfile, strerror(errno));
 	r = svc_run(argv, &(SvcRunOpts){ .cwd = cwd, .out_fd = fd, .stdin_null = 1, .env = env },
 		    &status, e);
 	if (r >= 0 && status) {
 		char last[512];
-		svc_log_last_line(logfile, last, sizeof(last));
+		svc_log_reason(logfile, (size_t)st.st_size, "E: ", last, sizeof(last));
 		return base_err(e, -EIO, "%s: %s failed (exit %d): %s", what, argv[0], status, last);
 	}
 	return r;
@@ -63,6 +65,45 @@ static int only_subdir(const char *dir, char **ret, BaseErr *e)
 	return found ? 0 : -ENOMEM;
 }
 
+/* After apt-get source NAME=VERSION failed: which of the two apt's sources
+ * lack (apt says "Can not find version" for both).  The versions apt-cache
+ * showsrc lists for NAME, past offset from of the log, joined by ", ". */
+static int explain_missing(const char *what, const char *dir, const char *log, BaseErr *e)
+{
+	const char *eq = strchr(what, '=');
+	_cleanup_free_ char *name = eq ? strndup(what, (size_t)(eq - what)) : NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	char versions[256] = "";
+	size_t len = 0, used = 0;
+	struct stat st;
+	int status = 0;
+	if (!name)
+		return 0;
+	_cleanup_close_ int fd = open(log, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return 0;
+	char *show[] = { "apt-cache", "showsrc", "-q", "--only-source", name, NULL };
+	if (svc_run(show, &(SvcRunOpts){ .cwd = dir, .out_fd = fd, .stdin_null = 1 }, &status, NULL) < 0 ||
+	    status)
+		return 0;
+	_cleanup_close_ int rfd = open(log, O_RDONLY | O_CLOEXEC);
+	if (rfd < 0 || base_fs_read_fd(rfd, (size_t)1 << 30, &buf, &len) < 0)
+		return 0;
+	for (size_t at = (size_t)st.st_size; at < len;) {
+		const uint8_t *nl = memchr(buf + at, '\n', len - at);
+		size_t end = nl ? (size_t)(nl - buf) : len;
+		if (end - at > 9 && memcmp(buf + at, "Version: ", 9) == 0 && used + 4 < sizeof(versions))
+			used += (size_t)snprintf(versions + used, sizeof(versions) - used, "%s%.*s",
+						 used ? ", " : "", (int)(end - at - 9), (char *)buf + at + 9);
+		at = end + 1;
+	}
+	if (!used)
+		return base_err_replace(e, -ENOENT, "%s: no source package '%s' in apt's sources (deb-src)",
+				what, name);
+	return base_err_replace(e, -ENOENT, "%s: apt's sources carry %s %s, not version '%s'", what, name,
+			versions, eq + 1);
+}
+
 int svc_deb_fetch(const char *what, const char *workdir, char **ret_src, BaseErr *e)
 {
 	_cleanup_free_ char *dir = base_strdupf("%s/deb", workdir);
@@ -85,6 +126,10 @@ int svc_deb_fetch(const char *what, const char *workdir, char **ret_src, BaseErr
 	} else {
 		char *get[] = { "apt-get", "source", "-q", (char *)what, NULL };
 		r = run_logged(get, dir, log, what, e);
+		if (r == -EIO && strchr(what, '=')) {
+			int x = explain_missing(what, dir, log, e);
+			r = x < 0 ? x : r;
+		}
 		if (r >= 0)
 			r = only_subdir(dir, &src, e);
 	}

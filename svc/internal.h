@@ -192,6 +192,8 @@ typedef struct SvcRunOpts {
 int svc_run(char *const *argv, const SvcRunOpts *o, int *ret_status, BaseErr *e);
 /* The last non-empty line of a log file ("" if none), for a one-line error. */
 void svc_log_last_line(const char *path, char *out, size_t n);
+/* From offset from: the first line starting with prefer, else the last one. */
+void svc_log_reason(const char *path, size_t from, const char *prefer, char *out, size_t n);
 
 /* ---- compiler command lines (ccargs.c) and the wrapper (ccwrap.c) ------------- */
 typedef struct SvcCcArgs {

@@ -49,20 +49,37 @@ int svc_run(char *const *argv, const SvcRunOpts *o, int *ret_status, BaseErr *e)
 	return 0;
 }
 
-/* The last non-empty line of a log, for a one-line error. */
-void svc_log_last_line(const char *path, char *out, size_t n)
+/* The line of a log that says why a command failed: past offset from, the
+ * first line starting with prefer (apt prints its cause first, then a
+ * summary: "E: Can not find version '9.9' of package 'x'" before "E: Unable
+ * to find a source package for x"), else the last non-empty line. */
+void svc_log_reason(const char *path, size_t from, const char *prefer, char *out, size_t n)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len = 0, end, start;
 	out[0] = 0;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || base_fs_read_fd(fd, (size_t)1 << 30, &buf, &len) < 0)
+	if (fd < 0 || base_fs_read_fd(fd, (size_t)1 << 30, &buf, &len) < 0 || from > len)
 		return;
+	size_t plen = prefer ? strlen(prefer) : 0;
+	for (start = from; plen && start < len; start = end + 1) {
+		const uint8_t *nl = memchr(buf + start, '\n', len - start);
+		end = nl ? (size_t)(nl - buf) : len;
+		if (end - start >= plen && memcmp(buf + start, prefer, plen) == 0) {
+			snprintf(out, n, "%.*s", (int)(end - start), (const char *)buf + start);
+			return;
+		}
+	}
 	end = len;
-	while (end && (buf[end - 1] == '\n' || buf[end - 1] == ' '))
+	while (end > from && (buf[end - 1] == '\n' || buf[end - 1] == ' '))
 		end--;
 	start = end;
-	while (start && buf[start - 1] != '\n')
+	while (start > from && buf[start - 1] != '\n')
 		start--;
 	snprintf(out, n, "%.*s", (int)(end - start), (const char *)buf + start);
+}
+
+void svc_log_last_line(const char *path, char *out, size_t n)
+{
+	svc_log_reason(path, 0, NULL, out, n);
 }

@@ -118,12 +118,33 @@ expect_exit 0 "$SVC" build --source "$S_SRC" --patch "$FB/step2.patch" \
 	--target "/usr/lib/libcount.so.1=$S/base/libcount.so.1" --target "/usr/bin/counter=$S/base/counter" \
 	--build 'make -j2' --key "$S/vendor.key" --out "$S/M.hfx" --id M --series count --seq 1
 echo "$OUT" | grep -q "has build-id .*, the base .*: its functions are checked" || fail "build-id: $OUT"
+echo "$OUT" | grep -q "libcount.so.1: DW_AT_producer: the base's (1, from $S/base/libcount.so.1) are among this build's: 'GNU C" ||
+	fail "producers not compared: $OUT"
 echo "$OUT" | grep -qE "^pack .* 3 base functions verified against the base" || fail "not verified: $OUT"
 rm -rf "$S/src"
 ok "a tree built elsewhere (other build-ids, same code): verified function by function"
 
+# the base built with -O1, stripped as dh_strip does (no .comment either),
+# its debug info split off (compressed) and found by .gnu_debuglink: the
+# producers differ in -O; refused naming both before any function is compared
 BASE_CFLAGS="-O1 -g" base_build
+for f in libcount.so.1 counter; do
+	objcopy --only-keep-debug --compress-debug-sections "$S/base/$f" "$S/base/$f.debug"
+	objcopy --remove-section=.comment --strip-unneeded --add-gnu-debuglink="$S/base/$f.debug" "$S/base/$f"
+done
+readelf -S "$S/base/libcount.so.1" | grep -qE "\.debug_info|\.comment" && fail "base not stripped"
+svc_build 1 step2.patch P.hfx
+echo "$OUT" | grep -q "libcount.so.1: built by another compiler or flags: the base (DW_AT_producer of $S/base/libcount.so.1.debug) by 'GNU C[0-9]* [0-9.]* .*-O1.*', this build by 'GNU C[0-9]* [0-9.]* .*-O2" ||
+	fail "-O1 base (split debug info): $OUT"
+[ ! -e "$S/P.hfx" ] || fail "refused build wrote a package"
+echo "$OUT" | tail -n1 | cut -c1-200 | sed "s/^/   /"
+ok "a base built with other flags (DW_AT_producer of its split debug file) is refused, naming both"
+
+# no debug info for the base anywhere: base verification names the function
+BASE_CFLAGS="-O1" base_build
 svc_build 1 step2.patch O.hfx
+echo "$OUT" | grep -q "producers not compared (no debug info in the base nor a debug file of it)" ||
+	fail "producers without debug info: $OUT"
 echo "$OUT" | grep -q "does not match the base build: 'count_next'" || fail "-O1 base: $OUT"
 [ ! -e "$S/O.hfx" ] || fail "refused build wrote a package"
 echo "$OUT" | tail -n1 | sed "s/^/   /"

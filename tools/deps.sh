@@ -34,9 +34,10 @@ prometheus-node-exporter curl patch clang" ;;
 	bench) echo "dpkg-dev patch make gcc debian-archive-keyring" ;;
 	# make check-fleet: the Ansible collection through real ansible-playbook
 	fleet) echo "ansible-core" ;;
-	# check-stock: Debian's build of libpng1.6 (its build-depends) and the
-	# stock library itself
-	stock) echo "dpkg-dev debhelper mawk zlib1g-dev libpng16-16" ;;
+	# check-stock: Debian's build of xz-utils (its build-depends, doxygen for
+	# the arch-independent part svc build --deb builds too) and the archive
+	# keyring the private apt configuration trusts
+	stock) echo "dpkg-dev debhelper autoconf automake libtool gettext autopoint po4a doxygen debian-archive-keyring" ;;
 	# make lint (cppcheck, clang-tidy), make valgrind, and the sanitizer
 	# builds (make check CC=clang SAN=...: clang's runtime for -fsanitize=integer)
 	lint) echo "cppcheck clang-tidy valgrind clang libclang-rt-14-dev" ;;

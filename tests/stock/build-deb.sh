@@ -59,6 +59,48 @@ expect_exit 0 "$SVC" pack --key "$S/vendor.key" --out "$S/HAND-1.hfx" --id DEB-1
 cmp "$S/DEB-1.hfx" "$S/HAND-1.hfx" || fail "svc build --deb and the hand-made package differ"
 ok "the package equals the hand-made one, byte for byte"
 
+# NAME=VERSION: the same source package served by a local source archive
+# (dpkg-scansources index), reached through a scratch apt configuration
+# passed in APT_CONFIG: the machine's own apt configuration is never read
+# for sources nor changed; its dpkg status stays the one build-dep checks.
+etc_apt() { find /etc/apt -type f -exec sha256sum {} + | sort; }
+etc_apt >"$S/etc-apt.before"
+mkdir -p "$S/archive" "$S/apt/lists/partial" "$S/apt/cache/archives/partial"
+cp "$DSC" "$S/svc-count_1.0.tar."* "$S/archive/"
+(cd "$S/archive" && dpkg-scansources . 2>/dev/null | gzip -9n >Sources.gz)
+zcat "$S/archive/Sources.gz" | grep -qx "Package: svc-count" || fail "dpkg-scansources indexed nothing"
+echo "deb-src [trusted=yes] file:$S/archive ./" >"$S/apt/sources.list"
+cat >"$S/apt/apt.conf" <<CONF
+Dir::Etc::SourceList "$S/apt/sources.list";
+Dir::Etc::SourceParts "$S/apt/none";
+Dir::State::Lists "$S/apt/lists";
+Dir::Cache "$S/apt/cache";
+CONF
+export APT_CONFIG="$S/apt/apt.conf"
+apt-get update >"$S/apt/update.log" 2>&1 || fail "apt-get update (scratch): $(tail -n1 "$S/apt/update.log")"
+[ "$(apt-get source --print-uris svc-count=1.0 | grep -c "file:$S/archive")" -ge 2 ] ||
+	fail "the scratch apt configuration does not serve svc-count 1.0"
+for bad in "nosuchpkg-svc=1.0:no source package 'nosuchpkg-svc'" \
+	"nosuchpkg-svc:source package for nosuchpkg-svc" \
+	"svc-count=9.9:carry svc-count 1.0, not version '9.9'"; do
+	expect_exit 1 "$SVC" --root "$R" build --deb "${bad%%:*}" --patch "$FB/step2.patch" \
+		--key "$S/vendor.key" --out "$S/BAD.hfx" --id BAD-1 --series count --seq 1
+	[ "$(echo "$OUT" | wc -l)" = 1 ] || fail "not one line for ${bad%%:*}: $OUT"
+	echo "$OUT" | grep -q "${bad#*:}" || fail "the line does not name ${bad#*:}: $OUT"
+	[ ! -e "$S/BAD.hfx" ] || fail "a package was written for ${bad%%:*}"
+	echo "   ${bad%%:*}: $OUT"
+done
+ok "a missing source package and a missing version: one line naming it, exit 1, no package"
+
+expect_exit 0 "$SVC" --root "$R" build --deb svc-count=1.0 --patch "$FB/step2.patch" \
+	--key "$S/vendor.key" --out "$S/NAME-1.hfx" --id DEB-1 --series count --seq 1 --keep "$S/keep-name"
+echo "$OUT" | grep -E '^[a-z]+ +[0-9.]+s' | sed 's/^/   /'
+grep -q "file:$S/archive" "$S/keep-name/deb.log" || fail "not fetched from the local archive: $(cat "$S/keep-name/deb.log")"
+cmp "$S/NAME-1.hfx" "$S/DEB-1.hfx" || fail "svc build --deb NAME=VERSION differs from the .dsc build"
+unset APT_CONFIG
+etc_apt | cmp -s - "$S/etc-apt.before" || fail "the machine's /etc/apt changed"
+ok "svc build --deb svc-count=1.0: apt-get source from the local archive, a signed package equal to the .dsc one"
+
 start_bg "$S/c.out" "$R/usr/bin/counter" 20; C=$BGPID
 wait_line "$S/c.out" "step 1 ahead" || fail "counter not at base"
 # counter maps both targets: the library's fix goes in live, the program's
