@@ -6,9 +6,11 @@
 #include <limits.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -94,11 +96,15 @@ static uint64_t cap_permitted(const char *pid)
 	return v;
 }
 
-/* A process whose maps svc cannot read is of unknown use, unless it holds
- * capabilities svc lacks: then it is more privileged than svc (a container
- * supervisor, say), outside what svc can see or service, and not a process
- * svc's answer is about; it is not counted (the kernel shields it even from
- * root).  Anything else unreadable (svc run as a plain user) is unknown. */
+/* A process whose maps svc cannot read is of unknown use, with one
+ * exception: svc holds CAP_SYS_PTRACE (it runs as root, the way it services
+ * a machine) and the process holds capabilities even svc lacks.  That
+ * process is more privileged than svc (a container supervisor, say), outside
+ * what svc can see or service, and not a process svc's answer is about; it
+ * is not counted (the kernel shields it even from root).  Without
+ * CAP_SYS_PTRACE (svc run as a plain user) the kernel hides every other
+ * user's process, root's included, and those are exactly the ones that map
+ * system files: each is unknown. */
 static int unknown_process(pid_t pid)
 {
 	static uint64_t mine;
@@ -108,13 +114,40 @@ static int unknown_process(pid_t pid)
 		mine = cap_permitted("self");
 		have = 1;
 	}
+	if (!(mine & (UINT64_C(1) << CAP_SYS_PTRACE)))
+		return 1;
 	snprintf(p, sizeof(p), "%d", (int)pid);
 	return (cap_permitted(p) & ~mine) == 0;
 }
 
-/* 1 if the process could not be read (its use of the targets is unknown),
- * 0 if read or gone, negative on failure. */
-static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
+void svc_unread_free(SvcUnread *u)
+{
+	free(u->procs);
+	u->procs = NULL;
+	u->n = 0;
+}
+
+static int unread_add(SvcUnread *u, pid_t pid, int err)
+{
+	char comm[32];
+	for (size_t i = 0; i < u->n; i++)
+		if (u->procs[i].pid == pid)
+			return 0;
+	SvcUnreadProc *p = realloc(u->procs, (u->n + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	u->procs = p;
+	p = &u->procs[u->n++];
+	p->pid = pid;
+	p->err = err;
+	read_comm(pid, comm, sizeof(comm));
+	base_escape(p->comm, sizeof(p->comm), comm);
+	return 0;
+}
+
+/* 1 if the process could not be read (its use of the targets is unknown;
+ * *ret_err says why), 0 if read or gone, negative on failure. */
+static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full, int *ret_err)
 {
 	char path[64], comm[32] = "";
 	char *line = NULL;
@@ -123,8 +156,10 @@ static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT || errno == ESRCH ? 0 : unknown_process(pid);
+	if (!f) {
+		*ret_err = errno;
+		return *ret_err == ENOENT || *ret_err == ESRCH ? 0 : unknown_process(pid);
+	}
 	while (r >= 0 && getline(&line, &cap, f) > 0) {
 		unsigned maj, min;
 		unsigned long ino, start, end;
@@ -155,7 +190,7 @@ static int scan_pid(Svc *s, pid_t pid, SvcScanTarget *t, size_t n, char **full)
 	return r;
 }
 
-int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
+int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseErr *e)
 {
 	char **full = calloc(n ? n : 1, sizeof(char *));
 	DIR *d = NULL;
@@ -177,7 +212,10 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 		pid_t pid = (pid_t)atoi(de->d_name);
 		if (pid == getpid())
 			continue;
-		int x = scan_pid(s, pid, t, n, full);
+		int err = 0;
+		int x = scan_pid(s, pid, t, n, full, &err);
+		if (x > 0 && unread)
+			x = unread_add(unread, pid, err) < 0 ? -ENOMEM : x;
 		if (x < 0)
 			r = x;
 		else

@@ -222,7 +222,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		}
 	}
 	if (r >= 0 && st.n_files) {
-		r = svc_scan_users(s, scan, st.n_files, e);
+		r = svc_scan_users(s, scan, st.n_files, NULL, e);
 		if (r > 0) {
 			st.n_unknown_procs = (size_t)r;
 			r = 0;
