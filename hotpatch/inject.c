@@ -141,7 +141,6 @@ int hp_map_code(HpSession *s, uint64_t insn, uint64_t size, bool near, uint64_t 
 		if (r == 0 && (uint64_t)v != cand[i][0]) {
 			/* an old kernel ignoring the flag: not where we asked */
 			hp_rsys(s, insn, SYS_munmap, (uint64_t)v, size, 0, 0, 0, 0, &v, &tmp);
-			r = -ENOMEM;
 			continue;
 		}
 		if (r == 0) {

@@ -323,6 +323,9 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 			? manifest_member(pkg, mt->payload_member) : NULL;
 		if (m)
 			r = elf_payload_parse(m->data, m->len, &pl[i], e);
+		else /* the caller installs such a package cold */
+			r = base_err(e, -EINVAL, "%s: %s carries no hotpatch payload", pkg->id,
+				     t->ops[i].path);
 	}
 	/* 1. every process that maps a target now */
 	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)

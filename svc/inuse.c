@@ -206,7 +206,7 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseEr
 		r = svc_proc_check(e);
 	if (r >= 0 && !(d = opendir("/proc")))
 		r = base_err(e, -errno, "/proc: cannot scan processes: %s", strerror(errno));
-	for (struct dirent *de; r >= 0 && (de = readdir(d));) {
+	for (struct dirent *de; r >= 0 && d && (de = readdir(d));) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		pid_t pid = (pid_t)atoi(de->d_name);

@@ -54,7 +54,7 @@ int svc_boot(Svc *s, SvcReport *ret, BaseErr *e)
 	if (r >= 0)
 		r = pending_replay(&s->store, SVC_BOOT_ATTEMPTS, &pr, e);
 	if (r < 0) {
-		write_boot_record(s, &rep, r, e->msg);
+		write_boot_record(s, &rep, r, e ? e->msg : base_strerror(r));
 		svc_report_free(&rep);
 		return r;
 	}
