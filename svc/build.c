@@ -281,8 +281,8 @@ static int verify_target(Work *w, size_t ti)
 		return r;
 	const char *bname = strrchr(t->base_file, '/') ? strrchr(t->base_file, '/') + 1 : t->base_file;
 	const char *pname = strrchr(t->path, '/') + 1;
-	for (size_t i = w->n_recs; i-- > 0 && r >= 0 && !w->linked[ti];) {
-		const SvcCcRecord *l = &w->recs[i];
+	for (size_t j = w->n_recs; j > 0 && r >= 0 && !w->linked[ti]; j--) { /* newest first */
+		const SvcCcRecord *l = &w->recs[j - 1];
 		ElfFile *f = NULL;
 		const char *lname = strrchr(l->output, '/') + 1;
 		if (l->kind != SVC_CC_LINK || elf_open_path(l->output, &f, NULL) < 0)

@@ -600,11 +600,11 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 		if (below && hp_effective(u->pid, &mod, &eff, &ne, NULL) >= 0) {
 			const char *lv = below;
 			int hot = 0;
-			for (size_t i = ne; i-- > 0;)
-				if (install_op(l, eff[i], f->path)) {
-					lv = eff[i];
+			for (size_t i = ne; i > 0; i--) /* newest first */
+				if (install_op(l, eff[i - 1], f->path)) {
+					lv = eff[i - 1];
 					for (size_t a = 0; a < n; a++)
-						hot |= strcmp(ids[a], eff[i]) == 0;
+						hot |= strcmp(ids[a], eff[i - 1]) == 0;
 					break;
 				}
 			snprintf(u->level, sizeof(u->level), "%s", lv);

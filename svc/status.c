@@ -238,7 +238,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		if (st.last_boot)
 			split_boot_record(&st);
 	}
-	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
+	for (size_t i = 0; scan && i < st.n_files && r >= 0; i++) { /* scan: set when n_files */
 		SvcFileStatus *f = &st.files[i];
 		f->users = BASE_TAKE_PTR(scan[i].users);
 		f->n_users = scan[i].n_users;
