@@ -14,9 +14,13 @@ LDFLAGS += $(SAN)
 # the man pages, the .deb).
 VERSION := $(shell cat VERSION)
 
-PKGS    := zlib libarchive libunwind-ptrace libunwind-generic capstone
+PKGS    := zlib libarchive libunwind-ptrace libunwind-generic
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
-DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lcapstone -ldebuginfod -lpthread
+# libdebuginfod and libcapstone are not linked: elf/debuginfod.c and
+# elf/x86.c load them on first use (libdebuginfod brings libcurl and ~30
+# libraries, libcapstone ~77,000 relocations: loading them dominated short
+# commands; docs/performance.md).
+DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lpthread
 TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 
 # Dependencies run one way: base < elf, manifest < pending < hotpatch < svc < tools.
@@ -142,7 +146,11 @@ demo: all
 build/bench-hotpatch: tests/bench-hotpatch.c build/obj/tests/testlib.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< build/obj/tests/testlib.o $(LIBS) $(DEPLIBS)
 
+# Speed figures against baselines of the same run (docs/performance.md): one
+# table, build/bench.json.  The redis build is cached under
+# /var/cache/svc-bench (or $$SVC_BENCH_CACHE): minutes the first time.
 bench: all build/bench-hotpatch
+	@sh tools/deps.sh bench
 	@bash tests/bench.sh
 
 UNITDIR ?= /lib/systemd/system

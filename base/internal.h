@@ -3,6 +3,7 @@
 #define SVC_BASE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The power-loss recorder (base/fsrecord.c).  With SVC_POWER_LOG=F set,
@@ -17,5 +18,10 @@ void base_fs_rec_write(int fd, const void *buf, size_t len);
 void base_fs_rec_fd(const char *op, int fd, unsigned long arg);
 void base_fs_rec_path(const char *op, int dfd, const char *name, int flags);
 void base_fs_rec_two(const char *op, int odfd, const char *oname, int ndfd, const char *nname);
+
+/* SHA-256 blocks with the x86 SHA extensions (base/sha256ni.c): whether
+ * this CPU has them, and the compression of nblocks 64-byte blocks. */
+int base_sha256ni_available(void);
+void base_sha256ni_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks);
 
 #endif

@@ -106,6 +106,10 @@ typedef struct ElfX86Scan {
 } ElfX86Scan;
 int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, uint64_t hi,
 		 ElfX86Scan *ret);
+/* Loads the decoder (libcapstone, dlopen'd once per process, thread-safe);
+ * elf_x86_scan does it on first use, -ENOENT if it cannot.  Call it before
+ * stopping processes, so that no pause waits for the dynamic loader. */
+int elf_x86_load(BaseErr *e);
 
 /* Serialized payload (*.hp): parse defensively (any malformed input is
  * -EBADMSG with a reason, never a crash), write deterministically. */

@@ -2,6 +2,7 @@
 #ifndef SVC_ELF_INTERNAL_H
 #define SVC_ELF_INTERNAL_H
 
+#include <capstone/capstone.h>   /* types only: x86.c loads the library */
 #include <elf.h>
 #include <stdint.h>
 #include <string.h>
@@ -158,5 +159,18 @@ int elf_build_redirect(ElfBuilder *B, ElfBuildObj *ob, const ElfDiffItem *it, El
  * DEBUGINFOD_URLS: its path in the client cache (malloc'ed); -ENOENT if no
  * server is configured or none has it. */
 int elf_debuginfod_find(const uint8_t *id, size_t id_len, char **ret_path, BaseErr *e);
+
+/* Capstone's functions (x86.c loads libcapstone with dlopen on first use);
+ * NULL, with the reason in e, when it cannot be loaded. */
+typedef struct ElfCapstone {
+	cs_err (*open)(cs_arch, cs_mode, csh *);
+	cs_err (*option)(csh, cs_opt_type, size_t);
+	cs_insn *(*malloc)(csh);
+	bool (*disasm_iter)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *);
+	bool (*insn_group)(csh, const cs_insn *, unsigned int);
+	void (*free)(cs_insn *, size_t);
+	cs_err (*close)(csh *);
+} ElfCapstone;
+const ElfCapstone *elf_capstone(BaseErr *e);
 
 #endif

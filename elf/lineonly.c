@@ -7,9 +7,8 @@
  * decode to the same instructions, the only differing bytes are the
  * immediates of `mov $imm` instructions, and each such mov sets up a call
  * that also receives __FILE__ (a string whose last path component is the
- * unit's source file name).  Anything else is a change.  This is the one
- * file that uses capstone. */
-#include <capstone/capstone.h>
+ * unit's source file name).  Anything else is a change.  Decoding through
+ * elf_capstone() (x86.c loads the library). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,9 +62,9 @@ typedef struct Insn {
 	uint8_t imm_off, imm_size;
 } Insn;
 
-static int decode(csh h, const uint8_t *code, size_t len, Insn **ret, size_t *ret_n)
+static int decode(const ElfCapstone *cs, csh h, const uint8_t *code, size_t len, Insn **ret, size_t *ret_n)
 {
-	cs_insn *in = cs_malloc(h);
+	cs_insn *in = cs->malloc(h);
 	Insn *v = calloc(len ? len : 1, sizeof(*v));
 	size_t n = 0;
 	const uint8_t *p = code;
@@ -73,14 +72,14 @@ static int decode(csh h, const uint8_t *code, size_t len, Insn **ret, size_t *re
 	uint64_t addr = 0;
 	if (!in || !v) {
 		if (in)
-			cs_free(in, 1);
+			cs->free(in, 1);
 		free(v);
 		return -ENOMEM;
 	}
-	while (left && cs_disasm_iter(h, &p, &left, &addr, in))
+	while (left && cs->disasm_iter(h, &p, &left, &addr, in))
 		v[n++] = (Insn){ in->address, in->size, in->id, in->detail->x86.encoding.imm_offset,
 				 in->detail->x86.encoding.imm_size };
-	cs_free(in, 1);
+	cs->free(in, 1);
 	if (left) {
 		free(v);
 		return 0; /* undecodable: not provably line-only */
@@ -95,16 +94,19 @@ int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint3
 	const ElfSection *a = &old_o->sections[os], *b = &new_o->sections[ns];
 	if (a->size != b->size || !a->data || !b->data)
 		return 0;
+	const ElfCapstone *cs = elf_capstone(e);
+	if (!cs)
+		return -ENOENT;
 	csh h;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+	if (cs->open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
 		return base_err(e, -ENOMEM, "capstone: cannot open an x86-64 decoder");
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	cs->option(h, CS_OPT_DETAIL, CS_OPT_ON);
 	Insn *ia = NULL, *ib = NULL;
 	size_t na = 0, nb = 0;
-	int r = decode(h, a->data, a->size, &ia, &na);
+	int r = decode(cs, h, a->data, a->size, &ia, &na);
 	if (r > 0)
-		r = decode(h, b->data, b->size, &ib, &nb);
-	cs_close(&h);
+		r = decode(cs, h, b->data, b->size, &ib, &nb);
+	cs->close(&h);
 	if (r > 0 && na != nb)
 		r = 0;
 	size_t moved = 0;

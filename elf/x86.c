@@ -8,22 +8,75 @@
  * whose "detail" mode gives the branch groups and immediate targets directly,
  * while Debian's Zydis (libzydis-dev) is a 3.x API that 4.x reworked, and we
  * only need a decoder, not its formatter or encoder. */
-#include <capstone/capstone.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "elf/internal.h"
+
+/* Loaded with dlopen, once per process, on first use: libcapstone carries
+ * ~77,000 relative relocations (its instruction tables are pointers), and
+ * relocating them at every exec was the largest single cost of short
+ * commands such as `svc inspect` and `svc boot`, which never decode
+ * (docs/performance.md).  A caller about to stop processes loads it first
+ * (elf_x86_load), so no pause ever waits for the loader.  This is the one
+ * file that loads capstone; elf/lineonly.c decodes through elf_capstone(). */
+#define CAPSTONE_SONAME "libcapstone.so.4"
+
+static ElfCapstone cs;
+static char cs_why[160];
+static int cs_r;
+static pthread_once_t cs_once = PTHREAD_ONCE_INIT;
+
+static void cs_load(void)
+{
+	/* never dlclose'd: the process keeps the decoder once it needed it */
+	void *h = dlopen(CAPSTONE_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(cs_why, sizeof(cs_why), "cannot load %s: %s", CAPSTONE_SONAME, dlerror());
+		cs_r = -ENOENT;
+		return;
+	}
+	*(void **)&cs.open = dlsym(h, "cs_open");
+	*(void **)&cs.option = dlsym(h, "cs_option");
+	*(void **)&cs.malloc = dlsym(h, "cs_malloc");
+	*(void **)&cs.disasm_iter = dlsym(h, "cs_disasm_iter");
+	*(void **)&cs.insn_group = dlsym(h, "cs_insn_group");
+	*(void **)&cs.free = dlsym(h, "cs_free");
+	*(void **)&cs.close = dlsym(h, "cs_close");
+	if (!cs.open || !cs.option || !cs.malloc || !cs.disasm_iter || !cs.insn_group ||
+	    !cs.free || !cs.close) {
+		snprintf(cs_why, sizeof(cs_why), "%s lacks the decoder functions", CAPSTONE_SONAME);
+		cs_r = -ENOENT;
+	}
+}
+
+int elf_x86_load(BaseErr *e)
+{
+	pthread_once(&cs_once, cs_load);
+	if (cs_r < 0)
+		return base_err(e, cs_r, "x86 decoder: %s", cs_why);
+	return 0;
+}
+
+const ElfCapstone *elf_capstone(BaseErr *e)
+{
+	return elf_x86_load(e) < 0 ? NULL : &cs;
+}
 
 int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, uint64_t hi,
 		 ElfX86Scan *ret)
 {
 	ElfX86Scan out = { .first_len = 0 };
 	csh h;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+	if (elf_x86_load(NULL) < 0)
+		return -ENOENT;
+	if (cs.open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
 		return -ENOMEM;
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
-	cs_insn *insn = cs_malloc(h);
+	cs.option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	cs_insn *insn = cs.malloc(h);
 	if (!insn) {
-		cs_close(&h);
+		cs.close(&h);
 		return -ENOMEM;
 	}
 	const uint8_t *p = code;
@@ -31,7 +84,7 @@ int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, ui
 	uint64_t at = addr;
 	while (left) {
 		uint64_t here = at;
-		if (!cs_disasm_iter(h, &p, &left, &at, insn)) {
+		if (!cs.disasm_iter(h, &p, &left, &at, insn)) {
 			/* data or padding we cannot read as code: what follows is
 			 * unknown, so the caller must assume the worst */
 			out.undecoded = here;
@@ -39,8 +92,8 @@ int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, ui
 		}
 		if (!out.first_len)
 			out.first_len = insn->size;
-		bool jump = cs_insn_group(h, insn, CS_GRP_JUMP);
-		if (!jump && !cs_insn_group(h, insn, CS_GRP_CALL))
+		bool jump = cs.insn_group(h, insn, CS_GRP_JUMP);
+		if (!jump && !cs.insn_group(h, insn, CS_GRP_CALL))
 			continue;
 		const cs_x86 *x = &insn->detail->x86;
 		if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
@@ -53,8 +106,8 @@ int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, ui
 			out.indirect = here;
 		}
 	}
-	cs_free(insn, 1);
-	cs_close(&h);
+	cs.free(insn, 1);
+	cs.close(&h);
 	*ret = out;
 	return 0;
 }

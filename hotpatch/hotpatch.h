@@ -44,6 +44,17 @@ typedef struct HpOpts {
 
 /* What one call did to one process.  Filled on success and, as far as it
  * got, on failure (result, msg, unsafe_tid), so a pool can report each PID. */
+/* Where the pause of the successful attempt went (HpReport.phase_ns). */
+typedef enum HpPhase {
+	HP_PH_STOP,             /* first interrupt -> every thread stopped */
+	HP_PH_CHECK,            /* state, lineage and site bytes re-read */
+	HP_PH_SAFETY,           /* registers, stack words, unwinding */
+	HP_PH_MAP,              /* code placed in the process (injected calls) */
+	HP_PH_WRITE,            /* record, redirects, commit */
+	HP_PH_RESUME,           /* registers restored, threads detached */
+	HP_PH_COUNT
+} HpPhase;
+
 typedef struct HpReport {
 	pid_t pid;
 	int result;             /* 0 or a negative errno (domain codes first) */
@@ -55,6 +66,8 @@ typedef struct HpReport {
 	uint64_t pause_ns;      /* first interrupt -> last thread resumed */
 	uint64_t total_ns;      /* whole call */
 	unsigned syscalls;      /* system calls injected */
+	unsigned runs;          /* times the target ran injected code (round trips) */
+	uint64_t phase_ns[HP_PH_COUNT];
 	uint64_t blob;          /* address of the new code in the process */
 	uint64_t blob_size;
 	pid_t unsafe_tid;       /* the thread that made it unsafe, if any */

@@ -38,6 +38,11 @@ int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len);
 
 /* ---- modules in memory (module.c) ---------------------------------------- */
 
+/* What a module's .dynamic says about its symbols (module.c). */
+typedef struct HpDynInfo {
+	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
+} HpDynInfo;
+
 typedef struct HpModule {
 	const char *path;       /* points into the HpMaps it came from */
 	unsigned dev_major, dev_minor;
@@ -48,12 +53,20 @@ typedef struct HpModule {
 	uint64_t dynamic;       /* PT_DYNAMIC address, 0 if none */
 	uint8_t build_id[64];
 	size_t build_id_len;
+	/* the unused tail of the last page of an executable segment: mapped
+	 * r-x, beyond every segment's bytes, so nothing runs or reads it
+	 * (0 if under HP_CAVE_MIN bytes) */
+	uint64_t cave, cave_len;
+	HpDynInfo dyn;          /* read on the first symbol lookup */
+	int dyn_read;           /* 0 not yet, 1 read, < 0 the error */
 } HpModule;
+
+#define HP_CAVE_MIN 160
 
 /* Every ELF file mapped at offset 0 by the process, in address order. */
 int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), in module order. */
-int hp_symbol_resolve(int memfd, const HpModule *mods, size_t n, const char *name,
+int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr);
 /* GNU build-id of an ELF file open at fd. */
 int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len);
@@ -77,6 +90,7 @@ typedef struct HpTracee {
 	uint64_t t_stopped;     /* all stopped */
 	uint64_t t_resumed;     /* last detach */
 	unsigned syscalls;
+	unsigned runs;          /* round trips: the target ran injected code */
 	int seccomp;            /* Seccomp: of /proc/PID/status (0 none, 1 strict,
 				 * 2 filter): non-zero seizes with
 				 * PTRACE_O_SUSPEND_SECCOMP */
@@ -166,6 +180,8 @@ typedef struct HpStateStale {
 	/* uint64_t size[n_sites] follow */
 } HpStateStale;
 
+bool hp_state_hdr_unborn(const HpStateHdr *h);
+void hp_state_hdr_init(HpStateHdr *h);
 /* The state mapping of a process, located through its maps. */
 int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
 /* Decode the state at addr (0: empty state). */
@@ -233,7 +249,13 @@ typedef struct HpSession {
 	pid_t stale_tid;
 	size_t stale_site;
 	char stale_msg[128];
+	uint64_t t_mark;        /* end of the last timed phase */
+	uint64_t insn;          /* a `syscall` instruction found (0: not yet) */
+	int lockfd;             /* holds this pid's byte of HP_LOCK_PATH, or -1 */
 } HpSession;
+
+/* Patchers of one process take turns (see session.c). */
+#define HP_LOCK_PATH "/run/svc-hotpatch.lock"
 
 int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e);
 void hp_session_done(HpSession *s);
@@ -247,6 +269,8 @@ void hp_crash_point(const char *step);
 typedef int (*HpCheckFn)(HpSession *s, void *ctx, BaseErr *e);
 int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e);
 void hp_report_fill(HpSession *s, int r, const BaseErr *e);
+/* The time since the last mark goes to phase ph of the report. */
+void hp_phase(HpSession *s, HpPhase ph);
 /* One call on one process with a payload: open, op, report, close. */
 int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
 			int (*op)(HpSession *, const ElfPayload *, BaseErr *),
@@ -271,13 +295,19 @@ size_t hp_injector(const HpTracee *tr);
 int hp_syscall_insn(HpSession *s, uint64_t *ret, BaseErr *e);
 int hp_rsys(HpSession *s, uint64_t insn, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 	    uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, BaseErr *e);
-/* Map size bytes R+X, within rel32 reach of s->mod when near is set. */
-int hp_map_code(HpSession *s, uint64_t insn, uint64_t size, bool near, uint64_t *ret,
-		BaseErr *e);
+/* Place blob_size bytes of fresh R+X memory (within rel32 reach of s->mod
+ * when near; none when blob_size is 0) and the state mapping if the process
+ * has none (s->state_addr set then), in as few injected runs as possible:
+ * usually one.  Crash points "mapped" and "state" follow each. */
+int hp_place(HpSession *s, uint64_t blob_size, bool near, uint64_t *ret_blob, BaseErr *e);
+/* munmap in the target (best effort, for undoing a placement). */
+void hp_unmap(HpSession *s, uint64_t addr, uint64_t size);
 
 /* ---- state writer (writer.c) --------------------------------------------- */
 
-int hp_state_create(HpSession *s, uint64_t insn, uint64_t scratch, BaseErr *e);
+/* Take the state mapping a stub created (fd, ftruncate's result and the
+ * address as the stub left them in its registers): write the header. */
+int hp_state_adopt(HpSession *s, int64_t fd, int64_t tr, int64_t addr, BaseErr *e);
 int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t flags,
 		 uint64_t blob, uint64_t blob_size, uint64_t *ret_rec_addr, BaseErr *e);
 int hp_rec_status(HpSession *s, uint64_t rec_addr, uint32_t status);

@@ -45,6 +45,21 @@ static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
 	mod->start = mp->start;
 	mod->bias = mp->start - first_load;
 	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) && ph[i].p_memsz) {
+			uint64_t end = mod->bias + ph[i].p_vaddr + ph[i].p_memsz;
+			uint64_t at = (end + 15) & ~(uint64_t)15, page_end = (end + 4095) & ~(uint64_t)4095;
+			bool free = at < page_end && page_end - at >= HP_CAVE_MIN &&
+				    page_end - at > mod->cave_len;
+			for (size_t k = 0; free && k < n; k++) {
+				uint64_t lo = mod->bias + ph[k].p_vaddr, hi = lo + ph[k].p_memsz;
+				if (ph[k].p_type == PT_LOAD && k != i && lo < page_end && hi > at)
+					free = false;   /* another segment shares the page */
+			}
+			if (free) {
+				mod->cave = at;
+				mod->cave_len = page_end - at;
+			}
+		}
 		if (ph[i].p_type == PT_DYNAMIC)
 			mod->dynamic = mod->bias + ph[i].p_vaddr;
 		if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096 && !mod->build_id_len) {
@@ -93,9 +108,7 @@ int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n)
 
 /* ---- dynamic symbols ------------------------------------------------------ */
 
-typedef struct DynInfo {
-	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
-} DynInfo;
+typedef HpDynInfo DynInfo;
 
 static int dyn_info(int memfd, const HpModule *mod, DynInfo *di)
 {
@@ -244,13 +257,17 @@ static int lookup_sysv(int memfd, const DynInfo *di, const char *name, uint64_t 
 	return 0;
 }
 
-int hp_symbol_resolve(int memfd, const HpModule *mods, size_t n, const char *name,
+int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr)
 {
 	for (size_t i = 0; i < n; i++) {
-		DynInfo di;
-		if (dyn_info(memfd, &mods[i], &di) < 0)
+		if (!mods[i].dyn_read) {
+			int q = dyn_info(memfd, &mods[i], &mods[i].dyn);
+			mods[i].dyn_read = q < 0 ? q : 1;
+		}
+		if (mods[i].dyn_read < 0)
 			continue;
+		const DynInfo di = mods[i].dyn;
 		int r = 0;
 		if (di.gnu_hash)
 			r = lookup_gnu(memfd, &di, name, mods[i].bias, ret_addr);

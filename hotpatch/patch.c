@@ -290,10 +290,11 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 {
 	ApplyCtx *c = vctx;
 	int r;
-	if (!s->state_addr) {
-		/* no state when we looked, with the process running: another
-		 * patcher may have created one since (ptrace only serialises
-		 * the stops).  Look again, now that nothing can change. */
+	if (!s->state_addr && s->lockfd < 0) {
+		/* no state when we looked, with the process running, and no
+		 * lock: another patcher may have created one since (ptrace only
+		 * serialises the stops).  Look again, now that nothing can
+		 * change. */
 		HpMaps m;
 		r = hp_maps_read(s->pid, &m, e);
 		if (r < 0)
@@ -302,9 +303,11 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 			s->state_addr = 0;
 		hp_maps_free(&m);
 	}
-	r = hp_state_reload(s, e);
-	if (r < 0)
-		return r;
+	if (s->lockfd < 0) {
+		r = hp_state_reload(s, e);
+		if (r < 0)
+			return r;
+	}
 	r = effective_has(s, c->p->fix_id);
 	if (r != 0) {
 		c->noop = r > 0;
@@ -416,7 +419,6 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	 * reuse it when the relocated bytes are the same */
 	uint64_t blob = 0;
 	bool mapped_now = false;
-	uint64_t insn = 0;
 	for (size_t i = s->state->n_fixes; i-- > 0 && !blob;) {
 		const HpFixInfo *f = &s->state->fixes[i];
 		if (f->status != HP_FIX_REVERTED || strcmp(f->fix_id, p->fix_id) != 0 ||
@@ -432,20 +434,10 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 		}
 	}
 	if (!blob) {
-		r = hp_syscall_insn(s, &insn, e);
-		if (r < 0)
-			goto out;
-		r = hp_map_code(s, insn, blob_size, near, &blob, e);
+		r = hp_place(s, blob_size, near, &blob, e);
 		if (r < 0)
 			goto out;
 		mapped_now = true;
-		hp_crash_point("mapped");
-		if (!s->state_addr) {
-			r = hp_state_create(s, insn, blob, e);
-			if (r < 0)
-				goto out;
-			hp_crash_point("state");
-		}
 		r = relocate(s, p, syms, blob, code, e);
 		if (r == 0) {
 			r = hp_mem_write(s->memfd, blob, code, p->code_len);
@@ -460,6 +452,7 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 		if (r < 0)
 			goto out;
 	}
+	hp_phase(s, HP_PH_MAP);
 
 	/* a thread left in the SIGTRAP stop of injected code is safe should
 	 * we die now: the kernel's detach at our exit cancels that signal
@@ -497,14 +490,12 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	if (r < 0)
 		base_err(e, r, "pid %d: committing state: %s", (int)s->pid, strerror(-r));
 	hp_crash_point("committed");
+	hp_phase(s, HP_PH_WRITE);
 	s->rep->blob = blob;
 	s->rep->blob_size = blob_size;
 out:
-	if (r < 0 && mapped_now) {
-		int64_t ign;
-		BaseErr tmp = { 0 };
-		hp_rsys(s, insn, SYS_munmap, blob, blob_size, 0, 0, 0, 0, &ign, &tmp);
-	}
+	if (r < 0 && mapped_now)
+		hp_unmap(s, blob, blob_size);
 	int r2 = hp_ptrace_resume(&s->tr);
 	if (r == 0 && r2 < 0)
 		r = base_err(e, r2, "pid %d: resuming: %s", (int)s->pid, strerror(-r2));
@@ -753,18 +744,13 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 		return hp_ptrace_resume(&s->tr);
 	}
 	if (!s->state_addr) {
-		/* the state mapping is created by a stub run from fresh code
-		 * memory: one page, left mapped.  Unmapping it took one more
-		 * injected syscall right after the stub, and with the tool
-		 * killed after that the process died of SIGTRAP at its next
-		 * stop (test "unbake killed ..."; cause not pinned down: an
-		 * injected mmap alone, as in apply, does not show it). */
-		uint64_t insn = 0, scratch = 0;
-		r = hp_syscall_insn(s, &insn, e);
-		if (r == 0)
-			r = hp_map_code(s, insn, HP_PAGE, false, &scratch, e);
-		if (r == 0)
-			r = hp_state_create(s, insn, scratch, e);
+		/* the state mapping: one stub run (hp_place), left mapped.  When
+		 * the stub ran from a scratch page, unmapping that page took one
+		 * more injected syscall right after the stub, and with the tool
+		 * killed after that the process died of SIGTRAP at its next stop
+		 * (test "unbake killed ..."): the scratch page stays. */
+		uint64_t none;
+		r = hp_place(s, 0, false, &none, e);
 		if (r < 0)
 			goto out;
 	}

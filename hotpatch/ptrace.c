@@ -178,14 +178,25 @@ static int seize_new(HpTracee *tr)
 		 * tracer not itself under seccomp; else EPERM, and the
 		 * process is refused by name before anything is injected. */
 		long opts = PTRACE_O_TRACECLONE | (tr->seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
-		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0) {
-			if (errno == ESRCH)
+		int err = ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0 ? errno : 0;
+		if (tr->seccomp < 0 && (err == EPERM || err == EINVAL)) {
+			/* mode unknown (not read, to save a /proc read per
+			 * process) and suspension refused: read it now; an
+			 * unfiltered target is seized without suspension */
+			if (hp_proc_seccomp(tr->pid, &tr->seccomp) < 0)
+				tr->seccomp = 2;
+			if (tr->seccomp == 0)
+				err = ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0 ?
+				      errno : 0;
+		}
+		if (err) {
+			if (err == ESRCH)
 				continue;   /* exited meanwhile */
-			if (tr->seccomp && (errno == EPERM || errno == EINVAL)) {
+			if (tr->seccomp && (err == EPERM || err == EINVAL)) {
 				r = -SEIZE_NO_SUSPEND;
 				break;
 			}
-			r = errno == EPERM ? eperm_reason(tr->pid, tid) : -errno;
+			r = err == EPERM ? eperm_reason(tr->pid, tid) : -err;
 			if (r == 0)
 				continue;
 			if (r < 0)
@@ -426,6 +437,7 @@ int hp_ptrace_syscall(HpTracee *tr, size_t i, uint64_t insn, long nr,
 		if (now.rip == insn + 2) {
 			*ret = (int64_t)now.rax;
 			tr->syscalls++;
+			tr->runs++;
 			restore_now(t);
 			return 0;
 		}
@@ -455,8 +467,18 @@ int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uin
 		int event = status >> 16, sig = WSTOPSIG(status);
 		if (event == 0 && sig == SIGTRAP && out->rip == end) {
 			tr->syscalls++;
+			tr->runs++;
 			restore_now(t);
 			return 0;
+		}
+		bool ours = out->rip >= in->rip && out->rip < end;
+		if (event == 0 && ours && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+					   sig == SIGFPE)) {
+			/* the injected code faulted: never hand that signal to the
+			 * process (it would die of our fault) */
+			restore_now(t);
+			return base_err(e, -EFAULT, "pid %d: injected code faulted (signal %d at "
+					"%#llx)", (int)tr->pid, sig, (unsigned long long)out->rip);
 		}
 		if (event == 0 && sig != SIGTRAP)
 			t->sig = sig;   /* not ours: hand it back at detach */

@@ -2,6 +2,7 @@
  * with the consistency check passed (retrying with back-off until the
  * deadline), resume, and the report of what was done.  The kernel's
  * livepatch calls this part core.c. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,35 @@ void hp_session_done(HpSession *s)
 	hp_maps_free(&s->maps);
 	if (s->memfd >= 0)
 		close(s->memfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd);   /* releases the lock */
+}
+
+/* Patchers of one process take turns: an OFD lock on byte PID of one file,
+ * taken before the session reads anything and held until it is done.  Only
+ * a patcher writes the in-process state, and only one holding the lock
+ * patches, so what the session read while the process ran (the state, or
+ * its absence) still holds once the process is stopped, and the stop need
+ * not read it again.  Without the lock (no /run, not root, or another
+ * patcher holding it past the wait) the stop re-reads maps and state: the
+ * ptrace stop alone serialises patchers, only at a higher price. */
+static int lock_take(pid_t pid, uint32_t wait_ms)
+{
+	int fd = open(HP_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = pid, .l_len = 1 };
+	uint64_t deadline = base_now_ns() + (uint64_t)wait_ms * 1000000ull;
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return fd;
+		int err = errno;
+		if ((err != EAGAIN && err != EACCES && err != EINTR) || base_now_ns() > deadline) {
+			close(fd);
+			return -err;
+		}
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
 }
 
 static void opts_fill(HpOpts *o, const HpOpts *in)
@@ -72,15 +102,21 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 {
 	memset(s, 0, sizeof(*s));
 	s->memfd = -1;
+	s->lockfd = -1;
 	s->pid = pid;
 	s->rep = rep;
 	opts_fill(&s->o, opts);
+	int l = lock_take(pid, s->o.deadline_ms);
+	s->lockfd = l >= 0 ? l : -1;
 	int r = hp_mem_open(pid, true, &s->memfd);
 	if (r < 0)
 		return base_err(e, r, "pid %d: /proc/%d/mem: %s", (int)pid, (int)pid,
 				base_strerror(r));
 	s->tr.pid = pid;
-	r = hp_proc_seccomp(pid, &s->tr.seccomp);
+	/* root seizes with seccomp suspended whatever the mode (a no-op for
+	 * an unfiltered process) and reads the mode only if that is refused */
+	s->tr.seccomp = -1;
+	r = geteuid() == 0 ? 0 : hp_proc_seccomp(pid, &s->tr.seccomp);
 	if (r < 0)
 		return base_err(e, r, "pid %d: /proc/%d/status: %s", (int)pid, (int)pid,
 				base_strerror(r));
@@ -108,10 +144,15 @@ int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e)
 		int r = hp_ptrace_stop(&s->tr, (uint64_t)s->o.stop_timeout_ms * 1000000ull, e);
 		if (r < 0)
 			return r;
+		memset(s->rep->phase_ns, 0, sizeof(s->rep->phase_ns));
+		s->t_mark = s->tr.t_first;
+		hp_phase(s, HP_PH_STOP);
 		r = check(s, ctx, e);
+		hp_phase(s, HP_PH_CHECK);
 		if (r == 0) {
 			pid_t tid = 0;
 			r = hp_safety_check(s, &tid, e);
+			hp_phase(s, HP_PH_SAFETY);
 			if (r == 0)
 				return 0;
 			if (r > 0 && base_now_ns() > deadline) {
@@ -140,6 +181,14 @@ int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e)
 	}
 }
 
+void hp_phase(HpSession *s, HpPhase ph)
+{
+	uint64_t now = base_now_ns();
+	if (s->t_mark && now > s->t_mark)
+		s->rep->phase_ns[ph] += now - s->t_mark;
+	s->t_mark = now;
+}
+
 void hp_report_fill(HpSession *s, int r, const BaseErr *e)
 {
 	HpReport *rep = s->rep;
@@ -156,6 +205,9 @@ void hp_report_fill(HpSession *s, int r, const BaseErr *e)
 		rep->stop_ns = s->tr.t_stopped > s->tr.t_first ? s->tr.t_stopped - s->tr.t_first : 0;
 	}
 	rep->syscalls = s->tr.syscalls;
+	rep->runs = s->tr.runs;
+	if (s->t_mark && s->tr.t_resumed > s->t_mark)
+		rep->phase_ns[HP_PH_RESUME] = s->tr.t_resumed - s->t_mark;
 }
 
 

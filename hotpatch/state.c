@@ -17,6 +17,7 @@
  * old function sizes); HP_REC_STALE says the tail's thread is meaningful.
  * A record flagged HP_REC_BAKED is not code of ours: it says hp_unbake took
  * a fix baked into the mapped file out of this process (lineage.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,8 @@ static int read_hdr(int memfd, pid_t pid, uint64_t addr, HpStateHdr *h, BaseErr 
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading state at %#llx: %s", (int)pid,
 				(unsigned long long)addr, strerror(-r));
+	if (hp_state_hdr_unborn(h))
+		return 1;
 	/* the mapping belongs to another process, which may have written any
 	 * bytes there: every field is bounded before it is used in arithmetic
 	 * (a capacity below the header size would wrap the subtraction, a
@@ -68,6 +71,24 @@ int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off)
 	return 0;
 }
 
+/* A mapping the creating stub made, whose header its patcher did not live
+ * to write (all zero): an empty state, which the next writer completes. */
+bool hp_state_hdr_unborn(const HpStateHdr *h)
+{
+	static const HpStateHdr zero;
+	return memcmp(h, &zero, sizeof(zero)) == 0;
+}
+
+void hp_state_hdr_init(HpStateHdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, HP_STATE_MAGIC, 8);
+	h->version = HP_STATE_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->capacity = HP_STATE_SIZE;
+	snprintf(h->name, sizeof(h->name), "%s", HP_STATE_NAME);
+}
+
 void hp_state_free(HpState *s)
 {
 	if (!s)
@@ -95,6 +116,10 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 	int r = read_hdr(memfd, pid, addr, &h, e);
 	if (r < 0)
 		goto fail;
+	if (r > 0) {   /* no header yet: no record either */
+		*ret = s;
+		return 0;
+	}
 	buf = malloc(h.used ? h.used : 1);
 	s->fixes = calloc(h.n_records ? h.n_records : 1, sizeof(HpFixInfo));
 	if (!buf || !s->fixes) {

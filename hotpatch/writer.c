@@ -1,5 +1,5 @@
-/* The state writer: creates the state mapping in the target (one injected
- * stub) and appends or rewrites records through /proc/PID/mem.  The layout
+/* The state writer: takes the state mapping a stub created in the target
+ * (inject.c) and appends or rewrites records through /proc/PID/mem.  The layout
  * and the reader are state.c. */
 #include <stddef.h>
 #include <stdio.h>
@@ -9,64 +9,19 @@
 
 #include "hotpatch/internal.h"
 
-int hp_state_create(HpSession *s, uint64_t insn, uint64_t scratch, BaseErr *e)
+int hp_state_adopt(HpSession *s, int64_t fd, int64_t tr, int64_t addr, BaseErr *e)
 {
-	HpStateHdr h = { 0 };
-	memcpy(h.magic, HP_STATE_MAGIC, 8);
-	h.version = HP_STATE_VERSION;
-	h.hdr_size = sizeof(h);
-	h.capacity = HP_STATE_SIZE;
-	snprintf(h.name, sizeof(h.name), "%s", HP_STATE_NAME);
-	/* memfd_create, ftruncate, mmap, close in one round trip instead of
-	 * four: a stub written into the freshly mapped (not yet filled) code
-	 * blob, with the name after it.  rbx = fd, rbp = ftruncate's result,
-	 * r13 = the mapping, r12 = the size (in). */
-	static const uint8_t stub[] = {
-		0xb8, 0x3f, 0x01, 0x00, 0x00,             /* mov $SYS_memfd_create,%eax */
-		0xbe, 0x01, 0x00, 0x00, 0x00,             /* mov $MFD_CLOEXEC,%esi */
-		0x0f, 0x05, 0x48, 0x89, 0xc3,             /* syscall; mov %rax,%rbx */
-		0xb8, 0x4d, 0x00, 0x00, 0x00,             /* mov $SYS_ftruncate,%eax */
-		0x48, 0x89, 0xdf, 0x4c, 0x89, 0xe6,       /* mov %rbx,%rdi; mov %r12,%rsi */
-		0x0f, 0x05, 0x48, 0x89, 0xc5,             /* syscall; mov %rax,%rbp */
-		0xb8, 0x09, 0x00, 0x00, 0x00,             /* mov $SYS_mmap,%eax */
-		0x31, 0xff, 0x4c, 0x89, 0xe6,             /* xor %edi,%edi; mov %r12,%rsi */
-		0xba, 0x01, 0x00, 0x00, 0x00,             /* mov $PROT_READ,%edx */
-		0x41, 0xba, 0x02, 0x00, 0x00, 0x00,       /* mov $MAP_PRIVATE,%r10d */
-		0x49, 0x89, 0xd8, 0x45, 0x31, 0xc9,       /* mov %rbx,%r8; xor %r9d,%r9d */
-		0x0f, 0x05, 0x49, 0x89, 0xc5,             /* syscall; mov %rax,%r13 */
-		0xb8, 0x03, 0x00, 0x00, 0x00,             /* mov $SYS_close,%eax */
-		0x48, 0x89, 0xdf, 0x0f, 0x05, 0xcc,       /* mov %rbx,%rdi; syscall; int3 */
-	};
-	uint8_t code[sizeof(stub) + sizeof(h.name)];
-	memcpy(code, stub, sizeof(stub));
-	memcpy(code + sizeof(stub), h.name, sizeof(h.name));
-	int r = hp_mem_write(s->memfd, scratch, code, sizeof(code));
-	if (r < 0)
-		return base_err(e, r, "pid %d: writing: %s", (int)s->pid, strerror(-r));
-	size_t ti = hp_injector(&s->tr);
-	r = hp_ptrace_regs(&s->tr, ti);
-	if (r < 0)
-		return base_err(e, r, "pid %d: registers: %s", (int)s->pid, strerror(-r));
-	struct user_regs_struct in = s->tr.t[ti].regs, out;
-	in.rip = scratch;
-	in.rdi = scratch + sizeof(stub);
-	in.r12 = HP_STATE_SIZE;
-	r = hp_ptrace_run(&s->tr, ti, &in, scratch + sizeof(stub), &out, e);
-	if (r < 0)
-		return r;
-	int64_t fd = (int64_t)out.rbx, tr = (int64_t)out.rbp, addr = (int64_t)out.r13;
 	bool mapped = !(addr < 0 && addr > -4096);
 	if (fd < 0 || tr != 0 || !mapped) {
-		if (mapped) {
-			int64_t ign;
-			BaseErr tmp = { 0 };
-			hp_rsys(s, insn, SYS_munmap, (uint64_t)addr, HP_STATE_SIZE, 0, 0, 0, 0, &ign, &tmp);
-		}
+		if (mapped)
+			hp_unmap(s, (uint64_t)addr, HP_STATE_SIZE);
 		int err = fd < 0 ? (int)fd : tr != 0 ? (int)tr : (int)addr;
 		return base_err(e, err, "pid %d: creating the state mapping: %s", (int)s->pid,
 				strerror(-err));
 	}
-	r = hp_mem_write(s->memfd, (uint64_t)addr, &h, sizeof(h));
+	HpStateHdr h;
+	hp_state_hdr_init(&h);
+	int r = hp_mem_write(s->memfd, (uint64_t)addr, &h, sizeof(h));
 	if (r < 0)
 		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
 	s->state_addr = (uint64_t)addr;
@@ -82,6 +37,8 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 	int r = hp_mem_read(s->memfd, s->state_addr, &h, sizeof(h));
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading state: %s", (int)s->pid, strerror(-r));
+	if (hp_state_hdr_unborn(&h))
+		hp_state_hdr_init(&h);   /* its creator died before the header */
 	size_t plain = sizeof(HpStateRec) + s->n_sites * sizeof(HpStateSite);
 	size_t sz = plain + sizeof(HpStateStale) + 8 * s->n_sites;
 	_cleanup_free_ uint8_t *buf = calloc(1, sz);

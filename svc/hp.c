@@ -20,8 +20,14 @@ static int run_pool(const pid_t *pids, size_t n, unsigned workers, const ElfPayl
 		return -ENOMEM;
 	}
 	memcpy(run.pids, pids, n * sizeof(*pids));
+	/* the x86 decoder is loaded on first use: before any stop */
+	int r = n ? elf_x86_load(e) : 0;
+	if (r < 0) {
+		svc_hp_run_free(&run);
+		return r;
+	}
 	uint64_t t0 = base_now_ns();
-	int r = n == 0 ? 0
+	r = n == 0 ? 0
 		: p ? hp_apply_many(run.pids, n, workers, p, NULL, run.reports, e)
 		    : hp_revert_many(run.pids, n, workers, fix_id, NULL, run.reports, e);
 	run.wall_ns = base_now_ns() - t0;

@@ -10,14 +10,22 @@
 #include "elf/elf.h"
 #include "svc/internal.h"
 
-static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
+static int open_input(const char *path, int *ret_fd, BaseErr *e)
 {
-	_cleanup_close_ int fd = -1;
-	int r = base_fs_open_regular(AT_FDCWD, path, 0, &fd);
+	int r = base_fs_open_regular(AT_FDCWD, path, 0, ret_fd);
 	if (r == -EINVAL)
 		return base_err(e, r, "%s: not a regular file", path);
 	if (r < 0)
 		return base_err(e, r, "%s: %s", path, strerror(-r));
+	return 0;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len, struct stat *st, BaseErr *e)
+{
+	_cleanup_close_ int fd = -1;
+	int r = open_input(path, &fd, e);
+	if (r < 0)
+		return r;
 	if (fstat(fd, st) < 0)
 		return base_err(e, -errno, "%s: %s", path, strerror(errno));
 	r = base_fs_read_fd(fd, MANIFEST_MAX_PACKAGE, buf, len);
@@ -186,23 +194,42 @@ int svc_pack(const SvcPackSpec *spec, SvcPackResult *ret, BaseErr *e)
 	return r;
 }
 
-int svc_inspect(const char *path, BaseBuf *out, BaseErr *e)
+/* The first bytes of path (fewer at its end); 0 or a negative errno. */
+static int read_magic(const char *path, uint8_t *buf, size_t cap, size_t *ret_len, BaseErr *e)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	struct stat st;
-	int r = read_file(path, &buf, &len, &st, e);
+	_cleanup_close_ int fd = -1;
+	int r = open_input(path, &fd, e);
 	if (r < 0)
 		return r;
-	if (len >= 8 && memcmp(buf, "SVCHP\r\n\x1a", 8) == 0) {
+	ssize_t n = pread(fd, buf, cap, 0);
+	if (n < 0)
+		return base_err(e, -errno, "%s: %s", path, strerror(errno));
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int svc_inspect(const char *path, BaseBuf *out, BaseErr *e)
+{
+	uint8_t *buf = NULL, magic[8];
+	size_t len = 0;
+	struct stat st;
+	/* a package is read once, as a stream, by manifest_open: only payloads
+	 * and ELF files are read whole here */
+	int r = read_magic(path, magic, sizeof(magic), &len, e);
+	if (r < 0)
+		return r;
+	int package = len >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	if (!package && (r = read_file(path, &buf, &len, &st, e)) < 0)
+		return r;
+	if (!package && len >= 8 && memcmp(buf, "SVCHP\r\n\x1a", 8) == 0) {
 		ElfPayload *p = NULL;
 		r = elf_payload_parse(buf, len, &p, e);
 		if (r >= 0)
 			r = elf_payload_describe(p, out);
 		elf_payload_free(p);
-	} else if (len >= 4 && memcmp(buf, "\x7f" "ELF", 4) == 0) {
+	} else if (!package && len >= 4 && memcmp(buf, "\x7f" "ELF", 4) == 0) {
 		r = elf_describe_lineage(buf, len, out, e);
-	} else if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+	} else if (package) {
 		/* a package: its manifest as signed (no trust check here: inspect
 		 * shows, install verifies), then each payload */
 		ManifestPackage *pkg = NULL;

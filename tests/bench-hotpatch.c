@@ -153,10 +153,50 @@ static void pctl(uint64_t *v, size_t n, double *med, double *p99)
 	*p99 = v[k < n ? k : n - 1] / 1e6;
 }
 
+/* p10 and p90 of v (already sorted by pctl) */
+static void spread(const uint64_t *v, size_t n, double *p10, double *p90)
+{
+	*p10 = v[n / 10] / 1e6;
+	*p90 = v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1] / 1e6;
+}
+
+/* Private memory of a process (smaps_rollup: Private_Clean + Private_Dirty), KiB. */
+static long private_kib(pid_t pid)
+{
+	char fn[64], line[256];
+	snprintf(fn, sizeof(fn), "/proc/%d/smaps_rollup", (int)pid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return -1;
+	long sum = 0, v;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Private_Clean: %ld kB", &v) == 1 ||
+		    sscanf(line, "Private_Dirty: %ld kB", &v) == 1)
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+static FILE *rows;   /* BENCH_ROWS: TSV rows for tests/bench.sh */
+
+static void tsv(const char *key, const char *label, const char *unit, double med, double p10,
+		double p90, double bmed, double bp10, double bp90, const char *goal)
+{
+	if (rows)
+		fprintf(rows, "%s\t%s\t%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%s\n", key, label,
+			unit, med, p10, p90, bmed, bp10, bp90, goal);
+}
+
 typedef struct Row {
 	double fleet_ms, base_fleet_ms;
 	double med, p99, base_med, base_p99;
+	double p10, p90, base_p10, base_p90;
+	double mem_kib, base_mem_kib;   /* private memory gained by a patched process;
+					 * its private memory before */
 	size_t failed;
+	double phase[HP_PH_COUNT];   /* medians, ms */
+	double runs;                 /* median round trips */
+	double outside;              /* median ms of the call outside the stop */
 } Row;
 
 static Row run(const ElfPayload *p, size_t n, int threads)
@@ -165,19 +205,53 @@ static Row run(const ElfPayload *p, size_t n, int threads)
 	pid_t *pids = spawn(n, threads);
 	uint64_t *bp = calloc(n, sizeof(uint64_t)), *pp = calloc(n, sizeof(uint64_t));
 	HpReport *rep = calloc(n, sizeof(HpReport));
+	enum { MEM_SAMPLE = 8 };
+	long before[MEM_SAMPLE];
+	for (size_t i = 0; i < MEM_SAMPLE && i < n; i++)
+		before[i] = private_kib(pids[i]);
 	row.base_fleet_ms = bare_many(pids, n, 2, bp) / 1e6;
 	BaseErr e = { 0 };
 	uint64_t t0 = base_now_ns();
 	int failed = hp_apply_many(pids, n, 2, p, NULL, rep, &e);
 	row.fleet_ms = (base_now_ns() - t0) / 1e6;
 	row.failed = failed < 0 ? n : (size_t)failed;
+	uint64_t gain[MEM_SAMPLE], prior[MEM_SAMPLE];
+	size_t ns = 0;
+	for (size_t i = 0; i < MEM_SAMPLE && i < n; i++) {
+		long after = private_kib(pids[i]);
+		if (before[i] >= 0 && after >= before[i]) {
+			gain[ns] = (uint64_t)(after - before[i]) * 1000000ull;
+			prior[ns++] = (uint64_t)before[i] * 1000000ull;
+		}
+	}
+	if (ns) {
+		double ign;
+		pctl(gain, ns, &row.mem_kib, &ign);
+		pctl(prior, ns, &row.base_mem_kib, &ign);
+	}
 	for (size_t i = 0; i < n; i++) {
 		pp[i] = rep[i].pause_ns;
 		if (rep[i].result < 0 && row.failed <= 3)
 			fprintf(stderr, "  pid %d: %s\n", (int)pids[i], rep[i].msg);
 	}
+	for (int ph = 0; ph < HP_PH_COUNT; ph++) {
+		double ign;
+		for (size_t i = 0; i < n; i++)
+			pp[i] = rep[i].phase_ns[ph];
+		pctl(pp, n, &row.phase[ph], &ign);
+	}
+	for (size_t i = 0; i < n; i++)
+		pp[i] = rep[i].total_ns > rep[i].pause_ns ? rep[i].total_ns - rep[i].pause_ns : 0;
+	pctl(pp, n, &row.outside, &(double){ 0 });
+	for (size_t i = 0; i < n; i++)
+		pp[i] = rep[i].runs * 1000000ull;
+	pctl(pp, n, &row.runs, &(double){ 0 });
+	for (size_t i = 0; i < n; i++)
+		pp[i] = rep[i].pause_ns;
 	pctl(pp, n, &row.med, &row.p99);
+	spread(pp, n, &row.p10, &row.p90);
 	pctl(bp, n, &row.base_med, &row.base_p99);
+	spread(bp, n, &row.base_p10, &row.base_p90);
 	free(bp);
 	free(pp);
 	free(rep);
@@ -189,6 +263,12 @@ static void print_pause(const char *what, Row r)
 {
 	printf("%-34s %8.3f %8.3f   %8.3f %8.3f   %5.2fx %5.2fx   %zu\n", what, r.med, r.p99,
 	       r.base_med, r.base_p99, r.med / r.base_med, r.p99 / r.base_p99, r.failed);
+	static const char *names[HP_PH_COUNT] = { "stop", "check", "safety", "map", "write",
+						  "resume" };
+	printf("  phases (median ms):");
+	for (int ph = 0; ph < HP_PH_COUNT; ph++)
+		printf(" %s %.3f", names[ph], r.phase[ph]);
+	printf("; round trips %.0f; outside the stop %.3f\n", r.runs, r.outside);
 }
 
 static void print_fleet(const char *what, Row r)
@@ -233,10 +313,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	size_t n_pause = max < 200 ? max : 200;
+	const char *rows_path = getenv("BENCH_ROWS");
+	rows = rows_path ? fopen(rows_path, "ae") : NULL;
+	const char *big_env = getenv("BENCH_PROCS_BIG");
+	size_t big = big_env ? (size_t)atol(big_env) : 0;
+	double per_proc_max = 0;
 	for (int loaded = 0; loaded < 2; loaded++) {
 		if (loaded)
 			load(true);
 		const char *tag = loaded ? "  [2 busy loops]" : "";
+		const char *kt = loaded ? "busy_" : "";
+		char key[64], label[160];
 		printf("\n== pause per process, first apply (ms)%s; baseline = bare "
 		       "seize+interrupt+detach\n", tag);
 		printf("%-34s %8s %8s   %8s %8s   %13s   %s\n", "", "median", "p99", "base med",
@@ -246,14 +333,36 @@ int main(int argc, char **argv)
 		for (int k = 0; k < 2; k++) {
 			snprintf(what, sizeof(what), "%d thread%s, %zu procs", tcounts[k],
 				 tcounts[k] > 1 ? "s" : "", n_pause);
-			print_pause(what, run(p, n_pause, tcounts[k]));
+			Row r = run(p, n_pause, tcounts[k]);
+			print_pause(what, r);
+			snprintf(key, sizeof(key), "%spause_%dt", kt, tcounts[k]);
+			snprintf(label, sizeof(label), "%spause, first apply, %d thread%s (median of %zu)",
+				 loaded ? "2 busy loops: " : "", tcounts[k], tcounts[k] > 1 ? "s" : "",
+				 n_pause);
+			tsv(key, label, "ms", r.med, r.p10, r.p90, r.base_med, r.base_p10, r.base_p90,
+			    loaded ? "3" : "1.5");
+			if (!loaded) {
+				snprintf(key, sizeof(key), "pause_%dt_p99", tcounts[k]);
+				snprintf(label, sizeof(label), "pause, first apply, %d thread%s: p99",
+					 tcounts[k], tcounts[k] > 1 ? "s" : "");
+				tsv(key, label, "ms", r.p99, r.p99, r.p99, r.base_p99, r.base_p99,
+				    r.base_p99, "2");
+			}
+			if (!loaded && k == 0) {
+				tsv("mem_per_process", "private memory a patched process gains "
+				    "(vs its private memory before)", "KiB", r.mem_kib, r.mem_kib,
+				    r.mem_kib, r.base_mem_kib, r.base_mem_kib, r.base_mem_kib, "-");
+				tsv("round_trips", "round trips with the target per first apply "
+				    "(vs the bare stop's one)", "runs", r.runs + 1, r.runs + 1,
+				    r.runs + 1, 1, 1, 1, "-");
+			}
 		}
 		printf("\n== fleet, idle 1-thread processes, 2 workers (ms)%s\n", tag);
 		printf("%-34s %10s   %10s   %6s   %s\n", "", "hp_apply", "bare stop", "ratio",
 		       "failed");
-		size_t sizes[2] = { 100, max };
-		for (int k = 0; k < 2; k++) {
-			if (k == 1 && max <= 100)
+		size_t sizes[3] = { 100, max, loaded ? 0 : big };
+		for (int k = 0; k < 3; k++) {
+			if ((k == 1 && max <= 100) || (k == 2 && sizes[2] <= max))
 				break;
 			snprintf(what, sizeof(what), "%zu processes", sizes[k]);
 			Row r = run(p, sizes[k], 1);
@@ -262,11 +371,32 @@ int main(int argc, char **argv)
 				snprintf(what, sizeof(what), "  pause at %zu (med/p99 ms)", sizes[k]);
 				printf("%-34s %8.3f %8.3f   bare %.3f %.3f\n", what, r.med, r.p99,
 				       r.base_med, r.base_p99);
+				per_proc_max = r.fleet_ms / (double)sizes[k];
+			}
+			if (k >= 1) {
+				snprintf(key, sizeof(key), "%sfleet_%zu", kt, sizes[k]);
+				snprintf(label, sizeof(label), "%s%zu idle processes, 2 workers (1 run)",
+					 loaded ? "2 busy loops: " : "", sizes[k]);
+				tsv(key, label, "ms", r.fleet_ms, r.fleet_ms, r.fleet_ms,
+				    r.base_fleet_ms, r.base_fleet_ms, r.base_fleet_ms,
+				    loaded ? "-" : "1.5");
+			}
+			if (k == 2 && per_proc_max > 0) {
+				double pp = r.fleet_ms / (double)sizes[k];
+				printf("  cost per process: %.4f ms at %zu, %.4f ms at %zu: %.2fx\n",
+				       pp, sizes[k], per_proc_max, max, pp / per_proc_max);
+				snprintf(key, sizeof(key), "fleet_per_process_%zu", sizes[k]);
+				snprintf(label, sizeof(label), "cost per process at %zu vs at %zu",
+					 sizes[k], max);
+				tsv(key, label, "ms", pp, pp, pp, per_proc_max, per_proc_max,
+				    per_proc_max, "1.2");
 			}
 		}
 		if (loaded)
 			load(false);
 	}
+	if (rows)
+		fclose(rows);
 	elf_payload_free(p);
 	munmap(probe, sizeof(*probe));
 	test_rmrf(dir);

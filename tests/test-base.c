@@ -1,5 +1,6 @@
 /* base: error context, durable fs layer (incl. the crash switch), hashing. */
 #include <CUnit/CUnit.h>
+#include <mbedtls/sha256.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,40 @@ static void test_sha256_known_vector(void)
 	CU_ASSERT_EQUAL(base_unhex(&one, 1, "AB"), -EINVAL);
 	CU_ASSERT_EQUAL(base_unhex(&one, 1, "ab"), 0);
 	CU_ASSERT_EQUAL(base_crc32("123456789", 9), 0xCBF43926u);
+}
+
+/* base_sha256 (SHA-NI when the CPU has it) against mbedTLS's portable one,
+ * at every length around the block and padding boundaries, in one call and
+ * streamed from a file in 64 KiB reads (a block split across reads) */
+static void test_sha256_matches_mbedtls_at_every_boundary(void)
+{
+	size_t big = (1u << 17) + 77;
+	uint8_t *b = malloc(big), want[BASE_SHA256_LEN], got[BASE_SHA256_LEN];
+	CU_ASSERT_FATAL(b != NULL);
+	for (size_t i = 0; i < big; i++)
+		b[i] = (uint8_t)(i * 131 + (i >> 9));
+	int bad = 0;
+	for (size_t len = 0; len <= 200; len++) {
+		mbedtls_sha256_ret(b, len, want, 0);
+		base_sha256(b, len, got);
+		bad += memcmp(want, got, sizeof(got)) != 0;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	char *dir = test_scratch("sha");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/f", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, b, big), (ssize_t)big);
+	mbedtls_sha256_ret(b, big, want, 0);
+	CU_ASSERT_EQUAL(base_sha256_fd(fd, got), 0);
+	CU_ASSERT_EQUAL(memcmp(want, got, sizeof(got)), 0);
+	base_sha256(b, big, got);
+	CU_ASSERT_EQUAL(memcmp(want, got, sizeof(got)), 0);
+	close(fd);
+	test_rmrf(dir);
+	free(dir);
+	free(b);
 }
 
 static void test_write_atomic_and_read(void)
@@ -149,6 +184,8 @@ int test_register(void)
 	CU_add_test(s, "error context keeps the first message, one line", test_err_keeps_first_message);
 	CU_add_test(s, "escape turns control bytes into \\xNN", test_escape_control_bytes);
 	CU_add_test(s, "sha256/hex/crc32 known vectors", test_sha256_known_vector);
+	CU_add_test(s, "sha256 equals mbedTLS's at every block boundary, whole and streamed",
+		    test_sha256_matches_mbedtls_at_every_boundary);
 	CU_add_test(s, "atomic write then bounded read", test_write_atomic_and_read);
 	CU_add_test(s, "directory walk refuses symlinks and ..", test_open_dir_refuses_symlink);
 	CU_add_test(s, "open_regular refuses a FIFO without blocking",

@@ -27,7 +27,11 @@ prometheus-node-exporter curl patch clang" ;;
 	fuzz) echo "clang libclang-rt-14-dev" ;;
 	deb) echo "dpkg-dev debhelper lintian fakeroot" ;;
 	fresh) echo "mmdebstrap git" ;;
-	bench) echo "redis-server" ;;
+	# make bench: tests/bench-redis.sh builds redis-server from Debian's
+	# source package (apt-get source with its own apt configuration, whose
+	# deb-src lines are checked with the archive keyring; dpkg-source and
+	# patch apply Debian's series; make and gcc build it)
+	bench) echo "dpkg-dev patch make gcc debian-archive-keyring" ;;
 	# make check-fleet: the Ansible collection through real ansible-playbook
 	fleet) echo "ansible-core" ;;
 	# check-stock: Debian's build of libpng1.6 (its build-depends) and the
