@@ -33,7 +33,7 @@ MANPAGES := build/man/svc.8 build/man/svc-package.5 build/man/svc-cc.1
 all: deps build/svc build/svc-cc $(MANPAGES)
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock lint valgrind \
+.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock lint valgrind san \
 	check-powerloss fuzz fuzz-build fuzz-deps deb check-fresh
 
 # SVC_NO_DEPS=1: never install packages (a package build: Build-Depends has them)
@@ -107,6 +107,38 @@ valgrind: $(UNIT_BINS)
 	@sh tools/deps.sh lint
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
 		SVC_UNDER_VALGRIND=1 $(VALGRIND) $$t; done
+
+# Every CUnit suite built again with clang under AddressSanitizer (leaks
+# included), UndefinedBehaviorSanitizer and the integer checks
+# (-fsanitize=integer: unsigned wrap, lossy implicit conversions, shifts),
+# each finding fatal.  Intended modular arithmetic (hashes, CRCs, relocation
+# addends that wrap on purpose) carries __attribute__((no_sanitize(...))) on
+# its function, with the reason.  Objects under build/san/ (not the
+# release build); slow, not part of `make check`.
+SAN_CC      ?= clang
+SAN_RECOVER ?= -fno-sanitize-recover=all
+SAN_FLAGS   := -fsanitize=address,undefined,integer -fsanitize-ignorelist=tests/san-ignore.txt \
+	$(SAN_RECOVER) -fno-omit-frame-pointer
+SAN_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(SAN_FLAGS)
+SAN_LIBOBJS := $(patsubst %.c,build/san/obj/%.o,$(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c)))
+SAN_BINS    := $(patsubst tests/%.c,build/san/tests/%,$(UNIT_SRCS))
+
+build/san/obj/%.o: %.c $(wildcard */*.h) $(wildcard tests/*.h) tests/san-ignore.txt | deps
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(SAN_CFLAGS) -c -o $@ $<
+
+build/san/tests/test-%: build/san/obj/tests/test-%.o build/san/obj/tests/cunit-main.o \
+		build/san/obj/tests/testlib.o $(SAN_LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(SAN_FLAGS) -o $@ $^ $(DEPLIBS) $(TESTLIBS)
+
+san: all
+	@sh tools/deps.sh lint
+	@$(MAKE) --no-print-directory $(SAN_BINS)
+	@set -e; for t in $(SAN_BINS); do echo "== san $$t"; \
+		SVC_BUILD=$(CURDIR)/build ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+	@echo "san: every unit suite clean under address, undefined and integer sanitizers"
 
 demo: all
 	@bash tools/demo.sh

@@ -474,7 +474,9 @@ static int layout_indirect(ElfBuilder *B)
 
 static void builder_free(ElfBuilder *B)
 {
-	for (size_t i = 0; i < B->n_objs; i++) {
+	/* n_objs is set only once objs is allocated; the analyzer loses that
+	 * across base_symbols(), so the test is spelt out */
+	for (size_t i = 0; B->objs && i < B->n_objs; i++) {
 		elf_close(B->objs[i].old_o);
 		elf_close(B->objs[i].new_o);
 		free(B->objs[i].incl);

@@ -66,8 +66,10 @@ static int write_redirect(const ElfFile *f, const ElfRedirect *d, uint64_t new_e
 	return 0;
 }
 
-static int relocate(const ElfFile *f, const ElfPayload *p, uint64_t blob_vaddr, uint8_t *blob,
-		    BaseErr *e)
+/* BASE_WRAPS: S + A - P in two's complement (a negative addend, a target
+ * below the place); the result is range-checked as signed afterwards. */
+BASE_WRAPS static int relocate(const ElfFile *f, const ElfPayload *p, uint64_t blob_vaddr,
+			       uint8_t *blob, BaseErr *e)
 {
 	for (size_t i = 0; i < p->n_relocs; i++) {
 		const ElfReloc *r = &p->relocs[i];

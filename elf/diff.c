@@ -61,8 +61,10 @@ const ElfSymbol *elf_obj_func_of(const ElfFile *f, uint32_t shndx)
 	return found;
 }
 
-int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r, ElfTarget *ret,
-		   BaseErr *e)
+/* BASE_WRAPS: offsets are two's-complement sums; the usual pc-relative
+ * addend -4 plus 4 wraps through zero by design (see below). */
+BASE_WRAPS int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
+			      ElfTarget *ret, BaseErr *e)
 {
 	(void)relsec;
 	if (r->sym == 0 || r->sym >= f->n_symbols)
@@ -114,8 +116,10 @@ int elf_obj_target(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
 
 /* ---- symbolic comparison ------------------------------------------------- */
 
-static int target_key(const ElfFile *f, const ElfSection *relsec, const ElfRela *r, BaseBuf *b,
-		      BaseErr *e)
+/* BASE_WRAPS: the offset a pc-relative addend designates is a
+ * two's-complement sum (-4 + 4 wraps through zero), as in elf_obj_target. */
+BASE_WRAPS static int target_key(const ElfFile *f, const ElfSection *relsec, const ElfRela *r,
+				 BaseBuf *b, BaseErr *e)
 {
 	ElfTarget t;
 	int k = elf_obj_target(f, relsec, r, &t, e);

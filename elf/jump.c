@@ -23,8 +23,10 @@ static uint32_t rel32_at(uint32_t kind, uint32_t pad)
 	return kind == ELF_ENTRY_PAD_REL32 ? pad - 5 : 0;
 }
 
-int elf_jump_encode(uint32_t kind, uint32_t pad, uint64_t window, uint64_t target, bool abs16,
-		    uint8_t *w)
+/* BASE_WRAPS: a backward jump's displacement is target - source in two's
+ * complement; it is range-checked as signed (fits_rel32) afterwards. */
+BASE_WRAPS int elf_jump_encode(uint32_t kind, uint32_t pad, uint64_t window, uint64_t target,
+			       bool abs16, uint8_t *w)
 {
 	if (kind == ELF_ENTRY_PAD16 && abs16) {
 		static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 };

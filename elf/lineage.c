@@ -99,5 +99,7 @@ int elf_lineage(const ElfFile *f, ElfLineage *ret, BaseErr *e)
 			return base_err(e, r, "%s: corrupt lineage note", f->name);
 		return r;
 	}
+	if (r < 0)
+		return base_err(e, r, "%s: corrupt note in the lineage section", f->name);
 	return base_err(e, -EBADMSG, "%s: lineage section without a lineage note", f->name);
 }

@@ -130,9 +130,9 @@ int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint3
 		/* the call this mov sets up, and the one before it, bound the
 		 * argument set-up where __FILE__ must be passed too */
 		uint64_t lo = 0, hi = 0;
-		for (size_t k = i; k-- > 0;)
-			if (ib[k].id == X86_INS_CALL) {
-				lo = ib[k].off + ib[k].size;
+		for (size_t k = i; k > 0; k--) /* backwards, without wrapping below 0 */
+			if (ib[k - 1].id == X86_INS_CALL) {
+				lo = ib[k - 1].off + ib[k - 1].size;
 				break;
 			}
 		for (size_t k = i + 1; k < nb; k++)

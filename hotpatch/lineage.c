@@ -119,9 +119,9 @@ int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineag
 
 uint32_t hp_unbaked_status(const HpState *st, const char *fix_id)
 {
-	for (size_t i = st->n_fixes; i-- > 0;)
-		if (st->fixes[i].baked && strcmp(st->fixes[i].fix_id, fix_id) == 0)
-			return st->fixes[i].status;
+	for (size_t i = st->n_fixes; i > 0; i--) /* newest first */
+		if (st->fixes[i - 1].baked && strcmp(st->fixes[i - 1].fix_id, fix_id) == 0)
+			return st->fixes[i - 1].status;
 	return 0;
 }
 

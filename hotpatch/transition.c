@@ -155,7 +155,7 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 				/* below RSP: dead words, no frame (a callee's
 				 * return address into its caller stays there) */
 				if (scan_site < 0 && a + 8 * w >= rg->rsp)
-					scan_site = in_old(s, buf[w] - 1);
+					scan_site = buf[w] ? in_old(s, buf[w] - 1) : -1;
 			}
 			if ((size_t)got < want) {
 				scan_whole = false;

@@ -262,7 +262,7 @@ int pending_apply(PendingStore *s, const PendingTxn *t, BaseErr *e)
 	for (size_t i = 0; i < t->n_ops; i++) {
 		PendingOpState st;
 		r = pending_op_state(s, &t->ops[i], &st, &why);
-		if (r < 0 && r != -ESTALE)
+		if (r < 0) /* a refusal is st == CONFLICT with the reason in why */
 			return base_err(e, r, "%s", why.msg);
 		if (st == PENDING_OP_CONFLICT)
 			conflict = 1;

@@ -134,7 +134,7 @@ static int differ(const char *a, const char *b)
 	int ra = read_whole(a, &x, &nx), rb = read_whole(b, &y, &ny);
 	if (ra < 0 || rb < 0)
 		return (ra < 0) != (rb < 0);
-	return nx != ny || memcmp(x, y, nx) != 0;
+	return nx != ny || (nx && memcmp(x, y, nx) != 0); /* empty: no buffer to compare */
 }
 
 static int log_fd(Work *w, const char *name, int *ret_fd)
@@ -344,8 +344,8 @@ static int verify_target(Work *w, size_t ti)
 		return r;
 	const char *bname = strrchr(t->base_file, '/') ? strrchr(t->base_file, '/') + 1 : t->base_file;
 	const char *pname = strrchr(t->path, '/') + 1;
-	for (size_t i = w->n_recs; i-- > 0 && r >= 0 && !w->linked[ti];) {
-		const SvcCcRecord *l = &w->recs[i];
+	for (size_t j = w->n_recs; j > 0 && r >= 0 && !w->linked[ti]; j--) { /* newest first */
+		const SvcCcRecord *l = &w->recs[j - 1];
 		ElfFile *f = NULL;
 		const char *lname = strrchr(l->output, '/') + 1;
 		if (l->kind != SVC_CC_LINK || elf_open_path(l->output, &f, NULL) < 0)
@@ -416,11 +416,12 @@ static int note_patched(Work *w, const char *logfile)
 	int r = read_whole(logfile, &buf, &len);
 	if (r < 0)
 		return base_err(w->e, r, "%s: %s", logfile, base_strerror(r));
-	char *text = (char *)buf, *save = NULL;
-	buf = realloc(buf, len + 1);
-	if (!buf)
+	char *save = NULL;
+	uint8_t *grown = realloc(buf, len + 1); /* buf stays ours (and freed) on failure */
+	if (!grown)
 		return -ENOMEM;
-	text = (char *)buf;
+	buf = grown;
+	char *text = (char *)buf;
 	text[len] = 0;
 	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(l, "patching file ", 14) != 0)
@@ -444,7 +445,6 @@ static int step_patch(Work *w)
 {
 	uint64_t t = base_now_ns();
 	_cleanup_free_ char *from = base_strdupf("%s/.", w->src);
-	_cleanup_close_ int fd = -1;
 	int status = 0, r;
 	if (!from)
 		return -ENOMEM;

@@ -28,7 +28,7 @@ static int in(const char *a, const char *const *list, size_t n)
 			return 1;
 	return 0;
 }
-#define IN(a, list) in(a, list, sizeof(list) / sizeof(*list))
+#define IN(a, list) in(a, list, sizeof(list) / sizeof(*(list)))
 
 static int source_suffix(const char *a)
 {

@@ -83,7 +83,7 @@ static int runs_fix(Svc *s, const PendingList *l, const char *path, const char *
 		t.dev = st.st_dev;
 		t.ino = st.st_ino;
 	}
-	r = svc_scan_users(s, &t, 1, e);
+	r = svc_scan_users(s, &t, 1, NULL, e);
 	if (r >= 0) {
 		f.users = t.users;
 		f.n_users = t.n_users;

@@ -60,8 +60,10 @@ static int pidset_add(PidSet *s, pid_t p)
 	return 0;
 }
 
-/* Scan the users of one path (every version of it). */
-static int users_of(Svc *s, const char *path, SvcUser **ret, size_t *ret_n, BaseErr *e)
+/* Scan the users of one path (every version of it); the processes that
+ * could not be read go to `unread` (may be NULL). */
+static int users_of(Svc *s, const char *path, SvcUnread *unread, SvcUser **ret, size_t *ret_n,
+		    BaseErr *e)
 {
 	SvcScanTarget t = { .path = path };
 	struct stat st;
@@ -69,7 +71,7 @@ static int users_of(Svc *s, const char *path, SvcUser **ret, size_t *ret_n, Base
 		t.dev = st.st_dev;
 		t.ino = st.st_ino;
 	}
-	int r = svc_scan_users(s, &t, 1, e);
+	int r = svc_scan_users(s, &t, 1, unread, e);
 	if (r < 0) {
 		free(t.users);
 		return r;
@@ -84,6 +86,26 @@ static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, c
 	svc_report_user(rep, path, u, SVC_PROC_NOT_PATCHED, why);
 	svc_report_linel(rep, 4, "NOT PATCHED: pid %d (%s) maps %s: %s", (int)u->pid, u->comm,
 			 path, why);
+}
+
+/* A process svc could not read may map a target and run the code the
+ * transaction replaced: never "patched" or "converged" from missing data
+ * (the rule of what counts as unreadable is svc_scan_users').  Returns
+ * SVC_RESTART when there is any. */
+static int report_unread(SvcReport *rep, const SvcUnread *u)
+{
+	enum { NAMED = 5 };
+	for (size_t i = 0; i < u->n && i < NAMED; i++)
+		svc_report_line(rep, "not converged, because pid %d (%s) could not be read: %s "
+				"(whether it runs a target is unknown)", (int)u->procs[i].pid,
+				u->procs[i].comm, strerror(u->procs[i].err));
+	if (u->n > NAMED)
+		svc_report_line(rep, "not converged, because %zu more processes could not be read",
+				u->n - NAMED);
+	if (!u->n)
+		return 0;
+	rep->pending = 1;
+	return SVC_RESTART;
 }
 
 /* Patched (or reverted), but a thread still runs the code it replaced. */
@@ -197,10 +219,10 @@ static int fix_in_memory(const SvcUser *u, const char *fix_id)
 
 /* ns processes patched (or reverted) while a thread still runs the code
  * replaced: done, but not converged (exit 3); 0 when there are none. */
-static int report_not_converged(SvcReport *rep, size_t ns, const char *done)
+static int report_not_converged(SvcReport *rep, size_t ns, const char *done, int otherwise)
 {
 	if (!ns)
-		return 0;
+		return otherwise;
 	rep->pending = 1;
 	svc_report_line(rep, "%zu process%s %s but NOT converged: 'svc converge' re-checks", ns,
 			ns == 1 ? "" : "es", done);
@@ -214,12 +236,12 @@ static int report_not_converged(SvcReport *rep, size_t ns, const char *done)
  * pool run); failures go to the report and into `failed` (one try per
  * process per round). */
 static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_current,
-		       PidSet *done, PidSet *failed, PidSet *stale, SvcReport *rep,
-		       size_t *ret_patched, BaseErr *e)
+		       PidSet *done, PidSet *failed, PidSet *stale, SvcUnread *unread,
+		       SvcReport *rep, size_t *ret_patched, BaseErr *e)
 {
 	SvcUser *u = NULL;
 	size_t n = 0, patched = 0, todo = 0, handled = 0;
-	int r = users_of(s, path, &u, &n, e);
+	int r = users_of(s, path, unread, &u, &n, e);
 	SvcUser *elig = calloc(n ? n : 1, sizeof(*elig));
 	pid_t pids[BATCH];
 	HpReport reps[BATCH];
@@ -308,6 +330,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	/* done per target: a process mapping two targets is patched in each */
 	PidSet *done = calloc(t->n_ops ? t->n_ops : 1, sizeof(*done));
 	PidSet failed = { 0 }, stale = { 0 };
+	SvcUnread unread = { 0 };
 	size_t n = 0;
 	int r = pl && done ? 0 : -ENOMEM;
 	/* the x86 decoder is loaded on first use: load it before any process
@@ -324,10 +347,14 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 			? manifest_member(pkg, mt->payload_member) : NULL;
 		if (m)
 			r = elf_payload_parse(m->data, m->len, &pl[i], e);
+		else /* the caller installs such a package cold */
+			r = base_err(e, -EINVAL, "%s: %s carries no hotpatch payload", pkg->id,
+				     t->ops[i].path);
 	}
 	/* 1. every process that maps a target now */
 	for (size_t i = 0; r >= 0 && !applied && i < t->n_ops; i++)
-		r = patch_users(s, t->ops[i].path, pl[i], 0, &done[i], &failed, &stale, rep, &n, e);
+		r = patch_users(s, t->ops[i].path, pl[i], 0, &done[i], &failed, &stale, &unread, rep,
+				&n, e);
 	/* 2. the disk: new processes get the coldpatch */
 	if (r >= 0 && !applied) {
 		rep->changed = 1;
@@ -345,8 +372,8 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 		size_t more = 0;
 		for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
 			size_t k = 0;
-			r = patch_users(s, t->ops[i].path, pl[i], 1, &done[i], &failed, &stale, rep, &k,
-					e);
+			r = patch_users(s, t->ops[i].path, pl[i], 1, &done[i], &failed, &stale,
+					&unread, rep, &k, e);
 			more += k;
 		}
 		if (!more)
@@ -361,8 +388,12 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	free(failed.pids);
 	size_t ns = stale.n;
 	free(stale.pids);
+	if (r >= 0 && !s->dry_run)
+		r = report_unread(rep, &unread);
+	svc_unread_free(&unread);
 	if (r < 0)
 		return r;
+	int unknown = r;
 	if (failed.n) {
 		rep->pending = 1;
 		svc_report_line(rep, "%zu process%s could not be patched: restart required",
@@ -370,7 +401,7 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 				failed.n == 1 ? "" : "es");
 		return SVC_RESTART;
 	}
-	return report_not_converged(rep, ns, "patched");
+	return report_not_converged(rep, ns, "patched", unknown);
 }
 
 /* Can the rollback of inst be done in the processes: one runs it from
@@ -380,7 +411,7 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 	for (size_t i = 0; i < inst->n_ops; i++) {
 		SvcUser *u = NULL;
 		size_t n = 0;
-		int r = users_of(s, inst->ops[i].path, &u, &n, e);
+		int r = users_of(s, inst->ops[i].path, NULL, &u, &n, e);
 		if (r < 0)
 			return r;
 		for (size_t k = 0; k < n && !r; k++)
@@ -417,6 +448,7 @@ static int fix_in_file(const SvcUser *u, const char *fix_id)
 int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, BaseErr *e)
 {
 	PidSet failed = { 0 };
+	SvcUnread unread = { 0 };
 	size_t ns = 0;   /* reverted, but threads still in the fix's code */
 	int r = elf_x86_load(e);   /* before any stop, as in svc_hot_install */
 
@@ -427,7 +459,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 		SvcUser *u = NULL;
 		size_t n = 0;
 		struct stat st;
-		r = users_of(s, rb->ops[i].path, &u, &n, e);
+		r = users_of(s, rb->ops[i].path, &unread, &u, &n, e);
 		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		ElfPayload *kept = r >= 0 ? kept_payload(s, rb->package, rb->ops[i].path) : NULL;
 		for (size_t k = 0; r >= 0 && k < n; k++) {
@@ -498,15 +530,19 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 	}
 	size_t nf = failed.n;
 	free(failed.pids);
+	if (r >= 0 && !s->dry_run)
+		r = report_unread(rep, &unread);
+	svc_unread_free(&unread);
 	if (r < 0)
 		return r;
+	int unknown = r;
 	if (nf) {
 		rep->pending = 1;
 		svc_report_line(rep, "%zu process%s still run%s %s: restart required", nf,
 				nf == 1 ? "" : "es", nf == 1 ? "s" : "", rb->package);
 		return SVC_RESTART;
 	}
-	return report_not_converged(rep, ns, "reverted");
+	return report_not_converged(rep, ns, "reverted", unknown);
 }
 
 /* The op of fix id's install record that services path, or NULL. */
@@ -578,11 +614,11 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 		if (below && eff) {
 			const char *lv = below;
 			int hot = 0;
-			for (size_t i = ne; i-- > 0;)
-				if (install_op(l, eff[i], f->path)) {
-					lv = eff[i];
+			for (size_t i = ne; i > 0; i--) /* newest first */
+				if (install_op(l, eff[i - 1], f->path)) {
+					lv = eff[i - 1];
 					for (size_t a = 0; a < n; a++)
-						hot |= strcmp(ids[a], eff[i]) == 0;
+						hot |= strcmp(ids[a], eff[i - 1]) == 0;
 					break;
 				}
 			snprintf(u->level, sizeof(u->level), "%s", lv);

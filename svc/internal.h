@@ -40,11 +40,25 @@ typedef struct SvcScanTarget {
 	size_t n_users;
 } SvcScanTarget;
 
+/* The processes a scan could not read, each with the reason: whether they
+ * map a target is unknown. */
+typedef struct SvcUnreadProc {
+	pid_t pid;
+	int err;                 /* errno of opening /proc/PID/maps */
+	char comm[64];           /* escaped */
+} SvcUnreadProc;
+typedef struct SvcUnread {
+	size_t n;
+	SvcUnreadProc *procs;    /* each pid once */
+} SvcUnread;
+void svc_unread_free(SvcUnread *u);
+
 /* One pass over /proc: every process mapping each target (current or older
  * version, matched by dev:inode or by path).  Returns the number of
  * processes that could not be read (their use is unknown: never count them
- * as not using a target), or -ENODEV when /proc is not procfs. */
-int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e);
+ * as not using a target), or -ENODEV when /proc is not procfs.  With
+ * `unread`, those processes are added to it (once each, across scans). */
+int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseErr *e);
 /* 0 if /proc is procfs, else -ENODEV: checked before a transaction changes
  * anything, so a missing /proc refuses rather than half-acts. */
 int svc_proc_check(BaseErr *e);

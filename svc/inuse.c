@@ -5,9 +5,11 @@
 #include <limits.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -82,11 +84,15 @@ static uint64_t cap_permitted(pid_t pid)
 	return strtoull(v, NULL, 16);
 }
 
-/* A process whose maps svc cannot read is of unknown use, unless it holds
- * capabilities svc lacks: then it is more privileged than svc (a container
- * supervisor, say), outside what svc can see or service, and not a process
- * svc's answer is about; it is not counted (the kernel shields it even from
- * root).  Anything else unreadable (svc run as a plain user) is unknown. */
+/* A process whose maps svc cannot read is of unknown use, with one
+ * exception: svc holds CAP_SYS_PTRACE (it runs as root, the way it services
+ * a machine) and the process holds capabilities even svc lacks.  That
+ * process is more privileged than svc (a container supervisor, say), outside
+ * what svc can see or service, and not a process svc's answer is about; it
+ * is not counted (the kernel shields it even from root).  Without
+ * CAP_SYS_PTRACE (svc run as a plain user) the kernel hides every other
+ * user's process, root's included, and those are exactly the ones that map
+ * system files: each is unknown. */
 static int unknown_process(pid_t pid)
 {
 	static uint64_t mine;
@@ -95,12 +101,39 @@ static int unknown_process(pid_t pid)
 		mine = cap_permitted(0);
 		have = 1;
 	}
+	if (!(mine & (UINT64_C(1) << CAP_SYS_PTRACE)))
+		return 1;
 	return (cap_permitted(pid) & ~mine) == 0;
 }
 
-/* 1 if the process could not be read (its use of the targets is unknown),
- * 0 if read or gone, negative on failure. */
-static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full)
+void svc_unread_free(SvcUnread *u)
+{
+	free(u->procs);
+	u->procs = NULL;
+	u->n = 0;
+}
+
+static int unread_add(SvcUnread *u, pid_t pid, int err)
+{
+	char comm[32];
+	for (size_t i = 0; i < u->n; i++)
+		if (u->procs[i].pid == pid)
+			return 0;
+	SvcUnreadProc *p = realloc(u->procs, (u->n + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	u->procs = p;
+	p = &u->procs[u->n++];
+	p->pid = pid;
+	p->err = err;
+	read_comm(pid, comm, sizeof(comm));
+	base_escape(p->comm, sizeof(p->comm), comm);
+	return 0;
+}
+
+/* 1 if the process could not be read (its use of the targets is unknown;
+ * *ret_err says why), 0 if read or gone, negative on failure. */
+static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full, int *ret_err)
 {
 	char comm[32] = "";
 	BaseMaps m = { 0 };
@@ -110,8 +143,10 @@ static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full)
 		return r;
 	if (r == -BASE_E_GONE)
 		return 0;   /* exited, or maps nothing (a kernel thread) */
-	if (r < 0)
+	if (r < 0) {
+		*ret_err = -r;
 		return unknown_process(pid);
+	}
 	for (size_t k = 0; r >= 0 && k < m.n; k++) {
 		const BaseMap *mp = &m.v[k];
 		char map[48];
@@ -138,7 +173,7 @@ static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full)
 	return r;
 }
 
-int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
+int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseErr *e)
 {
 	char **full = calloc(n ? n : 1, sizeof(char *));
 	pid_t *pids = NULL;
@@ -158,7 +193,10 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, BaseErr *e)
 	for (size_t k = 0; r >= 0 && k < n_pids; k++) {
 		if (pids[k] == getpid())
 			continue;
-		int x = scan_pid(pids[k], t, n, full);
+		int err = 0;
+		int x = scan_pid(pids[k], t, n, full, &err);
+		if (x > 0 && unread)
+			x = unread_add(unread, pids[k], err) < 0 ? -ENOMEM : x;
 		if (x < 0)
 			r = x;
 		else

@@ -275,7 +275,7 @@ static int old_runners(Svc *s, const PendingList *l, const SvcSupersededList *sl
 		}
 	}
 	if (r >= 0 && n)
-		r = svc_scan_users(s, scan, n, e);
+		r = svc_scan_users(s, scan, n, NULL, e);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		SvcFileStatus f = { .path = (char *)tg[i]->path, .level = (char *)"unknown",
 				    .users = scan[i].users, .n_users = scan[i].n_users };

@@ -186,7 +186,7 @@ int svc_scan_ops(Svc *s, const PendingTxn *txn, SvcScanTarget **ret, BaseErr *e)
 			t[i].ino = st.st_ino;
 		}
 	}
-	r = svc_scan_users(s, t, txn->n_ops, e);
+	r = svc_scan_users(s, t, txn->n_ops, NULL, e);
 	if (r < 0) {
 		svc_scan_free(t, txn->n_ops);
 		return r;

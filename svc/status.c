@@ -54,7 +54,7 @@ int svc_boot(Svc *s, SvcReport *ret, BaseErr *e)
 	if (r >= 0)
 		r = pending_replay(&s->store, SVC_BOOT_ATTEMPTS, &pr, e);
 	if (r < 0) {
-		write_boot_record(s, &rep, r, e->msg);
+		write_boot_record(s, &rep, r, e ? e->msg : base_strerror(r));
 		svc_report_free(&rep);
 		return r;
 	}
@@ -222,7 +222,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		}
 	}
 	if (r >= 0 && st.n_files) {
-		r = svc_scan_users(s, scan, st.n_files, e);
+		r = svc_scan_users(s, scan, st.n_files, NULL, e);
 		if (r > 0) {
 			st.n_unknown_procs = (size_t)r;
 			r = 0;
@@ -238,7 +238,7 @@ int svc_status(Svc *s, SvcStatus *ret, BaseErr *e)
 		if (st.last_boot)
 			split_boot_record(&st);
 	}
-	for (size_t i = 0; i < st.n_files && r >= 0; i++) {
+	for (size_t i = 0; scan && i < st.n_files && r >= 0; i++) { /* scan: set when n_files */
 		SvcFileStatus *f = &st.files[i];
 		f->users = BASE_TAKE_PTR(scan[i].users);
 		f->n_users = scan[i].n_users;

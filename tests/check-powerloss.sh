@@ -22,7 +22,7 @@ POINTS=0; STATES=0; VIOL=0
 # violation ("VIOLATION: ...").  Runs in parallel (PL_JOBS): everything it
 # reads is exported by pl_walk.
 pl_state() {
-	local n=$1 k=$2 w="$S/w.$1.$2" lv js st
+	local n=$1 k=$2 w="$S/w.$1.$2" lv js st fx
 	local at="$PLW_NAME: power lost before step $n, state $k"
 	rm -rf "$w"; cp -a "$PLW_TMPL" "$w"
 	"$PL" make "$S/plog" "$S/rec" "$n" "$k" "$w" || { echo "VIOLATION: $at: cannot build the state"; echo ok; return 0; }
@@ -34,10 +34,13 @@ pl_state() {
 	if ! js=$("$SVC" --root "$w" status --json 2>&1); then
 		echo "VIOLATION: $at: status failed: $js"; rm -rf "$w"; echo ok; return 0
 	fi
+	# the ledger entry of the fix the walk is about (an earlier fix of the
+	# tree may be installed whatever happens)
+	fx=$(echo "$js" | grep -o "{\"id\":\"$PLW_FIX\"[^}]*}" || true)
 	if [ "$lv" = new ]; then
-		echo "$js" | grep -q '"state":"installed"' || echo "VIOLATION: $at: files new, ledger not: $js"
+		echo "$fx" | grep -q '"state":"installed"' || echo "VIOLATION: $at: files new, $PLW_FIX not installed: $js"
 	else
-		echo "$js" | grep -q '"state":"\(installed\|pending\)"' && echo "VIOLATION: $at: files old, ledger says installed: $js"
+		echo "$fx" | grep -q '"state":"\(installed\|pending\)"' && echo "VIOLATION: $at: files old, ledger says $PLW_FIX installed: $js"
 	fi
 	# one listing serves the leftovers check and the idempotence check
 	st=$(cd "$w" && find . ! -name last-boot -printf '%p %y %m %s %i\n' | sort)
@@ -52,10 +55,13 @@ pl_state() {
 }
 
 # pl_walk NAME TEMPLATE LEVELFN ALLOWED CMD...: record CMD run on a copy of
-# TEMPLATE, then boot every power-loss state of every crash point
+# TEMPLATE, then boot every power-loss state of every crash point.  The fix
+# whose ledger entry must agree with the files is $PL_FIX (FIX-1 unless set).
+# PL_ONLY=PATTERN (grep -E) walks only the scenarios whose name matches.
 pl_walk() {
 	local name=$1 tmpl=$2 levelfn=$3 allowed=$4; shift 4
 	local n k steps points v
+	if [ -n "${PL_ONLY:-}" ] && ! echo "$name" | grep -Eq "$PL_ONLY"; then return 0; fi
 	rm -rf "$S/rec" "$S/plog"; cp -a "$tmpl" "$S/rec"
 	[ -z "${PL_SETUP:-}" ] || $PL_SETUP "$S/rec"
 	set +e
@@ -68,7 +74,7 @@ pl_walk() {
 	for n in $(seq 1 "$points"); do
 		for k in $("$PL" states "$S/plog" "$S/rec" "$n"); do echo "$n $k"; done
 	done >"$S/todo"
-	export PLW_NAME=$name PLW_TMPL=$tmpl PLW_LEVEL=$levelfn PLW_ALLOWED=$allowed
+	export PLW_NAME=$name PLW_TMPL=$tmpl PLW_LEVEL=$levelfn PLW_ALLOWED=$allowed PLW_FIX=${PL_FIX:-FIX-1}
 	xargs -P "${PL_JOBS:-4}" -L 1 bash -c 'pl_state "$@"' _ <"$S/todo" >"$S/results"
 	[ "$(grep -c '^ok$' "$S/results")" = "$(wc -l <"$S/todo")" ] || fail "$name: a state was not checked"
 	v=$(grep -c '^VIOLATION' "$S/results" || true)
@@ -89,22 +95,50 @@ cold_level() {
 export -f cold_level
 cp -a "$R" "$S/t-base"
 pl_walk "install (cold, swap now)" "$S/t-base" cold_level "old new" install "$S/FIX-1.hfx"
+# one file instead of two: a transaction of one op
+pack_fix FIX-S 1 "$S/build/v1" "$S/build/v2"
+one_level() {
+	pair_level "$1/usr/lib/libgreet.so.1" "$1/usr/lib/libaux.so.1" "$V1" "$V1" "$V2" "$V1"
+}
+export -f one_level
+PL_FIX=FIX-S pl_walk "install (cold, one file)" "$S/t-base" one_level "old new" install "$S/FIX-S.hfx"
+# the target in use: the install commits and leaves the swap pending
+greeter_start() { R=$1 start_greeter "$S/out.rec"; }
+greeter_stop() { stop_pid "$GPID"; }
+PL_SETUP=greeter_start PL_TEARDOWN=greeter_stop \
+	pl_walk "install (cold, in use: left pending)" "$S/t-base" cold_level "old new" install "$S/FIX-1.hfx"
 
 # control: on a file system that ignores fsync the same checks must find
 # violations (not counted in the figures)
 P0=$POINTS; S0=$STATES; V0=$VIOL
 PL_MODEL=nofsync PL_LIMIT=4 pl_walk "control: install on a disk that ignores fsync" \
 	"$S/t-base" cold_level "old new" install "$S/FIX-1.hfx" >/dev/null
-[ "$VIOL" -gt "$V0" ] || fail "control: no violation found on a disk that ignores fsync"
-echo "ok - control: a disk that ignores fsync gives $((VIOL - V0)) violations"
+[ -n "${PL_ONLY:-}" ] || [ "$VIOL" -gt "$V0" ] || fail "control: no violation found on a disk that ignores fsync"
+[ -n "${PL_ONLY:-}" ] || echo "ok - control: a disk that ignores fsync gives $((VIOL - V0)) violations"
 POINTS=$P0; STATES=$S0; VIOL=$V0
 
 start_greeter "$S/out"; expect_exit 3 "$SVC" --root "$R" install "$S/FIX-1.hfx"; stop_pid "$GPID"
 cp -a "$R" "$S/t-pending"
 pl_walk "boot replay" "$S/t-pending" cold_level "new" boot
 pl_walk "cancel (rollback of a pending install)" "$S/t-pending" cold_level "old new" rollback FIX-1
+# boot over a temporary file an earlier crash left (kill -9 between its
+# open and its rename): the boot record's write truncates an existing file
+cp -a "$S/t-pending" "$S/t-leftover"
+printf 'svc boot at 1: a record torn by a crash, longer than the next one will be\n%.0s' 1 2 3 \
+	>"$S/t-leftover/var/lib/svc/.last-boot.tmp"
+pl_walk "boot replay over a leftover temporary file" "$S/t-leftover" cold_level "new" boot
 cp -a "$S/t-pending" "$S/t-installed"; "$SVC" --quiet --root "$S/t-installed" boot
 pl_walk "rollback (swap now)" "$S/t-installed" cold_level "old new" rollback FIX-1
+# a second fix on top of the first (both files v2 -> v3)
+build_greet 3 "$S/build/v3"; V3=$(sha "$S/build/v3/libgreet.so.1"); export V3
+pack_fix FIX-2 2 "$S/build/v2" "$S/build/v3" \
+	--target "/usr/lib/libaux.so.1=$S/build/v2/libgreet.so.1:$S/build/v3/libgreet.so.1"
+second_level() {
+	pair_level "$1/usr/lib/libgreet.so.1" "$1/usr/lib/libaux.so.1" "$V2" "$V2" "$V3" "$V3"
+}
+export -f second_level
+PL_FIX=FIX-2 pl_walk "second install on top of the first" "$S/t-installed" second_level "old new" \
+	install "$S/FIX-2.hfx"
 
 # --- hot: install /hotpatch:enable and rollback recorded while a worker
 # (libcalc) and a PIE program run from the tree; after the power cut no
@@ -129,12 +163,12 @@ hot_start() {
 }
 hot_stop() { sleep 0.3; stop_pid "$A"; stop_pid "$B"; }
 export -f hot_level
-PL_SETUP=hot_start PL_TEARDOWN=hot_stop \
+PL_FIX=HOT-1 PL_SETUP=hot_start PL_TEARDOWN=hot_stop \
 	pl_walk "install /hotpatch:enable" "$S/t-hot" hot_level "old new" install "$S/HOT.hfx" /hotpatch:enable
-grep -q "calc v2" "$S/a.out" || fail "hot: the recorded install did not patch the worker"
-PL_SETUP=hot_start PL_TEARDOWN=hot_stop \
+[ -n "${PL_ONLY:-}" ] || grep -q "calc v2" "$S/a.out" || fail "hot: the recorded install did not patch the worker"
+PL_FIX=HOT-1 PL_SETUP=hot_start PL_TEARDOWN=hot_stop \
 	pl_walk "hot rollback" "$S/t-hot-installed" hot_level "old new" rollback HOT-1
-grep -q "calc v1" "$S/a.out" || fail "hot rollback: the recorded rollback did not unpatch the worker"
+[ -n "${PL_ONLY:-}" ] || grep -q "calc v1" "$S/a.out" || fail "hot rollback: the recorded rollback did not unpatch the worker"
 cleanup; S=$S0
 
 echo "power-loss: $POINTS crash points x $STATES disk states, $VIOL violations"

@@ -16,6 +16,10 @@
  *  - a file's written data is durable once a later fsync of the file
  *    completed; before that each write is kept, dropped or torn (its first
  *    half kept), independently; chmod/chown are kept or dropped;
+ *  - so is the truncation of an existing file (open with O_TRUNC): until
+ *    the file is synced it may be lost, and then the file keeps its old
+ *    bytes with whatever writes survived laid over them (torn: old and new
+ *    mixed);
  *  - a change inside a directory whose own entry did not survive is lost
  *    with it.
  *
@@ -85,9 +89,10 @@ static int is_meta(OpKind k)
 	return k == OP_CREATE || k == OP_RENAME || k == OP_LINK || k == OP_UNLINK || k == OP_MKDIR;
 }
 
+/* a step on a file's data or attributes: durable with the file's fsync */
 static int is_data(OpKind k)
 {
-	return k == OP_WRITE || k == OP_CHMOD || k == OP_CHOWN;
+	return k == OP_WRITE || k == OP_TRUNC || k == OP_CHMOD || k == OP_CHOWN;
 }
 
 static char *rel(const char *root, const char *abs)
@@ -206,7 +211,7 @@ static void classify(void)
 		for (size_t j = i + 1; j < n_ops && !o->synced; j++) {
 			if (is_meta(o->kind) && ops[j].kind == OP_FSYNC_DIR && in_dir(o, ops[j].p1))
 				o->synced = 1;
-			if ((is_data(o->kind) || o->kind == OP_TRUNC) && ops[j].kind == OP_FSYNC &&
+			if (is_data(o->kind) && ops[j].kind == OP_FSYNC &&
 			    ops[j].ino == o->ino)
 				o->synced = 1;
 		}
@@ -364,6 +369,18 @@ static int tracked(unsigned long long ino)
 	return 0;
 }
 
+/* The bytes a file of the starting tree holds (a truncation that did not
+ * reach the disk leaves them). */
+static void read_old(int outfd, const char *path, BaseBuf *content)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (base_fs_read_at(outfd, path, (size_t)1 << 30, &buf, &len) < 0)
+		return; /* not in the starting tree: nothing to keep */
+	base_buf_append(content, buf, len);
+	free(buf);
+}
+
 /* Apply the state chosen in choice[] to outfd (or only compute it when
  * outfd < 0); appends a description of the state to sig. */
 static void apply(int outfd, BaseBuf *sig)
@@ -373,6 +390,16 @@ static void apply(int outfd, BaseBuf *sig)
 
 	n_names = 0;
 	n_missing = 0;
+	/* a file of the starting tree that svc reopened with O_TRUNC (no create
+	 * of its inode before) is followed from the start, so that a rename of
+	 * it later carries its inode to the new name */
+	for (size_t i = 0; i < n_ops; i++) {
+		int created = 0;
+		for (size_t j = 0; j < i && ops[i].kind == OP_TRUNC; j++)
+			created |= ops[j].kind == OP_CREATE && ops[j].ino == ops[i].ino;
+		if (ops[i].kind == OP_TRUNC && !created && !name_find(ops[i].p1))
+			name_set(ops[i].p1, ops[i].ino);
+	}
 	for (size_t i = 0; i < n_ops; i++) {
 		Op *o = &ops[i];
 		if (!is_meta(o->kind))
@@ -466,6 +493,14 @@ static void apply(int outfd, BaseBuf *sig)
 				continue;
 			unsigned c = o->synced ? 0 : choice[o->dim];
 			base_buf_printf(sig, "%u", c);
+			if (o->kind == OP_TRUNC) {
+				/* kept: the file starts empty here; lost: its old
+				 * bytes stay under the writes that follow */
+				content.len = 0;
+				if (c == 1 && outfd >= 0)
+					read_old(outfd, names[i].path, &content);
+				continue;
+			}
 			if (c == 1)
 				continue;
 			if (o->kind == OP_CHMOD)

@@ -602,7 +602,7 @@ static void test_tool_killed_at_every_step(void)
 		CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &hs, &e), 0);
 		CU_ASSERT_EQUAL(hs->n_fixes, steps[k].rec ? 1u : 0u);
 		if (hs->n_fixes)
-			CU_ASSERT_EQUAL(hs->fixes[0].status, steps[k].rec);
+			CU_ASSERT_EQUAL((int)hs->fixes[0].status, steps[k].rec);
 		hp_state_free(hs);
 		HpReport rep;
 		CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), steps[k].rec ? 0 : -ENOENT);

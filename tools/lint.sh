@@ -35,10 +35,12 @@ cppcheck --quiet --std=c11 --enable=warning,portability,performance --inline-sup
 	--error-exitcode=1 -D_GNU_SOURCE -DSVC_VERSION='"lint"' -I. $SRCS || rc=1
 
 echo "lint: clang-tidy"
-CHECKS='-*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-bugprone-implicit-widening-of-multiplication-result,-bugprone-branch-clone,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-clang-analyzer-unix.Malloc,-bugprone-sizeof-expression'
-for f in $SRCS; do
-	out=$(clang-tidy --quiet -checks="$CHECKS" --warnings-as-errors='*' "$f" -- $FLAGS 2>&1) || {
-		echo "$out" | grep -v "warnings generated" ; rc=1; }
-done
+export CHECKS='-*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-bugprone-implicit-widening-of-multiplication-result,-bugprone-branch-clone,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-clang-analyzer-unix.Malloc,-bugprone-sizeof-expression'
+# one clang-tidy per file, as many at once as there are cores (LINT_JOBS):
+# each prints its findings whole, and any finding fails the run
+export FLAGS
+printf '%s\n' $SRCS | xargs -P "${LINT_JOBS:-$(nproc)}" -n 1 sh -c '
+	out=$(clang-tidy --quiet -checks="$CHECKS" --warnings-as-errors="*" "$1" -- $FLAGS 2>&1) ||
+		{ echo "$out" | grep -v "warnings generated"; exit 1; }' sh || rc=1
 [ $rc = 0 ] && echo "lint: cppcheck and clang-tidy: no warnings"
 exit $rc
