@@ -1,7 +1,6 @@
 /* Many processes: a bounded pool of worker threads, and the scan that finds
  * the processes mapping a module.  Each worker is the ptrace tracer of the
  * process it handles for the length of that call only. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -148,12 +147,6 @@ static bool maps_patched(Scan *sc, pid_t pid, const HpMap *mp)
 	return strncmp(mp->path, "/memfd:" HP_STATE_NAME, sizeof("/memfd:" HP_STATE_NAME) - 1) == 0;
 }
 
-static int cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 typedef bool (*MatchFn)(Scan *sc, pid_t pid, const HpMap *mp);
 
 static int scan_procs(Scan *sc, MatchFn match, pid_t **ret_pids, size_t *ret_n, BaseErr *e);
@@ -176,18 +169,14 @@ int hp_scan_patched(pid_t **ret_pids, size_t *ret_n, BaseErr *e)
 static int scan_procs(Scan *scp, MatchFn match, pid_t **ret_pids, size_t *ret_n, BaseErr *e)
 {
 	Scan sc = *scp;
-	DIR *d = opendir("/proc");
-	if (!d)
-		return base_err(e, -errno, "/proc: %s", strerror(errno));
 	pid_t *v = NULL;
-	size_t n = 0;
+	size_t n = 0, k = 0;
+	int r = base_proc_ids(0, &v, &n, e);
+	if (r < 0)
+		return r;
 	pid_t self = getpid();
-	struct dirent *de;
-	int r = 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid_t pid = (pid_t)atoi(de->d_name);
+	for (size_t i = 0; i < n; i++) {
+		pid_t pid = v[i];
 		if (pid == self)
 			continue;
 		HpMaps m = { 0 };
@@ -195,29 +184,20 @@ static int scan_procs(Scan *scp, MatchFn match, pid_t **ret_pids, size_t *ret_n,
 		if (hp_maps_read(pid, &m, &ig) < 0)
 			continue;   /* exited, kernel thread, or not ours to read */
 		bool hit = false;
-		for (size_t i = 0; i < m.n && !hit; i++)
-			if (m.v[i].offset == 0 && (m.v[i].ino || match == maps_patched))
-				hit = match(&sc, pid, &m.v[i]);
+		for (size_t j = 0; j < m.n && !hit; j++)
+			if (m.v[j].offset == 0 && (m.v[j].ino || match == maps_patched))
+				hit = match(&sc, pid, &m.v[j]);
 		hp_maps_free(&m);
-		if (!hit)
-			continue;
-		pid_t *nv = realloc(v, (n + 1) * sizeof(*nv));
-		if (!nv) {
-			r = -ENOMEM;
-			break;
-		}
-		v = nv;
-		v[n++] = pid;
+		if (hit)
+			v[k++] = pid;   /* k <= i: the kept ones, in place */
 	}
-	closedir(d);
+	n = k;
 	free(sc.seen);
 	if (r < 0) {
 		free(v);
 		return r;
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_pid);
-	*ret_pids = v;
+	*ret_pids = v;   /* in PID order, as base_proc_ids lists them */
 	*ret_n = n;
 	return 0;
 }
