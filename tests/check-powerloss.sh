@@ -130,7 +130,7 @@ pl_walk "boot replay over a leftover temporary file" "$S/t-leftover" cold_level 
 cp -a "$S/t-pending" "$S/t-installed"; "$SVC" --quiet --root "$S/t-installed" boot
 pl_walk "rollback (swap now)" "$S/t-installed" cold_level "old new" rollback FIX-1
 # a second fix on top of the first (both files v2 -> v3)
-build_greet 3 "$S/build/v3"; V3=$(sha "$S/build/v3/libgreet.so.1"); export V3
+greet_lib 3 "$S/build/v3"; V3=$(sha "$S/build/v3/libgreet.so.1"); export V3
 pack_fix FIX-2 2 "$S/build/v2" "$S/build/v3" \
 	--target "/usr/lib/libaux.so.1=$S/build/v2/libgreet.so.1:$S/build/v3/libgreet.so.1"
 second_level() {
