@@ -726,16 +726,20 @@ static int step_pack(Work *w, SvcPackResult *ret)
 		n_pt++;
 	}
 	for (size_t u = 0; u < w->n_tus && r >= 0; u++) {
-		int linked_elsewhere = 0;
-		for (size_t i = 0; i < w->n_recs && !linked_elsewhere; i++)
-			linked_elsewhere = w->recs[i].kind == SVC_CC_LINK &&
-					   links_object(w, &w->recs[i], w->tus[u].rec->output, 0);
-		if (!placed[u] && !linked_elsewhere)
-			r = base_err(w->e, -ENOENT, "%s: changed, but no recorded link uses %s",
+		/* used elsewhere: linked into another output, or archived (a
+		 * static library the package ships, or one linked into a
+		 * program that is not a target) */
+		int used_elsewhere = 0;
+		for (size_t i = 0; i < w->n_recs && !used_elsewhere; i++)
+			used_elsewhere = (w->recs[i].kind == SVC_CC_LINK ||
+					  w->recs[i].kind == SVC_CC_ARCHIVE) &&
+					 links_object(w, &w->recs[i], w->tus[u].rec->output, 0);
+		if (!placed[u] && !used_elsewhere)
+			r = base_err(w->e, -ENOENT, "%s: changed, but no recorded link or archive uses %s",
 				     w->tus[u].rec->source, w->tus[u].rec->output);
 		else if (!placed[u])
-			say(w, SVC_BUILD_STEP_PACK, 0, "%s: changed, but linked into no target: left out",
-			    w->tus[u].rec->source);
+			say(w, SVC_BUILD_STEP_PACK, 0, "%s: changed, but %s goes into no target: left out",
+			    w->tus[u].rec->source, w->tus[u].rec->output);
 	}
 	if (r >= 0 && !n_pt)
 		r = base_err(w->e, -EINVAL, "%s: the patches change no function of a target", sp->sign.out);
