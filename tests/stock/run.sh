@@ -154,7 +154,7 @@ expect_exit 0 nice "$SVC" --root "$R" build --deb "$C/src/${SRCPKG}_$STOCKVER.ds
 unset DEB_BUILD_OPTIONS
 echo "$OUT" | grep -E '^[a-z]+ +[0-9.]+s' | sed 's/^/   /'
 echo "$OUT" | grep -q "^build .*target /$LIB (base $R/$LIB)" || fail "the library not a target: $OUT"
-echo "$OUT" | grep -q "$LIB has the base's build-id" || fail "base not reproduced by svc build: $OUT"
+echo "$OUT" | grep -q "^verify .*/$LIB: .* has the base's build-id" || fail "base not reproduced by svc build: $OUT"
 "$SVC" inspect "$S/BUILD.hfx" >"$S/inspect-build.out"
 diff "$S/inspect.out" "$S/inspect-build.out" >"$S/inspect.diff" ||
 	fail "svc build --deb and the hand-made package differ: $(head -n 20 "$S/inspect.diff")"
