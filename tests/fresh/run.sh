@@ -10,7 +10,8 @@
 #   3. another copy gets a git clone of the current HEAD (committed work
 #      only) and runs the README's two commands in a chroot: make demo,
 #      make check.
-# /proc, /sys, /dev and /dev/pts are mounted into each chroot and unmounted
+# Each root is bind-mounted on itself (a mount point, private, as / is on a
+# real machine); /proc, /sys, /dev and /dev/pts are mounted into it; all are unmounted
 # on every exit path, after every process still running inside a root (a
 # test's leftover, an agent apt started) is ended by its PID; a root is
 # removed only once nothing is mounted in it.  A failure prints one line
@@ -56,7 +57,7 @@ unmount_all() {
 	local r m
 	for r in "${ROOTS[@]:-}"; do
 		[ -n "$r" ] || continue
-		for m in dev/pts dev sys proc; do
+		for m in dev/pts dev sys proc ""; do
 			if mountpoint -q "$r/$m"; then umount "$r/$m" 2>/dev/null || umount -l "$r/$m"; fi
 		done
 	done
@@ -100,6 +101,11 @@ new_root() {   # new_root NAME -> $NEWROOT: an extracted copy of the base, mount
 	tar -C "$NEWROOT" -xf "$base"
 	cp /etc/resolv.conf "$NEWROOT/etc/resolv.conf"
 	ROOTS+=("$NEWROOT")
+	# the root a mount point of its own (private), as on a real machine:
+	# tests that unshare a mount namespace make / private, which a plain
+	# directory refuses (EINVAL)
+	mount --bind "$NEWROOT" "$NEWROOT"
+	mount --make-private "$NEWROOT"
 	mount -t proc proc "$NEWROOT/proc"
 	mount -t sysfs sysfs "$NEWROOT/sys"
 	mount --bind /dev "$NEWROOT/dev"
