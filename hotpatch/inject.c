@@ -75,7 +75,7 @@ int hp_rsys(HpSession *s, uint64_t insn, long nr, uint64_t a0, uint64_t a1, uint
 	return 0;
 }
 
-static bool in_reach(uint64_t a, uint64_t size, uint64_t lo, uint64_t hi)
+bool hp_in_reach(uint64_t a, uint64_t size, uint64_t lo, uint64_t hi)
 {
 	uint64_t mn = a < lo ? a : lo, mx = a + size > hi ? a + size : hi;
 	return mx - mn < (uint64_t)REL32_REACH;
@@ -108,7 +108,7 @@ static size_t candidates(const HpSession *s, uint64_t size, bool near, uint64_t 
 		bool stack_below = strcmp(b->path, "[stack]") == 0;
 		uint64_t c[2] = { stack_below ? 0 : ge - size, heap_above ? 0 : gs };
 		for (int j = 0; j < 2; j++)
-			if (c[j] >= 0x10000 && (!near || in_reach(c[j], size, lo, hi))) {
+			if (c[j] >= 0x10000 && (!near || hp_in_reach(c[j], size, lo, hi))) {
 				cand[nc][0] = c[j];
 				cand[nc++][1] = c[j] > lo ? c[j] - lo : lo - c[j];
 			}
@@ -186,16 +186,18 @@ static int run_stub(HpSession *s, uint64_t at, uint64_t want, uint64_t blob_size
 	return 0;
 }
 
-/* A cave of any module with room for the stub, the target's module first. */
+/* A cave of any module with room for the stub, the target's module first,
+ * clear of the state and of recorded code (cave.c). */
 static uint64_t cave_find(const HpSession *s)
 {
+	const uint64_t need = sizeof(stub) + STUB_NAME_LEN;
 	for (size_t k = 0; k <= s->n_mods; k++) {
 		const HpModule *md = k == 0 ? s->mod : &s->mods[k - 1];
-		if (!md || !md->cave || md->cave_len < sizeof(stub) + STUB_NAME_LEN)
+		if (!md || !md->cave || md->cave_len < need)
 			continue;
 		const HpMap *mp = hp_maps_find(&s->maps, md->cave);
-		if (mp && mp->perms[2] == 'x' && mp->ino == md->ino &&
-		    mp->end >= md->cave + sizeof(stub) + STUB_NAME_LEN)
+		if (mp && mp->perms[2] == 'x' && mp->ino == md->ino && mp->end >= md->cave + need &&
+		    hp_cave_free(s, md->cave, md->cave + need))
 			return md->cave;
 	}
 	return 0;
@@ -214,9 +216,9 @@ void hp_unmap(HpSession *s, uint64_t addr, uint64_t size)
 		hp_rsys(s, s->insn, SYS_munmap, addr, size, 0, 0, 0, 0, &ign, &tmp);
 }
 
-int hp_place(HpSession *s, uint64_t blob_size, bool near, uint64_t *ret_blob, BaseErr *e)
+static int place_mapped(HpSession *s, uint64_t blob_size, bool near, bool state,
+			uint64_t *ret_blob, BaseErr *e)
 {
-	bool state = !s->state_addr;
 	uint64_t blob = 0;
 	size_t nc = 0, first = 0;
 	uint64_t (*cand)[2] = NULL;
@@ -290,5 +292,41 @@ out:
 	if (r < 0 && blob)
 		hp_unmap(s, blob, blob_size);
 	free(cand);
+	return r;
+}
+
+int hp_place(HpSession *s, uint64_t code_len, uint64_t align, bool near, uint64_t state_need,
+	     uint64_t *ret_blob, uint64_t *ret_blob_size, bool *ret_in_cave, BaseErr *e)
+{
+	uint64_t blob = 0;
+	*ret_blob = *ret_blob_size = 0;
+	*ret_in_cave = false;
+	if (!code_len && s->state_addr)
+		return 0;
+	int r = hp_cave_place(s, code_len, align, near, state_need, &blob, e);
+	if (r < 0)
+		return r;
+	if (r > 0 && (blob || !code_len)) {
+		*ret_blob = blob;
+		*ret_blob_size = (code_len + 15) & ~(uint64_t)15;
+		*ret_in_cave = true;
+		return 0;
+	}
+	uint64_t blob_size = (code_len + HP_PAGE - 1) & ~(HP_PAGE - 1);
+	r = place_mapped(s, blob_size, near, !s->state_addr, &blob, e);
+	if (r < 0)
+		return r;
+	*ret_blob = blob;
+	*ret_blob_size = blob_size;
+	*ret_in_cave = false;
+	return 0;
+}
+
+int hp_state_memfd(HpSession *s, BaseErr *e)
+{
+	uint64_t none;
+	s->migrating = true;
+	int r = place_mapped(s, 0, false, true, &none, e);
+	s->migrating = false;
 	return r;
 }

@@ -64,6 +64,8 @@ typedef struct HpModule {
 
 #define HP_CAVE_MIN 160
 
+/* The cave of the ELF file whose header is mapped at `start` (-ENOENT: none). */
+int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len);
 /* Every ELF file mapped at offset 0 by the process, in address order. */
 int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), in module order. */
@@ -145,9 +147,13 @@ typedef struct HpStateHdr {
 	uint64_t capacity;       /* bytes of the mapping */
 	uint64_t used;           /* bytes of records after the header */
 	uint32_t n_records;
-	uint32_t reserved;
+	uint32_t flags;          /* HP_STATE_IN_CAVE */
 	char name[32];           /* NUL-terminated HP_STATE_NAME, for memfd_create */
 } HpStateHdr;
+
+/* The state lives in a module's cave (cave.c), not in a memfd mapping:
+ * capacity is the cave room before the code placed after it. */
+#define HP_STATE_IN_CAVE  1u
 
 typedef struct HpStateSite {
 	uint64_t window, entry;
@@ -183,8 +189,14 @@ typedef struct HpStateStale {
 
 bool hp_state_hdr_unborn(const HpStateHdr *h);
 void hp_state_hdr_init(HpStateHdr *h);
-/* The state mapping of a process, located through its maps. */
-int hp_state_locate(const HpMaps *m, uint64_t *ret_addr);
+/* The state of a process: a memfd mapping whose header is written, else a
+ * module cave holding one (read through memfd), else an unborn memfd
+ * mapping (its creator died before the header: an empty state). */
+int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr);
+/* The offset-0 mapping of the process's executable (NULL: not found). */
+const HpMap *hp_exe_map(pid_t pid, const HpMaps *m);
+/* Bytes of a record with n_sites sites and its stale tail (writer.c). */
+size_t hp_state_rec_size(size_t n_sites);
 /* Decode the state at addr (0: empty state). */
 int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e);
 /* Offset (from the mapping start) of record i. */
@@ -240,6 +252,10 @@ typedef struct HpSession {
 	const HpModule *mod;
 	uint64_t state_addr;
 	HpState *state;
+	bool state_in_cave;     /* the state is in the executable's cave */
+	uint64_t state_cap;     /* its capacity (bytes), 0 if none or unborn */
+	bool migrating;         /* a full cave state moves to a memfd mapping: */
+	uint64_t migrate_to;    /* the new mapping, header not yet written */
 	HpTracee tr;
 	HpSite *sites;
 	size_t n_sites;
@@ -296,11 +312,29 @@ size_t hp_injector(const HpTracee *tr);
 int hp_syscall_insn(HpSession *s, uint64_t *ret, BaseErr *e);
 int hp_rsys(HpSession *s, uint64_t insn, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 	    uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, BaseErr *e);
-/* Place blob_size bytes of fresh R+X memory (within rel32 reach of s->mod
- * when near; none when blob_size is 0) and the state mapping if the process
- * has none (s->state_addr set then), in as few injected runs as possible:
- * usually one.  Crash points "mapped" and "state" follow each. */
-int hp_place(HpSession *s, uint64_t blob_size, bool near, uint64_t *ret_blob, BaseErr *e);
+/* Place code_len bytes of R+X memory for code (within rel32 reach of s->mod
+ * when near; none when code_len is 0) and the state if the process has none
+ * (s->state_addr set then; state_need: bytes its first record takes), in
+ * as few injected runs as possible: none when both fit in caves (cave.c),
+ * else usually one.  *ret_blob_size: the bytes taken (16-byte rounded in a
+ * cave, page-rounded in a fresh mapping); *ret_in_cave: in a cave (never
+ * unmapped).  Crash points "mapped" and "state" follow each. */
+int hp_place(HpSession *s, uint64_t code_len, uint64_t align, bool near, uint64_t state_need,
+	     uint64_t *ret_blob, uint64_t *ret_blob_size, bool *ret_in_cave, BaseErr *e);
+/* A mapping of the state as a memfd for a cave state that is full: created
+ * unborn (hp_state_adopt leaves the header while s->migrating). */
+int hp_state_memfd(HpSession *s, BaseErr *e);
+bool hp_in_reach(uint64_t a, uint64_t size, uint64_t lo, uint64_t hi);
+
+/* ---- caves (cave.c) ------------------------------------------------------- */
+
+/* Is [lo, hi) clear of the state and of every recorded fix's code? */
+bool hp_cave_free(const HpSession *s, uint64_t lo, uint64_t hi);
+/* Code aligned to `align` (and, when the process has no state, the state
+ * first) in caves with no injected run: 1 placed (*ret_blob), 0 no room
+ * (nothing written). */
+int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
+		  uint64_t state_need, uint64_t *ret_blob, BaseErr *e);
 /* munmap in the target (best effort, for undoing a placement). */
 void hp_unmap(HpSession *s, uint64_t addr, uint64_t size);
 

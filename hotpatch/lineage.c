@@ -211,7 +211,7 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 			     ref->path ? ref->path : "(dev:inode)");
 		goto out;
 	}
-	if (hp_state_locate(&m, &addr) < 0)
+	if (hp_state_locate(pid, fd, &m, &addr) < 0)
 		addr = 0;
 	r = hp_state_load(fd, pid, addr, &st, e);
 	if (r >= 0)

@@ -147,6 +147,19 @@ static bool maps_patched(Scan *sc, pid_t pid, const HpMap *mp)
 	return strncmp(mp->path, "/memfd:" HP_STATE_NAME, sizeof("/memfd:" HP_STATE_NAME) - 1) == 0;
 }
 
+/* A process whose state is in its executable's cave (cave.c) shows no
+ * mapping of ours: look there. */
+static bool cave_patched(pid_t pid, const HpMaps *m)
+{
+	int fd = -1;
+	uint64_t addr = 0;
+	if (hp_mem_open(pid, false, &fd) < 0)
+		return false;
+	bool hit = hp_state_locate(pid, fd, m, &addr) == 0;
+	close(fd);
+	return hit;
+}
+
 typedef bool (*MatchFn)(Scan *sc, pid_t pid, const HpMap *mp);
 
 static int scan_procs(Scan *sc, MatchFn match, pid_t **ret_pids, size_t *ret_n, BaseErr *e);
@@ -187,6 +200,8 @@ static int scan_procs(Scan *scp, MatchFn match, pid_t **ret_pids, size_t *ret_n,
 		for (size_t j = 0; j < m.n && !hit; j++)
 			if (m.v[j].offset == 0 && (m.v[j].ino || match == maps_patched))
 				hit = match(&sc, pid, &m.v[j]);
+		if (!hit && match == maps_patched)
+			hit = cave_patched(pid, &m);
 		hp_maps_free(&m);
 		if (hit)
 			v[k++] = pid;   /* k <= i: the kept ones, in place */

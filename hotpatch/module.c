@@ -26,40 +26,68 @@ static int read_phdrs(int memfd, uint64_t at, Elf64_Ehdr *eh, Elf64_Phdr *ph, si
 	return 0;
 }
 
-static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
+/* The cave of a module (see HpModule): the largest tail of an executable
+ * segment's last page that no segment's bytes reach. */
+static void cave_of(const Elf64_Phdr *ph, size_t n, uint64_t bias, uint64_t *cave,
+		    uint64_t *cave_len)
+{
+	*cave = *cave_len = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X) || !ph[i].p_memsz)
+			continue;
+		uint64_t end = bias + ph[i].p_vaddr + ph[i].p_memsz;
+		uint64_t at = (end + 15) & ~(uint64_t)15, page_end = (end + 4095) & ~(uint64_t)4095;
+		bool free = at < page_end && page_end - at >= HP_CAVE_MIN &&
+			    page_end - at > *cave_len;
+		for (size_t k = 0; free && k < n; k++) {
+			uint64_t lo = bias + ph[k].p_vaddr, hi = lo + ph[k].p_memsz;
+			if (ph[k].p_type == PT_LOAD && k != i && lo < page_end && hi > at)
+				free = false;   /* another segment shares the page */
+		}
+		if (free) {
+			*cave = at;
+			*cave_len = page_end - at;
+		}
+	}
+}
+
+/* Program headers and load bias of the ELF file mapped at `at`. */
+static int probe_phdrs(int memfd, uint64_t at, Elf64_Phdr *ph, size_t *ret_n, uint64_t *ret_bias)
 {
 	Elf64_Ehdr eh;
-	Elf64_Phdr ph[MAX_PHDRS];
-	size_t n = 0;
-	int r = read_phdrs(memfd, mp->start, &eh, ph, &n);
+	int r = read_phdrs(memfd, at, &eh, ph, ret_n);
 	if (r < 0)
 		return r;
-	uint64_t first_load = UINT64_MAX;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < *ret_n; i++)
 		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
-			first_load = ph[i].p_vaddr & ~(uint64_t)0xfff;
-			break;
+			*ret_bias = at - (ph[i].p_vaddr & ~(uint64_t)0xfff);
+			return 0;
 		}
-	if (first_load == UINT64_MAX)
-		return -BASE_E_NOTELF;
+	return -BASE_E_NOTELF;
+}
+
+int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len)
+{
+	Elf64_Phdr ph[MAX_PHDRS];
+	size_t n = 0;
+	uint64_t bias = 0;
+	int r = probe_phdrs(memfd, start, ph, &n, &bias);
+	if (r < 0)
+		return r;
+	cave_of(ph, n, bias, ret_cave, ret_len);
+	return *ret_cave ? 0 : -ENOENT;
+}
+
+static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
+{
+	Elf64_Phdr ph[MAX_PHDRS];
+	size_t n = 0;
+	int r = probe_phdrs(memfd, mp->start, ph, &n, &mod->bias);
+	if (r < 0)
+		return r;
 	mod->start = mp->start;
-	mod->bias = mp->start - first_load;
+	cave_of(ph, n, mod->bias, &mod->cave, &mod->cave_len);
 	for (size_t i = 0; i < n; i++) {
-		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) && ph[i].p_memsz) {
-			uint64_t end = mod->bias + ph[i].p_vaddr + ph[i].p_memsz;
-			uint64_t at = (end + 15) & ~(uint64_t)15, page_end = (end + 4095) & ~(uint64_t)4095;
-			bool free = at < page_end && page_end - at >= HP_CAVE_MIN &&
-				    page_end - at > mod->cave_len;
-			for (size_t k = 0; free && k < n; k++) {
-				uint64_t lo = mod->bias + ph[k].p_vaddr, hi = lo + ph[k].p_memsz;
-				if (ph[k].p_type == PT_LOAD && k != i && lo < page_end && hi > at)
-					free = false;   /* another segment shares the page */
-			}
-			if (free) {
-				mod->cave = at;
-				mod->cave_len = page_end - at;
-			}
-		}
 		if (ph[i].p_type == PT_DYNAMIC)
 			mod->dynamic = mod->bias + ph[i].p_vaddr;
 		if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096 && !mod->build_id_len) {

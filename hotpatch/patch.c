@@ -299,7 +299,7 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 		r = hp_maps_read(s->pid, &m, e);
 		if (r < 0)
 			return r;
-		if (hp_state_locate(&m, &s->state_addr) < 0)
+		if (hp_state_locate(s->pid, s->memfd, &m, &s->state_addr) < 0)
 			s->state_addr = 0;
 		hp_maps_free(&m);
 	}
@@ -402,7 +402,8 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	for (size_t i = 0; i < p->n_redirects; i++)
 		if (p->redirects[i].kind != ELF_ENTRY_PAD16)
 			near = true;
-	uint64_t blob_size = (p->code_len + HP_PAGE - 1) & ~(HP_PAGE - 1);
+	uint64_t blob_size = 0;
+	bool in_cave = false;
 
 	ApplyCtx ctx = { .p = p };
 	r = hp_stop_safely(s, apply_check, &ctx, e);
@@ -422,7 +423,7 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	for (size_t i = s->state->n_fixes; i-- > 0 && !blob;) {
 		const HpFixInfo *f = &s->state->fixes[i];
 		if (f->status != HP_FIX_REVERTED || strcmp(f->fix_id, p->fix_id) != 0 ||
-		    f->blob_size != blob_size || f->bias != s->mod->bias)
+		    f->blob_size < p->code_len || f->bias != s->mod->bias)
 			continue;
 		_cleanup_free_ uint8_t *old = malloc(p->code_len);
 		BaseErr tmp = { 0 };
@@ -430,14 +431,16 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 		    hp_mem_read(s->memfd, f->blob, old, p->code_len) == 0 &&
 		    memcmp(old, code, p->code_len) == 0) {
 			blob = f->blob;
+			blob_size = f->blob_size;
 			s->rep->blob_reused = true;
 		}
 	}
 	if (!blob) {
-		r = hp_place(s, blob_size, near, &blob, e);
+		r = hp_place(s, p->code_len, p->code_align, near, hp_state_rec_size(s->n_sites),
+			     &blob, &blob_size, &in_cave, e);
 		if (r < 0)
 			goto out;
-		mapped_now = true;
+		mapped_now = !in_cave;   /* a cave is never unmapped: nothing points there yet */
 		r = relocate(s, p, syms, blob, code, e);
 		if (r == 0) {
 			r = hp_mem_write(s->memfd, blob, code, p->code_len);
@@ -749,8 +752,10 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 		 * more injected syscall right after the stub, and with the tool
 		 * killed after that the process died of SIGTRAP at its next stop
 		 * (test "unbake killed ..."): the scratch page stays. */
-		uint64_t none;
-		r = hp_place(s, 0, false, &none, e);
+		uint64_t none, none_size;
+		bool none_cave;
+		r = hp_place(s, 0, 16, false, hp_state_rec_size(s->n_sites), &none, &none_size,
+			     &none_cave, e);
 		if (r < 0)
 			goto out;
 	}
@@ -795,7 +800,7 @@ int hp_list(pid_t pid, HpState **ret, BaseErr *e)
 	uint64_t addr = 0;
 	r = hp_maps_read(pid, &m, e);
 	if (r == 0) {
-		if (hp_state_locate(&m, &addr) < 0)
+		if (hp_state_locate(pid, fd, &m, &addr) < 0)
 			addr = 0;
 		r = hp_state_load(fd, pid, addr, ret, e);
 	}

@@ -95,7 +95,16 @@ int hp_state_reload(HpSession *s, BaseErr *e)
 {
 	hp_state_free(s->state);
 	s->state = NULL;
-	return hp_state_load(s->memfd, s->pid, s->state_addr, &s->state, e);
+	int r = hp_state_load(s->memfd, s->pid, s->state_addr, &s->state, e);
+	HpStateHdr h;
+	s->state_in_cave = false;
+	s->state_cap = 0;
+	if (r == 0 && s->state_addr && hp_mem_read(s->memfd, s->state_addr, &h, sizeof(h)) == 0 &&
+	    !hp_state_hdr_unborn(&h)) {
+		s->state_in_cave = (h.flags & HP_STATE_IN_CAVE) != 0;
+		s->state_cap = h.capacity;
+	}
+	return r;
 }
 
 int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e)
@@ -123,7 +132,7 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 	r = hp_maps_read(pid, &s->maps, e);
 	if (r < 0)
 		return r;
-	if (hp_state_locate(&s->maps, &s->state_addr) < 0)
+	if (hp_state_locate(pid, s->memfd, &s->maps, &s->state_addr) < 0)
 		s->state_addr = 0;
 	return hp_state_reload(s, e);
 }

@@ -1,6 +1,10 @@
 /* The state of the fixes, kept inside the patched process itself.
  *
- * Where: a MAP_PRIVATE, PROT_READ mapping of a memfd named "svc-hotpatch".
+ * Where: the cave of the process's executable when the first fix's state
+ * and code fit there (cave.c: no injected run at all), else a MAP_PRIVATE,
+ * PROT_READ mapping of a memfd named "svc-hotpatch" (a cave state that
+ * fills up moves there: the memfd's header is written last, and a born
+ * memfd state wins).
  * Why a memfd and not an anonymous mapping named with
  * prctl(PR_SET_VMA_ANON_NAME): the kernel here (6.18) is built without
  * CONFIG_ANON_VMA_NAME (the prctl fails with EINVAL), while a memfd name
@@ -20,17 +24,61 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "hotpatch/internal.h"
 
-int hp_state_locate(const HpMaps *m, uint64_t *ret_addr)
+/* The module mapping of the process's executable (by dev:inode of
+ * /proc/PID/exe), NULL if not found. */
+const HpMap *hp_exe_map(pid_t pid, const HpMaps *m)
+{
+	char fn[64];
+	struct stat st;
+	snprintf(fn, sizeof(fn), "/proc/%d/exe", (int)pid);
+	if (stat(fn, &st) < 0)
+		return NULL;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].offset == 0 && m->v[i].ino == (uint64_t)st.st_ino &&
+		    m->v[i].dev_major == major(st.st_dev) && m->v[i].dev_minor == minor(st.st_dev))
+			return &m->v[i];
+	return NULL;
+}
+
+static bool hdr_born(int memfd, uint64_t addr, uint32_t *ret_flags)
+{
+	HpStateHdr h;
+	if (hp_mem_read(memfd, addr, &h, sizeof(h)) < 0 || memcmp(h.magic, HP_STATE_MAGIC, 8) != 0)
+		return false;
+	*ret_flags = h.flags;
+	return true;
+}
+
+int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr)
 {
 	static const char prefix[] = "/memfd:" HP_STATE_NAME;
+	uint64_t unborn = 0, cave = 0, cave_len = 0;
+	uint32_t flags = 0;
 	for (size_t i = 0; i < m->n; i++)
 		if (strncmp(m->v[i].path, prefix, sizeof(prefix) - 1) == 0 && m->v[i].offset == 0) {
-			*ret_addr = m->v[i].start;
-			return 0;
+			if (hdr_born(memfd, m->v[i].start, &flags)) {
+				*ret_addr = m->v[i].start;
+				return 0;
+			}
+			if (!unborn)
+				unborn = m->v[i].start;
 		}
+	/* a state in the executable's cave (cave.c): never unloaded */
+	const HpMap *exe = hp_exe_map(pid, m);
+	if (exe && hp_module_cave(memfd, exe->start, &cave, &cave_len) == 0 &&
+	    hdr_born(memfd, cave, &flags) && (flags & HP_STATE_IN_CAVE)) {
+		*ret_addr = cave;
+		return 0;
+	}
+	if (unborn) {
+		*ret_addr = unborn;
+		return 0;
+	}
 	return -ENOENT;
 }
 
@@ -49,7 +97,8 @@ static int read_hdr(int memfd, pid_t pid, uint64_t addr, HpStateHdr *h, BaseErr 
 	if (memcmp(h->magic, HP_STATE_MAGIC, 8) != 0 || h->version != HP_STATE_VERSION ||
 	    h->hdr_size != sizeof(*h) || h->capacity > HP_STATE_SIZE ||
 	    h->capacity < sizeof(*h) || h->used > h->capacity - sizeof(*h) ||
-	    h->n_records > h->used / sizeof(HpStateRec))
+	    h->n_records > h->used / sizeof(HpStateRec) || (h->flags & ~HP_STATE_IN_CAVE) ||
+	    ((h->flags & HP_STATE_IN_CAVE) && h->capacity > HP_PAGE))
 		return base_err(e, -BASE_E_CORRUPT, "pid %d: state mapping at %#llx is corrupt",
 				(int)pid, (unsigned long long)addr);
 	return 0;

@@ -19,12 +19,59 @@ int hp_state_adopt(HpSession *s, int64_t fd, int64_t tr, int64_t addr, BaseErr *
 		return base_err(e, err, "pid %d: creating the state mapping: %s", (int)s->pid,
 				strerror(-err));
 	}
+	if (s->migrating) {   /* the header comes last, with the records (migrate) */
+		s->migrate_to = (uint64_t)addr;
+		return 0;
+	}
 	HpStateHdr h;
 	hp_state_hdr_init(&h);
 	int r = hp_mem_write(s->memfd, (uint64_t)addr, &h, sizeof(h));
 	if (r < 0)
 		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
 	s->state_addr = (uint64_t)addr;
+	s->state_in_cave = false;
+	s->state_cap = h.capacity;
+	return 0;
+}
+
+size_t hp_state_rec_size(size_t n_sites)
+{
+	return sizeof(HpStateRec) + n_sites * sizeof(HpStateSite) + sizeof(HpStateStale) +
+	       8 * n_sites;
+}
+
+/* A cave state with no room for the next record moves to a memfd mapping:
+ * the records are copied, then the new header is written (from then on the
+ * memfd state is the one every reader takes: hp_state_locate), then the
+ * cave copy's magic is cleared. */
+static int migrate(HpSession *s, HpStateHdr *h, BaseErr *e)
+{
+	uint64_t from = s->state_addr;
+	int r = hp_state_memfd(s, e);
+	if (r < 0)
+		return r;
+	uint64_t to = s->migrate_to;
+	_cleanup_free_ uint8_t *buf = malloc(h->used ? h->used : 1);
+	if (!buf)
+		return -ENOMEM;
+	HpStateHdr nh = *h;
+	nh.capacity = HP_STATE_SIZE;
+	nh.flags = 0;
+	r = hp_mem_read(s->memfd, from + sizeof(*h), buf, h->used);
+	if (r == 0)
+		r = hp_mem_write(s->memfd, to + sizeof(nh), buf, h->used);
+	if (r == 0)
+		r = hp_mem_write(s->memfd, to, &nh, sizeof(nh));
+	if (r < 0)
+		return base_err(e, r, "pid %d: moving the state to a mapping: %s", (int)s->pid,
+				strerror(-r));
+	hp_crash_point("state-moved");
+	static const char zero[8];
+	(void)hp_mem_write(s->memfd, from, zero, sizeof(zero));
+	s->state_addr = to;
+	s->state_in_cave = false;
+	s->state_cap = nh.capacity;
+	*h = nh;
 	return 0;
 }
 
@@ -40,7 +87,7 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 	if (hp_state_hdr_unborn(&h))
 		hp_state_hdr_init(&h);   /* its creator died before the header */
 	size_t plain = sizeof(HpStateRec) + s->n_sites * sizeof(HpStateSite);
-	size_t sz = plain + sizeof(HpStateStale) + 8 * s->n_sites;
+	size_t sz = hp_state_rec_size(s->n_sites);
 	_cleanup_free_ uint8_t *buf = calloc(1, sz);
 	if (!buf)
 		return -ENOMEM;
@@ -90,6 +137,12 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 		if (r == 0)
 			r = hp_mem_write(s->memfd, s->state_addr + off + 4, &status, 4);
 	} else {
+		if (off + sz > h.capacity && s->state_in_cave) {
+			r = migrate(s, &h, e);
+			if (r < 0)
+				return r;
+			off = sizeof(h) + h.used;
+		}
 		if (off + sz > h.capacity)
 			return base_err(e, -ENOSPC, "pid %d: state mapping full (%u records)",
 					(int)s->pid, h.n_records);

@@ -27,6 +27,44 @@
 
 static char *dir;          /* scratch: binaries, objects, probe files */
 static char *exe, *lib;    /* victim PIE and its shared library */
+/* the victim built with a cave (hotpatch/cave.c) of a chosen size: room for
+ * a first fix's state and code / too small for any use */
+static char *exe_cave, *exe_nocave;
+#define CAVE_BIG   3008
+#define CAVE_SMALL 64
+
+/* The executable's cave as hotpatch/module.c computes it: from the end of
+ * the executable PT_LOAD (16-byte aligned) to the end of its page. */
+static long cave_of(const char *path)
+{
+	char *o = test_sh_out("readelf -lW %s | awk '$1==\"LOAD\" && ($7 ~ /E/ || $8 ~ /E/) "
+			      "{print $3, $6}'", path);
+	unsigned long long va = 0, memsz = 0;
+	int ok = o && sscanf(o, "%llx %llx", &va, &memsz) == 2;
+	free(o);
+	if (!ok)
+		return -1;
+	unsigned long long end = va + memsz, at = (end + 15) & ~15ull, pe = (end + 4095) & ~4095ull;
+	return at < pe ? (long)(pe - at) : 0;
+}
+
+/* dir/NAME: the victim with `want` bytes of cave (.text padded: victim.c) */
+static char *victim_with_cave(const char *name, long want)
+{
+	long c0 = cave_of(exe);
+	if (c0 < 0)
+		return NULL;
+	long pad = ((c0 - want) % 4096 + 4096) % 4096;
+	char *path = base_strdupf("%s/%s", dir, name);
+	if (test_sh("gcc -O2 -fPIE -pie -fno-ipa-icf -Wl,--build-id -DCAVE_PAD=%ld -o %s "
+		    "tests/fixtures/hotpatch/victim.c -L%s -lvictim -Wl,-rpath,%s -lpthread", pad,
+		    path, dir, dir) || cave_of(path) != want) {
+		fprintf(stderr, "%s: cave %ld, wanted %ld\n", path, cave_of(path), want);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
 
 #define FIX_CFLAGS "-O2 -fPIC -fno-asynchronous-unwind-tables -fno-stack-protector " \
 		   "-fcf-protection=none"
@@ -49,7 +87,9 @@ static int suite_init(void)
 	if (test_sh("gcc -O2 -fPIE -pie -fno-ipa-icf -Wl,--build-id=0x1234 -o %s/victim-other "
 		    "%s/victim.c -L%s -lvictim -Wl,-rpath,%s -lpthread", dir, src, dir, dir))
 		return -1;
-	return 0;
+	exe_cave = victim_with_cave("victim-cave", CAVE_BIG);
+	exe_nocave = victim_with_cave("victim-nocave", CAVE_SMALL);
+	return exe_cave && exe_nocave ? 0 : -1;
 }
 
 static int suite_clean(void)
@@ -58,6 +98,8 @@ static int suite_clean(void)
 	free(dir);
 	free(exe);
 	free(lib);
+	free(exe_cave);
+	free(exe_nocave);
 	return 0;
 }
 
@@ -138,6 +180,16 @@ static bool has_state_mapping(pid_t pid)
 	return test_sh("grep -q memfd:svc-hotpatch /proc/%d/maps", (int)pid) == 0;
 }
 
+/* A state anywhere: a memfd mapping or the executable's cave. */
+static bool has_state(pid_t pid)
+{
+	HpState *st = NULL;
+	BaseErr e = { 0 };
+	bool r = hp_list(pid, &st, &e) == 0 && st->addr != 0;
+	hp_state_free(st);
+	return r;
+}
+
 static const FixSpec SPEC_A[] = {
 	{ "ready_fn", "fix_ready", ELF_ENTRY_PAD16, 14 },
 	{ "plain_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 },
@@ -145,12 +197,18 @@ static const FixSpec SPEC_A[] = {
 
 /* ---- tests -------------------------------------------------------------- */
 
-static ElfPayload *fix_exe(const char *id, const FixSpec *specs, size_t n, const char *lineage)
+static ElfPayload *fix_bin(const char *bin, const char *id, const FixSpec *specs, size_t n,
+			   const char *lineage)
 {
 	char *obj = base_strdupf("%s/fix_exe.o", dir);
-	ElfPayload *p = payload_build(id, exe, obj, specs, n, lineage);
+	ElfPayload *p = payload_build(id, bin, obj, specs, n, lineage);
 	free(obj);
 	return p;
+}
+
+static ElfPayload *fix_exe(const char *id, const FixSpec *specs, size_t n, const char *lineage)
+{
+	return fix_bin(exe, id, specs, n, lineage);
 }
 
 static void test_1000_cycles_under_4_threads_switch_exactly(void)
@@ -205,7 +263,7 @@ static void test_libc_symbol_and_list_state(void)
 	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_LIBC, 5000), 0);
 	CU_ASSERT(rep.threads >= 4);
 	CU_ASSERT(rep.pause_ns > 0);
-	CU_ASSERT(has_state_mapping(v.pid));
+	CU_ASSERT(has_state(v.pid));
 	HpState *st = NULL;
 	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
 	CU_ASSERT_EQUAL_FATAL(st->n_fixes, 1);
@@ -380,7 +438,7 @@ static void test_return_address_into_entry_bytes_refused(void)
 	uint8_t now[5];
 	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "stack_fn", 0, now, 5), 0);
 	CU_ASSERT_EQUAL(memcmp(now, p->redirects[0].expect, 5), 0);
-	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	CU_ASSERT_FALSE(has_state(v.pid));
 	CU_ASSERT_EQUAL(v.pr->eintr, 0);
 	victim_stop(&v);
 	elf_payload_free(p);
@@ -408,7 +466,7 @@ static void test_wrong_build_id_refused_process_untouched(void)
 	CU_ASSERT_EQUAL(rep.attempts, 0);   /* refused before any stop */
 	CU_ASSERT_EQUAL(mem_bytes(v.pid, other, "ready_fn", 14, after, 16), 0);
 	CU_ASSERT_EQUAL(memcmp(before, after, 16), 0);
-	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	CU_ASSERT_FALSE(has_state(v.pid));
 	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 1000), 0);
 	victim_stop(&v);
 	free(other);
@@ -571,7 +629,7 @@ static void test_near_code_placed_without_aslr(void)
 /* The tool killed (SIGKILL) right after each step of apply and of revert:
  * the target runs on with every function old or new, and a later revert and
  * apply bring it to a clean state. */
-static void test_tool_killed_at_every_step(void)
+static void killed_walk(const char *bin)
 {
 	static const struct { const char *step; int ready, plain, rec; } steps[] = {
 		{ "stopped", 1000, 1000, 0 }, { "mapped", 1000, 1000, 0 },
@@ -580,11 +638,11 @@ static void test_tool_killed_at_every_step(void)
 		{ "redirect", 2000, 1000, HP_FIX_PENDING },   /* ready_fn is site 0 */
 		{ "committed", 2000, 3000, HP_FIX_APPLIED },
 	};
-	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	ElfPayload *p = fix_bin(bin, "FIX-A", SPEC_A, 2, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
 		Victim v;
-		CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 4, 5), 0);
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v, bin, "spin", 4, 5), 0);
 		pid_t c = fork();
 		if (c == 0) {
 			setenv("HP_CRASH_AT", steps[k].step, 1);
@@ -632,6 +690,133 @@ static void test_tool_killed_at_every_step(void)
 		victim_stop(&v);
 	}
 	elf_payload_free(p);
+}
+
+/* A first fix whose state and code fit the executable's cave: no injected
+ * run, no mapping; listed, reverted, applied again on the same code; found
+ * by the scan for patched processes.  With a cave too small: one stub run
+ * and the memfd state mapping, as before. */
+static void test_first_fix_in_cave_no_injected_run(void)
+{
+	ElfPayload *p = fix_bin(exe_cave, "FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe_cave, "spin", 4, 5), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 2000, FN_PLAIN, 3000), 0);
+	CU_ASSERT_EQUAL(rep.runs, 0);
+	CU_ASSERT_EQUAL(rep.syscalls, 0);
+	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	HpState *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(st->n_fixes, 1);
+	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_APPLIED);
+	/* the code after the state, in the last page of the executable's code */
+	CU_ASSERT(st->fixes[0].blob > st->addr);
+	CU_ASSERT_EQUAL(st->fixes[0].blob >> 12, st->addr >> 12);
+	uint64_t blob = st->fixes[0].blob;
+	hp_state_free(st);
+	pid_t *found = NULL;
+	size_t nf = 0, hits = 0;
+	CU_ASSERT_EQUAL_FATAL(hp_scan_patched(&found, &nf, &e), 0);
+	for (size_t k = 0; k < nf; k++)
+		hits += found[k] == v.pid;
+	free(found);
+	CU_ASSERT_EQUAL(hits, 1);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 1000, FN_PLAIN, 1000), 0);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT(rep.blob_reused);
+	CU_ASSERT_EQUAL(rep.blob, blob);
+	CU_ASSERT_EQUAL(rep.runs, 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 2000, FN_PLAIN, 3000), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(v.pr->eintr, 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+
+	p = fix_bin(exe_nocave, "FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe_nocave, "spin", 4, 5), 0);
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 4, FN_READY, 2000, FN_PLAIN, 3000), 0);
+	CU_ASSERT(rep.runs >= 1);
+	CU_ASSERT(has_state_mapping(v.pid));
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
+/* A cave with room for the first fix only: the second fix's record moves
+ * the state to a memfd mapping (records copied, header last, the cave's
+ * copy cleared); both fixes listed and reverted in order. */
+static void test_cave_state_full_moves_to_mapping(void)
+{
+	static const FixSpec spec_c[] = { { "libc_fn", "fix_libc", ELF_ENTRY_PLAIN, 0 } };
+	ElfPayload *pa = fix_bin(exe_cave, "FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pa);
+	/* header 72 + one record of 2 sites (112 + 144 per site) + the code,
+	 * and less than a second record (112 + 144) spare */
+	long want = 72 + 112 + 2 * 144 + (long)((pa->code_len + 15) & ~15ull) + 64;
+	want = (want + 15) & ~15l;
+	elf_payload_free(pa);
+	char *tight = victim_with_cave("victim-tight", want);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tight);
+	pa = fix_bin(tight, "FIX-A", SPEC_A, 2, NULL);
+	ElfPayload *pc = fix_bin(tight, "FIX-C", spec_c, 1, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pa);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, tight, "spin", 2, 3), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, pa, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(rep.runs, 0);
+	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	HpState *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	uint64_t cave_state = st->addr;
+	hp_state_free(st);
+	CU_ASSERT_EQUAL_FATAL(hp_apply(v.pid, pc, NULL, &rep, &e), 0);
+	CU_ASSERT(rep.runs >= 1);
+	CU_ASSERT(has_state_mapping(v.pid));
+	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_LIBC, 5000), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 2, FN_READY, 2000, FN_PLAIN, 3000), 0);
+	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
+	CU_ASSERT_NOT_EQUAL(st->addr, cave_state);
+	CU_ASSERT_EQUAL_FATAL(st->n_fixes, 2);
+	CU_ASSERT_STRING_EQUAL(st->fixes[0].fix_id, "FIX-A");
+	CU_ASSERT_STRING_EQUAL(st->fixes[1].fix_id, "FIX-C");
+	CU_ASSERT_EQUAL(st->fixes[0].status, HP_FIX_APPLIED);
+	CU_ASSERT_EQUAL(st->fixes[1].status, HP_FIX_APPLIED);
+	hp_state_free(st);
+	/* the cave's copy no longer reads as a state */
+	char magic[8] = { 0 };
+	char fn[64];
+	snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)v.pid);
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_EQUAL(pread(fd, magic, 8, (off_t)cave_state), 8);
+	close(fd);
+	CU_ASSERT_NOT_EQUAL(memcmp(magic, "SVCHPST1", 8), 0);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-C", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-A", NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_LIBC, 1000), 0);
+	CU_ASSERT_EQUAL(wait_seen2(&v, 2, FN_READY, 1000, FN_PLAIN, 1000), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	elf_payload_free(pa);
+	elf_payload_free(pc);
+	free(tight);
+}
+
+/* the walk with the first fix's state and code in the executable's cave
+ * (no injected run), and with a cave too small (one stub run, mappings) */
+static void test_tool_killed_at_every_step(void)
+{
+	killed_walk(exe_cave);
+	killed_walk(exe_nocave);
 }
 
 static void test_corrupt_payload_rejected(void)
@@ -910,7 +1095,7 @@ static void test_cold_lineage_missing_refused_untouched(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "FIX-C1"));
 	CU_ASSERT_EQUAL(cold_bytes(&vb, a1, p1), 0);
 	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
-	CU_ASSERT_FALSE(has_state_mapping(vb.pid));
+	CU_ASSERT_FALSE(has_state(vb.pid));
 	CU_ASSERT_EQUAL(cold_seen(&vb, 14, 8, 48), 0);
 	/* not carried by the base file: nothing to unbake */
 	CU_ASSERT_EQUAL(hp_unbake(vb.pid, cold_p1, NULL, &rep, &e), -ENOENT);
@@ -925,7 +1110,7 @@ static void test_cold_lineage_missing_refused_untouched(void)
 	x->lineage[0] = saved;
 	CU_ASSERT_EQUAL(cold_bytes(&vf, a1, p1), 0);
 	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
-	CU_ASSERT_FALSE(has_state_mapping(vf.pid));
+	CU_ASSERT_FALSE(has_state(vf.pid));
 	CU_ASSERT_EQUAL(cold_seen(&vf, 21, 8, 47), 0);
 	CU_ASSERT_EQUAL(vb.pr->bad + vf.pr->bad, 0);
 	cold_stop(&vb);
@@ -950,7 +1135,7 @@ static void test_cold_unbake_refused_while_thread_in_window(void)
 	CU_ASSERT(rep.attempts > 1);
 	CU_ASSERT_EQUAL(cold_bytes(&v, a1, p1), 0);
 	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
-	CU_ASSERT_FALSE(has_state_mapping(v.pid));
+	CU_ASSERT_FALSE(has_state(v.pid));
 	CU_ASSERT_EQUAL(cold_seen(&v, 21, 8, 47), 0);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
@@ -1046,6 +1231,10 @@ int test_register(void)
 	    test_near_code_placed_without_aslr);
 	test_add(s, "tool killed after every step: target runs on, recovers",
 	    test_tool_killed_at_every_step);
+	test_add(s, "first fix in the executable's cave: no injected run, no mapping",
+	    test_first_fix_in_cave_no_injected_run);
+	test_add(s, "cave state full: moves to a mapping, both fixes kept",
+	    test_cave_state_full_moves_to_mapping);
 	test_add(s, "malformed payload rejected before touching anything",
 		    test_corrupt_payload_rejected);
 	s = CU_add_suite("hotpatch-coldpatch", cold_init, cold_clean);

@@ -1,0 +1,123 @@
+/* Caves: the unused tail of a module's last executable page (module.c finds
+ * them).  The page is mapped r-x and nothing runs or reads past the
+ * segment's bytes, so a write there through /proc/PID/mem needs no
+ * injected run: the kernel makes the page a private copy, r-x as before
+ * (4 KiB of memory per process, shared by nothing).
+ *
+ * A process's first fix, when its code and the state fit, is placed here
+ * with no injected system call at all: the pause is the stop, the checks,
+ * the writes and the resume.  The state goes into the executable's cave
+ * only (a library may be unloaded; the executable never is), at the cave's
+ * start, with the code after it; later fixes' code goes into any other
+ * free cave within reach.  What does not fit takes the mapping path
+ * (inject.c), and a cave state that fills up moves to a memfd mapping
+ * (hp_state_put). */
+#include <string.h>
+
+#include "hotpatch/internal.h"
+
+#define ALIGN16(x) (((x) + 15) & ~(uint64_t)15)
+
+static bool overlaps(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b)
+{
+	return lo < b && a < hi;
+}
+
+bool hp_cave_free(const HpSession *s, uint64_t lo, uint64_t hi)
+{
+	if (s->state_addr && s->state_in_cave &&
+	    overlaps(lo, hi, s->state_addr, s->state_addr + s->state_cap))
+		return false;
+	for (size_t i = 0; s->state && i < s->state->n_fixes; i++) {
+		const HpFixInfo *f = &s->state->fixes[i];
+		if (f->blob && overlaps(lo, hi, f->blob, f->blob + f->blob_size))
+			return false;
+	}
+	return true;
+}
+
+/* The cave of md if it is mapped r-x from md's file and wholly free. */
+static bool cave_usable(const HpSession *s, const HpModule *md)
+{
+	if (!md->cave || md->cave_len < HP_CAVE_MIN)
+		return false;
+	const HpMap *mp = hp_maps_find(&s->maps, md->cave);
+	return mp && mp->perms[2] == 'x' && mp->ino == md->ino &&
+	       mp->end >= md->cave + md->cave_len &&
+	       hp_cave_free(s, md->cave, md->cave + md->cave_len);
+}
+
+static const HpModule *exe_module(const HpSession *s)
+{
+	const HpMap *exe = hp_exe_map(s->pid, &s->maps);
+	for (size_t i = 0; exe && i < s->n_mods; i++)
+		if (s->mods[i].start == exe->start)
+			return &s->mods[i];
+	return NULL;
+}
+
+/* Write an empty state of `capacity` bytes at `at` (crash point "state"). */
+static int state_create(HpSession *s, uint64_t at, uint64_t capacity, BaseErr *e)
+{
+	HpStateHdr h;
+	hp_state_hdr_init(&h);
+	h.capacity = capacity;
+	h.flags = HP_STATE_IN_CAVE;
+	int r = hp_mem_write(s->memfd, at, &h, sizeof(h));
+	if (r < 0)
+		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
+	s->state_addr = at;
+	s->state_in_cave = true;
+	s->state_cap = capacity;
+	hp_crash_point("state");
+	return 0;
+}
+
+int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
+		  uint64_t state_need, uint64_t *ret_blob, BaseErr *e)
+{
+	uint64_t code = ALIGN16(blob_len), at = 0, room = 0;
+	const HpModule *x = NULL;
+	if (align < 16)
+		align = 16;
+	if (align > HP_PAGE)
+		return 0;
+	if (!s->state_addr) {
+		/* the state at the start of the executable's cave, the code at
+		 * its end when it fits and is in reach */
+		x = exe_module(s);
+		if (!x || !cave_usable(s, x))
+			return 0;
+		uint64_t end = x->cave + x->cave_len;
+		if (code && x->cave_len > code) {
+			uint64_t a = (end - code) & ~(align - 1);
+			if (a >= x->cave + sizeof(HpStateHdr) + state_need &&
+			    (!near || hp_in_reach(a, code, s->mod->lo, s->mod->hi)))
+				at = a;
+		}
+		room = ((at ? at : end) - x->cave) & ~(uint64_t)15;
+		if (room < sizeof(HpStateHdr) + state_need)
+			return 0;
+	}
+	/* else the code in another cave: the target module's first */
+	for (size_t k = 0; code && !at && k <= s->n_mods; k++) {
+		const HpModule *md = k == 0 ? s->mod : &s->mods[k - 1];
+		if (!md || (k > 0 && md == s->mod) || md == x || !cave_usable(s, md))
+			continue;
+		uint64_t a = (md->cave + align - 1) & ~(align - 1);
+		if (a + code <= md->cave + md->cave_len &&
+		    (!near || hp_in_reach(a, code, s->mod->lo, s->mod->hi)))
+			at = a;
+	}
+	if (code && !at)
+		return 0;
+	if (code)
+		hp_crash_point("mapped");
+	if (x) {
+		int r = state_create(s, x->cave, room, e);
+		if (r < 0)
+			return r;
+	}
+	*ret_blob = at;
+	return 1;
+}
