@@ -2,6 +2,7 @@
 #ifndef SVC_HOTPATCH_INTERNAL_H
 #define SVC_HOTPATCH_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -74,7 +75,13 @@ int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 /* GNU build-id of an ELF file open at fd. */
 int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len);
 
-/* ---- ptrace layer (ptrace.c) --------------------------------------------- */
+/* ---- ptrace layer (ptrace.c, wait.c) -------------------------------------- */
+
+/* The signal that ends a wait at its deadline (wait.c, hotpatch.h). */
+#define HP_WAIT_SIG (SIGRTMAX - 2)
+/* Wait (asleep) for traced thread tid until deadline (base_now_ns time):
+ * 0, -ETIMEDOUT, -ECHILD or another -errno. */
+int hp_wait_tid(pid_t tid, int *status, uint64_t deadline);
 
 typedef struct HpThread {
 	pid_t tid;

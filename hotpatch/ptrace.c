@@ -1,6 +1,6 @@
 /* The ptrace layer: stop every thread of a process, run system calls in it,
  * put every register back and let it go.  Nothing else in hotpatch/ calls
- * ptrace(2) or waitpid(2).
+ * ptrace(2), nor waitpid(2) but wait.c (the bounded wait this file uses).
  *
  * Why PTRACE_SEIZE + PTRACE_INTERRUPT and not PTRACE_ATTACH: no SIGSTOP is
  * sent, so nothing can leak a stop or a signal into the target, and a thread
@@ -58,49 +58,6 @@ static void thread_drop(HpTracee *tr, pid_t tid)
 			tr->n--;
 			return;
 		}
-}
-
-/* A bounded wait for one traced thread.  Polling: a blocking waitpid cannot
- * be bounded without signals, which a library must not take over.  A woken
- * tracee mostly lands on our CPU (wake-affine): yield to it for 30 us;
- * then sleep in short steps, because under CPU load a yield hands the CPU to
- * a busy task for a whole time slice, while a sleeper's wake-up preempts it.
- * The timer slack is lowered meanwhile (per thread) so that a 10 us sleep is
- * not stretched to the default 50 us, and put back. */
-static int wait_tid(pid_t tid, int *status, uint64_t deadline)
-{
-	int slack = -1;
-	int r = 0;
-	uint64_t t0 = base_now_ns();
-	for (unsigned round = 0;; round++) {
-		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
-		if (w == tid)
-			break;
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		uint64_t now = base_now_ns();
-		if (now > deadline) {
-			r = -ETIMEDOUT;
-			break;
-		}
-		if (now - t0 < 30000) {
-			sched_yield();
-			continue;
-		}
-		if (slack < 0) {
-			slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-			if (slack > 0)
-				prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0);
-		}
-		nanosleep(&(struct timespec){ 0, now - t0 < 2000000 ? 10000 : 100000 }, NULL);
-	}
-	if (slack > 0)
-		prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
-	return r;
 }
 
 /* Record one stop of a thread we wait for.  Returns 1 if the thread is now
@@ -246,7 +203,7 @@ int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e)
 			if (t->stopped)
 				continue;
 			int status = 0;
-			r = wait_tid(t->tid, &status, deadline);
+			r = hp_wait_tid(t->tid, &status, deadline);
 			if (r == -ECHILD) {
 				/* reaped elsewhere: it is gone */
 				thread_drop(tr, t->tid);
@@ -308,7 +265,7 @@ int hp_ptrace_resume(HpTracee *tr)
 			/* the interrupt may still land: give it a moment, then detach
 			 * (a clone event it reports adds the new thread to the list) */
 			int status;
-			if (wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0) {
+			if (hp_wait_tid(t->tid, &status, base_now_ns() + 20000000ull) == 0) {
 				int r = note_stop(tr, t, status);
 				if (r == 0 || r == -BASE_E_GONE) {
 					i--;   /* dropped: this slot holds another thread now */
@@ -333,7 +290,7 @@ int hp_ptrace_resume(HpTracee *tr)
 		uint64_t deadline = base_now_ns() + 50000000ull;
 		for (;;) {
 			int status;
-			if (wait_tid(t->tid, &status, deadline) < 0)
+			if (hp_wait_tid(t->tid, &status, deadline) < 0)
 				break;
 			if (!WIFSTOPPED(status))
 				break;
@@ -390,7 +347,7 @@ static int resume_once(HpTracee *tr, size_t i, enum __ptrace_request req, uint64
 		return base_err(e, errno == ESRCH ? -BASE_E_GONE : -errno, "pid %d: %s: %s",
 				(int)tr->pid, req == PTRACE_SINGLESTEP ? "single-step" : "continue",
 				strerror(errno));
-	int r = wait_tid(tid, &status, deadline);
+	int r = hp_wait_tid(tid, &status, deadline);
 	if (r < 0)
 		return base_err(e, r == -ECHILD ? -BASE_E_GONE : r, "pid %d: %s: %s", (int)tr->pid,
 				what, strerror(-r));

@@ -24,6 +24,23 @@
 #include "tests/testlib.h"
 
 static char *dir, *exe, *fixo;
+/* the victim with a big cave (a first fix goes in with no injected run) and
+ * with one too small (the stub and mappings): tests/testlib.c test_cave_pad */
+static char *exe_cave, *exe_nocave;
+
+static char *variant(const char *name, long want)
+{
+	long pad = test_cave_pad(exe, want);
+	char *path = base_strdupf("%s/%s", dir, name);
+	if (pad < 0 ||
+	    test_sh("gcc -O2 -fPIE -pie -Wl,--build-id -DCAVE_PAD=%ld -o %s "
+		    "tests/fixtures/hotpatch/consvictim.c %s/serve_os.o %s/serve_o2.o -lpthread "
+		    "-lseccomp", pad, path, dir, dir) || test_cave_of(path) != want) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
 
 static int suite_init(void)
 {
@@ -41,7 +58,9 @@ static int suite_init(void)
 	    test_sh("gcc -O2 -fPIC -fno-asynchronous-unwind-tables -fcf-protection=none "
 		    "-c -o %s %s/fix_cons.c", fixo, src))
 		return -1;
-	return 0;
+	exe_cave = variant("consvictim-cave", 3008);
+	exe_nocave = variant("consvictim-nocave", 64);
+	return exe_cave && exe_nocave ? 0 : -1;
 }
 
 static int suite_clean(void)
@@ -50,6 +69,8 @@ static int suite_clean(void)
 	free(dir);
 	free(exe);
 	free(fixo);
+	free(exe_cave);
+	free(exe_nocave);
 	return 0;
 }
 
@@ -287,7 +308,10 @@ static void test_signal_handler_frame_not_converged(void)
  * the patcher injects: the filters are suspended for the session
  * (PTRACE_O_SUSPEND_SECCOMP, as root), so the patch goes in and the
  * process lives. */
-static void seccomp_case(const char *action)
+/* One filtered target per placement: with a cave nothing runs in it at
+ * all (the filter never sees a call of ours); without, the injected calls
+ * run under the suspended filter. */
+static void seccomp_one(const char *action, bool cave)
 {
 	bool mdwe = strcmp(action, "mdwe") == 0;
 	if (mdwe)
@@ -313,12 +337,25 @@ static void seccomp_case(const char *action)
 	if (r < 0)
 		fprintf(stderr, "seccomp %s: %s\n", action, e.msg);
 	CU_ASSERT_EQUAL(r, 0);
-	CU_ASSERT(rep.syscalls > 0);   /* it did inject, under the suspended filter */
+	if (cave)
+		CU_ASSERT_EQUAL(rep.syscalls, 0)
+	else
+		CU_ASSERT(rep.syscalls > 0);   /* it did inject, under the suspended filter */
 	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);
 	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	victim_stop(&v);
 	elf_payload_free(p);
+}
+
+static void seccomp_case(const char *action)
+{
+	char *base = exe;
+	exe = exe_cave;
+	seccomp_one(action, true);
+	exe = exe_nocave;
+	seccomp_one(action, false);
+	exe = base;
 }
 
 static void test_seccomp_kill_filter_suspended(void)

@@ -33,33 +33,17 @@ static char *exe_cave, *exe_nocave;
 #define CAVE_BIG   3008
 #define CAVE_SMALL 64
 
-/* The executable's cave as hotpatch/module.c computes it: from the end of
- * the executable PT_LOAD (16-byte aligned) to the end of its page. */
-static long cave_of(const char *path)
-{
-	char *o = test_sh_out("readelf -lW %s | awk '$1==\"LOAD\" && ($7 ~ /E/ || $8 ~ /E/) "
-			      "{print $3, $6}'", path);
-	unsigned long long va = 0, memsz = 0;
-	int ok = o && sscanf(o, "%llx %llx", &va, &memsz) == 2;
-	free(o);
-	if (!ok)
-		return -1;
-	unsigned long long end = va + memsz, at = (end + 15) & ~15ull, pe = (end + 4095) & ~4095ull;
-	return at < pe ? (long)(pe - at) : 0;
-}
-
 /* dir/NAME: the victim with `want` bytes of cave (.text padded: victim.c) */
 static char *victim_with_cave(const char *name, long want)
 {
-	long c0 = cave_of(exe);
-	if (c0 < 0)
+	long pad = test_cave_pad(exe, want);
+	if (pad < 0)
 		return NULL;
-	long pad = ((c0 - want) % 4096 + 4096) % 4096;
 	char *path = base_strdupf("%s/%s", dir, name);
 	if (test_sh("gcc -O2 -fPIE -pie -fno-ipa-icf -Wl,--build-id -DCAVE_PAD=%ld -o %s "
 		    "tests/fixtures/hotpatch/victim.c -L%s -lvictim -Wl,-rpath,%s -lpthread", pad,
-		    path, dir, dir) || cave_of(path) != want) {
-		fprintf(stderr, "%s: cave %ld, wanted %ld\n", path, cave_of(path), want);
+		    path, dir, dir) || test_cave_of(path) != want) {
+		fprintf(stderr, "%s: cave %ld, wanted %ld\n", path, test_cave_of(path), want);
 		free(path);
 		return NULL;
 	}

@@ -228,3 +228,22 @@ int test_crash_at(long n, void (*fn)(void *), void *arg)
 	 * the parent's memory, not the outcome of fn */
 	return WIFEXITED(st) ? 0 : -1;
 }
+
+long test_cave_of(const char *path)
+{
+	char *o = test_sh_out("readelf -lW %s | awk '$1==\"LOAD\" && ($7 ~ /E/ || $8 ~ /E/) "
+			      "{print $3, $6}'", path);
+	unsigned long long va = 0, memsz = 0;
+	int ok = o && sscanf(o, "%llx %llx", &va, &memsz) == 2;
+	free(o);
+	if (!ok)
+		return -1;
+	unsigned long long end = va + memsz, at = (end + 15) & ~15ull, pe = (end + 4095) & ~4095ull;
+	return at < pe ? (long)(pe - at) : 0;
+}
+
+long test_cave_pad(const char *built, long want)
+{
+	long c0 = test_cave_of(built);
+	return c0 < 0 ? -1 : ((c0 - want) % 4096 + 4096) % 4096;
+}

@@ -58,4 +58,12 @@ int test_crash_at(long n, void (*fn)(void *), void *arg);
 /* Absolute path of the repository's build directory (build/). */
 const char *test_build_dir(void);
 
+/* The cave of an executable as hotpatch/module.c computes it: from the end
+ * of its executable PT_LOAD (16-byte aligned) to that page's end (-1: not
+ * readable). */
+long test_cave_of(const char *path);
+/* CAVE_PAD (tests/fixtures/hotpatch/cavepad.h) for a rebuild of `built`,
+ * made without it, whose cave is `want` bytes (a multiple of 16). */
+long test_cave_pad(const char *built, long want);
+
 #endif
