@@ -236,7 +236,7 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 		}
 	}
 	r = hot ? svc_hot_rollback(s, t, 0, &rep, e) : svc_commit_or_defer(s, t, &rep, e);
-	if (r == 0)
+	if (r == 0 && !s->dry_run)   /* a dry run removes nothing either */
 		r = collect_garbage(s, &rep);
 out:
 	s->dry_run = 0;
