@@ -17,9 +17,16 @@
 typedef BaseMap HpMap;
 typedef BaseMaps HpMaps;
 
+/* A live process always maps something: no mapping at all means its main
+ * thread has let go of the memory (exiting: the process is going). */
 static inline int hp_maps_read(pid_t pid, HpMaps *ret, BaseErr *e)
 {
-	return base_proc_maps(pid, ret, e);
+	int r = base_proc_maps(pid, ret, e);
+	if (r == 0 && ret->n == 0) {
+		base_maps_free(ret);
+		return base_err(e, -BASE_E_GONE, "pid %d: exiting (no memory mappings)", (int)pid);
+	}
+	return r;
 }
 static inline void hp_maps_free(HpMaps *m)
 {

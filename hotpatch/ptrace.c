@@ -7,14 +7,11 @@
  * blocked in a system call is stopped with its restart state intact. */
 #include <dirent.h>
 #include <signal.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hotpatch/internal.h"

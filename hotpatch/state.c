@@ -68,12 +68,21 @@ int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr)
 			if (!unborn)
 				unborn = m->v[i].start;
 		}
-	/* a state in the executable's cave (cave.c): never unloaded */
+	/* a state in the executable's cave (cave.c puts it there only); the
+	 * other modules' caves are looked at too, because /proc/PID/exe may be
+	 * unreadable while maps are not (an exiting main thread) */
 	const HpMap *exe = hp_exe_map(pid, m);
-	if (exe && hp_module_cave(memfd, exe->start, &cave, &cave_len) == 0 &&
-	    hdr_born(memfd, cave, &flags) && (flags & HP_STATE_IN_CAVE)) {
-		*ret_addr = cave;
-		return 0;
+	for (size_t i = 0; i <= m->n; i++) {
+		const HpMap *mp = i == 0 ? exe : &m->v[i - 1];
+		if (!mp || (i > 0 && mp == exe) || mp->offset != 0 || mp->ino == 0 ||
+		    mp->perms[0] != 'r')
+			continue;
+		if (hp_module_cave(memfd, mp->start, &cave, &cave_len) == 0 &&
+		    cave_len >= sizeof(HpStateHdr) && hdr_born(memfd, cave, &flags) &&
+		    (flags & HP_STATE_IN_CAVE)) {
+			*ret_addr = cave;
+			return 0;
+		}
 	}
 	if (unborn) {
 		*ret_addr = unborn;

@@ -507,8 +507,10 @@ static void test_process_exiting_while_patched(void)
 				r = hp_revert(v.pid, "FIX-A", NULL, &rep, &e);
 			if (r == -BASE_E_GONE)
 				gone = 1;
-			else if (r < 0 && kill(v.pid, 0) == 0 && waitpid(v.pid, NULL, WNOHANG) == 0)
+			else if (r < 0 && kill(v.pid, 0) == 0 && waitpid(v.pid, NULL, WNOHANG) == 0) {
+				fprintf(stderr, "exiting: %d %s\n", r, e.msg);
 				other++;
+			}
 			else if (r < 0)
 				gone = 1;
 		}
