@@ -4,13 +4,20 @@
  *
  * One call patches one process (hp_apply / hp_revert) or a set of them with a
  * bounded pool of worker threads (hp_apply_many / hp_revert_many).  The state
- * of the fixes lives inside each process, in a private mapping of a memfd
- * named "svc-hotpatch" (visible in /proc/PID/maps as
- * "/memfd:svc-hotpatch (deleted)"); hp_list reads it back from any process.
+ * of the fixes lives inside each process: in the unused tail of its
+ * executable's last code page when the first fix fits there (no system call
+ * runs in the target then), else in a private mapping of a memfd named
+ * "svc-hotpatch" (visible in /proc/PID/maps as "/memfd:svc-hotpatch
+ * (deleted)"); hp_list reads it back from any process.
  *
  * The calling thread becomes the ptrace tracer of the target for the length
  * of the call: the threads of the target are stopped for the "pause" only,
- * and every path out of a call detaches (see docs/hotpatch.md). */
+ * and every path out of a call detaches (see docs/hotpatch.md).
+ *
+ * The library takes one signal, SIGRTMAX-2: a do-nothing handler (installed
+ * on the first wait) that a per-wait timer of the waiting thread sends to
+ * end a waitpid at its deadline.  Programs linking it must leave that signal
+ * alone. */
 #ifndef SVC_HOTPATCH_H
 #define SVC_HOTPATCH_H
 
