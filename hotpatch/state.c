@@ -68,13 +68,13 @@ int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr)
 			if (!unborn)
 				unborn = m->v[i].start;
 		}
-	/* a state in the executable's cave (cave.c puts it there only); the
-	 * other modules' caves are looked at too, because /proc/PID/exe may be
-	 * unreadable while maps are not (an exiting main thread) */
+	/* a state in the executable's cave (cave.c puts it there only); when
+	 * the executable cannot be told (/proc/PID/exe can be unreadable while
+	 * maps are not: an exiting main thread), every module's cave */
 	const HpMap *exe = hp_exe_map(pid, m);
 	for (size_t i = 0; i <= m->n; i++) {
 		const HpMap *mp = i == 0 ? exe : &m->v[i - 1];
-		if (!mp || (i > 0 && mp == exe) || mp->offset != 0 || mp->ino == 0 ||
+		if (!mp || (i > 0 && exe) || mp->offset != 0 || mp->ino == 0 ||
 		    mp->perms[0] != 'r')
 			continue;
 		if (hp_module_cave(memfd, mp->start, &cave, &cave_len) == 0 &&
