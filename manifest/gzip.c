@@ -1,7 +1,6 @@
-/* The gzip layer of a package, done with zlib rather than libarchive's
- * filter: libarchive tolerates trailing bytes after a gzip stream (and
- * further concatenated members), a package must be exactly one gzip member,
- * CRC and length checked, ending at the last byte of the file.
+/* The gzip layer of a package, zlib's: a package must be exactly one gzip
+ * member, CRC and length checked, ending at the last byte of the file
+ * (gunzip and libarchive accept trailing bytes and concatenated members).
  *
  * A stream, not a whole-file inflate: the archive reader pulls one chunk at
  * a time, so reading the manifest and its signature (the first two entries)
@@ -100,4 +99,34 @@ ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e)
 		}
 	}
 	return 0;
+}
+
+/* zlib's own gzip wrapper with no gz_header set writes MTIME 0, no name,
+ * XFL 0 (default level) and OS 3: with raw deflate at the default level,
+ * window 15 and memLevel 8 inside, these are the bytes libarchive's gzip
+ * filter wrote for svc before (tests/test-manifest.c compares them). */
+int manifest_gzip(const uint8_t *data, size_t len, BaseBuf *out)
+{
+	z_stream z;
+	uint8_t chunk[65536];
+	int r = 0, zr = Z_OK;
+	if (len > UINT32_MAX)
+		return -EFBIG;
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)data;
+	z.avail_in = (uInt)len;
+	while (r >= 0 && zr != Z_STREAM_END) {
+		z.next_out = chunk;
+		z.avail_out = sizeof(chunk);
+		zr = deflate(&z, Z_FINISH);
+		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+			r = -EIO;
+		else
+			r = base_buf_append(out, chunk, sizeof(chunk) - z.avail_out);
+	}
+	deflateEnd(&z);
+	return r;
 }
