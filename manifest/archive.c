@@ -40,6 +40,17 @@ static int pull(ManifestArchive *x, uint8_t *dst, uint64_t n, BaseErr *e)
 {
 	uint64_t got = 0;
 	while (got < n) {
+		if (x->avail == 0 && dst && !x->eof) {
+			ssize_t k = manifest_gunzip_read_into(x->gz, dst + got, n - got, e);
+			if (k < 0)
+				return (int)k;
+			if (k == 0) {
+				x->eof = 1;
+				return got ? PULL_PART : PULL_NONE;
+			}
+			got += (uint64_t)k;
+			continue;
+		}
 		if (x->avail == 0) {
 			ssize_t k = x->eof ? 0 : manifest_gunzip_read(x->gz, &x->chunk, e);
 			if (k < 0)

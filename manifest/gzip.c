@@ -65,8 +65,11 @@ static ssize_t fill(ManifestGunzip *g, BaseErr *e)
 	}
 }
 
-ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e)
+/* Inflate into out (at most cap bytes): the count, 0 at the end. */
+static ssize_t inflate_to(ManifestGunzip *g, uint8_t *out, size_t cap, BaseErr *e)
 {
+	if (cap > UINT32_MAX)
+		cap = UINT32_MAX;
 	while (!g->done) {
 		if (g->z.avail_in == 0) {
 			ssize_t n = fill(g, e);
@@ -75,13 +78,13 @@ ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e)
 			if (n == 0)
 				return base_err(e, -EBADMSG, "%s: truncated gzip stream", g->what);
 		}
-		g->z.next_out = g->out;
-		g->z.avail_out = sizeof(g->out);
+		g->z.next_out = out;
+		g->z.avail_out = (uInt)cap;
 		int zr = inflate(&g->z, Z_NO_FLUSH);
 		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
 			return base_err(e, -EBADMSG, "%s: corrupt gzip data: %s", g->what,
 					g->z.msg ? g->z.msg : "inflate failed");
-		size_t got = sizeof(g->out) - g->z.avail_out;
+		size_t got = cap - g->z.avail_out;
 		if (got > g->max - g->total)
 			return base_err(e, -EBADMSG, "%s: unpacks to more than %ju bytes", g->what,
 					(uintmax_t)g->max);
@@ -93,12 +96,25 @@ ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e)
 				return base_err(e, -EBADMSG, "%s: data after the gzip stream", g->what);
 			g->done = 1;
 		}
-		if (got) {
-			*ret = g->out;
+		if (got)
 			return (ssize_t)got;
-		}
 	}
 	return 0;
+}
+
+ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e)
+{
+	ssize_t n = inflate_to(g, g->out, sizeof(g->out), e);
+	if (n > 0)
+		*ret = g->out;
+	return n;
+}
+
+/* A member's data straight into its buffer: one copy fewer of every byte
+ * (inflating stored blocks is itself a copy). */
+ssize_t manifest_gunzip_read_into(ManifestGunzip *g, uint8_t *dst, size_t cap, BaseErr *e)
+{
+	return inflate_to(g, dst, cap, e);
 }
 
 /* zlib's own gzip wrapper with no gz_header set writes MTIME 0, no name,

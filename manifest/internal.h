@@ -121,6 +121,8 @@ int manifest_gunzip_open(int fd, uint64_t max, const char *what, ManifestGunzip 
 /* The next chunk (valid until the next call): its length, 0 at the end of
  * the stream (trailer checked, nothing after it), negative on error. */
 ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e);
+/* The same into the caller's buffer (at most cap bytes). */
+ssize_t manifest_gunzip_read_into(ManifestGunzip *g, uint8_t *dst, size_t cap, BaseErr *e);
 void manifest_gunzip_free(ManifestGunzip *g);
 /* Compress data as one gzip member into out: zlib's default level, no
  * name, MTIME 0, OS 3 (the bytes libarchive's gzip filter wrote). */
