@@ -429,6 +429,30 @@ static void fix_teardown(Fix *f)
 	free(f->pkg);
 }
 
+/* A 255-byte member name (a 10-byte directory, then a 244-byte file name):
+ * longer than ustar's name field and not splittable into prefix/name. */
+static void long_name(char name[256])
+{
+	memset(name, 'n', 255);
+	name[255] = 0;
+	name[10] = '/';
+}
+
+/* The sample package with its payload member named `name`, packed to out
+ * with the fixture's vendor key. */
+static int pack_with_name(Fix *f, const char *name, const char *out)
+{
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	BaseErr e = { 0 };
+	sample_pkg(&p, m, &t, cold_data, hp_data);
+	m[0].name = (char *)name;
+	t.payload_member = (char *)name;
+	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f->key);
+	return manifest_pack(&p, keyfile, out, &e);
+}
+
 /* Open `path` against the fixture's trust dir; expect r and a message naming
  * the package path and containing `needle`. */
 static void expect_open(Fix *f, const char *path, int want, const char *needle)
@@ -551,21 +575,12 @@ static void test_pack_long_member_name(void)
 	Fix f;
 	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
 	char name[256];
-	memset(name, 'n', 255);
-	name[255] = 0;
-	name[10] = '/';
-	ManifestPackage p;
-	ManifestMember m[2];
-	ManifestTarget t;
+	long_name(name);
 	BaseErr e = { 0 };
-	sample_pkg(&p, m, &t, cold_data, hp_data);
-	m[0].name = name;
-	t.payload_member = name;
-	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
 	_cleanup_free_ char *o1 = base_strdupf("%s/l1.hfx", f.dir);
 	_cleanup_free_ char *o2 = base_strdupf("%s/l2.hfx", f.dir);
-	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o1, &e), 0);
-	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o2, &e), 0);
+	CU_ASSERT_EQUAL(pack_with_name(&f, name, o1), 0);
+	CU_ASSERT_EQUAL(pack_with_name(&f, name, o2), 0);
 	CU_ASSERT_EQUAL(test_sh("cmp -s '%s' '%s'", o1, o2), 0);
 	ManifestPackage *pkg = NULL;
 	CU_ASSERT_EQUAL(manifest_open(o1, f.trust, &pkg, &e), 0);
@@ -576,9 +591,7 @@ static void test_pack_long_member_name(void)
 	char longer[257];
 	memset(longer, 'n', 256);
 	longer[256] = 0;
-	m[0].name = longer;
-	t.payload_member = longer;
-	CU_ASSERT_TRUE(manifest_pack(&p, keyfile, o1, &e) < 0);
+	CU_ASSERT_TRUE(pack_with_name(&f, longer, o1) < 0);
 	fix_teardown(&f);
 }
 
@@ -1202,16 +1215,8 @@ static void test_pack_bytes_equal_libarchive_writer(void)
 	memset(name, 'p', 150);
 	name[150] = 0;
 	name[60] = '/';
-	ManifestPackage p;
-	ManifestMember m[2];
-	ManifestTarget t;
-	BaseErr e = { 0 };
-	sample_pkg(&p, m, &t, cold_data, hp_data);
-	m[0].name = name;
-	t.payload_member = name;
-	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
 	_cleanup_free_ char *sp = base_strdupf("%s/split.hfx", f.dir);
-	CU_ASSERT_EQUAL_FATAL(manifest_pack(&p, keyfile, sp, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(pack_with_name(&f, name, sp), 0);
 	n = slurp(sp, v, 8);
 	CU_ASSERT_EQUAL_FATAL(n, 4);
 	CU_ASSERT_EQUAL(write_like_libarchive(old, v, n), 0);
@@ -1228,19 +1233,10 @@ static void test_tar_tools_read_svc_packages(void)
 	Fix f;
 	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
 	char name[256];
-	memset(name, 'n', 255);
-	name[255] = 0;
-	name[10] = '/';
-	ManifestPackage p;
-	ManifestMember m[2];
-	ManifestTarget t;
+	long_name(name);
 	BaseErr e = { 0 };
-	sample_pkg(&p, m, &t, cold_data, hp_data);
-	m[0].name = name;
-	t.payload_member = name;
-	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
 	_cleanup_free_ char *lp = base_strdupf("%s/long.hfx", f.dir);
-	CU_ASSERT_EQUAL_FATAL(manifest_pack(&p, keyfile, lp, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(pack_with_name(&f, name, lp), 0);
 	const char *pkgs[] = { f.pkg, lp };
 	for (size_t i = 0; i < 2; i++) {
 		char *gnu = test_sh_out("tar tzf '%s'", pkgs[i]);
@@ -1292,19 +1288,9 @@ static void test_open_reads_tar_tools_packages(void)
 	}
 	/* a 255-byte member name: pax from both tools, GNU's 'L' refused */
 	char name[256];
-	memset(name, 'n', 255);
-	name[255] = 0;
-	name[10] = '/';
-	ManifestPackage p;
-	ManifestMember m[2];
-	ManifestTarget t;
-	BaseErr e = { 0 };
-	sample_pkg(&p, m, &t, cold_data, hp_data);
-	m[0].name = name;
-	t.payload_member = name;
-	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
+	long_name(name);
 	_cleanup_free_ char *lp = base_strdupf("%s/long.hfx", f.dir);
-	CU_ASSERT_EQUAL_FATAL(manifest_pack(&p, keyfile, lp, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(pack_with_name(&f, name, lp), 0);
 	CU_ASSERT_EQUAL_FATAL(test_sh("mkdir '%s/y' && tar xzf '%s' -C '%s/y'", f.dir, lp, f.dir),
 			      0);
 	static const char *const ltools[] = { "tar --format=pax", "bsdtar --format=pax", "bsdtar",
