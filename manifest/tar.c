@@ -12,6 +12,7 @@
  * zero block ends an archive, unknown pax keys are skipped, GNU and v7
  * formats are guessed) is more than a signed package should get.  The
  * tests keep libarchive as the independent reader and writer. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,17 @@ enum {
 	F_DEVMIN = 337, L_DEVMIN = 8,
 	F_PREFIX = 345, L_PREFIX = 155,
 };
+
+/* The reason for a refusal into why; -EBADMSG. */
+__attribute__((format(printf, 2, 3)))
+static int refuse(char why[MANIFEST_TAR_WHY], const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, MANIFEST_TAR_WHY, fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
 
 static const char MAGIC_POSIX[L_MAGIC] = { 'u', 's', 't', 'a', 'r', 0, '0', '0' };
 static const char MAGIC_GNU[L_MAGIC] = { 'u', 's', 't', 'a', 'r', ' ', ' ', 0 };
@@ -87,20 +99,18 @@ int manifest_tar_header_parse(const uint8_t b[MANIFEST_TAR_BLOCK], ManifestTarHe
 	}
 	int posix = memcmp(b + F_MAGIC, MAGIC_POSIX, L_MAGIC) == 0;
 	if (!posix && memcmp(b + F_MAGIC, MAGIC_GNU, L_MAGIC) != 0)
-		return snprintf(why, MANIFEST_TAR_WHY, "not a ustar header (no ustar magic)"),
-		       -EBADMSG;
+		return refuse(why, "not a ustar header (no ustar magic)");
 	/* the checksum first: nothing of a damaged header is trusted, its
 	 * name included.  POSIX: the unsigned sum, the field counted as spaces. */
 	for (size_t i = 0; i < MANIFEST_TAR_BLOCK; i++)
 		sum += (i >= F_CHKSUM && i < F_CHKSUM + L_CHKSUM) ? ' ' : b[i];
 	if (octal(b + F_CHKSUM, L_CHKSUM, &chk) < 0 || chk != sum)
-		return snprintf(why, MANIFEST_TAR_WHY, "header checksum does not match"), -EBADMSG;
+		return refuse(why, "header checksum does not match");
 
 	ssize_t nl = strfield(b + F_NAME, L_NAME);
 	ssize_t pl = posix ? strfield(b + F_PREFIX, L_PREFIX) : 0;
 	if (nl <= 0 || pl < 0)
-		return snprintf(why, MANIFEST_TAR_WHY, "header name field is empty or malformed"),
-		       -EBADMSG;
+		return refuse(why, "header name field is empty or malformed");
 	/* GNU headers keep other things (times, sparse maps) where ustar has
 	 * the prefix: never read as part of a name */
 	if (pl > 0)
@@ -130,8 +140,8 @@ int manifest_tar_header_parse(const uint8_t b[MANIFEST_TAR_BLOCK], ManifestTarHe
 	else if (strfield(b + F_GNAME, L_GNAME) < 0)
 		bad = "gname";
 	if (bad)
-		return snprintf(why, MANIFEST_TAR_WHY, "header field %s is not a valid octal "
-				"number or string", bad), -EBADMSG;
+		return refuse(why, "header field %s is not a valid octal number or string",
+			      bad);
 
 	switch (b[F_TYPE]) {
 	case '0':
@@ -142,29 +152,25 @@ int manifest_tar_header_parse(const uint8_t b[MANIFEST_TAR_BLOCK], ManifestTarHe
 		h->kind = MANIFEST_TAR_PAX;
 		break;
 	case '1': case '2': case '3': case '4': case '5': case '6': case '7':
-		return snprintf(why, MANIFEST_TAR_WHY, "not a regular file"), -EBADMSG;
+		return refuse(why, "not a regular file");
 	case 'g':
-		return snprintf(why, MANIFEST_TAR_WHY, "pax global header not supported"),
-		       -EBADMSG;
+		return refuse(why, "pax global header not supported");
 	case 'L':
 	case 'K':
-		return snprintf(why, MANIFEST_TAR_WHY, "GNU long-name header not supported "
-				"(write pax or ustar)"), -EBADMSG;
+		return refuse(why, "GNU long-name header not supported (write pax or ustar)");
 	case 'S':
-		return snprintf(why, MANIFEST_TAR_WHY, "sparse file"), -EBADMSG;
+		return refuse(why, "sparse file");
 	default:
-		return snprintf(why, MANIFEST_TAR_WHY, "entry type 0x%02x not supported",
-				b[F_TYPE]), -EBADMSG;
+		return refuse(why, "entry type 0x%02x not supported", b[F_TYPE]);
 	}
 	if (strfield(b + F_LINK, L_LINK) != 0)
-		return snprintf(why, MANIFEST_TAR_WHY, "a regular file with a link name"),
-		       -EBADMSG;
+		return refuse(why, "a regular file with a link name");
 	if (h->kind == MANIFEST_TAR_FILE && h->size > MANIFEST_MAX_PACKAGE)
-		return snprintf(why, MANIFEST_TAR_WHY, "%ju bytes, more than %u",
-				(uintmax_t)h->size, MANIFEST_MAX_PACKAGE), -EBADMSG;
+		return refuse(why, "%ju bytes, more than %u", (uintmax_t)h->size,
+			      MANIFEST_MAX_PACKAGE);
 	if (h->kind == MANIFEST_TAR_PAX && (h->size == 0 || h->size > MANIFEST_TAR_PAX_MAX))
-		return snprintf(why, MANIFEST_TAR_WHY, "pax header of %ju bytes (1 to %u allowed)",
-				(uintmax_t)h->size, MANIFEST_TAR_PAX_MAX), -EBADMSG;
+		return refuse(why, "pax header of %ju bytes (1 to %u allowed)",
+			      (uintmax_t)h->size, MANIFEST_TAR_PAX_MAX);
 	return 0;
 }
 
@@ -198,36 +204,32 @@ int manifest_tar_pax_parse(const uint8_t *p, size_t n, char path[MANIFEST_MAX_NA
 		/* "N k=\n" is the shortest record: digits, space, key, '=', LF */
 		if (i == 0 || rec[0] == '0' || i >= left || rec[i] != ' ' || len > left ||
 		    len < i + 4 || rec[len - 1] != '\n')
-			return snprintf(why, MANIFEST_TAR_WHY, "pax header record at byte %zu is "
-					"malformed", off), -EBADMSG;
+			return refuse(why, "pax header record at byte %zu is malformed", off);
 		const char *key = rec + i + 1, *end = rec + len - 1;
 		const char *eq = memchr(key, '=', (size_t)(end - key));
 		if (!eq || eq == key)
-			return snprintf(why, MANIFEST_TAR_WHY, "pax header record at byte %zu has "
-					"no key", off), -EBADMSG;
+			return refuse(why, "pax header record at byte %zu has no key", off);
 		size_t klen = (size_t)(eq - key), vlen = (size_t)(end - eq - 1);
 		const char *val = eq + 1;
 		if (klen == 4 && memcmp(key, "path", 4) == 0) {
 			if (path[0] || vlen == 0 || vlen > MANIFEST_MAX_NAME || memchr(val, 0, vlen))
-				return snprintf(why, MANIFEST_TAR_WHY, "pax path is repeated, empty, "
-						"longer than %d bytes or holds a NUL",
-						MANIFEST_MAX_NAME), -EBADMSG;
+				return refuse(why, "pax path is repeated, empty, longer than %d "
+					      "bytes or holds a NUL", MANIFEST_MAX_NAME);
 			memcpy(path, val, vlen);
 			path[vlen] = 0;
 		} else if ((klen == 5 && (memcmp(key, "mtime", 5) == 0 ||
 					  memcmp(key, "atime", 5) == 0 ||
 					  memcmp(key, "ctime", 5) == 0))) {
 			if (pax_time(val, vlen) < 0)
-				return snprintf(why, MANIFEST_TAR_WHY, "pax %.5s is not a time", key),
-				       -EBADMSG;
+				return refuse(why, "pax %.5s is not a time", key);
 		} else {
 			char k[41];
 			size_t kn = klen < sizeof(k) - 1 ? klen : sizeof(k) - 1;
 			for (size_t j = 0; j < kn; j++)
 				k[j] = (key[j] > 0x20 && key[j] < 0x7f) ? key[j] : '?';
 			k[kn] = 0;
-			return snprintf(why, MANIFEST_TAR_WHY, "pax key '%s%s' not supported", k,
-					kn < klen ? "..." : ""), -EBADMSG;
+			return refuse(why, "pax key '%s%s' not supported", k,
+				      kn < klen ? "..." : "");
 		}
 		off += len;
 	}
