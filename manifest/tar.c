@@ -6,7 +6,7 @@
  * uses: a field a reader ignores is where two readers disagree, and a
  * package must mean the same to svc, bsdtar and GNU tar.
  *
- * Why not libarchive (which svc linked until 0.x): its dependency tree
+ * Why not libarchive (which svc linked before): its dependency tree
  * (libxml2, ICU, libstdc++, nettle, lzma, zstd, ...) cost ~15 ms per exec
  * of svc, more than reading a 2 MiB package; and its tolerance (a single
  * zero block ends an archive, unknown pax keys are skipped, GNU and v7
