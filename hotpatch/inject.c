@@ -271,7 +271,7 @@ int hp_place(HpSession *s, uint64_t blob_size, bool near, uint64_t *ret_blob, Ba
 		/* no cave: the stub runs from the fresh blob (or a scratch page) */
 		uint64_t at = blob;
 		if (!at) {
-			int64_t v;
+			int64_t v = 0;
 			r = insn_get(s, e);
 			if (r == 0)
 				r = hp_rsys(s, s->insn, SYS_mmap, 0, HP_PAGE, PROT_READ | PROT_EXEC,

@@ -136,8 +136,8 @@ static int sites_from_payload(HpSession *s, const ElfPayload *p, BaseErr *e)
 		st->old_hi[0] = st->entry + (d->size ? d->size : st->len - st->pad);
 		/* stacked on an active fix of the same function: its code is
 		 * old code now too */
-		for (size_t f = s->state->n_fixes; f-- > 0 && !st->old_hi[1];) {
-			const HpFixInfo *fx = &s->state->fixes[f];
+		for (size_t f = s->state->n_fixes; f > 0 && !st->old_hi[1]; f--) {
+			const HpFixInfo *fx = &s->state->fixes[f - 1];
 			if (fx->status == HP_FIX_REVERTED || fx->baked)
 				continue;
 			for (size_t k = 0; k < fx->n_sites; k++)
@@ -258,8 +258,8 @@ static int lineage_check(HpSession *s, const ElfPayload *p, BaseErr *e)
  * of the same function (stacking: that redirect becomes our "original"). */
 static bool site_known(const HpState *st, const HpSite *site)
 {
-	for (size_t i = st->n_fixes; i-- > 0;) {
-		const HpFixInfo *f = &st->fixes[i];
+	for (size_t i = st->n_fixes; i > 0; i--) {
+		const HpFixInfo *f = &st->fixes[i - 1];
 		if (f->status == HP_FIX_REVERTED)
 			continue;
 		for (size_t k = 0; k < f->n_sites; k++)
@@ -419,8 +419,8 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	 * reuse it when the relocated bytes are the same */
 	uint64_t blob = 0;
 	bool mapped_now = false;
-	for (size_t i = s->state->n_fixes; i-- > 0 && !blob;) {
-		const HpFixInfo *f = &s->state->fixes[i];
+	for (size_t i = s->state->n_fixes; i > 0 && !blob; i--) {
+		const HpFixInfo *f = &s->state->fixes[i - 1];
 		if (f->status != HP_FIX_REVERTED || strcmp(f->fix_id, p->fix_id) != 0 ||
 		    f->blob_size != blob_size || f->bias != s->mod->bias)
 			continue;
@@ -477,8 +477,8 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	if (r < 0) {
 		/* undo what was written, newest first, entry first */
 		int r2 = 0;
-		for (size_t k = done + 1; k-- > 0;)
-			if (site_write(s, &s->sites[k], s->sites[k].orig, false) < 0)
+		for (size_t k = done + 1; k > 0; k--)
+			if (site_write(s, &s->sites[k - 1], s->sites[k - 1].orig, false) < 0)
 				r2 = -EIO;
 		if (r2 == 0)
 			hp_rec_status(s, rec, HP_FIX_REVERTED);
@@ -557,8 +557,8 @@ static int revert_check(HpSession *s, void *vctx, BaseErr *e)
 		c->noop = true;
 		return 0;
 	}
-	for (size_t i = s->state->n_fixes; i-- > 0;) {
-		const HpFixInfo *g = &s->state->fixes[i];
+	for (size_t i = s->state->n_fixes; i > 0; i--) {
+		const HpFixInfo *g = &s->state->fixes[i - 1];
 		if (g == f)
 			break;
 		if (g->status != HP_FIX_REVERTED && !g->baked)
@@ -618,9 +618,9 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 	if (ctx.noop) {
 		rep.noop = true;
 	} else {
-		for (size_t k = s.n_sites; k-- > 0 && r == 0;)
-			if (memcmp(s.sites[k].cur, s.sites[k].orig, s.sites[k].len) != 0) {
-				r = site_write(&s, &s.sites[k], s.sites[k].orig, false);
+		for (size_t k = s.n_sites; k > 0 && r == 0; k--)
+			if (memcmp(s.sites[k - 1].cur, s.sites[k - 1].orig, s.sites[k - 1].len) != 0) {
+				r = site_write(&s, &s.sites[k - 1], s.sites[k - 1].orig, false);
 				hp_crash_point("revert-site");
 			}
 		uint64_t off = 0;
@@ -759,9 +759,9 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 	if (r < 0)
 		goto out;
 	hp_crash_point("unbake-recorded");
-	for (size_t k = s->n_sites; k-- > 0 && r == 0;)
-		if (memcmp(s->sites[k].cur, s->sites[k].orig, s->sites[k].len) != 0) {
-			r = site_write(s, &s->sites[k], s->sites[k].orig, false);
+	for (size_t k = s->n_sites; k > 0 && r == 0; k--)
+		if (memcmp(s->sites[k - 1].cur, s->sites[k - 1].orig, s->sites[k - 1].len) != 0) {
+			r = site_write(s, &s->sites[k - 1], s->sites[k - 1].orig, false);
 			hp_crash_point("unbake-site");
 		}
 	if (r == 0)

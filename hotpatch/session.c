@@ -84,10 +84,10 @@ void hp_crash_point(const char *step)
 
 const HpFixInfo *hp_state_find(const HpState *st, const char *fix_id, bool active_only)
 {
-	for (size_t i = st->n_fixes; i-- > 0;)
-		if (!st->fixes[i].baked && strcmp(st->fixes[i].fix_id, fix_id) == 0 &&
-		    (!active_only || st->fixes[i].status != HP_FIX_REVERTED))
-			return &st->fixes[i];
+	for (size_t i = st->n_fixes; i > 0; i--)
+		if (!st->fixes[i - 1].baked && strcmp(st->fixes[i - 1].fix_id, fix_id) == 0 &&
+		    (!active_only || st->fixes[i - 1].status != HP_FIX_REVERTED))
+			return &st->fixes[i - 1];
 	return NULL;
 }
 

@@ -66,8 +66,10 @@ static int remove_payload(Svc *s, const char *fix, const char *path, const char 
 }
 
 /* 1 if some process runs fix in its copy of path (from memory or from a
- * coldpatch file it mapped before the rollback). */
-static int runs_fix(Svc *s, const PendingList *l, const char *path, const char *fix, BaseErr *e)
+ * coldpatch file it mapped before the rollback); the processes that could
+ * not be read (which may) go to unread. */
+static int runs_fix(Svc *s, const PendingList *l, const char *path, const char *fix,
+		    SvcUnread *unread, BaseErr *e)
 {
 	SvcScanTarget t = { .path = path };
 	SvcFileStatus f = { .path = (char *)path };
@@ -83,7 +85,7 @@ static int runs_fix(Svc *s, const PendingList *l, const char *path, const char *
 		t.dev = st.st_dev;
 		t.ino = st.st_ino;
 	}
-	r = svc_scan_users(s, &t, 1, NULL, e);
+	r = svc_scan_users(s, &t, 1, unread, e);
 	if (r >= 0) {
 		f.users = t.users;
 		f.n_users = t.n_users;
@@ -95,10 +97,53 @@ static int runs_fix(Svc *s, const PendingList *l, const char *path, const char *
 	return r < 0 ? r : runs;
 }
 
+/* Is any payload of rb's fix kept (else nothing to collect, no scan)? */
+static int has_payload(Svc *s, const PendingTxn *rb)
+{
+	_cleanup_close_ int dfd = -1;
+	char name[256];
+	if (base_fs_open_dir(s->rootfd, SVC_PAYLOAD_DIR, &dfd) < 0)
+		return 0;
+	for (size_t o = 0; o < rb->n_ops; o++) {
+		svc_payload_name(name, sizeof(name), rb->package, rb->ops[o].path);
+		if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The payloads of the applied rollback rb's fix, unless a process runs it.
+ * A process svc cannot read may: never "no process" from missing data (the
+ * payload is that process's only way out of the fix), so they are kept and
+ * the report says why: 1.  Else 0, or negative on failure. */
+static int collect_rolled_back(Svc *s, const PendingList *l, const PendingTxn *rb,
+			       SvcReport *rep, BaseErr *e)
+{
+	SvcUnread unread = { 0 };
+	int r = 0, runs = 0;
+	if (!has_payload(s, rb))
+		return 0;
+	for (size_t o = 0; r >= 0 && !runs && o < rb->n_ops; o++)
+		r = runs = runs_fix(s, l, rb->ops[o].path, rb->package, &unread, e);
+	if (r >= 0 && !runs && unread.n) {
+		_cleanup_free_ char *kept = base_strdupf("kept the payload of %s (rolled back)",
+							 rb->package);
+		r = kept ? svc_report_unread(rep, &unread, kept) > 0 : -ENOMEM;
+	} else if (r >= 0 && !runs) {
+		_cleanup_free_ char *why = base_strdupf("%s is rolled back", rb->package);
+		r = why ? 0 : -ENOMEM;
+		for (size_t o = 0; r >= 0 && o < rb->n_ops; o++)
+			r = remove_payload(s, rb->package, rb->ops[o].path, why, rep, e);
+	} else if (r > 0)
+		r = 0;
+	svc_unread_free(&unread);
+	return r;
+}
+
 int svc_gc(Svc *s, const PendingList *l, const SvcSupersededList *sl, SvcReport *rep,
 	   BaseErr *e)
 {
-	int r = 0;
+	int r = 0, unknown = 0;
 	/* superseded fixes: every backup of their records, every payload */
 	for (size_t i = 0; r >= 0 && i < sl->n; i++) {
 		const SvcSuperseded *m = svc_superseded_find(sl, l, sl->items[i].fix);
@@ -135,18 +180,8 @@ int svc_gc(Svc *s, const PendingList *l, const SvcSupersededList *sl, SvcReport 
 		const char *state = svc_ledger_state(l, en->txn->package, &last);
 		if (!state || strcmp(state, "rolled-back") != 0 || last != en)
 			continue;
-		int runs = 0;
-		for (size_t o = 0; r >= 0 && !runs && o < en->txn->n_ops; o++)
-			r = runs = runs_fix(s, l, en->txn->ops[o].path, en->txn->package, e);
-		if (r < 0 || runs) {
-			r = r < 0 ? r : 0;
-			continue;
-		}
-		_cleanup_free_ char *why = base_strdupf("%s is rolled back", en->txn->package);
-		if (!why)
-			return -ENOMEM;
-		for (size_t o = 0; r >= 0 && o < en->txn->n_ops; o++)
-			r = remove_payload(s, en->txn->package, en->txn->ops[o].path, why, rep, e);
+		r = collect_rolled_back(s, l, en->txn, rep, e);
+		unknown |= r > 0;
 	}
-	return r;
+	return r < 0 ? r : unknown ? SVC_RESTART : 0;
 }

@@ -94,18 +94,10 @@ static void report_failure(SvcReport *rep, const char *path, const SvcUser *u, c
  * SVC_RESTART when there is any. */
 static int report_unread(SvcReport *rep, const SvcUnread *u)
 {
-	enum { NAMED = 5 };
-	for (size_t i = 0; i < u->n && i < NAMED; i++)
-		svc_report_line(rep, "not converged, because pid %d (%s) could not be read: %s "
-				"(whether it runs a target is unknown)", (int)u->procs[i].pid,
-				u->procs[i].comm, strerror(u->procs[i].err));
-	if (u->n > NAMED)
-		svc_report_line(rep, "not converged, because %zu more processes could not be read",
-				u->n - NAMED);
 	if (!u->n)
 		return 0;
 	rep->pending = 1;
-	return SVC_RESTART;
+	return svc_report_unread(rep, u, "not converged");
 }
 
 /* Patched (or reverted), but a thread still runs the code it replaced. */

@@ -147,7 +147,9 @@ int svc_next_number(Svc *s, uint64_t *ret, BaseErr *e);
 
 /* ---- garbage collection (gc.c) ---------------------------------------------- */
 /* Remove backups and kept payloads no fix needs: those of superseded fixes,
- * and the payloads of rolled-back fixes no process runs any more. */
+ * and the payloads of rolled-back fixes no process runs any more.  A
+ * process svc cannot read may still run a rolled-back fix: its payload is
+ * kept, the report says why, and the result is SVC_RESTART (else 0). */
 int svc_gc(Svc *s, const PendingList *l, const SvcSupersededList *sl, SvcReport *rep,
 	   BaseErr *e);
 /* var/lib/svc/payloads/ name of fix_id's payload for path. */
@@ -178,6 +180,9 @@ int svc_report_line(SvcReport *r, const char *fmt, ...) __attribute__((format(pr
 int svc_report_linel(SvcReport *r, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int svc_report_users(SvcReport *r, const SvcScanTarget *t, size_t n);
+/* "VERDICT, because pid N (comm) could not be read: REASON" for each process
+ * of u (the first few by name): SVC_RESTART if there is any, else 0. */
+int svc_report_unread(SvcReport *r, const SvcUnread *u, const char *verdict);
 /* Name one process in the report (with what happens to it, and why). */
 int svc_report_user(SvcReport *r, const char *path, const SvcUser *u, SvcProcOutcome o,
 		    const char *reason);

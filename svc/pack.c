@@ -211,14 +211,14 @@ static int read_magic(const char *path, uint8_t *buf, size_t cap, size_t *ret_le
 int svc_inspect(const char *path, BaseBuf *out, BaseErr *e)
 {
 	uint8_t *buf = NULL, magic[8];
-	size_t len = 0;
+	size_t len = 0, magic_len = 0;
 	struct stat st;
 	/* a package is read once, as a stream, by manifest_open: only payloads
 	 * and ELF files are read whole here */
-	int r = read_magic(path, magic, sizeof(magic), &len, e);
+	int r = read_magic(path, magic, sizeof(magic), &magic_len, e);
 	if (r < 0)
 		return r;
-	int package = len >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	int package = magic_len >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 	if (!package && (r = read_file(path, &buf, &len, &st, e)) < 0)
 		return r;
 	if (!package && len >= 8 && memcmp(buf, "SVCHP\r\n\x1a", 8) == 0) {

@@ -340,6 +340,10 @@ int svc_reconcile(Svc *s, SvcReport *ret, BaseErr *e)
 	}
 	if (r >= 0)
 		r = svc_gc(s, &l, &sl, &rep, e);
+	if (r == SVC_RESTART) {   /* a payload kept: a process could not be read */
+		unsettled = 1;
+		r = 0;
+	}
 	if (r >= 0)
 		r = old_runners(s, &l, &sl, &unsettled, &rep, e);
 	targets_free(&ts);

@@ -32,6 +32,19 @@ static int report_vline(SvcReport *r, int level, const char *fmt, va_list ap)
 	return 0;
 }
 
+int svc_report_unread(SvcReport *r, const SvcUnread *u, const char *verdict)
+{
+	enum { NAMED = 5 };
+	for (size_t i = 0; i < u->n && i < NAMED; i++)
+		svc_report_line(r, "%s, because pid %d (%s) could not be read: %s (whether it "
+				"runs a target is unknown)", verdict, (int)u->procs[i].pid,
+				u->procs[i].comm, strerror(u->procs[i].err));
+	if (u->n > NAMED)
+		svc_report_line(r, "%s, because %zu more processes could not be read", verdict,
+				u->n - NAMED);
+	return u->n ? SVC_RESTART : 0;
+}
+
 int svc_report_line(SvcReport *r, const char *fmt, ...)
 {
 	va_list ap;

@@ -110,8 +110,10 @@ static int refuse_superseded(Svc *s, const PendingList *l, const char *id, BaseE
 
 /* A rollback done at once (no process waits on it): its payloads and any
  * leftover backups are garbage now.  The rollback itself is done: a failure
- * here is a warning, and the next svc reconcile tries again. */
-static void collect_garbage(Svc *s, SvcReport *rep)
+ * here is a warning, and the next svc reconcile tries again.  SVC_RESTART
+ * when a payload was kept because a process could not be read (it may still
+ * run that fix), else 0. */
+static int collect_garbage(Svc *s, SvcReport *rep)
 {
 	PendingList l = { 0 };
 	SvcSupersededList sl = { 0 };
@@ -126,6 +128,7 @@ static void collect_garbage(Svc *s, SvcReport *rep)
 				 e.msg[0] ? e.msg : base_strerror(r));
 	svc_superseded_free(&sl);
 	pending_list_free(&l);
+	return r == SVC_RESTART ? r : 0;
 }
 
 int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr *e)
@@ -233,8 +236,8 @@ int svc_rollback(Svc *s, const char *id, unsigned flags, SvcReport *ret, BaseErr
 		}
 	}
 	r = hot ? svc_hot_rollback(s, t, 0, &rep, e) : svc_commit_or_defer(s, t, &rep, e);
-	if (r == 0)
-		collect_garbage(s, &rep);
+	if (r == 0 && !s->dry_run)   /* a dry run removes nothing either */
+		r = collect_garbage(s, &rep);
 out:
 	s->dry_run = 0;
 	pending_txn_free(t);

@@ -4,7 +4,9 @@
 # `svc build` turns a header patch into a signed package from the source
 # tree alone, and the package patches the running program live.  Then the
 # refusals, each naming its cause, none writing a package: a data change, a
-# failing hunk, a unit the build never compiled, another compiler.
+# failing hunk, a unit the build never compiled, another compiler.  Changed
+# units also archived into a static library no target links are left out
+# (issue 14); an object no link and no archive uses is refused.
 source "$(dirname "$0")/lib.sh"
 scratch_new build
 FB="$SVC_TOP/tests/fixtures/build"
@@ -19,13 +21,13 @@ base_build() {
 	cp "$S/src/libcount.so.1" "$S/src/counter" "$S/base/"
 	make -s -C "$S/src" clean >/dev/null
 }
-# svc_build EXIT PATCH OUT [extra args]
+# svc_build EXIT PATCH OUT [extra args]  (BUILD: the build command)
 svc_build() {
 	local want=$1 patch=$2 out=$3; shift 3
 	make -s -C "$S/src" clean >/dev/null   # the build runs in place: from a clean tree
 	expect_exit "$want" "$SVC" build --source "$S/src" --patch "$FB/$patch" \
 		--target "/usr/lib/libcount.so.1=$S/base/libcount.so.1" \
-		--target "/usr/bin/counter=$S/base/counter" --build 'make -j2' \
+		--target "/usr/bin/counter=$S/base/counter" --build "${BUILD:-make -j2}" \
 		--key "$S/vendor.key" --out "$S/$out" --id "$out" --series count --seq 1 "$@"
 }
 
@@ -108,6 +110,28 @@ svc_build 1 unbuilt.patch U.hfx
 echo "$OUT" | grep -q "lib/extra.c: changed by the patch, but the build never compiled it" ||
 	fail "unbuilt unit: $OUT"
 ok "a unit the build never compiled is refused by name"
+
+# issue 14: the changed units also go into a static archive no target links
+# (as Debian's xz-utils builds liblzma): those objects are left out, said so
+BUILD='make -j2 EXTRA=libcount.a' svc_build 0 step2.patch A.hfx
+for o in count fmt; do
+	echo "$OUT" | grep -q " lib/$o.c: changed, but $S/src/static/$o.o goes into no target: left out" ||
+		fail "static/$o.o not left out by name: $OUT"
+done
+R2="$S/root2"; mkdir -p "$R2/usr/lib" "$R2/usr/bin" "$R2/etc/svc/trusted"
+cp "$S/base/libcount.so.1" "$R2/usr/lib/"; cp "$S/base/counter" "$R2/usr/bin/"
+cp "$S/vendor.pub" "$R2/etc/svc/trusted/"
+expect_exit 0 "$SVC" --root "$R2" install "$S/A.hfx"
+[ "$("$R2/usr/bin/counter")" = "count 2 step 2 ahead 4" ] ||
+	fail "the package does not fix the targets: $("$R2/usr/bin/counter")"
+ok "changed units also archived into a static library no target links: left out by name, the targets fixed"
+
+# an object no link and no archive uses is still an error, naming it
+BUILD='make -j2 EXTRA=stray/count.o' svc_build 1 step2.patch S.hfx
+echo "$OUT" | grep -q "lib/count.c: changed, but no recorded link or archive uses $S/src/stray/count.o" ||
+	fail "an object nothing uses: $OUT"
+[ ! -e "$S/S.hfx" ] || fail "refused build wrote a package"
+ok "a changed object no link and no archive uses is refused by name"
 
 # the tree in another directory: other debug paths, other build-ids, the same
 # code: base verification compares the functions with the base's bytes

@@ -85,6 +85,15 @@ echo "$OUT" | grep -q '"changed":false' || fail "re-install not a no-op: $OUT"
 echo "$OUT" | grep -q '"action":"no-op"' || fail "targets not no-op: $OUT"
 ok "installed: dry run and real re-run both answer changed=false"
 
+# a rolled-back fix's payload, as a crash between its rollback and the
+# garbage collection leaves it: a dry run leaves it too, the real run takes it
+expect_exit 0 "$SVC" --root "$R" install "$S/FIX-P.hfx"
+cp "$R/var/lib/svc/payloads/"FIX-P.*.hp "$S/"
+expect_exit 0 "$SVC" --root "$R" rollback FIX-P
+ls "$R/var/lib/svc/payloads/" | grep -q '^FIX-P\.' && fail "FIX-P's payload not collected"
+cp "$S/"FIX-P.*.hp "$R/var/lib/svc/payloads/"
+before=$(tree_state "$R")
+
 # --- rollback --dry-run: the processes the fix would be taken out of
 expect_exit 0 "$SVC" --root "$R" rollback FIX-1 --dry-run --json
 python3 - "$OUT" "$W1" <<'PY' || fail "rollback dry-run json: $OUT"
@@ -99,11 +108,13 @@ wait_line "$S/w1.out" "^21 calc v2" || fail "the rollback dry run reverted the w
 expect_exit 0 "$SVC" --root "$R" rollback FIX-1 --json
 echo "$OUT" | grep -q '"changed":true' || fail "rollback not changed: $OUT"
 wait_line "$S/w1.out" "^14 calc v1" || fail "worker not reverted"
+echo "$OUT" | grep -q "removed .*/var/lib/svc/payloads/FIX-P\..*\.hp (FIX-P is rolled back)" ||
+	fail "the real rollback did not collect the leftover payload: $OUT"
 expect_exit 0 "$SVC" --root "$R" rollback FIX-1 --dry-run --json
 echo "$OUT" | grep -q '"changed":false' || fail "rolled-back fix not a no-op in the dry run: $OUT"
 expect_exit 1 "$SVC" --root "$R" rollback NOPE --dry-run
 echo "$OUT" | grep -q "NOPE: no such fix" || fail "unknown fix not refused: $OUT"
-ok "rollback --dry-run: would take the fix out of the process; after the rollback a no-op"
+ok "rollback --dry-run: would take the fix out of the process, collects no garbage; after the rollback a no-op"
 
 # --- usage
 expect_exit 2 "$SVC" --root "$R" status --dry-run

@@ -728,7 +728,8 @@ static void test_untrusted_package_refused_before_unpacking(void)
 	double secs = (double)(base_now_ns() - t0) / 1e9;
 	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* KiB: far below the 64 MiB member (AddressSanitizer's shadow and
-	 * quarantine inflate RSS on their own: not measured there) */
+	 * quarantine inflate RSS on their own, as valgrind does with ~100 MiB
+	 * of its own in the forked child: not measured there) */
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED_ADDRESS 1
 #elif defined(__has_feature)
@@ -737,7 +738,8 @@ static void test_untrusted_package_refused_before_unpacking(void)
 #endif
 #endif
 #ifndef SANITIZED_ADDRESS
-	CU_ASSERT(ru.ru_maxrss < 32 * 1024);
+	if (!getenv("SVC_UNDER_VALGRIND"))   /* set by make valgrind */
+		CU_ASSERT(ru.ru_maxrss < 32 * 1024);
 #endif
 	CU_ASSERT(secs < 2.0);
 	printf("\n    untrusted 64 MiB-inflating package: refused, peak RSS %ld KiB, %.3f s ",
