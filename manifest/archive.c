@@ -1,16 +1,13 @@
-/* Package archive I/O: the only file of svc that sees libarchive.  A package
- * is a gzip-compressed tar (ustar, pax where a name needs it) of regular
- * files only.  The gzip layer is read by gzip.c (zlib), the tar inside here.  Reading refuses, rather than skips, anything else: a package
- * is signed as a whole, so an entry we do not understand is an entry someone
- * added. */
+/* The package archive: tar (tar.c) over one gzip member (gzip.c), read as
+ * a stream one entry at a time.  Reading refuses, rather than skips,
+ * anything a package may not hold: a package is signed as a whole, so an
+ * entry we do not understand is an entry someone added. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "manifest/internal.h"
 
@@ -20,38 +17,64 @@ struct ManifestArchive {
 	const char *path;
 	int fd;
 	ManifestGunzip *gz;
-	struct archive *a;
-	BaseErr *e;              /* where the gzip layer records its failure */
-	BaseErr gz_err;
-	uint64_t off;            /* tar bytes handed to libarchive so far */
-	int64_t last_nonzero;    /* offset of the last non-zero tar byte seen */
+	const uint8_t *chunk;    /* the unread rest of the current gzip chunk */
+	size_t avail;
+	int eof;                 /* the gzip stream ended (trailer checked) */
+	int ended;               /* the end-of-archive marker was read */
 	size_t n;                /* entries so far */
 	char *names[MANIFEST_MAX_MEMBERS + 2];
 	uint64_t size;           /* of the current entry */
-	int data_read;
+	uint64_t skip;           /* bytes of the current entry (data, padding) not yet read */
 };
 
 /* Room for tar framing around MANIFEST_MAX_PACKAGE bytes of members: a
  * header, a pax header and padding per member, and the closing record. */
-#define TAR_MAX ((uint64_t)MANIFEST_MAX_PACKAGE + (MANIFEST_MAX_MEMBERS + 2) * 4096u + 65536u)
+#define TAR_MAX ((uint64_t)MANIFEST_MAX_PACKAGE + \
+		 (MANIFEST_MAX_MEMBERS + 2) * (3u * MANIFEST_TAR_BLOCK + MANIFEST_TAR_PAX_MAX) + 65536u)
 
-static la_ssize_t tar_read(struct archive *a, void *ctx, const void **buf)
+enum { PULL_ALL = 0, PULL_NONE = 1, PULL_PART = 2 };
+
+/* n bytes of tar into dst (or dropped if dst is NULL): PULL_ALL; PULL_NONE
+ * if the stream ended before the first; PULL_PART if it ended after some;
+ * negative (BaseErr set) if the gzip layer failed. */
+static int pull(ManifestArchive *x, uint8_t *dst, uint64_t n, BaseErr *e)
 {
-	ManifestArchive *x = ctx;
-	const uint8_t *p = NULL;
-	ssize_t n = manifest_gunzip_read(x->gz, &p, &x->gz_err);
-	if (n < 0) {
-		archive_set_error(a, EIO, "%s", x->gz_err.msg);
-		return -1;
-	}
-	for (ssize_t i = n; i-- > 0;)
-		if (p[i]) {
-			x->last_nonzero = (int64_t)(x->off + (uint64_t)i);
-			break;
+	uint64_t got = 0;
+	while (got < n) {
+		if (x->avail == 0 && dst && !x->eof) {
+			ssize_t k = manifest_gunzip_read_into(x->gz, dst + got, n - got, e);
+			if (k < 0)
+				return (int)k;
+			if (k == 0) {
+				x->eof = 1;
+				return got ? PULL_PART : PULL_NONE;
+			}
+			got += (uint64_t)k;
+			continue;
 		}
-	x->off += (uint64_t)n;
-	*buf = p;
-	return n;
+		if (x->avail == 0) {
+			ssize_t k = x->eof ? 0 : manifest_gunzip_read(x->gz, &x->chunk, e);
+			if (k < 0)
+				return (int)k;
+			if (k == 0) {
+				x->eof = 1;
+				return got ? PULL_PART : PULL_NONE;
+			}
+			x->avail = (size_t)k;
+		}
+		size_t take = n - got < x->avail ? (size_t)(n - got) : x->avail;
+		if (dst)
+			memcpy(dst + got, x->chunk, take);
+		x->chunk += take;
+		x->avail -= take;
+		got += take;
+	}
+	return PULL_ALL;
+}
+
+static uint64_t padding(uint64_t size)
+{
+	return (MANIFEST_TAR_BLOCK - size % MANIFEST_TAR_BLOCK) % MANIFEST_TAR_BLOCK;
 }
 
 int manifest_archive_open(const char *path, ManifestArchive **ret, BaseErr *e)
@@ -62,7 +85,6 @@ int manifest_archive_open(const char *path, ManifestArchive **ret, BaseErr *e)
 		return base_err(e, -ENOMEM, "%s: out of memory", path);
 	x->path = path;
 	x->fd = -1;
-	x->last_nonzero = -1;
 	r = base_fs_open_regular(AT_FDCWD, path, 0, &x->fd);
 	if (r == -EINVAL)
 		r = base_err(e, -EBADMSG, "%s: not a regular file", path);
@@ -70,14 +92,6 @@ int manifest_archive_open(const char *path, ManifestArchive **ret, BaseErr *e)
 		r = base_err(e, r, "%s: %s", path, strerror(-r));
 	if (r >= 0)
 		r = manifest_gunzip_open(x->fd, TAR_MAX, path, &x->gz, e);
-	if (r >= 0 && !(x->a = archive_read_new()))
-		r = base_err(e, -ENOMEM, "%s: out of memory", path);
-	if (r >= 0 && (archive_read_support_format_tar(x->a) != ARCHIVE_OK ||
-		       archive_read_open(x->a, x, NULL, tar_read, NULL) != ARCHIVE_OK))
-		r = x->gz_err.code ? base_err(e, x->gz_err.code, "%s", x->gz_err.msg)
-				   : base_err(e, -EBADMSG, "%s: not a tar archive: %s", path,
-					      archive_error_string(x->a) ?
-						      archive_error_string(x->a) : "unreadable");
 	if (r < 0) {
 		manifest_archive_close(x);
 		return r;
@@ -90,8 +104,6 @@ void manifest_archive_close(ManifestArchive *x)
 {
 	if (!x)
 		return;
-	if (x->a)
-		archive_read_free(x->a);
 	manifest_gunzip_free(x->gz);
 	if (x->fd >= 0)
 		close(x->fd);
@@ -100,69 +112,47 @@ void manifest_archive_close(ManifestArchive *x)
 	free(x);
 }
 
-static int check_entry(struct archive_entry *ent, const char *path, const char *name,
-		       BaseErr *e)
+static int not_ended(ManifestArchive *x, BaseErr *e)
 {
-	const char *why;
-	if (archive_entry_filetype(ent) != AE_IFREG || archive_entry_hardlink(ent) ||
-	    archive_entry_symlink(ent))
-		return base_err(e, -EBADMSG, "%s: member %s: not a regular file", path, name);
-	if (archive_entry_sparse_count(ent) > 0)
-		return base_err(e, -EBADMSG, "%s: member %s: sparse file", path, name);
-	if (strcmp(name, MANIFEST_NAME) != 0 && strcmp(name, MANIFEST_SIG_NAME) != 0 &&
-	    manifest_check_member_name(name, &why) < 0)
-		return base_err(e, -EBADMSG, "%s: member %s: %s", path, name, why);
-	if (!archive_entry_size_is_set(ent) || archive_entry_size(ent) < 0)
-		return base_err(e, -EBADMSG, "%s: member %s: no size", path, name);
-	return 0;
+	return base_err(e, -EBADMSG, "%s: tar archive does not end with its end-of-archive "
+			"marker and zero padding", x->path);
 }
 
-/* libarchive stops at the first zero block, and does not mind if there is
- * none.  A package ends with the end-of-archive marker (two zero blocks)
- * followed by nothing but zero padding to the end of the gzip stream: a cut
- * or an appended tail is refused even inside an intact gzip stream.  The
- * rest of the stream is drained (its trailer checked) watching for any
- * non-zero byte at or after the marker. */
+/* After the first zero block: a second one, then nothing but zero bytes to
+ * the end of the gzip stream (writers pad to their record size).  A cut or
+ * an appended tail is refused even inside an intact gzip stream; draining
+ * the stream checks its trailer. */
 static int check_end(ManifestArchive *x, BaseErr *e)
 {
-	la_int64_t end = archive_read_header_position(x->a);
-	const uint8_t *p;
-	ssize_t n;
-	while ((n = tar_read(x->a, x, (const void **)&p)) > 0)
-		;
-	if (n < 0)
-		return base_err(e, x->gz_err.code, "%s", x->gz_err.msg);
-	if (end < 0 || (uint64_t)end > x->off || x->off - (uint64_t)end < 1024 ||
-	    x->last_nonzero >= end)
-		return base_err(e, -EBADMSG, "%s: tar archive does not end with its "
-				"end-of-archive marker and zero padding", x->path);
+	uint8_t b[MANIFEST_TAR_BLOCK];
+	int r = pull(x, b, sizeof(b), e);
+	if (r < 0)
+		return r;
+	if (r != PULL_ALL)
+		return not_ended(x, e);
+	for (;;) {
+		for (size_t i = 0; i < sizeof(b); i++)
+			if (b[i])
+				return not_ended(x, e);
+		memset(b, 0, sizeof(b));
+		r = pull(x, b, sizeof(b), e);
+		if (r < 0)
+			return r;
+		if (r == PULL_NONE)
+			break;
+	}
+	x->ended = 1;
 	return 0;
 }
 
-int manifest_archive_next(ManifestArchive *x, const char **ret_name, uint64_t *ret_size,
-			  BaseErr *e)
+/* An entry's name as a package allows it: manifest, manifest.sig, or a
+ * member name (text.c's rule, the one the manifest is held to); unique. */
+static int take_name(ManifestArchive *x, const char *name, BaseErr *e)
 {
-	struct archive_entry *ent;
-	int ar = archive_read_next_header(x->a, &ent);
-	int r;
-	if (ar == ARCHIVE_EOF) {
-		r = check_end(x, e);
-		return r < 0 ? r : 0;
-	}
-	/* warnings included: a package we write never provokes one */
-	if (ar != ARCHIVE_OK) {
-		if (x->gz_err.code)
-			return base_err(e, x->gz_err.code, "%s", x->gz_err.msg);
-		return base_err(e, -EBADMSG, "%s: corrupt archive after member %zu: %s", x->path,
-				x->n, archive_error_string(x->a) ? archive_error_string(x->a)
-								 : "read error");
-	}
-	const char *name = archive_entry_pathname(ent);
-	if (!name)
-		return base_err(e, -EBADMSG, "%s: member %zu has no usable name", x->path, x->n);
-	r = check_entry(ent, x->path, name, e);
-	if (r < 0)
-		return r;
+	const char *why;
+	if (strcmp(name, MANIFEST_NAME) != 0 && strcmp(name, MANIFEST_SIG_NAME) != 0 &&
+	    manifest_check_member_name(name, &why) < 0)
+		return base_err(e, -EBADMSG, "%s: member %s: %s", x->path, name, why);
 	for (size_t i = 0; i < x->n; i++)
 		if (strcmp(x->names[i], name) == 0)
 			return base_err(e, -EBADMSG, "%s: member %s: duplicate name", x->path, name);
@@ -172,100 +162,126 @@ int manifest_archive_next(ManifestArchive *x, const char **ret_name, uint64_t *r
 	if (!(x->names[x->n] = strdup(name)))
 		return base_err(e, -ENOMEM, "%s: out of memory", x->path);
 	x->n++;
-	x->size = (uint64_t)archive_entry_size(ent);
-	x->data_read = 0;
+	return 0;
+}
+
+int manifest_archive_next(ManifestArchive *x, const char **ret_name, uint64_t *ret_size,
+			  BaseErr *e)
+{
+	uint8_t b[MANIFEST_TAR_BLOCK], pax[MANIFEST_TAR_PAX_MAX];
+	char why[MANIFEST_TAR_WHY], path[MANIFEST_MAX_NAME + 1];
+	ManifestTarHeader h;
+	int r, have_pax = 0;
+
+	if (x->ended)
+		return 0;
+	/* the rest of an entry whose data the caller did not take */
+	r = pull(x, NULL, x->skip, e);
+	if (r < 0)
+		return r;
+	if (r != PULL_ALL)
+		return base_err(e, -EBADMSG, "%s: member %s: truncated data", x->path,
+				x->names[x->n - 1]);
+	x->skip = 0;
+	path[0] = 0;
+	for (;;) {
+		r = pull(x, b, sizeof(b), e);
+		if (r < 0)
+			return r;
+		if (r == PULL_NONE)
+			return not_ended(x, e);
+		if (r == PULL_PART)
+			return base_err(e, -EBADMSG, "%s: entry %zu: truncated header", x->path,
+					x->n + 1);
+		r = manifest_tar_header_parse(b, &h, why);
+		if (r < 0)
+			return h.name[0] ? base_err(e, r, "%s: member %s: %s", x->path, h.name, why)
+					 : base_err(e, r, "%s: entry %zu: %s", x->path, x->n + 1, why);
+		if (h.kind == MANIFEST_TAR_ZERO) {
+			if (have_pax)
+				return base_err(e, -EBADMSG, "%s: entry %zu: pax header with no entry "
+						"after it", x->path, x->n + 1);
+			r = check_end(x, e);
+			return r < 0 ? r : 0;
+		}
+		if (h.kind == MANIFEST_TAR_FILE)
+			break;
+		/* a pax header: its records, then the entry they describe */
+		if (have_pax)
+			return base_err(e, -EBADMSG, "%s: entry %zu: two pax headers in a row",
+					x->path, x->n + 1);
+		r = pull(x, pax, h.size, e);
+		if (r == PULL_ALL)
+			r = pull(x, NULL, padding(h.size), e);
+		if (r < 0)
+			return r;
+		if (r != PULL_ALL)
+			return base_err(e, -EBADMSG, "%s: entry %zu: truncated pax header", x->path,
+					x->n + 1);
+		r = manifest_tar_pax_parse(pax, (size_t)h.size, path, why);
+		if (r < 0)
+			return base_err(e, r, "%s: entry %zu: %s", x->path, x->n + 1, why);
+		have_pax = 1;
+	}
+	r = take_name(x, path[0] ? path : h.name, e);
+	if (r < 0)
+		return r;
+	x->size = h.size;
+	x->skip = h.size + padding(h.size);
 	*ret_name = x->names[x->n - 1];
 	*ret_size = x->size;
 	return 1;
 }
 
+/* A large member buffer is fresh mmap'ed memory: its pages are faulted in
+ * with one madvise instead of one fault per page as inflate first writes
+ * them (512 faults for 2 MiB, a measurable part of `svc inspect`;
+ * docs/performance.md).  Best effort: before Linux 5.14 the faults happen
+ * as before. */
+static void prefault(uint8_t *buf, size_t len)
+{
+	const uintptr_t page = 4096;
+	if (len < (256u << 10))
+		return;
+	uintptr_t a = ((uintptr_t)buf + page - 1) & ~(page - 1);
+	uintptr_t b = ((uintptr_t)buf + len) & ~(page - 1);
+	if (b > a)
+		(void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+}
+
 int manifest_archive_data(ManifestArchive *x, uint8_t **ret, BaseErr *e)
 {
 	const char *name = x->n ? x->names[x->n - 1] : "?";
-	if (x->size > MANIFEST_MAX_PACKAGE)
-		return base_err(e, -EBADMSG, "%s: member %s: more than %u bytes", x->path, name,
-				MANIFEST_MAX_PACKAGE);
+	if (x->skip != x->size + padding(x->size))
+		return base_err(e, -EINVAL, "%s: member %s: data already read", x->path, name);
 	uint8_t *buf = malloc(x->size ? (size_t)x->size : 1);
-	size_t got = 0;
 	if (!buf)
 		return base_err(e, -ENOMEM, "%s: out of memory", x->path);
-	while (got < x->size) {
-		la_ssize_t n = archive_read_data(x->a, buf + got, (size_t)x->size - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != x->size) {
+	prefault(buf, (size_t)x->size);
+	int r = pull(x, buf, x->size, e);
+	if (r == PULL_ALL)
+		r = pull(x, NULL, padding(x->size), e);
+	if (r != PULL_ALL) {
 		free(buf);
-		if (x->gz_err.code)
-			return base_err(e, x->gz_err.code, "%s", x->gz_err.msg);
-		return base_err(e, -EBADMSG, "%s: member %s: %s", x->path, name,
-				archive_error_string(x->a) ? archive_error_string(x->a)
-							   : "truncated data");
+		return r < 0 ? r : base_err(e, -EBADMSG, "%s: member %s: truncated data", x->path,
+					    name);
 	}
-	x->data_read = 1;
+	x->skip = 0;
 	*ret = buf;
 	return 0;
 }
 
 /* ---- write ---------------------------------------------------------------- */
 
-static la_ssize_t buf_write(struct archive *a, void *ctx, const void *p, size_t n)
-{
-	(void)a;
-	return base_buf_append(ctx, p, n) < 0 ? -1 : (la_ssize_t)n;
-}
-
 int manifest_archive_write(const ManifestMember *members, size_t n, BaseBuf *out,
 			   const char *what, BaseErr *e)
 {
-	struct archive *a = archive_write_new();
-	struct archive_entry *ent = archive_entry_new();
-	BaseBuf b = { 0 };
-	int r = 0;
-
-	if (!a || !ent) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* pax only where ustar cannot say it (long names); no gzip timestamp,
-	 * no padding of the compressed stream: the same input, the same bytes */
-	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(a, &b, NULL, buf_write, NULL, NULL) != ARCHIVE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		archive_entry_clear(ent);
-		archive_entry_set_pathname(ent, members[i].name);
-		archive_entry_set_filetype(ent, AE_IFREG);
-		archive_entry_set_perm(ent, 0644);
-		archive_entry_set_size(ent, (la_int64_t)members[i].len);
-		archive_entry_set_mtime(ent, 0, 0);
-		archive_entry_set_uid(ent, 0);
-		archive_entry_set_gid(ent, 0);
-		if (archive_write_header(a, ent) != ARCHIVE_OK ||
-		    (members[i].len && archive_write_data(a, members[i].data, members[i].len) !=
-					       (la_ssize_t)members[i].len)) {
-			r = -EIO;
-			goto out;
-		}
-	}
-	if (archive_write_close(a) != ARCHIVE_OK)
-		r = -EIO;
-out:
-	if (r < 0)
-		r = base_err(e, r, "%s: writing the archive failed: %s", what,
-			     a && archive_error_string(a) ? archive_error_string(a) : base_strerror(r));
-	if (a)
-		archive_write_free(a);
-	if (ent)
-		archive_entry_free(ent);
+	BaseBuf tar = { 0 };
+	int r = manifest_tar_write(members, n, &tar);
 	if (r >= 0)
-		r = base_buf_append(out, b.data, b.len);
-	base_buf_free(&b);
-	return r;
+		r = manifest_gzip(tar.data, tar.len, out);
+	base_buf_free(&tar);
+	if (r < 0)
+		return base_err(e, r, "%s: writing the archive failed: %s", what, base_strerror(r));
+	return 0;
 }

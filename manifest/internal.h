@@ -1,6 +1,7 @@
 /* manifest — private declarations shared by the files of this directory.
- * text.c: manifest and signature-file text; sign.c: mbedTLS; archive.c:
- * libarchive; package.c: pack/open orchestration.  Format: docs/format-package.md. */
+ * text.c: manifest and signature-file text; sign.c: mbedTLS; tar.c: tar
+ * headers; archive.c: the package archive stream (tar over gzip); gzip.c:
+ * zlib; package.c: pack/open orchestration.  Format: docs/format-package.md. */
 #ifndef SVC_MANIFEST_INTERNAL_H
 #define SVC_MANIFEST_INTERNAL_H
 
@@ -57,7 +58,37 @@ int manifest_verify(const char *trustdir, const uint8_t *msg, size_t len,
 		    const uint8_t *sigtext, size_t siglen, const char *what,
 		    char ret_key_id[BASE_SHA256_HEX], BaseErr *e);
 
-/* ---- archive.c (libarchive) ---- */
+/* ---- tar.c (tar headers, no I/O) ---- */
+
+#define MANIFEST_TAR_BLOCK    512
+#define MANIFEST_TAR_PAX_MAX  4096   /* bytes of a pax extended header */
+#define MANIFEST_TAR_WHY      160    /* room for a refusal's reason */
+
+typedef enum ManifestTarKind {
+	MANIFEST_TAR_ZERO,      /* a zero block: the end-of-archive marker */
+	MANIFEST_TAR_FILE,      /* a regular file (typeflag '0' or NUL) */
+	MANIFEST_TAR_PAX,       /* a pax extended header for the next entry */
+} ManifestTarKind;
+
+typedef struct ManifestTarHeader {
+	ManifestTarKind kind;
+	char name[MANIFEST_TAR_BLOCK];   /* prefix/name as the header spells it */
+	uint64_t size;                   /* of the data that follows, unpadded */
+} ManifestTarHeader;
+
+/* Decode one header block (every field checked; docs/format-package.md §1):
+ * 0, or -EBADMSG with the reason in why (h->name set once the checksum
+ * passed, so the caller can name the entry). */
+int manifest_tar_header_parse(const uint8_t b[MANIFEST_TAR_BLOCK], ManifestTarHeader *h,
+			      char why[MANIFEST_TAR_WHY]);
+/* Decode a pax extended header's records: path (empty if none), or -EBADMSG. */
+int manifest_tar_pax_parse(const uint8_t *p, size_t n, char path[MANIFEST_MAX_NAME + 1],
+			   char why[MANIFEST_TAR_WHY]);
+/* Append members, in the given order, as a tar archive with its
+ * end-of-archive marker (deterministic: fixed mode/owner/mtime). */
+int manifest_tar_write(const ManifestMember *m, size_t n, BaseBuf *out);
+
+/* ---- archive.c (the package archive: tar.c over gzip.c) ---- */
 
 /* A package archive read as a stream, one entry at a time, so the caller
  * decides what an entry may cost before its data is read (docs/
@@ -90,7 +121,12 @@ int manifest_gunzip_open(int fd, uint64_t max, const char *what, ManifestGunzip 
 /* The next chunk (valid until the next call): its length, 0 at the end of
  * the stream (trailer checked, nothing after it), negative on error. */
 ssize_t manifest_gunzip_read(ManifestGunzip *g, const uint8_t **ret, BaseErr *e);
+/* The same into the caller's buffer (at most cap bytes). */
+ssize_t manifest_gunzip_read_into(ManifestGunzip *g, uint8_t *dst, size_t cap, BaseErr *e);
 void manifest_gunzip_free(ManifestGunzip *g);
+/* Compress data as one gzip member into out: zlib's default level, no
+ * name, MTIME 0, OS 3 (the bytes libarchive's gzip filter wrote). */
+int manifest_gzip(const uint8_t *data, size_t len, BaseBuf *out);
 
 void manifest_members_free(ManifestMember *m, size_t n);
 

@@ -1,7 +1,8 @@
-/* manifest — the hotfix package format (*.hfx): a tar.gz archive (libarchive)
- * holding a text `manifest`, its detached signature `manifest.sig` (ECDSA
- * P-256 over SHA-256, mbedTLS) and the payload members.  The manifest names
- * every member with its SHA-256, so the one signature covers all of them.
+/* manifest — the hotfix package format (*.hfx): a tar.gz archive (svc's own
+ * tar reader and writer over zlib) holding a text `manifest`, its detached
+ * signature `manifest.sig` (ECDSA P-256 over SHA-256, mbedTLS) and the
+ * payload members.  The manifest names every member with its SHA-256, so the
+ * one signature covers all of them.
  * Byte-level format: docs/format-package.md. */
 #ifndef SVC_MANIFEST_H
 #define SVC_MANIFEST_H

@@ -92,6 +92,45 @@ for m in members:
     m[1] = "\n".join(lines).encode()'
 attack "high-s-signature" 1 "one accepted spelling" "$SVC" --root "$R" install "$S/highs.hfx"
 
+# --- tar shapes a package may not hold (svc's own tar reader, manifest/tar.c)
+tar_shape() {   # tar_shape OUT.hfx SHAPE: FIX-1 with one hostile tar entry or header
+	python3 - "$S/FIX-1.hfx" "$1" "$2" <<'PY'
+import gzip, io, sys, tarfile
+src, dst, shape = sys.argv[1:4]
+raw = gzip.decompress(open(src, "rb").read())
+if shape in ("checksum", "cut-body"):
+    # the first member after manifest.sig: its header's offset
+    t = tarfile.open(fileobj=io.BytesIO(raw))
+    off = t.getmembers()[2].offset
+    if shape == "checksum":
+        raw = raw[:off] + bytes([raw[off] ^ 1]) + raw[off + 1:]
+    else:
+        raw = raw[:off + 512 + 3]
+else:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t, \
+         tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as w:
+        for m in t.getmembers():
+            w.addfile(m, t.extractfile(m))
+        i = tarfile.TarInfo("hp/dev")
+        if shape == "device":
+            i.type, i.devmajor, i.devminor = tarfile.CHRTYPE, 1, 3
+        elif shape == "pax-key":
+            i.pax_headers = {"comment": "hello"}
+        w.addfile(i, io.BytesIO(b""))
+    raw = out.getvalue()
+open(dst, "wb").write(gzip.compress(raw, mtime=0))
+PY
+}
+tar_shape "$S/tar-checksum.hfx" checksum
+attack "tar-bad-header-checksum" 1 "header checksum does not match" "$SVC" --root "$R" install "$S/tar-checksum.hfx"
+tar_shape "$S/tar-cut.hfx" cut-body
+attack "tar-truncated-member" 1 "truncated data" "$SVC" --root "$R" install "$S/tar-cut.hfx"
+tar_shape "$S/tar-device.hfx" device
+attack "tar-device-entry" 1 "hp/dev: not a regular file" "$SVC" --root "$R" install "$S/tar-device.hfx"
+tar_shape "$S/tar-pax.hfx" pax-key
+attack "tar-unsupported-pax-key" 1 "pax key 'comment' not supported" "$SVC" --root "$R" install "$S/tar-pax.hfx"
+
 # --- anti-rollback: the high-water mark survives rollback
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-1.hfx"
 expect_exit 0 "$SVC" --root "$R" install "$S/FIX-2.hfx"

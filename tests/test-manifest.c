@@ -429,6 +429,30 @@ static void fix_teardown(Fix *f)
 	free(f->pkg);
 }
 
+/* A 255-byte member name (a 10-byte directory, then a 244-byte file name):
+ * longer than ustar's name field and not splittable into prefix/name. */
+static void long_name(char name[256])
+{
+	memset(name, 'n', 255);
+	name[255] = 0;
+	name[10] = '/';
+}
+
+/* The sample package with its payload member named `name`, packed to out
+ * with the fixture's vendor key. */
+static int pack_with_name(Fix *f, const char *name, const char *out)
+{
+	ManifestPackage p;
+	ManifestMember m[2];
+	ManifestTarget t;
+	BaseErr e = { 0 };
+	sample_pkg(&p, m, &t, cold_data, hp_data);
+	m[0].name = (char *)name;
+	t.payload_member = (char *)name;
+	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f->key);
+	return manifest_pack(&p, keyfile, out, &e);
+}
+
 /* Open `path` against the fixture's trust dir; expect r and a message naming
  * the package path and containing `needle`. */
 static void expect_open(Fix *f, const char *path, int want, const char *needle)
@@ -551,21 +575,12 @@ static void test_pack_long_member_name(void)
 	Fix f;
 	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
 	char name[256];
-	memset(name, 'n', 255);
-	name[255] = 0;
-	name[10] = '/';
-	ManifestPackage p;
-	ManifestMember m[2];
-	ManifestTarget t;
+	long_name(name);
 	BaseErr e = { 0 };
-	sample_pkg(&p, m, &t, cold_data, hp_data);
-	m[0].name = name;
-	t.payload_member = name;
-	_cleanup_free_ char *keyfile = base_strdupf("%s.key", f.key);
 	_cleanup_free_ char *o1 = base_strdupf("%s/l1.hfx", f.dir);
 	_cleanup_free_ char *o2 = base_strdupf("%s/l2.hfx", f.dir);
-	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o1, &e), 0);
-	CU_ASSERT_EQUAL(manifest_pack(&p, keyfile, o2, &e), 0);
+	CU_ASSERT_EQUAL(pack_with_name(&f, name, o1), 0);
+	CU_ASSERT_EQUAL(pack_with_name(&f, name, o2), 0);
 	CU_ASSERT_EQUAL(test_sh("cmp -s '%s' '%s'", o1, o2), 0);
 	ManifestPackage *pkg = NULL;
 	CU_ASSERT_EQUAL(manifest_open(o1, f.trust, &pkg, &e), 0);
@@ -576,9 +591,7 @@ static void test_pack_long_member_name(void)
 	char longer[257];
 	memset(longer, 'n', 256);
 	longer[256] = 0;
-	m[0].name = longer;
-	t.payload_member = longer;
-	CU_ASSERT_TRUE(manifest_pack(&p, keyfile, o1, &e) < 0);
+	CU_ASSERT_TRUE(pack_with_name(&f, longer, o1) < 0);
 	fix_teardown(&f);
 }
 
@@ -1151,6 +1164,274 @@ static void test_keygen_crash_leaves_no_torn_key(void)
 	free(dir);
 }
 
+/* ---- the tar layer: svc's writer and reader against GNU tar and bsdtar ------ */
+
+/* libarchive's writer as svc used it before it had its own (pax where
+ * ustar cannot hold a name, gzip without timestamp, no block padding) */
+static int write_like_libarchive(const char *path, const Ent *v, size_t n)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	int r = 0;
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open_filename(a, path) != ARCHIVE_OK)
+		r = -1;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		archive_entry_clear(e);
+		archive_entry_set_pathname(e, v[i].name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)v[i].len);
+		archive_entry_set_mtime(e, 0, 0);
+		if (archive_write_header(a, e) != ARCHIVE_OK ||
+		    (v[i].len && archive_write_data(a, v[i].data, v[i].len) != (la_ssize_t)v[i].len))
+			r = -1;
+	}
+	if (archive_write_close(a) != ARCHIVE_OK)
+		r = -1;
+	archive_write_free(a);
+	archive_entry_free(e);
+	return r;
+}
+
+/* Packages svc wrote with libarchive keep opening, and svc's own writer
+ * gives those very bytes for names that fit ustar: the package layout did
+ * not change (docs/format-package.md §1). */
+static void test_pack_bytes_equal_libarchive_writer(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	Ent v[8];
+	size_t n = slurp(f.pkg, v, 8);
+	CU_ASSERT_EQUAL_FATAL(n, 4);
+	_cleanup_free_ char *old = base_strdupf("%s/old.hfx", f.dir);
+	CU_ASSERT_EQUAL(write_like_libarchive(old, v, n), 0);
+	CU_ASSERT_EQUAL(test_sh("cmp '%s' '%s'", old, f.pkg), 0);
+	expect_open(&f, old, 0, NULL);
+	ents_free(v, n);
+	/* a 150-byte name split into ustar's prefix and name: the same too */
+	char name[151];
+	memset(name, 'p', 150);
+	name[150] = 0;
+	name[60] = '/';
+	_cleanup_free_ char *sp = base_strdupf("%s/split.hfx", f.dir);
+	CU_ASSERT_EQUAL_FATAL(pack_with_name(&f, name, sp), 0);
+	n = slurp(sp, v, 8);
+	CU_ASSERT_EQUAL_FATAL(n, 4);
+	CU_ASSERT_EQUAL(write_like_libarchive(old, v, n), 0);
+	CU_ASSERT_EQUAL(test_sh("cmp '%s' '%s'", old, sp), 0);
+	expect_open(&f, old, 0, NULL);
+	ents_free(v, n);
+	fix_teardown(&f);
+}
+
+/* GNU tar and bsdtar list and extract what svc writes identically (names,
+ * sizes, bytes), a 255-byte pax name included. */
+static void test_tar_tools_read_svc_packages(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	char name[256];
+	long_name(name);
+	BaseErr e = { 0 };
+	_cleanup_free_ char *lp = base_strdupf("%s/long.hfx", f.dir);
+	CU_ASSERT_EQUAL_FATAL(pack_with_name(&f, name, lp), 0);
+	const char *pkgs[] = { f.pkg, lp };
+	for (size_t i = 0; i < 2; i++) {
+		char *gnu = test_sh_out("tar tzf '%s'", pkgs[i]);
+		char *bsd = test_sh_out("bsdtar tzf '%s'", pkgs[i]);
+		CU_ASSERT_TRUE(gnu && bsd && strcmp(gnu, bsd) == 0);
+		CU_ASSERT_PTR_NOT_NULL(gnu && strstr(gnu, "manifest\nmanifest.sig\n") == gnu);
+		if (i == 1)
+			CU_ASSERT_PTR_NOT_NULL(gnu && strstr(gnu, name));
+		free(gnu);
+		free(bsd);
+		CU_ASSERT_EQUAL(test_sh("cd '%s' && rm -rf g b && mkdir g b && tar xzf '%s' -C g && "
+					"bsdtar xzf '%s' -C b && diff -r g b >/dev/null",
+					f.dir, pkgs[i], pkgs[i]), 0);
+	}
+	/* what they extracted is what svc opens */
+	ManifestPackage *pkg = NULL;
+	CU_ASSERT_EQUAL_FATAL(manifest_open(lp, f.trust, &pkg, &e), 0);
+	_cleanup_free_ char *ex = base_strdupf("%s/g/%s", f.dir, name);
+	size_t len = 0;
+	char *got = test_read(ex, &len);
+	const ManifestMember *mm = manifest_member(pkg, name);
+	CU_ASSERT_TRUE(got && mm && len == mm->len && memcmp(got, mm->data, len) == 0);
+	free(got);
+	manifest_free(pkg);
+	fix_teardown(&f);
+}
+
+/* A package repacked by GNU tar or bsdtar, in each format that can hold it,
+ * opens; GNU's long-name extension cannot (refused, by name). */
+static void test_open_reads_tar_tools_packages(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	_cleanup_free_ char *out = base_strdupf("%s/re.hfx", f.dir);
+	CU_ASSERT_EQUAL_FATAL(test_sh("mkdir '%s/x' && tar xzf '%s' -C '%s/x'", f.dir, f.pkg,
+				      f.dir), 0);
+	static const char *const tools[] = {
+		"tar --format=ustar", "tar --format=gnu", "tar --format=pax", "tar --format=v7",
+		"bsdtar --format=ustar", "bsdtar --format=pax", "bsdtar",
+	};
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+		CU_ASSERT_EQUAL(test_sh("cd '%s/x' && %s -czf '%s' manifest manifest.sig "
+					"cold/libfoo.so hp/libfoo.hp", f.dir, tools[i], out), 0);
+		/* v7 has no ustar magic: refused by name, the others open */
+		if (strstr(tools[i], "v7"))
+			expect_open(&f, out, -EBADMSG, "no ustar magic");
+		else
+			expect_open(&f, out, 0, NULL);
+	}
+	/* a 255-byte member name: pax from both tools, GNU's 'L' refused */
+	char name[256];
+	long_name(name);
+	_cleanup_free_ char *lp = base_strdupf("%s/long.hfx", f.dir);
+	CU_ASSERT_EQUAL_FATAL(pack_with_name(&f, name, lp), 0);
+	CU_ASSERT_EQUAL_FATAL(test_sh("mkdir '%s/y' && tar xzf '%s' -C '%s/y'", f.dir, lp, f.dir),
+			      0);
+	static const char *const ltools[] = { "tar --format=pax", "bsdtar --format=pax", "bsdtar",
+					       "tar --format=gnu" };
+	for (size_t i = 0; i < sizeof(ltools) / sizeof(ltools[0]); i++) {
+		CU_ASSERT_EQUAL(test_sh("cd '%s/y' && %s -czf '%s' manifest manifest.sig "
+					"cold/libfoo.so '%s'", f.dir, ltools[i], out, name), 0);
+		if (strstr(ltools[i], "gnu"))
+			expect_open(&f, out, -EBADMSG, "GNU long-name header not supported");
+		else
+			expect_open(&f, out, 0, NULL);
+	}
+	fix_teardown(&f);
+}
+
+/* Header offsets of a tar's entries, found here independently of svc. */
+static size_t tar_entries(const uint8_t *t, size_t len, size_t *off, size_t max)
+{
+	size_t n = 0, at = 0;
+	while (n < max && at + 512 <= len && t[at]) {
+		off[n++] = at;
+		size_t size = (size_t)strtoull((const char *)t + at + 124, NULL, 8);
+		at += 512 + (size + 511) / 512 * 512;
+	}
+	return n;
+}
+
+static void tar_fix_checksum(uint8_t *h)
+{
+	unsigned sum = 0;
+	memset(h + 148, ' ', 8);
+	for (size_t i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+}
+
+/* Hostile tar shapes inside a valid gzip stream and a validly signed
+ * package: each refused with its reason (and open writes nothing). */
+static void test_open_refuses_hostile_tar_shapes(void)
+{
+	Fix f;
+	CU_ASSERT_EQUAL_FATAL(fix_setup(&f), 0);
+	_cleanup_free_ char *tarp = base_strdupf("%s/p.tar", f.dir);
+	_cleanup_free_ char *mut = base_strdupf("%s/m.tar", f.dir);
+	_cleanup_free_ char *bad = base_strdupf("%s/bad.hfx", f.dir);
+	CU_ASSERT_EQUAL_FATAL(test_sh("gzip -dc '%s' > '%s'", f.pkg, tarp), 0);
+	size_t len = 0;
+	uint8_t *orig = (uint8_t *)test_read(tarp, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
+	size_t off[8];
+	CU_ASSERT_EQUAL_FATAL(tar_entries(orig, len, off, 8), 4);
+	uint8_t *t = malloc(len + 2048);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	const size_t h = off[2];      /* the first member after manifest.sig */
+	static const char pax_comment[] = "17 comment=hello\n";
+	static const char pax_bad[] = "99 path=x\n";
+	enum { CKSUM, MODE, SIZE, UID_B256, CHR, BLK, FIFO, DIR, LNK, HLNK, GLOBAL, GNU_L, LINKNAME,
+	       NOMAGIC, PAX_KEY, PAX_BAD, PAX_LAST, CUT_HDR, CUT_DATA, DOTDOT, ABS, DUP, N_SHAPES };
+	static const char *const needle[N_SHAPES] = {
+		[CKSUM] = "checksum does not match", [MODE] = "field mode is not a valid octal",
+		[SIZE] = "more than 268435456", [UID_B256] = "field uid is not a valid octal",
+		[CHR] = "not a regular file", [BLK] = "not a regular file",
+		[FIFO] = "not a regular file", [DIR] = "not a regular file",
+		[LNK] = "not a regular file", [HLNK] = "not a regular file",
+		[GLOBAL] = "pax global header not supported",
+		[GNU_L] = "GNU long-name header not supported", [LINKNAME] = "with a link name",
+		[NOMAGIC] = "no ustar magic", [PAX_KEY] = "pax key 'comment' not supported",
+		[PAX_BAD] = "malformed", [PAX_LAST] = "pax header with no entry after it",
+		[CUT_HDR] = "truncated header", [CUT_DATA] = "truncated data",
+		[DOTDOT] = ". or .. component", [ABS] = "name is absolute", [DUP] = "duplicate name",
+	};
+	for (int s = 0; s < N_SHAPES; s++) {
+		size_t n = len;
+		memcpy(t, orig, len);
+		uint8_t *hd = t + h;
+		switch (s) {
+		case CKSUM: hd[0] ^= 1; break;
+		case MODE: hd[103] = '9'; break;
+		case SIZE: memcpy(hd + 124, "02000000001", 11); break;
+		case UID_B256: hd[108] = 0x80; break;
+		case CHR: hd[156] = '3'; break;
+		case BLK: hd[156] = '4'; break;
+		case FIFO: hd[156] = '6'; break;
+		case DIR: hd[156] = '5'; break;
+		case LNK: hd[156] = '2'; memcpy(hd + 157, "/etc/shadow", 11); break;
+		case HLNK: hd[156] = '1'; memcpy(hd + 157, "manifest", 8); break;
+		case GLOBAL: hd[156] = 'g'; break;
+		case GNU_L: hd[156] = 'L'; break;
+		case LINKNAME: memcpy(hd + 157, "x", 1); break;
+		case NOMAGIC: memset(hd + 257, 0, 8); break;
+		case DOTDOT: memset(hd, 0, 100); memcpy(hd, "../x", 4); break;
+		case ABS: memset(hd, 0, 100); memcpy(hd, "/etc/x", 6); break;
+		case DUP: memset(hd, 0, 100); memcpy(hd, "manifest", 8); break;
+		case PAX_KEY:
+		case PAX_BAD:
+		case PAX_LAST: {
+			/* a pax header inserted before the entry (or as the last one) */
+			const char *rec = s == PAX_BAD ? pax_bad : pax_comment;
+			size_t at = s == PAX_LAST ? off[3] + 512 +
+							    (strtoull((char *)orig + off[3] + 124, NULL, 8) + 511) / 512 * 512
+						  : h;
+			if (s == PAX_LAST)
+				rec = "30 mtime=1796229560.485757767\n";
+			memmove(t + at + 1024, t + at, len - at);
+			uint8_t *x = t + at;
+			memset(x, 0, 1024);
+			memcpy(x, "PaxHeader", 9);
+			memcpy(x + 100, "000644 ", 7);
+			memcpy(x + 108, "000000 ", 7);
+			memcpy(x + 116, "000000 ", 7);
+			snprintf((char *)x + 124, 12, "%011o", (unsigned)strlen(rec) & 0777);
+			memcpy(x + 136, "00000000000", 11);
+			x[156] = 'x';
+			memcpy(x + 257, "ustar\0" "00", 8);
+			tar_fix_checksum(x);
+			memcpy(x + 512, rec, strlen(rec));
+			n = len + 1024;
+			hd = NULL;
+			break;
+		}
+		case CUT_HDR: n = h + 100; hd = NULL; break;
+		case CUT_DATA: n = h + 512 + 3; hd = NULL; break;
+		}
+		if (hd && s != CKSUM)
+			tar_fix_checksum(hd);
+		CU_ASSERT_EQUAL(test_write(mut, t, n), 0);
+		CU_ASSERT_EQUAL(test_sh("gzip -n < '%s' > '%s'", mut, bad), 0);
+		expect_open(&f, bad, -EBADMSG, needle[s]);
+	}
+	/* the untouched tar, re-gzipped the same way, opens */
+	CU_ASSERT_EQUAL(test_write(mut, orig, len), 0);
+	CU_ASSERT_EQUAL(test_sh("gzip -n < '%s' > '%s'", mut, bad), 0);
+	expect_open(&f, bad, 0, NULL);
+	free(t);
+	free(orig);
+	fix_teardown(&f);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("manifest", NULL, NULL);
@@ -1195,6 +1476,14 @@ int test_register(void)
 		    test_open_refuses_missing_pieces);
 	CU_add_test(s, "open refuses a package mixed from two packages",
 		    test_open_refuses_mixed_package);
+	CU_add_test(s, "svc's tar writer gives libarchive's bytes; old packages open",
+		    test_pack_bytes_equal_libarchive_writer);
+	CU_add_test(s, "GNU tar and bsdtar list and extract svc packages identically",
+		    test_tar_tools_read_svc_packages);
+	CU_add_test(s, "open reads packages repacked by GNU tar and bsdtar (ustar, gnu, pax)",
+		    test_open_reads_tar_tools_packages);
+	CU_add_test(s, "open refuses hostile tar headers, each with its reason",
+		    test_open_refuses_hostile_tar_shapes);
 	CU_add_test(s, "pack refuses what open would refuse", test_pack_refuses_invalid_package);
 	CU_add_test(s, "keygen refuses to overwrite keys", test_keygen_refuses_overwrite);
 	CU_add_test(s, "pack killed at every durable step leaves the old or the new package",

@@ -17,7 +17,11 @@ group_pkgs() {
 	# and a real debuginfod server for symbols, bsdtar which debuginfod needs,
 	# dpkg-dev for the local apt repository of it-dpkg; man-db and groff-base
 	# render the generated man pages in the tests;
-	# node_exporter and curl read svc metrics back, it-metrics.sh; svc build
+	# node_exporter and curl read svc metrics back, it-metrics.sh;
+	# libarchive-dev: not for svc (manifest/tar.c is its own tar reader and
+	# writer, svc links no libarchive) but for the tests, which check svc's
+	# tar against libarchive's writer and reader (test-manifest) and against
+	# bsdtar and GNU tar (it-tar, it-hostile); svc build
 	# applies patches with patch(1), and it-build builds a base with clang to
 	# see it refused as another compiler's)
 	base) echo "gcc make libc6-dev pkg-config binutils python3 zlib1g-dev libarchive-dev \

@@ -1,6 +1,9 @@
 /* A package whose tar layer is the input: wrapped here in valid gzip
- * framing (CRC and length right), so mutations reach the tar reader, the
- * signature and the manifest instead of dying at the CRC check. */
+ * framing (CRC and length right), so mutations reach svc's own tar reader
+ * (manifest/tar.c, archive.c: headers, pax records, the end marker), the
+ * signature and the manifest instead of dying at the CRC check.  Seeds:
+ * svc's packages, and the same members archived by GNU tar (gnu, pax) and
+ * bsdtar (pax). */
 #include <zlib.h>
 
 #include "tests/fuzz/trust.h"

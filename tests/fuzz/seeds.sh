@@ -41,6 +41,12 @@ for p in FIX-1 HOT; do
 	cp "$S/x-$p/manifest" "$SEEDS/manifest/$p"
 	parts "$SEEDS/signature/$p" "$S/x-$p/manifest" "$S/x-$p/manifest.sig"
 done
+# the tar layer as GNU tar writes it (gnu and pax: pax headers with times)
+# and bsdtar (pax): shapes svc's own writer never produces
+members=$(cd "$S/x-FIX-1" && echo manifest manifest.sig $(grep '^member ' manifest | cut -d' ' -f2))
+(cd "$S/x-FIX-1" && tar --format=gnu -cf "$SEEDS/package-tar/FIX-1-gnu.tar" $members &&
+	tar --format=pax -cf "$SEEDS/package-tar/FIX-1-gnupax.tar" $members &&
+	bsdtar --format=pax -cf "$SEEDS/package-tar/FIX-1-bsdpax.tar" $members)
 # payload members: hp/0 (libcalc), hp/1 (pieprog), as the manifest lists them
 cp "$S/x-HOT/hp/0" "$SEEDS/payload/libcalc.hp"
 cp "$S/x-HOT/hp/1" "$SEEDS/payload/pieprog.hp"
