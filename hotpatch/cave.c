@@ -80,8 +80,8 @@ int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
 	const HpModule *x = NULL;
 	if (align < 16)
 		align = 16;
-	if (align > HP_PAGE)
-		return 0;
+	if (align > HP_PAGE || (code && !s->mod))
+		return 0;   /* code is placed for a target module only */
 	if (!s->state_addr) {
 		/* the state at the start of the executable's cave, the code at
 		 * its end when it fits and is in reach */
