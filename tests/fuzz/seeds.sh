@@ -66,24 +66,34 @@ cp "$S/o/libcalc.so.1" "$S/o/pieprog" "$S/o/calc1.o" "$S/o/pie2.o" "$SEEDS/elf/"
 "$SVC" --quiet --root "$R" install "$S/HOT.hfx"
 cp "$R/usr/lib/libcalc.so.1" "$SEEDS/elf/libcalc.coldpatch"
 
-# the state mapping of a live-patched process
+# the state of a live-patched process: in a memfd mapping, or (a first fix
+# placed in a cave) in the tail of a module's last code page
 start_bg "$S/a.out" "$R/usr/bin/worker" 2 50 2000; A=$BGPID
 "$SVC" --quiet --root "$R" rollback HOT-1 >/dev/null 2>&1 || true
 "$SVC" --quiet --root "$R" install "$S/HOT.hfx" /hotpatch:enable >/dev/null 2>&1 || true
 python3 - "$A" "$SEEDS/state/worker" <<'PY'
-import sys
+import struct, sys
 pid, out = sys.argv[1], sys.argv[2]
 for line in open(f"/proc/{pid}/maps"):
     f = line.split()
-    if len(f) >= 6 and f[5].startswith("/memfd:svc-hotpatch"):
-        lo, hi = (int(x, 16) for x in f[0].split("-"))
-        with open(f"/proc/{pid}/mem", "rb") as m:
-            m.seek(lo)
-            # the records end where the zeros of the unused capacity begin
-            open(out, "wb").write(m.read(hi - lo).rstrip(b"\0") + b"\0" * 8)
-        break
+    if len(f) < 6 or f[1][0] != "r":
+        continue
+    if not (f[5].startswith("/memfd:svc-hotpatch") or f[1][2] == "x"):
+        continue
+    lo, hi = (int(x, 16) for x in f[0].split("-"))
+    with open(f"/proc/{pid}/mem", "rb") as m:
+        m.seek(lo)
+        data = m.read(hi - lo)
+    at = data.find(b"SVCHPST1")
+    if at < 0:
+        continue
+    capacity = struct.unpack_from("<Q", data, at + 16)[0]
+    state = data[at:at + capacity]
+    # the records end where the zeros of the unused capacity begin
+    open(out, "wb").write(state.rstrip(b"\0") + b"\0" * 8)
+    break
 else:
-    sys.exit("no state mapping in the patched worker")
+    sys.exit("no svc state (mapping or cave) in the patched worker")
 PY
 stop_pid "$A"
 
