@@ -178,6 +178,11 @@ int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n)
 /* The processes (pid 0: the entries of /proc) or the threads of pid
  * (/proc/PID/task), sorted; *ret malloc'ed (NULL when none). */
 int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e);
+/* The same in two steps, for who lists one directory more than once: the
+ * directory (/proc, or /proc/PID/task) opened once (an fd, or < 0), then
+ * each listing from its start. */
+int base_proc_dir_open(pid_t pid, BaseErr *e);
+int base_proc_ids_at(int dirfd, pid_t **ret, size_t *ret_n, BaseErr *e);
 
 /* ---- small helpers ----------------------------------------------------- */
 

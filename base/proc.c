@@ -3,11 +3,11 @@
  * scan of who uses a file (svc/inuse.c) alike.  Nothing here stops or
  * attaches to a process: these are plain reads, racing the process (a
  * process that exits meanwhile reads as -BASE_E_GONE). */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -174,37 +174,70 @@ static int id_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e)
+int base_proc_dir_open(pid_t pid, BaseErr *e)
 {
 	char fn[64] = "/proc";
 	if (pid != 0)
 		proc_path(fn, sizeof(fn), pid, 0, "task");
-	DIR *d = opendir(fn);
-	if (!d)
+	int fd = open(fn, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return base_err(e, errno == ENOENT ? -BASE_E_GONE : -errno, "%s: %s", fn,
 				strerror(errno));
+	return fd;
+}
+
+/* Directory entries straight from getdents64, no DIR stream: a second
+ * listing of the same directory is a seek and a read, not an open. */
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+int base_proc_ids_at(int dirfd, pid_t **ret, size_t *ret_n, BaseErr *e)
+{
+	if (lseek(dirfd, 0, SEEK_SET) < 0)
+		return base_err(e, -errno, "/proc: rewinding a listing: %s", strerror(errno));
 	pid_t *v = NULL;
 	size_t n = 0, cap = 0;
 	int r = 0;
-	for (struct dirent *de; (de = readdir(d));) {
-		char *end = NULL;
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+	_Alignas(8) char buf[16384];
+	for (;;) {
+		long got = syscall(SYS_getdents64, dirfd, buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
 			continue;
-		long id = strtol(de->d_name, &end, 10);
-		if (*end || id <= 0 || id > INT32_MAX)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			pid_t *nv = realloc(v, cap * sizeof(*nv));
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
+		if (got < 0) {
+			r = base_err(e, errno == ENOENT ? -BASE_E_GONE : -errno,
+				     "/proc: listing: %s", strerror(errno));
+			break;
 		}
-		v[n++] = (pid_t)id;
+		if (got == 0)
+			break;
+		for (long at = 0; at < got;) {
+			const struct linux_dirent64 *de = (const void *)(buf + at);
+			at += de->d_reclen;
+			char *end = NULL;
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			long id = strtol(de->d_name, &end, 10);
+			if (*end || id <= 0 || id > INT32_MAX)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				pid_t *nv = realloc(v, cap * sizeof(*nv));
+				if (!nv) {
+					r = -ENOMEM;
+					break;
+				}
+				v = nv;
+			}
+			v[n++] = (pid_t)id;
+		}
+		if (r < 0)
+			break;
 	}
-	closedir(d);
 	if (r < 0) {
 		free(v);
 		return r;
@@ -214,4 +247,14 @@ int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e)
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e)
+{
+	int fd = base_proc_dir_open(pid, e);
+	if (fd < 0)
+		return fd;
+	int r = base_proc_ids_at(fd, ret, ret_n, e);
+	close(fd);
+	return r;
 }

@@ -172,5 +172,13 @@ typedef struct ElfCapstone {
 	cs_err (*close)(csh *);
 } ElfCapstone;
 const ElfCapstone *elf_capstone(BaseErr *e);
+/* An x86-64 decoder with detail on and one instruction buffer, from the
+ * idle ones (x86.c); given back when done. */
+typedef struct ElfDecoder {
+	csh h;
+	cs_insn *insn;
+} ElfDecoder;
+int elf_decoder_take(ElfDecoder *ret, BaseErr *e);
+void elf_decoder_give(ElfDecoder *d);
 
 #endif

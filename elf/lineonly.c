@@ -62,24 +62,20 @@ typedef struct Insn {
 	uint8_t imm_off, imm_size;
 } Insn;
 
-static int decode(const ElfCapstone *cs, csh h, const uint8_t *code, size_t len, Insn **ret, size_t *ret_n)
+static int decode(const ElfCapstone *cs, const ElfDecoder *d, const uint8_t *code, size_t len,
+		  Insn **ret, size_t *ret_n)
 {
-	cs_insn *in = cs->malloc(h);
+	cs_insn *in = d->insn;
 	Insn *v = calloc(len ? len : 1, sizeof(*v));
 	size_t n = 0;
 	const uint8_t *p = code;
 	size_t left = len;
 	uint64_t addr = 0;
-	if (!in || !v) {
-		if (in)
-			cs->free(in, 1);
-		free(v);
+	if (!v)
 		return -ENOMEM;
-	}
-	while (left && cs->disasm_iter(h, &p, &left, &addr, in))
+	while (left && cs->disasm_iter(d->h, &p, &left, &addr, in))
 		v[n++] = (Insn){ in->address, in->size, in->id, in->detail->x86.encoding.imm_offset,
 				 in->detail->x86.encoding.imm_size };
-	cs->free(in, 1);
 	if (left) {
 		free(v);
 		return 0; /* undecodable: not provably line-only */
@@ -97,16 +93,16 @@ int elf_line_only(const ElfFile *old_o, uint32_t os, const ElfFile *new_o, uint3
 	const ElfCapstone *cs = elf_capstone(e);
 	if (!cs)
 		return -ENOENT;
-	csh h;
-	if (cs->open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
-		return base_err(e, -ENOMEM, "capstone: cannot open an x86-64 decoder");
-	cs->option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	ElfDecoder d;
+	int r = elf_decoder_take(&d, e);
+	if (r < 0)
+		return r;
 	Insn *ia = NULL, *ib = NULL;
 	size_t na = 0, nb = 0;
-	int r = decode(cs, h, a->data, a->size, &ia, &na);
+	r = decode(cs, &d, a->data, a->size, &ia, &na);
 	if (r > 0)
-		r = decode(cs, h, b->data, b->size, &ib, &nb);
-	cs->close(&h);
+		r = decode(cs, &d, b->data, b->size, &ib, &nb);
+	elf_decoder_give(&d);
 	if (r > 0 && na != nb)
 		r = 0;
 	size_t moved = 0;

@@ -64,21 +64,67 @@ const ElfCapstone *elf_capstone(BaseErr *e)
 	return elf_x86_load(e) < 0 ? NULL : &cs;
 }
 
+/* Decoders are kept and reused: opening one costs more than decoding a
+ * function (Capstone fills a table of every x86 instruction id on a
+ * handle's first decode), and the live patcher decodes at each site of
+ * each process.  A few idle ones wait here; more open when more threads
+ * decode at once, and a surplus one is closed when given back. */
+enum { DECODERS_KEPT = 8 };
+static ElfDecoder idle[DECODERS_KEPT];
+static size_t n_idle;
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int elf_decoder_take(ElfDecoder *ret, BaseErr *e)
+{
+	if (elf_x86_load(e) < 0)
+		return -ENOENT;
+	pthread_mutex_lock(&idle_lock);
+	if (n_idle) {
+		*ret = idle[--n_idle];
+		pthread_mutex_unlock(&idle_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&idle_lock);
+	ElfDecoder d = { 0 };
+	if (cs.open(CS_ARCH_X86, CS_MODE_64, &d.h) != CS_ERR_OK)
+		return base_err(e, -ENOMEM, "capstone: cannot open an x86-64 decoder");
+	cs.option(d.h, CS_OPT_DETAIL, CS_OPT_ON);
+	d.insn = cs.malloc(d.h);
+	if (!d.insn) {
+		cs.close(&d.h);
+		return base_err(e, -ENOMEM, "capstone: no memory for an instruction");
+	}
+	*ret = d;
+	return 0;
+}
+
+void elf_decoder_give(ElfDecoder *d)
+{
+	if (!d->insn)
+		return;
+	pthread_mutex_lock(&idle_lock);
+	if (n_idle < DECODERS_KEPT) {
+		idle[n_idle++] = *d;
+		d->insn = NULL;
+	}
+	pthread_mutex_unlock(&idle_lock);
+	if (d->insn) {
+		cs.free(d->insn, 1);
+		cs.close(&d->h);
+		d->insn = NULL;
+	}
+}
+
 int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, uint64_t hi,
 		 ElfX86Scan *ret)
 {
 	ElfX86Scan out = { .first_len = 0 };
-	csh h;
-	if (elf_x86_load(NULL) < 0)
-		return -ENOENT;
-	if (cs.open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
-		return -ENOMEM;
-	cs.option(h, CS_OPT_DETAIL, CS_OPT_ON);
-	cs_insn *insn = cs.malloc(h);
-	if (!insn) {
-		cs.close(&h);
-		return -ENOMEM;
-	}
+	ElfDecoder d;
+	int r = elf_decoder_take(&d, NULL);
+	if (r < 0)
+		return r;
+	csh h = d.h;
+	cs_insn *insn = d.insn;
 	const uint8_t *p = code;
 	size_t left = len;
 	uint64_t at = addr;
@@ -106,8 +152,7 @@ int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, ui
 			out.indirect = here;
 		}
 	}
-	cs.free(insn, 1);
-	cs.close(&h);
+	elf_decoder_give(&d);
 	*ret = out;
 	return 0;
 }

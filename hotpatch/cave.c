@@ -25,8 +25,8 @@ static bool overlaps(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b)
 
 bool hp_cave_free(const HpSession *s, uint64_t lo, uint64_t hi)
 {
-	if (s->state_addr && s->state_in_cave &&
-	    overlaps(lo, hi, s->state_addr, s->state_addr + s->state_cap))
+	if (s->state_addr && (s->hdr.flags & HP_STATE_IN_CAVE) &&
+	    overlaps(lo, hi, s->state_addr, s->state_addr + s->hdr.capacity))
 		return false;
 	for (size_t i = 0; s->state && i < s->state->n_fixes; i++) {
 		const HpFixInfo *f = &s->state->fixes[i];
@@ -49,32 +49,26 @@ static bool cave_usable(const HpSession *s, const HpModule *md)
 
 static const HpModule *exe_module(const HpSession *s)
 {
-	const HpMap *exe = hp_exe_map(s->pid, &s->maps);
-	for (size_t i = 0; exe && i < s->n_mods; i++)
-		if (s->mods[i].start == exe->start)
+	for (size_t i = 0; s->exe && i < s->n_mods; i++)
+		if (s->mods[i].start == s->exe->start)
 			return &s->mods[i];
 	return NULL;
 }
 
-/* Write an empty state of `capacity` bytes at `at` (crash point "state"). */
-static int state_create(HpSession *s, uint64_t at, uint64_t capacity, BaseErr *e)
+/* An empty state of `capacity` bytes at `at` (crash point "state").  Its
+ * header is written by the first record's commit (hp_state_put), after the
+ * record: until then the cave holds no state, only bytes no one reads. */
+static void state_create(HpSession *s, uint64_t at, uint64_t capacity)
 {
-	HpStateHdr h;
-	hp_state_hdr_init(&h);
-	h.capacity = capacity;
-	h.flags = HP_STATE_IN_CAVE;
-	int r = hp_mem_write(s->memfd, at, &h, sizeof(h));
-	if (r < 0)
-		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
+	hp_state_hdr_init(&s->hdr);
+	s->hdr.capacity = capacity;
+	s->hdr.flags = HP_STATE_IN_CAVE;
 	s->state_addr = at;
-	s->state_in_cave = true;
-	s->state_cap = capacity;
 	hp_crash_point("state");
-	return 0;
 }
 
 int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
-		  uint64_t state_need, uint64_t *ret_blob, BaseErr *e)
+		  uint64_t state_need, uint64_t *ret_blob)
 {
 	uint64_t code = ALIGN16(blob_len), at = 0, room = 0;
 	const HpModule *x = NULL;
@@ -113,11 +107,8 @@ int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
 		return 0;
 	if (code)
 		hp_crash_point("mapped");
-	if (x) {
-		int r = state_create(s, x->cave, room, e);
-		if (r < 0)
-			return r;
-	}
+	if (x)
+		state_create(s, x->cave, room);
 	*ret_blob = at;
 	return 1;
 }

@@ -303,9 +303,7 @@ int hp_place(HpSession *s, uint64_t code_len, uint64_t align, bool near, uint64_
 	*ret_in_cave = false;
 	if (!code_len && s->state_addr)
 		return 0;
-	int r = hp_cave_place(s, code_len, align, near, state_need, &blob, e);
-	if (r < 0)
-		return r;
+	int r = hp_cave_place(s, code_len, align, near, state_need, &blob);
 	if (r > 0 && (blob || !code_len)) {
 		*ret_blob = blob;
 		*ret_blob_size = (code_len + 15) & ~(uint64_t)15;

@@ -111,11 +111,12 @@ typedef struct HpTracee {
 	int seccomp;            /* Seccomp: of /proc/PID/status (0 none, 1 strict,
 				 * 2 filter): non-zero seizes with
 				 * PTRACE_O_SUSPEND_SECCOMP */
+	int tasks_fd;           /* /proc/PID/task + 1, kept open (0: not yet) */
 } HpTracee;
 
-/* Seize and interrupt every thread (re-scanning /proc/PID/task until no new
- * thread appears; clones during the stop are caught by PTRACE_O_TRACECLONE),
- * then wait, bounded, until all are stopped.  On failure everything is
+/* Seize and interrupt every thread listed in /proc/PID/task, wait, bounded,
+ * until all are stopped, and list again until a listing finds no new
+ * thread (clones by seized threads are caught by PTRACE_O_TRACECLONE).  On failure everything is
  * detached again. */
 int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e);
 /* Fetch (once) the saved registers of thread i. */
@@ -206,13 +207,16 @@ void hp_state_hdr_init(HpStateHdr *h);
 /* The state of a process: a memfd mapping whose header is written, else a
  * module cave holding one (read through memfd), else an unborn memfd
  * mapping (its creator died before the header: an empty state). */
-int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr);
-/* The offset-0 mapping of the process's executable (NULL: not found). */
+int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, uint64_t *ret_addr);
+/* The offset-0 mapping of the process's executable (NULL: not found; then
+ * hp_state_locate looks in every module's cave). */
 const HpMap *hp_exe_map(pid_t pid, const HpMaps *m);
 /* Bytes of a record with n_sites sites and its stale tail (writer.c). */
 size_t hp_state_rec_size(size_t n_sites);
-/* Decode the state at addr (0: empty state). */
-int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e);
+/* Decode the state at addr (0: empty state); ret_hdr (if not NULL) gets
+ * its header, all zero when there is none or it is unborn. */
+int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, HpStateHdr *ret_hdr,
+		  BaseErr *e);
 /* Offset (from the mapping start) of record i. */
 int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off);
 
@@ -261,13 +265,15 @@ typedef struct HpSession {
 	HpOpts o;
 	HpReport *rep;
 	HpMaps maps;
+	const HpMap *exe;       /* the executable's offset-0 mapping in maps, or NULL */
 	HpModule *mods;
 	size_t n_mods;
 	const HpModule *mod;
 	uint64_t state_addr;
 	HpState *state;
-	bool state_in_cave;     /* the state is in the executable's cave */
-	uint64_t state_cap;     /* its capacity (bytes), 0 if none or unborn */
+	HpStateHdr hdr;         /* the state's header as it is in the target (all
+				 * zero: none or unborn; capacity, flags
+				 * HP_STATE_IN_CAVE): what the writer commits next */
 	bool migrating;         /* a full cave state moves to a memfd mapping: */
 	uint64_t migrate_to;    /* the new mapping, header not yet written */
 	HpTracee tr;
@@ -345,10 +351,11 @@ bool hp_in_reach(uint64_t a, uint64_t size, uint64_t lo, uint64_t hi);
 /* Is [lo, hi) clear of the state and of every recorded fix's code? */
 bool hp_cave_free(const HpSession *s, uint64_t lo, uint64_t hi);
 /* Code aligned to `align` (and, when the process has no state, the state
- * first) in caves with no injected run: 1 placed (*ret_blob), 0 no room
- * (nothing written). */
+ * first) in caves with no injected run: 1 placed (*ret_blob), 0 no room.
+ * Nothing is written: the caller writes the code, the state writer the
+ * state's header after its first record. */
 int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
-		  uint64_t state_need, uint64_t *ret_blob, BaseErr *e);
+		  uint64_t state_need, uint64_t *ret_blob);
 /* munmap in the target (best effort, for undoing a placement). */
 void hp_unmap(HpSession *s, uint64_t addr, uint64_t size);
 

@@ -211,9 +211,9 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 			     ref->path ? ref->path : "(dev:inode)");
 		goto out;
 	}
-	if (hp_state_locate(pid, fd, &m, &addr) < 0)
+	if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), &addr) < 0)
 		addr = 0;
-	r = hp_state_load(fd, pid, addr, &st, e);
+	r = hp_state_load(fd, pid, addr, &st, NULL, e);
 	if (r >= 0)
 		r = hp_module_lineage(pid, &m, mod, &lin, e);
 	if (r >= 0)

@@ -155,7 +155,7 @@ static bool cave_patched(pid_t pid, const HpMaps *m)
 	uint64_t addr = 0;
 	if (hp_mem_open(pid, false, &fd) < 0)
 		return false;
-	bool hit = hp_state_locate(pid, fd, m, &addr) == 0;
+	bool hit = hp_state_locate(fd, m, hp_exe_map(pid, m), &addr) == 0;
 	close(fd);
 	return hit;
 }

@@ -11,15 +11,35 @@
 #define MAX_PHDRS 64
 #define MAX_DYN   512
 
-static int read_phdrs(int memfd, uint64_t at, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
+/* The first page of a mapped ELF file: its header, and in practice its
+ * program headers and notes too, in one read (a page-aligned page is
+ * always within one mapping). */
+typedef struct Page1 {
+	uint64_t at;
+	uint8_t b[4096];
+} Page1;
+
+/* len bytes at addr: from the first page when they lie in it, else read */
+static int page_read(int memfd, const Page1 *pg, uint64_t addr, void *out, size_t len)
 {
-	int r = hp_mem_read(memfd, at, eh, sizeof(*eh));
+	if (addr >= pg->at && len <= sizeof(pg->b) && addr - pg->at <= sizeof(pg->b) - len) {
+		memcpy(out, pg->b + (addr - pg->at), len);
+		return 0;
+	}
+	return hp_mem_read(memfd, addr, out, len);
+}
+
+static int read_phdrs(int memfd, Page1 *pg, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
+{
+	int r = hp_mem_read(memfd, pg->at, pg->b, sizeof(pg->b));
 	if (r < 0)
 		return r;
+	memcpy(eh, pg->b, sizeof(*eh));
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
+	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
+	    eh->e_phoff > UINT64_MAX - pg->at)
 		return -BASE_E_NOTELF;
-	r = hp_mem_read(memfd, at + eh->e_phoff, ph, eh->e_phnum * sizeof(Elf64_Phdr));
+	r = page_read(memfd, pg, pg->at + eh->e_phoff, ph, eh->e_phnum * sizeof(Elf64_Phdr));
 	if (r < 0)
 		return r;
 	*ret_n = eh->e_phnum;
@@ -51,16 +71,16 @@ static void cave_of(const Elf64_Phdr *ph, size_t n, uint64_t bias, uint64_t *cav
 	}
 }
 
-/* Program headers and load bias of the ELF file mapped at `at`. */
-static int probe_phdrs(int memfd, uint64_t at, Elf64_Phdr *ph, size_t *ret_n, uint64_t *ret_bias)
+/* Program headers and load bias of the ELF file mapped at pg->at. */
+static int probe_phdrs(int memfd, Page1 *pg, Elf64_Phdr *ph, size_t *ret_n, uint64_t *ret_bias)
 {
 	Elf64_Ehdr eh;
-	int r = read_phdrs(memfd, at, &eh, ph, ret_n);
+	int r = read_phdrs(memfd, pg, &eh, ph, ret_n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < *ret_n; i++)
 		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
-			*ret_bias = at - (ph[i].p_vaddr & ~(uint64_t)0xfff);
+			*ret_bias = pg->at - (ph[i].p_vaddr & ~(uint64_t)0xfff);
 			return 0;
 		}
 	return -BASE_E_NOTELF;
@@ -71,7 +91,8 @@ int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_
 	Elf64_Phdr ph[MAX_PHDRS];
 	size_t n = 0;
 	uint64_t bias = 0;
-	int r = probe_phdrs(memfd, start, ph, &n, &bias);
+	Page1 pg = { .at = start };
+	int r = probe_phdrs(memfd, &pg, ph, &n, &bias);
 	if (r < 0)
 		return r;
 	cave_of(ph, n, bias, ret_cave, ret_len);
@@ -82,7 +103,8 @@ static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
 {
 	Elf64_Phdr ph[MAX_PHDRS];
 	size_t n = 0;
-	int r = probe_phdrs(memfd, mp->start, ph, &n, &mod->bias);
+	Page1 pg = { .at = mp->start };
+	int r = probe_phdrs(memfd, &pg, ph, &n, &mod->bias);
 	if (r < 0)
 		return r;
 	mod->start = mp->start;
@@ -92,7 +114,7 @@ static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
 			mod->dynamic = mod->bias + ph[i].p_vaddr;
 		if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096 && !mod->build_id_len) {
 			uint8_t notes[4096];
-			if (hp_mem_read(memfd, mod->bias + ph[i].p_vaddr, notes, ph[i].p_memsz) == 0)
+			if (page_read(memfd, &pg, mod->bias + ph[i].p_vaddr, notes, ph[i].p_memsz) == 0)
 				(void)elf_notes_build_id(notes, ph[i].p_memsz, mod->build_id, &mod->build_id_len);
 		}
 	}

@@ -299,7 +299,7 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 		r = hp_maps_read(s->pid, &m, e);
 		if (r < 0)
 			return r;
-		if (hp_state_locate(s->pid, s->memfd, &m, &s->state_addr) < 0)
+		if (hp_state_locate(s->memfd, &m, hp_exe_map(s->pid, &m), &s->state_addr) < 0)
 			s->state_addr = 0;
 		hp_maps_free(&m);
 	}
@@ -800,9 +800,9 @@ int hp_list(pid_t pid, HpState **ret, BaseErr *e)
 	uint64_t addr = 0;
 	r = hp_maps_read(pid, &m, e);
 	if (r == 0) {
-		if (hp_state_locate(pid, fd, &m, &addr) < 0)
+		if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), &addr) < 0)
 			addr = 0;
-		r = hp_state_load(fd, pid, addr, ret, e);
+		r = hp_state_load(fd, pid, addr, ret, NULL, e);
 	}
 	hp_maps_free(&m);
 	close(fd);

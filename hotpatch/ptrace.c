@@ -5,7 +5,6 @@
  * Why PTRACE_SEIZE + PTRACE_INTERRUPT and not PTRACE_ATTACH: no SIGSTOP is
  * sent, so nothing can leak a stop or a signal into the target, and a thread
  * blocked in a system call is stopped with its restart state intact. */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,20 +109,23 @@ static int eperm_reason(pid_t pid, pid_t tid)
 }
 
 /* Seize + interrupt every thread listed in /proc/PID/task that we do not
- * have yet.  Returns how many were new. */
+ * have yet.  Returns how many were new.  The directory stays open for the
+ * stop's later listings (a rewind and a read, not an open). */
 static int seize_new(HpTracee *tr)
 {
-	char fn[64];
-	snprintf(fn, sizeof(fn), "/proc/%d/task", (int)tr->pid);
-	DIR *d = opendir(fn);
-	if (!d)
-		return errno == ENOENT ? -BASE_E_GONE : -errno;
-	int added = 0, r = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		pid_t tid = (pid_t)atoi(de->d_name);
+	if (!tr->tasks_fd) {
+		int fd = base_proc_dir_open(tr->pid, NULL);
+		if (fd < 0)
+			return fd;
+		tr->tasks_fd = fd + 1;
+	}
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n_tids = 0;
+	int added = 0, r = base_proc_ids_at(tr->tasks_fd - 1, &tids, &n_tids, NULL);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < n_tids; k++) {
+		pid_t tid = tids[k];
 		if (thread_find(tr, tid))
 			continue;
 		/* a target under a seccomp filter: its filters are suspended
@@ -177,7 +179,6 @@ static int seize_new(HpTracee *tr)
 		}
 		added++;
 	}
-	closedir(d);
 	return r < 0 ? r : added;
 }
 
@@ -187,14 +188,15 @@ int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e)
 	tr->t_first = tr->t_stopped = tr->t_resumed = 0;
 	int r;
 	for (;;) {
-		/* re-scan until stable: a thread created between two readdirs by a
-		 * thread not yet seized is only visible to the next scan */
-		do {
-			r = seize_new(tr);
-			if (r < 0)
-				goto fail;
-		} while (r > 0);
-		bool waited = false;
+		/* seize what is listed, wait until all of it is stopped, then
+		 * list again: a thread cloned by one not seized yet is only
+		 * seen by a later listing (a clone by a seized thread is
+		 * reported, TRACECLONE).  Once every thread has stopped, no
+		 * clone is under way: a listing with nothing new ends it. */
+		r = seize_new(tr);
+		if (r < 0)
+			goto fail;
+		bool fresh = r > 0;
 		for (size_t i = 0; i < tr->n; i++) {
 			HpThread *t = &tr->t[i];
 			if (t->stopped)
@@ -212,14 +214,13 @@ int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e)
 			r = note_stop(tr, t, status);
 			if (r < 0)
 				goto fail;
-			waited = true;
 			i = (size_t)-1;   /* note_stop may reorder or grow the list */
 		}
 		if (tr->n == 0) {
 			r = -BASE_E_GONE;
 			goto fail;
 		}
-		if (!waited || seize_new(tr) == 0)
+		if (!fresh)
 			break;
 	}
 	tr->t_stopped = base_now_ns();
@@ -302,6 +303,9 @@ int hp_ptrace_resume(HpTracee *tr)
 
 void hp_tracee_free(HpTracee *tr)
 {
+	if (tr->tasks_fd)
+		close(tr->tasks_fd - 1);
+	tr->tasks_fd = 0;
 	free(tr->t);
 	tr->t = NULL;
 	tr->n = tr->cap = 0;

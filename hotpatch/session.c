@@ -95,16 +95,7 @@ int hp_state_reload(HpSession *s, BaseErr *e)
 {
 	hp_state_free(s->state);
 	s->state = NULL;
-	int r = hp_state_load(s->memfd, s->pid, s->state_addr, &s->state, e);
-	HpStateHdr h;
-	s->state_in_cave = false;
-	s->state_cap = 0;
-	if (r == 0 && s->state_addr && hp_mem_read(s->memfd, s->state_addr, &h, sizeof(h)) == 0 &&
-	    !hp_state_hdr_unborn(&h)) {
-		s->state_in_cave = (h.flags & HP_STATE_IN_CAVE) != 0;
-		s->state_cap = h.capacity;
-	}
-	return r;
+	return hp_state_load(s->memfd, s->pid, s->state_addr, &s->state, &s->hdr, e);
 }
 
 int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e)
@@ -125,14 +116,18 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 	/* root seizes with seccomp suspended whatever the mode (a no-op for
 	 * an unfiltered process) and reads the mode only if that is refused */
 	s->tr.seccomp = -1;
-	r = geteuid() == 0 ? 0 : hp_proc_seccomp(pid, &s->tr.seccomp);
+	static _Atomic int euid = -1;   /* read once: two first sessions write one value */
+	if (euid < 0)
+		euid = (int)geteuid();
+	r = euid == 0 ? 0 : hp_proc_seccomp(pid, &s->tr.seccomp);
 	if (r < 0)
 		return base_err(e, r, "pid %d: /proc/%d/status: %s", (int)pid, (int)pid,
 				base_strerror(r));
 	r = hp_maps_read(pid, &s->maps, e);
 	if (r < 0)
 		return r;
-	if (hp_state_locate(pid, s->memfd, &s->maps, &s->state_addr) < 0)
+	s->exe = hp_exe_map(pid, &s->maps);
+	if (hp_state_locate(s->memfd, &s->maps, s->exe, &s->state_addr) < 0)
 		s->state_addr = 0;
 	return hp_state_reload(s, e);
 }

@@ -54,7 +54,7 @@ static bool hdr_born(int memfd, uint64_t addr, uint32_t *ret_flags)
 	return true;
 }
 
-int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr)
+int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, uint64_t *ret_addr)
 {
 	static const char prefix[] = "/memfd:" HP_STATE_NAME;
 	uint64_t unborn = 0, cave = 0, cave_len = 0;
@@ -71,7 +71,6 @@ int hp_state_locate(pid_t pid, int memfd, const HpMaps *m, uint64_t *ret_addr)
 	/* a state in the executable's cave (cave.c puts it there only); when
 	 * the executable cannot be told (/proc/PID/exe can be unreadable while
 	 * maps are not: an exiting main thread), every module's cave */
-	const HpMap *exe = hp_exe_map(pid, m);
 	for (size_t i = 0; i <= m->n; i++) {
 		const HpMap *mp = i == 0 ? exe : &m->v[i - 1];
 		if (!mp || (i > 0 && exe) || mp->offset != 0 || mp->ino == 0 ||
@@ -158,8 +157,11 @@ void hp_state_free(HpState *s)
 	free(s);
 }
 
-int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e)
+int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, HpStateHdr *ret_hdr,
+		  BaseErr *e)
 {
+	if (ret_hdr)
+		memset(ret_hdr, 0, sizeof(*ret_hdr));
 	_cleanup_free_ uint8_t *buf = NULL;   /* before any goto: cleanup runs at fail */
 	HpState *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -178,6 +180,8 @@ int hp_state_load(int memfd, pid_t pid, uint64_t addr, HpState **ret, BaseErr *e
 		*ret = s;
 		return 0;
 	}
+	if (ret_hdr)
+		*ret_hdr = h;
 	buf = malloc(h.used ? h.used : 1);
 	s->fixes = calloc(h.n_records ? h.n_records : 1, sizeof(HpFixInfo));
 	if (!buf || !s->fixes) {

@@ -29,8 +29,7 @@ int hp_state_adopt(HpSession *s, int64_t fd, int64_t tr, int64_t addr, BaseErr *
 	if (r < 0)
 		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));
 	s->state_addr = (uint64_t)addr;
-	s->state_in_cave = false;
-	s->state_cap = h.capacity;
+	s->hdr = h;
 	return 0;
 }
 
@@ -69,8 +68,7 @@ static int migrate(HpSession *s, HpStateHdr *h, BaseErr *e)
 	static const char zero[8];
 	(void)hp_mem_write(s->memfd, from, zero, sizeof(zero));
 	s->state_addr = to;
-	s->state_in_cave = false;
-	s->state_cap = nh.capacity;
+	s->hdr = nh;
 	*h = nh;
 	return 0;
 }
@@ -80,12 +78,13 @@ static int migrate(HpSession *s, HpStateHdr *h, BaseErr *e)
 int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t flags,
 		     uint64_t blob, uint64_t blob_size, uint64_t *ret_rec_addr, BaseErr *e)
 {
-	HpStateHdr h;
-	int r = hp_mem_read(s->memfd, s->state_addr, &h, sizeof(h));
-	if (r < 0)
-		return base_err(e, r, "pid %d: reading state: %s", (int)s->pid, strerror(-r));
+	/* the session knows the header: it read it (lock held, or in the
+	 * stop) or wrote it; all zero when unborn (its creator died before
+	 * the header) */
+	HpStateHdr h = s->hdr;
+	int r = 0;
 	if (hp_state_hdr_unborn(&h))
-		hp_state_hdr_init(&h);   /* its creator died before the header */
+		hp_state_hdr_init(&h);
 	size_t plain = sizeof(HpStateRec) + s->n_sites * sizeof(HpStateSite);
 	size_t sz = hp_state_rec_size(s->n_sites);
 	_cleanup_free_ uint8_t *buf = calloc(1, sz);
@@ -137,7 +136,7 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 		if (r == 0)
 			r = hp_mem_write(s->memfd, s->state_addr + off + 4, &status, 4);
 	} else {
-		if (off + sz > h.capacity && s->state_in_cave) {
+		if (off + sz > h.capacity && (h.flags & HP_STATE_IN_CAVE)) {
 			r = migrate(s, &h, e);
 			if (r < 0)
 				return r;
@@ -151,6 +150,8 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 		h.n_records++;
 		if (r == 0)
 			r = hp_mem_write(s->memfd, s->state_addr, &h, sizeof(h));
+		if (r == 0)
+			s->hdr = h;
 	}
 	if (r < 0)
 		return base_err(e, r, "pid %d: writing state: %s", (int)s->pid, strerror(-r));

@@ -2,6 +2,8 @@
 #include <CUnit/CUnit.h>
 #include <mbedtls/sha256.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -208,6 +210,58 @@ static void test_proc_reader_self_and_gone(void)
 	CU_ASSERT_EQUAL(base_proc_ids(child, &ids, &nid, NULL), -BASE_E_GONE);
 }
 
+static void *sleeper(void *arg)
+{
+	int *fds = arg;
+	char c;
+	/* until the test closes the pipe */
+	while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* One open /proc/PID/task listed twice: the second listing sees a thread
+ * born in between (the stop lists again after its waits), and a listing of
+ * a process that has gone says so. */
+static void test_proc_listing_again_sees_new_thread(void)
+{
+	BaseErr e = { 0 };
+	int fd = base_proc_dir_open(getpid(), &e);
+	CU_ASSERT_FATAL(fd >= 0);
+	pid_t *a = NULL, *b = NULL;
+	size_t na = 0, nb = 0;
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, &a, &na, &e), 0);
+	int fds[2];
+	CU_ASSERT_FATAL(pipe(fds) == 0);
+	pthread_t th;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, sleeper, fds) == 0);
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, &b, &nb, &e), 0);
+	CU_ASSERT_EQUAL(nb, na + 1);
+	close(fds[1]);
+	pthread_join(th, NULL);
+	close(fds[0]);
+	free(a);
+	free(b);
+	close(fd);
+
+	pid_t child = fork();
+	CU_ASSERT_FATAL(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	fd = base_proc_dir_open(child, &e);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, &a, &na, &e), 0);
+	CU_ASSERT(na == 1 && a[0] == child);
+	free(a);
+	kill(child, SIGKILL);
+	CU_ASSERT_EQUAL(waitpid(child, NULL, 0), child);
+	/* the fd names that process, never a later one with its number */
+	CU_ASSERT_EQUAL(base_proc_ids_at(fd, &a, &na, NULL), -BASE_E_GONE);
+	close(fd);
+}
+
 static void test_crash_switch_kills_before_step(void)
 {
 	char *dir = test_scratch("base");
@@ -246,6 +300,8 @@ int test_register(void)
 	CU_add_test(s, "open_regular refuses a FIFO without blocking",
 		    test_open_regular_refuses_fifo_without_blocking);
 	CU_add_test(s, "crash switch kills before the Nth step", test_crash_switch_kills_before_step);
+	CU_add_test(s, "/proc listing: one open task directory listed again sees a new thread; gone",
+		    test_proc_listing_again_sees_new_thread);
 	CU_add_test(s, "/proc reader: own maps, status lines, process and thread lists; gone",
 		    test_proc_reader_self_and_gone);
 	return 0;
