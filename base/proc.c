@@ -235,7 +235,10 @@ int base_proc_ids_at(int dirfd, pid_t **ret, size_t *ret_n, BaseErr *e)
 			}
 			v[n++] = (pid_t)id;
 		}
-		if (r < 0)
+		/* procfs fills the buffer while entries remain: room left
+		 * for the longest entry means the listing is over (one read,
+		 * not a second one that returns nothing) */
+		if (r < 0 || sizeof(buf) - (size_t)got > sizeof(struct linux_dirent64) + 256 + 8)
 			break;
 	}
 	if (r < 0) {

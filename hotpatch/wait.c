@@ -11,8 +11,9 @@
  * HP_WAIT_SIG, whose handler does nothing and is installed without
  * SA_RESTART: the signal only interrupts the waitpid.  After the deadline
  * it repeats every 2 ms, so a signal that lands just before waitpid is
- * entered cannot leave it blocked.  The timer is deleted before returning:
- * no signal of ours reaches the rest of the program.  This is the one
+ * entered cannot leave it blocked.  The timer is disarmed before returning
+ * (and deleted when its thread ends): no signal of ours is sent to the
+ * rest of the program.  This is the one
  * signal the library takes (hotpatch.h says so).  Should the timer not be
  * available, short sleeps bound the wait instead. */
 #include <errno.h>
@@ -32,13 +33,6 @@ static void on_deadline(int sig)
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool handler_ok;
-
-static void install(void)
-{
-	struct sigaction sa = { .sa_handler = on_deadline };   /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	handler_ok = sigaction(HP_WAIT_SIG, &sa, NULL) == 0;
-}
 
 static struct timespec ts_of(uint64_t ns)
 {
@@ -60,6 +54,66 @@ static int wait_sleeping(pid_t tid, int *status, uint64_t deadline)
 	}
 }
 
+/* One timer per waiting thread, made at its first blocking wait and kept
+ * (armed for a wait, disarmed after it): two system calls per wait instead
+ * of four.  Deleted when the thread ends; a child of fork() has no timers
+ * (the atfork handler forgets the forking thread's). */
+typedef struct Waiter {
+	timer_t tm;
+	bool made;
+} Waiter;
+
+static __thread Waiter waiter;
+static pthread_key_t waiter_key;
+static bool key_ok;
+
+static void waiter_end(void *arg)
+{
+	Waiter *w = arg;
+	if (w->made)
+		timer_delete(w->tm);
+	w->made = false;
+}
+
+static void forget_in_child(void)
+{
+	waiter.made = false;
+}
+
+static void install(void)
+{
+	struct sigaction sa = { .sa_handler = on_deadline };   /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	handler_ok = sigaction(HP_WAIT_SIG, &sa, NULL) == 0;
+	key_ok = pthread_key_create(&waiter_key, waiter_end) == 0 &&
+		 pthread_atfork(NULL, NULL, forget_in_child) == 0;
+}
+
+static bool waiter_arm(uint64_t deadline)
+{
+	pthread_once(&once, install);
+	if (!handler_ok || !key_ok)
+		return false;
+	if (!waiter.made) {
+		struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
+					.sigev_signo = HP_WAIT_SIG };
+		sev._sigev_un._tid = gettid();
+		if (timer_create(CLOCK_MONOTONIC, &sev, &waiter.tm) < 0)
+			return false;
+		waiter.made = true;
+		(void)pthread_setspecific(waiter_key, &waiter);
+	}
+	struct itimerspec its = { .it_value = ts_of(deadline ? deadline : 1),
+				  .it_interval = { 0, 2000000 } };
+	return timer_settime(waiter.tm, TIMER_ABSTIME, &its, NULL) == 0;
+}
+
+static void waiter_disarm(void)
+{
+	struct itimerspec off = { 0 };
+	(void)timer_settime(waiter.tm, 0, &off, NULL);
+}
+
 int hp_wait_tid(pid_t tid, int *status, uint64_t deadline)
 {
 	pid_t w = waitpid(tid, status, __WALL | WNOHANG);
@@ -67,18 +121,8 @@ int hp_wait_tid(pid_t tid, int *status, uint64_t deadline)
 		return 0;
 	if (w < 0 && errno != EINTR)
 		return -errno;
-	pthread_once(&once, install);
-	timer_t tm;
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = HP_WAIT_SIG };
-	sev._sigev_un._tid = gettid();
-	if (!handler_ok || timer_create(CLOCK_MONOTONIC, &sev, &tm) < 0)
+	if (!waiter_arm(deadline))
 		return wait_sleeping(tid, status, deadline);
-	struct itimerspec its = { .it_value = ts_of(deadline ? deadline : 1),
-				  .it_interval = { 0, 2000000 } };
-	if (timer_settime(tm, TIMER_ABSTIME, &its, NULL) < 0) {
-		timer_delete(tm);
-		return wait_sleeping(tid, status, deadline);
-	}
 	int r = 0;
 	for (;;) {
 		w = waitpid(tid, status, __WALL);
@@ -95,6 +139,6 @@ int hp_wait_tid(pid_t tid, int *status, uint64_t deadline)
 			break;
 		}
 	}
-	timer_delete(tm);
+	waiter_disarm();
 	return r;
 }
