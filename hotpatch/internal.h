@@ -259,6 +259,8 @@ typedef struct HpSite {
 	char hazard[96];
 } HpSite;
 
+typedef struct HpFleet HpFleet;
+
 typedef struct HpSession {
 	pid_t pid;
 	int memfd;
@@ -266,6 +268,7 @@ typedef struct HpSession {
 	HpReport *rep;
 	HpMaps maps;
 	const HpMap *exe;       /* the executable's offset-0 mapping in maps, or NULL */
+	HpFleet *fleet;         /* shared with the other sessions of the call, or NULL */
 	HpModule *mods;
 	size_t n_mods;
 	const HpModule *mod;
@@ -308,10 +311,26 @@ int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e);
 void hp_report_fill(HpSession *s, int r, const BaseErr *e);
 /* The time since the last mark goes to phase ph of the report. */
 void hp_phase(HpSession *s, HpPhase ph);
-/* One call on one process with a payload: open, op, report, close. */
-int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
+/* One call on one process with a payload: open, op, report, close (fleet:
+ * what the sessions of one many-process call share, or NULL). */
+int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
 			int (*op)(HpSession *, const ElfPayload *, BaseErr *),
 			HpReport *ret_report, BaseErr *e);
+/* hp_apply and hp_unbake as one session of a many-process call (many.c). */
+int hp_apply_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
+		HpReport *ret_report, BaseErr *e);
+int hp_unbake_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
+		 HpReport *ret_report, BaseErr *e);
+
+/* ---- what one many-process call shares (fleet.c) ------------------------- */
+
+/* Facts about files (not processes), known by the dev:inode and build-id of
+ * a module: read once per file for the whole call. */
+HpFleet *hp_fleet_new(void);
+void hp_fleet_free(HpFleet *f);
+/* 0: *ret is a copy of the file's lineage; 1: not known yet; < 0 error. */
+int hp_fleet_lineage(HpFleet *f, const HpModule *mod, ElfLineage *ret);
+void hp_fleet_lineage_put(HpFleet *f, const HpModule *mod, const ElfLineage *l);
 
 /* ---- consistency check (transition.c) ------------------------------------ */
 

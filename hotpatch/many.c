@@ -23,6 +23,7 @@ typedef struct Pool {
 	const char *fix_id;
 	const HpOpts *opts;
 	HpReport *reports;
+	HpFleet *fleet;
 } Pool;
 
 static void *worker(void *arg)
@@ -34,8 +35,8 @@ static void *worker(void *arg)
 			return NULL;
 		BaseErr e = { 0 };
 		HpReport *rep = &pl->reports[i];
-		int r = pl->unbake ? hp_unbake(pl->pids[i], pl->p, pl->opts, rep, &e) :
-			pl->p ? hp_apply(pl->pids[i], pl->p, pl->opts, rep, &e) :
+		int r = pl->unbake ? hp_unbake_in(pl->pids[i], pl->p, pl->opts, pl->fleet, rep, &e) :
+			pl->p ? hp_apply_in(pl->pids[i], pl->p, pl->opts, pl->fleet, rep, &e) :
 				hp_revert(pl->pids[i], pl->fix_id, pl->opts, rep, &e);
 		if (r < 0)
 			atomic_fetch_add(&pl->failed, 1);
@@ -50,19 +51,24 @@ static int run_pool(Pool *pl, unsigned workers, BaseErr *e)
 		workers = pl->n ? (unsigned)pl->n : 1;
 	memset(pl->reports, 0, pl->n * sizeof(HpReport));
 	pthread_t *th = calloc(workers, sizeof(*th));
-	if (!th)
+	pl->fleet = hp_fleet_new();   /* without it, each session reads for itself */
+	if (!th) {
+		hp_fleet_free(pl->fleet);
 		return -ENOMEM;
+	}
 	unsigned started = 0;
 	for (; started < workers; started++)
 		if (pthread_create(&th[started], NULL, worker, pl) != 0)
 			break;
 	if (started == 0) {
 		free(th);
+		hp_fleet_free(pl->fleet);
 		return base_err(e, -EAGAIN, "cannot start worker threads");
 	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	free(th);
+	hp_fleet_free(pl->fleet);
 	return (int)atomic_load(&pl->failed);
 }
 

@@ -348,7 +348,12 @@ static int session_module(HpSession *s, const ElfPayload *p, BaseErr *e)
 	r = module_pick(s, p, e);
 	if (r < 0)
 		return r;
-	return hp_module_lineage(s->pid, &s->maps, s->mod, &s->lin, e);
+	if (s->fleet && hp_fleet_lineage(s->fleet, s->mod, &s->lin) == 0)
+		return 0;   /* read from this file for another process of the call */
+	r = hp_module_lineage(s->pid, &s->maps, s->mod, &s->lin, e);
+	if (r == 0 && s->fleet)
+		hp_fleet_lineage_put(s->fleet, s->mod, &s->lin);
+	return r;
 }
 
 static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
@@ -505,10 +510,16 @@ out:
 	return r;
 }
 
+int hp_apply_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
+		HpReport *ret_report, BaseErr *e)
+{
+	return hp_run_with_payload(pid, p, opts, fleet, do_apply, ret_report, e);
+}
+
 int hp_apply(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_report,
 	     BaseErr *e)
 {
-	return hp_run_with_payload(pid, p, opts, do_apply, ret_report, e);
+	return hp_apply_in(pid, p, opts, NULL, ret_report, e);
 }
 
 /* ---- revert ----------------------------------------------------------- */
@@ -781,10 +792,16 @@ out:;
 	return r;
 }
 
+int hp_unbake_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
+		 HpReport *ret_report, BaseErr *e)
+{
+	return hp_run_with_payload(pid, p, opts, fleet, do_unbake, ret_report, e);
+}
+
 int hp_unbake(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpReport *ret_report,
 	      BaseErr *e)
 {
-	return hp_run_with_payload(pid, p, opts, do_unbake, ret_report, e);
+	return hp_unbake_in(pid, p, opts, NULL, ret_report, e);
 }
 
 /* ---- list ------------------------------------------------------------- */

@@ -217,14 +217,15 @@ void hp_report_fill(HpSession *s, int r, const BaseErr *e)
 
 /* One call on one process with a payload: open the session, run the
  * operation, fill the report (also on failure), close. */
-int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts,
-			    int (*op)(HpSession *, const ElfPayload *, BaseErr *),
-			    HpReport *ret_report, BaseErr *e)
+int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
+			int (*op)(HpSession *, const ElfPayload *, BaseErr *),
+			HpReport *ret_report, BaseErr *e)
 {
 	uint64_t t0 = base_now_ns();
 	HpReport rep = { .pid = pid };
 	HpSession s;
 	int r = hp_session_open(&s, pid, opts, &rep, e);
+	s.fleet = fleet;
 	if (r == 0)
 		r = op(&s, p, e);
 	hp_report_fill(&s, r, e);

@@ -1067,6 +1067,45 @@ static void test_cold_unbake_then_apply_again(void)
 	cold_stop(&v);
 }
 
+/* One many-process call over a process of the coldpatch and one of the base
+ * file (same build-id, other inode): what the call learns of one file's
+ * lineage must not be taken for the other's.  The coldpatch's process first
+ * (one worker): FIX-C2 stacks there; the base's process lacks FIX-C1 and is
+ * refused, untouched. */
+static void test_cold_fleet_tells_files_apart(void)
+{
+	ColdVictim vf, vb;
+	CU_ASSERT_EQUAL_FATAL(cold_start(&vf, true, "spin"), 0);
+	CU_ASSERT_EQUAL_FATAL(cold_start(&vb, false, "spin"), 0);
+	uint8_t a0[16], p0[5], a1[16], p1[5];
+	CU_ASSERT_EQUAL(cold_bytes(&vb, a0, p0), 0);
+	pid_t pids[2] = { vf.pid, vb.pid };
+	HpReport reps[2];
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(hp_apply_many(pids, 2, 1, cold_p2, NULL, reps, &e), 1);
+	CU_ASSERT_EQUAL(reps[0].result, 0);
+	CU_ASSERT_EQUAL(reps[1].result, -BASE_E_MISMATCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(reps[1].msg, "FIX-C1"));
+	CU_ASSERT_EQUAL(cold_seen(&vf, 28, 9, 47), 0);
+	CU_ASSERT_EQUAL(cold_seen(&vb, 14, 8, 48), 0);
+	CU_ASSERT_EQUAL(cold_bytes(&vb, a1, p1), 0);
+	CU_ASSERT_EQUAL(memcmp(a0, a1, 16) | memcmp(p0, p1, 5), 0);
+	CU_ASSERT_FALSE(has_state(vb.pid));
+	/* and the other way round: the base's process first */
+	HpReport rep;
+	CU_ASSERT_EQUAL_FATAL(hp_revert(vf.pid, "FIX-C2", NULL, &rep, &e), 0);
+	pids[0] = vb.pid;
+	pids[1] = vf.pid;
+	CU_ASSERT_EQUAL(hp_apply_many(pids, 2, 1, cold_p2, NULL, reps, &e), 1);
+	CU_ASSERT_EQUAL(reps[0].result, -BASE_E_MISMATCH);
+	CU_ASSERT_EQUAL(reps[1].result, 0);
+	CU_ASSERT_EQUAL(cold_seen(&vf, 28, 9, 47), 0);
+	CU_ASSERT_EQUAL(cold_seen(&vb, 14, 8, 48), 0);
+	CU_ASSERT_EQUAL(vf.pr->bad | vb.pr->bad, 0);
+	cold_stop(&vb);
+	cold_stop(&vf);
+}
+
 static void test_cold_lineage_missing_refused_untouched(void)
 {
 	ColdVictim vb, vf;
@@ -1230,6 +1269,8 @@ int test_register(void)
 	    test_cold_second_fix_stacks_on_baked_first);
 	test_add(s, "unbake of the baked fix: base behaviour; applying it again: in memory",
 	    test_cold_unbake_then_apply_again);
+	test_add(s, "one call over the coldpatch's process and the base's: files told apart",
+		 test_cold_fleet_tells_files_apart);
 	test_add(s, "lineage the process lacks: refused, untouched",
 	    test_cold_lineage_missing_refused_untouched);
 	test_add(s, "unbake refused while a thread holds an address inside a window",
