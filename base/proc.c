@@ -33,25 +33,62 @@ void base_maps_free(BaseMaps *m)
 	m->n = 0;
 }
 
+/* Hex or decimal digits at *p, then one `stop` byte; -1 on anything else.
+ * By hand rather than sscanf: a fleet apply parses every line of every
+ * target's maps, and the scanf family was its largest cost in user time. */
+static int num(const char **p, unsigned base, char stop, unsigned long long *ret)
+{
+	const char *c = *p;
+	unsigned long long v = 0;
+	int digits = 0;
+	for (;; c++, digits++) {
+		unsigned d;
+		if (*c >= '0' && *c <= '9')
+			d = (unsigned)(*c - '0');
+		else if (base == 16 && *c >= 'a' && *c <= 'f')
+			d = (unsigned)(*c - 'a' + 10);
+		else
+			break;
+		if (v > (~0ull - d) / base)
+			return -1;
+		v = v * base + d;
+	}
+	if (!digits || *c != stop)
+		return -1;
+	*p = c + 1;
+	*ret = v;
+	return 0;
+}
+
+/* "start-end perms offset maj:min inode   path" */
 static int parse_line(char *line, BaseMap *out)
 {
-	unsigned long long start, end, off, ino;
-	unsigned maj, min;
-	char perms[8];
-	int pos = 0;
-	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj,
-		   &min, &ino, &pos) < 7)
+	const char *c = line;
+	unsigned long long start, end, off, maj, min, ino;
+	if (num(&c, 16, '-', &start) < 0 || num(&c, 16, ' ', &end) < 0)
 		return -EBADMSG;
-	const char *path = pos > 0 ? line + pos : "";
+	if (strnlen(c, 5) < 5 || c[4] != ' ')
+		return -EBADMSG;
+	memcpy(out->perms, c, 4);
+	out->perms[4] = 0;
+	c += 5;
+	if (num(&c, 16, ' ', &off) < 0 || num(&c, 16, ':', &maj) < 0 ||
+	    num(&c, 16, ' ', &min) < 0 || maj > UINT32_MAX || min > UINT32_MAX)
+		return -EBADMSG;
+	/* the inode ends the line when there is no path */
+	if (num(&c, 10, ' ', &ino) < 0 && num(&c, 10, 0, &ino) < 0)
+		return -EBADMSG;
+	if (c[-1] == ' ')
+		c += strspn(c, " ");
+	else
+		c--;   /* on the NUL */
 	out->start = start;
 	out->end = end;
 	out->offset = off;
-	out->dev_major = maj;
-	out->dev_minor = min;
+	out->dev_major = (unsigned)maj;
+	out->dev_minor = (unsigned)min;
 	out->ino = ino;
-	memcpy(out->perms, perms, 4);
-	out->perms[4] = 0;
-	out->path = strdup(path);
+	out->path = strdup(c);
 	return out->path ? 0 : -ENOMEM;
 }
 

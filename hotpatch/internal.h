@@ -75,7 +75,7 @@ typedef struct HpModule {
 /* The cave of the ELF file whose header is mapped at `start` (-ENOENT: none). */
 int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len);
 /* Every ELF file mapped at offset 0 by the process, in address order. */
-int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
+int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), in module order. */
 int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr);

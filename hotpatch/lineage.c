@@ -194,7 +194,7 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 	r = hp_maps_read(pid, &m, e);
 	if (r < 0)
 		goto out;
-	r = hp_modules_read(fd, &m, &mods, &n_mods);
+	r = hp_modules_read(pid, fd, &m, &mods, &n_mods);
 	if (r < 0) {
 		r = base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
 		goto out;

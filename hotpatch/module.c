@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "hotpatch/internal.h"
@@ -16,6 +17,7 @@
  * always within one mapping). */
 typedef struct Page1 {
 	uint64_t at;
+	bool ok;        /* b holds the page already */
 	uint8_t b[4096];
 } Page1;
 
@@ -31,7 +33,7 @@ static int page_read(int memfd, const Page1 *pg, uint64_t addr, void *out, size_
 
 static int read_phdrs(int memfd, Page1 *pg, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
 {
-	int r = hp_mem_read(memfd, pg->at, pg->b, sizeof(pg->b));
+	int r = pg->ok ? 0 : hp_mem_read(memfd, pg->at, pg->b, sizeof(pg->b));
 	if (r < 0)
 		return r;
 	memcpy(eh, pg->b, sizeof(*eh));
@@ -99,12 +101,11 @@ int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_
 	return *ret_cave ? 0 : -ENOENT;
 }
 
-static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
+static int module_probe(int memfd, const HpMap *mp, Page1 *pg, HpModule *mod)
 {
 	Elf64_Phdr ph[MAX_PHDRS];
 	size_t n = 0;
-	Page1 pg = { .at = mp->start };
-	int r = probe_phdrs(memfd, &pg, ph, &n, &mod->bias);
+	int r = probe_phdrs(memfd, pg, ph, &n, &mod->bias);
 	if (r < 0)
 		return r;
 	mod->start = mp->start;
@@ -114,24 +115,61 @@ static int module_probe(int memfd, const HpMap *mp, HpModule *mod)
 			mod->dynamic = mod->bias + ph[i].p_vaddr;
 		if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096 && !mod->build_id_len) {
 			uint8_t notes[4096];
-			if (page_read(memfd, &pg, mod->bias + ph[i].p_vaddr, notes, ph[i].p_memsz) == 0)
+			if (page_read(memfd, pg, mod->bias + ph[i].p_vaddr, notes, ph[i].p_memsz) == 0)
 				(void)elf_notes_build_id(notes, ph[i].p_memsz, mod->build_id, &mod->build_id_len);
 		}
 	}
 	return 0;
 }
 
-int hp_modules_read(int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n)
+static bool module_candidate(const HpMap *mp)
+{
+	return mp->offset == 0 && mp->ino != 0 && mp->perms[0] == 'r';
+}
+
+/* The first page of every module in one process_vm_readv (a page-aligned
+ * page is within one mapping); what it could not read is read one page at
+ * a time by module_probe, and a module whose page cannot be read at all is
+ * left out, as before. */
+static void first_pages(pid_t pid, Page1 *pg, size_t n)
+{
+	enum { CHUNK = 64 };
+	for (size_t at = 0; at < n; at += CHUNK) {
+		struct iovec lo[CHUNK], re[CHUNK];
+		size_t k = n - at < CHUNK ? n - at : CHUNK;
+		for (size_t i = 0; i < k; i++) {
+			lo[i] = (struct iovec){ pg[at + i].b, sizeof(pg[at + i].b) };
+			re[i] = (struct iovec){ (void *)(uintptr_t)pg[at + i].at, sizeof(pg[at + i].b) };
+		}
+		ssize_t got = process_vm_readv(pid, lo, k, re, k, 0);
+		/* whole pages only: a transfer stops at an element's end */
+		for (size_t i = 0; got > 0 && i < k && (size_t)got >= (i + 1) * sizeof(pg->b); i++)
+			pg[at + i].ok = true;
+		if (got < (ssize_t)(k * sizeof(pg->b)))
+			return;
+	}
+}
+
+int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n)
 {
 	HpModule *v = NULL;
-	size_t n = 0;
-	for (size_t i = 0; i < m->n; i++) {
+	size_t n = 0, n_pg = 0;
+	for (size_t i = 0; i < m->n; i++)
+		n_pg += module_candidate(&m->v[i]);
+	_cleanup_free_ Page1 *pg = calloc(n_pg ? n_pg : 1, sizeof(*pg));
+	if (!pg)
+		return -ENOMEM;
+	for (size_t i = 0, k = 0; i < m->n; i++)
+		if (module_candidate(&m->v[i]))
+			pg[k++].at = m->v[i].start;
+	first_pages(pid, pg, n_pg);
+	for (size_t i = 0, k = 0; i < m->n; i++) {
 		const HpMap *mp = &m->v[i];
-		if (mp->offset != 0 || mp->ino == 0 || mp->perms[0] != 'r')
+		if (!module_candidate(mp))
 			continue;
 		HpModule mod = { .path = mp->path, .dev_major = mp->dev_major,
 				 .dev_minor = mp->dev_minor, .ino = mp->ino, .lo = mp->start };
-		if (module_probe(memfd, mp, &mod) < 0)
+		if (module_probe(memfd, mp, &pg[k++], &mod) < 0)
 			continue;
 		/* the span: following mappings of the same file */
 		mod.hi = mp->end;

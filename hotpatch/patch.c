@@ -342,7 +342,7 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 /* The module of the process the payload targets, and its file's lineage. */
 static int session_module(HpSession *s, const ElfPayload *p, BaseErr *e)
 {
-	int r = hp_modules_read(s->memfd, &s->maps, &s->mods, &s->n_mods);
+	int r = hp_modules_read(s->pid, s->memfd, &s->maps, &s->mods, &s->n_mods);
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading modules: %s", (int)s->pid, strerror(-r));
 	r = module_pick(s, p, e);

@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,6 +212,53 @@ static void test_proc_reader_self_and_gone(void)
 	CU_ASSERT_EQUAL(base_proc_ids(child, &ids, &nid, NULL), -BASE_E_GONE);
 }
 
+/* The maps reader on the shapes of a line: a path with spaces, one marked
+ * deleted, an anonymous mapping (no path), each with its fields. */
+static void test_proc_maps_line_shapes(void)
+{
+	char *dir = test_scratch("maps");
+	char *fn = base_strdupf("%s/a  b c", dir);
+	CU_ASSERT_EQUAL_FATAL(test_write(fn, "0123456789", 10), 0);
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0);
+	struct stat st;
+	CU_ASSERT_EQUAL(fstat(fd, &st), 0);
+	void *f = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	void *anon = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(f != MAP_FAILED && anon != MAP_FAILED);
+	close(fd);
+	BaseMaps m = { 0 };
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL_FATAL(base_proc_maps(0, &m, &e), 0);
+	const BaseMap *a = base_maps_find(&m, (uint64_t)(uintptr_t)f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_STRING_EQUAL(a->path, fn);
+	CU_ASSERT_STRING_EQUAL(a->perms, "r--p");
+	CU_ASSERT_EQUAL(a->offset, 0);
+	CU_ASSERT_EQUAL(a->ino, (uint64_t)st.st_ino);
+	CU_ASSERT_EQUAL(a->dev_major, major(st.st_dev));
+	CU_ASSERT_EQUAL(a->dev_minor, minor(st.st_dev));
+	const BaseMap *b = base_maps_find(&m, (uint64_t)(uintptr_t)anon);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_STRING_EQUAL(b->path, "");
+	CU_ASSERT_EQUAL(b->ino, 0);
+	CU_ASSERT_STRING_EQUAL(b->perms, "rw-p");
+	base_maps_free(&m);
+	CU_ASSERT_EQUAL(unlink(fn), 0);
+	CU_ASSERT_EQUAL_FATAL(base_proc_maps(0, &m, &e), 0);
+	a = base_maps_find(&m, (uint64_t)(uintptr_t)f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	char *del = base_strdupf("%s (deleted)", fn);
+	CU_ASSERT_STRING_EQUAL(a->path, del);
+	free(del);
+	base_maps_free(&m);
+	munmap(f, 4096);
+	munmap(anon, 8192);
+	test_rmrf(dir);
+	free(dir);
+	free(fn);
+}
+
 static void *sleeper(void *arg)
 {
 	int *fds = arg;
@@ -300,6 +349,8 @@ int test_register(void)
 	CU_add_test(s, "open_regular refuses a FIFO without blocking",
 		    test_open_regular_refuses_fifo_without_blocking);
 	CU_add_test(s, "crash switch kills before the Nth step", test_crash_switch_kills_before_step);
+	CU_add_test(s, "/proc maps: a path with spaces, a deleted one, an anonymous mapping",
+		    test_proc_maps_line_shapes);
 	CU_add_test(s, "/proc listing: one open task directory listed again sees a new thread; gone",
 		    test_proc_listing_again_sees_new_thread);
 	CU_add_test(s, "/proc reader: own maps, status lines, process and thread lists; gone",
