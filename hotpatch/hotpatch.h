@@ -15,8 +15,9 @@
  * and every path out of a call detaches (see docs/hotpatch.md).
  *
  * The library takes one signal, SIGRTMAX-2: a do-nothing handler (installed
- * on the first wait) that a per-wait timer of the waiting thread sends to
- * end a waitpid at its deadline.  Programs linking it must leave that signal
+ * on the first wait) that a timer of the waiting thread (armed for each
+ * wait, deleted when the thread ends) sends to end a waitpid at its
+ * deadline.  Programs linking it must leave that signal
  * alone. */
 #ifndef SVC_HOTPATCH_H
 #define SVC_HOTPATCH_H
