@@ -33,7 +33,7 @@ MANPAGES := build/man/svc.8 build/man/svc-package.5 build/man/svc-cc.1
 all: deps build/svc build/svc-cc $(MANPAGES)
 
 .SECONDARY:
-.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock lint valgrind san \
+.PHONY: all deps check unit integration demo bench install clean check-boot check-fleet check-stock fuzz-syntax lint valgrind san \
 	check-powerloss fuzz fuzz-build fuzz-deps deb check-fresh
 
 # SVC_NO_DEPS=1: never install packages (a package build: Build-Depends has them)
@@ -87,7 +87,7 @@ unit: $(UNIT_BINS) build/svc
 integration: build/svc $(MANPAGES) $(UNIT_BINS)
 	@set -e; for t in $(sort $(wildcard tests/it-*.sh)); do echo "== $$t"; bash $$t; done
 
-check: all
+check: all fuzz-syntax
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@echo "check: all suites passed"
@@ -211,6 +211,11 @@ build/fuzz/fuzz-%: build/fuzz/obj/tests/fuzz/fuzz-%.o $(FUZZ_LIBOBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DEPLIBS)
 
 fuzz-build: $(FUZZ_BINS)
+
+# The harnesses compiled (not linked) by the ordinary compiler in `make check`:
+# a changed library call breaks the check, not only the slow fuzz target.
+fuzz-syntax:
+	@for f in tests/fuzz/fuzz-*.c; do $(CC) -fsyntax-only $(CFLAGS) $$f || exit 1; done
 
 fuzz: all fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build

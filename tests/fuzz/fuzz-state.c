@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	if (fd < 0)
 		return 0;
 	if (pwrite(fd, d, n, FZ_ADDR) == (ssize_t)n &&
-	    hp_state_load(fd, getpid(), FZ_ADDR, &s, NULL) == 0) {
+	    hp_state_load(fd, getpid(), FZ_ADDR, &s, NULL, NULL) == 0) {
 		const char **ids = NULL;
 		size_t k = 0;
 		if (hp_state_active(s, &ids, &k) == 0)
