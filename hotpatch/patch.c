@@ -356,6 +356,64 @@ static int session_module(HpSession *s, const ElfPayload *p, BaseErr *e)
 	return r;
 }
 
+/* Where a fix's code lives and how it got there. */
+typedef struct Placed {
+	uint64_t blob, size;
+	bool mapped;   /* mapped by this call (unmapped again on failure) */
+} Placed;
+
+/* MAP: place the fix's code, relocate it for its place and write it.  A
+ * reverted earlier instance of this fix keeps its code in place: reused
+ * when the relocated bytes are the same.  Not stopped: a cave only (no
+ * injected run), pl->blob stays 0 when none fits. */
+static int code_place(HpSession *s, const ElfPayload *p, const uint64_t *syms, bool near,
+		      uint8_t *code, bool stopped, Placed *pl, BaseErr *e)
+{
+	for (size_t i = s->state->n_fixes; i > 0; i--) {
+		const HpFixInfo *f = &s->state->fixes[i - 1];
+		if (f->status != HP_FIX_REVERTED || strcmp(f->fix_id, p->fix_id) != 0 ||
+		    f->blob_size < p->code_len || f->bias != s->mod->bias)
+			continue;
+		_cleanup_free_ uint8_t *old = malloc(p->code_len);
+		BaseErr tmp = { 0 };
+		if (old && relocate(s, p, syms, f->blob, code, &tmp) == 0 &&
+		    hp_mem_read(s->memfd, f->blob, old, p->code_len) == 0 &&
+		    memcmp(old, code, p->code_len) == 0) {
+			pl->blob = f->blob;
+			pl->size = f->blob_size;
+			s->rep->blob_reused = true;
+			return 0;
+		}
+	}
+	uint64_t state_need = hp_state_rec_size(s->n_sites);
+	bool in_cave = false;
+	int r;
+	if (stopped) {
+		r = hp_place(s, p->code_len, p->code_align, near, state_need, &pl->blob,
+			     &pl->size, &in_cave, e);
+		if (r < 0)
+			return r;
+	} else {
+		if (hp_cave_place(s, p->code_len, p->code_align, near, state_need, &pl->blob) <= 0 ||
+		    !pl->blob)
+			return pl->blob = 0;
+		pl->size = (p->code_len + 15) & ~(uint64_t)15;
+		in_cave = true;
+	}
+	pl->mapped = !in_cave;   /* a cave is never unmapped: nothing points there yet */
+	r = relocate(s, p, syms, pl->blob, code, e);
+	if (r == 0) {
+		r = hp_mem_write(s->memfd, pl->blob, code, p->code_len);
+		if (r < 0)
+			base_err(e, r, "pid %d: writing code: %s", (int)s->pid, strerror(-r));
+	}
+	if (r < 0 && pl->mapped)
+		hp_unmap(s, pl->blob, pl->size);
+	if (r < 0)
+		*pl = (Placed){ 0 };
+	return r;
+}
+
 static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 {
 	int r = payload_check(p, e);
@@ -407,8 +465,19 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	for (size_t i = 0; i < p->n_redirects; i++)
 		if (p->redirects[i].kind != ELF_ENTRY_PAD16)
 			near = true;
-	uint64_t blob_size = 0;
-	bool in_cave = false;
+	/* With the lock held, what the session read while the process ran
+	 * holds at the stop: code that fits a cave is relocated and written
+	 * now, while the process runs (nothing points at it yet; the kernel
+	 * copies the page, bytes the process runs included, before the
+	 * write), so the stop holds only the checks, the record and the
+	 * redirects.  Stopped or not, nothing records the code until the
+	 * record: a failed stop leaves bytes no one reads. */
+	Placed pl = { 0 };
+	if (s->lockfd >= 0) {
+		r = code_place(s, p, syms, near, code, false, &pl, e);
+		if (r < 0)
+			return r;
+	}
 
 	ApplyCtx ctx = { .p = p };
 	r = hp_stop_safely(s, apply_check, &ctx, e);
@@ -421,42 +490,14 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	}
 	hp_crash_point("stopped");
 
-	/* MAP: a reverted earlier instance of this fix keeps its code mapped;
-	 * reuse it when the relocated bytes are the same */
-	uint64_t blob = 0;
-	bool mapped_now = false;
-	for (size_t i = s->state->n_fixes; i > 0 && !blob; i--) {
-		const HpFixInfo *f = &s->state->fixes[i - 1];
-		if (f->status != HP_FIX_REVERTED || strcmp(f->fix_id, p->fix_id) != 0 ||
-		    f->blob_size < p->code_len || f->bias != s->mod->bias)
-			continue;
-		_cleanup_free_ uint8_t *old = malloc(p->code_len);
-		BaseErr tmp = { 0 };
-		if (old && relocate(s, p, syms, f->blob, code, &tmp) == 0 &&
-		    hp_mem_read(s->memfd, f->blob, old, p->code_len) == 0 &&
-		    memcmp(old, code, p->code_len) == 0) {
-			blob = f->blob;
-			blob_size = f->blob_size;
-			s->rep->blob_reused = true;
-		}
-	}
-	if (!blob) {
-		r = hp_place(s, p->code_len, p->code_align, near, hp_state_rec_size(s->n_sites),
-			     &blob, &blob_size, &in_cave, e);
-		if (r < 0)
-			goto out;
-		mapped_now = !in_cave;   /* a cave is never unmapped: nothing points there yet */
-		r = relocate(s, p, syms, blob, code, e);
-		if (r == 0) {
-			r = hp_mem_write(s->memfd, blob, code, p->code_len);
-			if (r < 0)
-				base_err(e, r, "pid %d: writing code: %s", (int)s->pid, strerror(-r));
-		}
+	/* MAP, unless done before the stop */
+	if (!pl.blob) {
+		r = code_place(s, p, syms, near, code, true, &pl, e);
 		if (r < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < s->n_sites; i++) {
-		r = redirect_bytes(&s->sites[i], blob + s->sites[i].rd->target, e, s->pid);
+		r = redirect_bytes(&s->sites[i], pl.blob + s->sites[i].rd->target, e, s->pid);
 		if (r < 0)
 			goto out;
 	}
@@ -470,11 +511,11 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	/* RECORD, REDIRECT, COMMIT */
 	uint64_t rec = 0;
 	r = hp_state_put(s, p->fix_id, HP_FIX_PENDING, s->rep->not_converged ? HP_REC_STALE : 0,
-			 blob, blob_size, &rec, e);
+			 pl.blob, pl.size, &rec, e);
 	if (r < 0)
 		goto out;
 	hp_crash_point("recorded");
-	mapped_now = false;   /* recorded: the code stays, whatever happens next */
+	pl.mapped = false;   /* recorded: the code stays, whatever happens next */
 	size_t done = 0;
 	for (; done < s->n_sites; done++) {
 		r = site_write(s, &s->sites[done], s->sites[done].redirect, true);
@@ -499,11 +540,11 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 		base_err(e, r, "pid %d: committing state: %s", (int)s->pid, strerror(-r));
 	hp_crash_point("committed");
 	hp_phase(s, HP_PH_WRITE);
-	s->rep->blob = blob;
-	s->rep->blob_size = blob_size;
+	s->rep->blob = pl.blob;
+	s->rep->blob_size = pl.size;
 out:
-	if (r < 0 && mapped_now)
-		hp_unmap(s, blob, blob_size);
+	if (r < 0 && pl.mapped)
+		hp_unmap(s, pl.blob, pl.size);
 	int r2 = hp_ptrace_resume(&s->tr);
 	if (r == 0 && r2 < 0)
 		r = base_err(e, r2, "pid %d: resuming: %s", (int)s->pid, strerror(-r2));

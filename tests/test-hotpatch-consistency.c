@@ -179,6 +179,12 @@ static void hazard_case(const char *mode, const char *fn, int n)
 		fprintf(stderr, "%s: %s\n", mode, e.msg);
 	CU_ASSERT_EQUAL(entry_bytes(v.pid, fn, after), 0);
 	CU_ASSERT_EQUAL(memcmp(before, after, 5), 0);
+	/* the code went into the cave before the stop (with the lock held):
+	 * nothing records it, and the next apply writes it again */
+	HpState *hs = NULL;
+	CU_ASSERT_EQUAL(hp_list(v.pid, &hs, &e), 0);
+	CU_ASSERT(hs && hs->n_fixes == 0);
+	hp_state_free(hs);
 	v.pr->release = 1;
 	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);
 	if (n == 1) {
@@ -188,6 +194,12 @@ static void hazard_case(const char *mode, const char *fn, int n)
 		CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
 		CU_ASSERT_FALSE(rep.not_converged);
 		CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);
+		/* in the executable's cave: the path that writes code before the stop */
+		BaseMaps m = { 0 };
+		CU_ASSERT_EQUAL(base_proc_maps(v.pid, &m, &e), 0);
+		const BaseMap *x = base_maps_find(&m, rep.blob);
+		CU_ASSERT(x && strcmp(x->perms, "r-xp") == 0 && strstr(x->path, "consvictim"));
+		base_maps_free(&m);
 	}
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
