@@ -108,6 +108,49 @@ static int eperm_reason(pid_t pid, pid_t tid)
 	return -EPERM;
 }
 
+/* Seize + interrupt thread tid: 1 taken (seized now, or ours already), 0
+ * gone meanwhile, < 0 the error. */
+static int seize_one(HpTracee *tr, pid_t tid)
+{
+	/* a target under a seccomp filter: its filters are suspended while
+	 * we trace it, so that no injected call is filtered (a KILL action
+	 * would kill it).  Needs CAP_SYS_ADMIN and a tracer not itself under
+	 * seccomp; else EPERM, and the process is refused by name before
+	 * anything is injected. */
+	long opts = PTRACE_O_TRACECLONE | (tr->seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
+	int err = ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0 ? errno : 0;
+	if (tr->seccomp < 0 && (err == EPERM || err == EINVAL)) {
+		/* mode unknown (not read, to save a /proc read per process)
+		 * and suspension refused: read it now; an unfiltered target
+		 * is seized without suspension */
+		if (hp_proc_seccomp(tr->pid, &tr->seccomp) < 0)
+			tr->seccomp = 2;
+		if (tr->seccomp == 0)
+			err = ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0 ?
+			      errno : 0;
+	}
+	if (err) {
+		if (err == ESRCH)
+			return 0;   /* exited meanwhile */
+		if (tr->seccomp && (err == EPERM || err == EINVAL))
+			return -SEIZE_NO_SUSPEND;
+		int r = err == EPERM ? eperm_reason(tr->pid, tid) : -err;
+		if (r <= 0)
+			return r;
+		/* ours already: it reports a stop on its own */
+		return thread_add(tr, tid) < 0 ? -ENOMEM : 1;
+	}
+	if (tr->t_first == 0)
+		tr->t_first = base_now_ns();
+	if (thread_add(tr, tid) < 0) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return -ENOMEM;
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH)
+		return -errno;
+	return 1;
+}
+
 /* Seize + interrupt every thread listed in /proc/PID/task that we do not
  * have yet.  Returns how many were new.  The directory stays open for the
  * stop's later listings (a rewind and a read, not an open). */
@@ -125,72 +168,31 @@ static int seize_new(HpTracee *tr)
 	if (r < 0)
 		return r;
 	for (size_t k = 0; k < n_tids; k++) {
-		pid_t tid = tids[k];
-		if (thread_find(tr, tid))
+		if (thread_find(tr, tids[k]))
 			continue;
-		/* a target under a seccomp filter: its filters are suspended
-		 * while we trace it, so that no injected call is filtered (a
-		 * KILL action would kill it).  Needs CAP_SYS_ADMIN and a
-		 * tracer not itself under seccomp; else EPERM, and the
-		 * process is refused by name before anything is injected. */
-		long opts = PTRACE_O_TRACECLONE | (tr->seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
-		int err = ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) < 0 ? errno : 0;
-		if (tr->seccomp < 0 && (err == EPERM || err == EINVAL)) {
-			/* mode unknown (not read, to save a /proc read per
-			 * process) and suspension refused: read it now; an
-			 * unfiltered target is seized without suspension */
-			if (hp_proc_seccomp(tr->pid, &tr->seccomp) < 0)
-				tr->seccomp = 2;
-			if (tr->seccomp == 0)
-				err = ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) < 0 ?
-				      errno : 0;
-		}
-		if (err) {
-			if (err == ESRCH)
-				continue;   /* exited meanwhile */
-			if (tr->seccomp && (err == EPERM || err == EINVAL)) {
-				r = -SEIZE_NO_SUSPEND;
-				break;
-			}
-			r = err == EPERM ? eperm_reason(tr->pid, tid) : -err;
-			if (r == 0)
-				continue;
-			if (r < 0)
-				break;
-			/* ours already: it reports a stop on its own */
-			r = 0;
-			if (thread_add(tr, tid) < 0) {
-				r = -ENOMEM;
-				break;
-			}
-			added++;
-			continue;
-		}
-		if (tr->t_first == 0)
-			tr->t_first = base_now_ns();
-		if (thread_add(tr, tid) < 0) {
-			ptrace(PTRACE_DETACH, tid, 0, 0);
-			r = -ENOMEM;
-			break;
-		}
-		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH) {
-			r = -errno;
-			break;
-		}
-		added++;
+		r = seize_one(tr, tids[k]);
+		if (r < 0)
+			return r;
+		added += r;
 	}
-	return r < 0 ? r : added;
+	return added;
 }
 
 int hp_ptrace_stop(HpTracee *tr, uint64_t timeout_ns, BaseErr *e)
 {
 	uint64_t deadline = base_now_ns() + timeout_ns;
 	tr->t_first = tr->t_stopped = tr->t_resumed = 0;
-	int r;
+	/* the main thread first, then the listing: what it clones from now on
+	 * is reported (TRACECLONE), what it cloned before is listed, and the
+	 * listing runs while the interrupted thread gets to its stop.  A
+	 * process of one thread is then stopped after one listing. */
+	int r = tr->n ? 0 : seize_one(tr, tr->pid);
+	if (r < 0)
+		goto fail;
 	for (;;) {
 		/* seize what is listed, wait until all of it is stopped, then
-		 * list again: a thread cloned by one not seized yet is only
-		 * seen by a later listing (a clone by a seized thread is
+		 * list again: a thread cloned by one not seized when listed is
+		 * only seen by a later listing (a clone by a seized thread is
 		 * reported, TRACECLONE).  Once every thread has stopped, no
 		 * clone is under way: a listing with nothing new ends it. */
 		r = seize_new(tr);
