@@ -50,6 +50,7 @@ int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len);
 /* What a module's .dynamic says about its symbols (module.c). */
 typedef struct HpDynInfo {
 	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
+	uint64_t debug;         /* DT_DEBUG: ld.so's r_debug (the executable's) */
 } HpDynInfo;
 
 typedef struct HpModule {
@@ -68,6 +69,9 @@ typedef struct HpModule {
 	uint64_t cave, cave_len;
 	HpDynInfo dyn;          /* read on the first symbol lookup */
 	int dyn_read;           /* 0 not yet, 1 read, < 0 the error */
+	/* place in ld.so's link map (its search order), from 1; -1 not in
+	 * it; 0 not read yet (the first symbol lookup reads it) */
+	int link_rank;
 } HpModule;
 
 #define HP_CAVE_MIN 160
@@ -76,7 +80,8 @@ typedef struct HpModule {
 int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len);
 /* Every ELF file mapped at offset 0 by the process, in address order. */
 int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
-/* Address of a defined dynamic symbol (default version), in module order. */
+/* Address of a defined dynamic symbol (default version), searched as ld.so
+ * searches: in link-map order (address order when the map cannot be read). */
 int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr);
 /* GNU build-id of an ELF file open at fd. */

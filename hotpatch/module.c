@@ -224,6 +224,7 @@ static int dyn_info(int memfd, const HpModule *mod, DynInfo *di)
 			case DT_GNU_HASH: di->gnu_hash = a; break;
 			case DT_HASH: di->hash = a; break;
 			case DT_VERSYM: di->versym = a; break;
+			case DT_DEBUG: di->debug = v; break;   /* written by ld.so */
 			}
 		}
 	}
@@ -345,22 +346,95 @@ static int lookup_sysv(int memfd, const DynInfo *di, const char *name, uint64_t 
 	return 0;
 }
 
+static int dyn_get(int memfd, HpModule *mod)
+{
+	if (!mod->dyn_read) {
+		int q = dyn_info(memfd, mod, &mod->dyn);
+		mod->dyn_read = q < 0 ? q : 1;
+	}
+	return mod->dyn_read;
+}
+
+/* The order ld.so binds in: its link map (r_debug.r_map, then l_next),
+ * the executable first, then its libraries as loaded.  Address order is
+ * not it: libraries are mapped top-down, so two libraries defining one
+ * symbol (an allocator interposing libc's malloc) would bind a fix to the
+ * other one.  r_debug is found through the executable's DT_DEBUG (ld.so
+ * fills it in), else ld.so's own _r_debug.  Each module's place goes into
+ * link_rank; without a readable map every rank stays -1 (address order). */
+static void link_ranks(int memfd, HpModule *mods, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mods[i].link_rank = -1;
+	uint64_t rd = 0;
+	for (size_t i = 0; i < n && !rd; i++)
+		if (dyn_get(memfd, &mods[i]) > 0)
+			rd = mods[i].dyn.debug;
+	for (size_t i = 0; i < n && !rd; i++) {
+		const HpDynInfo di = mods[i].dyn;
+		uint64_t a = 0;
+		if (mods[i].dyn_read > 0 && di.gnu_hash &&
+		    lookup_gnu(memfd, &di, "_r_debug", mods[i].bias, &a) == 1)
+			rd = a;
+	}
+	/* struct r_debug: int r_version; struct link_map *r_map; ... */
+	uint64_t node = 0;
+	if (!rd || hp_mem_read(memfd, rd + 8, &node, 8) < 0)
+		return;
+	/* struct link_map: l_addr, l_name, l_ld, l_next, l_prev */
+	for (int rank = 1; node && rank <= 4096; rank++) {
+		uint64_t lm[4];
+		if (hp_mem_read(memfd, node, lm, sizeof(lm)) < 0)
+			return;
+		for (size_t i = 0; i < n; i++)
+			if (mods[i].dynamic && mods[i].dynamic == lm[2] && mods[i].link_rank < 0)
+				mods[i].link_rank = rank;
+		node = lm[3];
+	}
+}
+
+static int lookup(int memfd, HpModule *mod, const char *name, uint64_t *ret_addr)
+{
+	if (dyn_get(memfd, mod) < 0)
+		return 0;
+	const HpDynInfo di = mod->dyn;
+	if (di.gnu_hash)
+		return lookup_gnu(memfd, &di, name, mod->bias, ret_addr);
+	if (di.hash)
+		return lookup_sysv(memfd, &di, name, mod->bias, ret_addr);
+	return 0;
+}
+
 int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
 		      uint64_t *ret_addr)
 {
+	if (n && mods[0].link_rank == 0)
+		link_ranks(memfd, mods, n);
+	/* ranked modules by rank, then the rest (not in the map: an ELF
+	 * file mapped by hand) in address order */
+	int next = 1;
+	for (size_t done = 0; done < n;) {
+		size_t pick = n;
+		int best = 0;
+		for (size_t i = 0; i < n; i++)
+			if (mods[i].link_rank >= next && (!best || mods[i].link_rank < best)) {
+				best = mods[i].link_rank;
+				pick = i;
+			}
+		if (pick == n)
+			break;
+		next = best + 1;
+		done++;
+		int r = lookup(memfd, &mods[pick], name, ret_addr);
+		if (r == 1)
+			return 0;
+		if (r == -ENOTSUP)
+			return r;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (!mods[i].dyn_read) {
-			int q = dyn_info(memfd, &mods[i], &mods[i].dyn);
-			mods[i].dyn_read = q < 0 ? q : 1;
-		}
-		if (mods[i].dyn_read < 0)
+		if (mods[i].link_rank > 0)
 			continue;
-		const DynInfo di = mods[i].dyn;
-		int r = 0;
-		if (di.gnu_hash)
-			r = lookup_gnu(memfd, &di, name, mods[i].bias, ret_addr);
-		else if (di.hash)
-			r = lookup_sysv(memfd, &di, name, mods[i].bias, ret_addr);
+		int r = lookup(memfd, &mods[i], name, ret_addr);
 		if (r == 1)
 			return 0;
 		if (r == -ENOTSUP)

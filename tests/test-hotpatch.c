@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hotpatch/hotpatch.h"
+#include "hotpatch/internal.h"
 #include "tests/fixtures/hotpatch/coldprobe.h"
 #include "tests/fixtures/hotpatch/payload.h"
 #include "tests/fixtures/hotpatch/probe.h"
@@ -270,6 +271,76 @@ static void test_libc_symbol_and_list_state(void)
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
 	victim_stop(&v);
 	elf_payload_free(p);
+}
+
+/* Two libraries define one name (an allocator interposing libc's malloc is
+ * the real case): a fix binds where the program binds, which is ld.so's
+ * answer (dlsym RTLD_DEFAULT in the process), not the first in address
+ * order (libraries are mapped top-down: the later-loaded one sits lower). */
+static void test_symbols_bind_as_ld_so_binds(void)
+{
+	static const char a_c[] = "int dup_sym(int x) { return x + 1; }\n";
+	static const char b_c[] = "int dup_sym(int x) { return x + 2; }\n"
+				  "int only_b(int x) { return x; }\n";
+	static const char main_c[] =
+		"#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <stdio.h>\n#include <unistd.h>\n"
+		"int dup_sym(int);\nint only_b(int);\n"
+		"int main(void) {\n"
+		"\tprintf(\"%p %p %d\\n\", dlsym(RTLD_DEFAULT, \"dup_sym\"),\n"
+		"\t       dlsym(RTLD_DEFAULT, \"only_b\"), dup_sym(0) + only_b(0));\n"
+		"\tfflush(stdout);\n\tfor (;;)\n\t\tpause();\n}\n";
+	char *d = base_strdupf("%s/dup", dir);
+	char *fa = base_strdupf("%s/a.c", d), *fb = base_strdupf("%s/b.c", d);
+	char *fm = base_strdupf("%s/main.c", d), *bin = base_strdupf("%s/main", d);
+	CU_ASSERT_EQUAL_FATAL(mkdir(d, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(test_write(fa, a_c, strlen(a_c)), 0);
+	CU_ASSERT_EQUAL_FATAL(test_write(fb, b_c, strlen(b_c)), 0);
+	CU_ASSERT_EQUAL_FATAL(test_write(fm, main_c, strlen(main_c)), 0);
+	/* liba first on the command line: ld.so binds dup_sym to liba's */
+	CU_ASSERT_EQUAL_FATAL(test_sh("cd %s && gcc -O2 -fPIC -shared -o liba.so a.c && "
+				      "gcc -O2 -fPIC -shared -o libb.so b.c && "
+				      "gcc -O2 -o main main.c -L. -la -lb -Wl,-rpath,%s -ldl",
+				      d, d), 0);
+	int fds[2];
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char line[128] = { 0 };
+	ssize_t got = read(fds[0], line, sizeof(line) - 1);
+	close(fds[0]);
+	unsigned long long want_dup = 0, want_b = 0;
+	int sum = -1;
+	CU_ASSERT_FATAL(got > 0 && sscanf(line, "%llx %llx %d", &want_dup, &want_b, &sum) == 3);
+	CU_ASSERT_EQUAL(sum, 1);   /* liba's dup_sym: the program's binding */
+	int memfd = -1;
+	CU_ASSERT_EQUAL_FATAL(hp_mem_open(pid, false, &memfd), 0);
+	HpMaps m = { 0 };
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL_FATAL(hp_maps_read(pid, &m, &e), 0);
+	HpModule *mods = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL_FATAL(hp_modules_read(pid, memfd, &m, &mods, &n), 0);
+	uint64_t a = 0, b = 0;
+	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, mods, n, "dup_sym", &a), 0);
+	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, mods, n, "only_b", &b), 0);
+	CU_ASSERT_EQUAL(a, want_dup);
+	CU_ASSERT_EQUAL(b, want_b);
+	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, mods, n, "no_such_symbol_anywhere", &a), -ENOENT);
+	free(mods);
+	hp_maps_free(&m);
+	close(memfd);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	free(fa);
+	free(fb);
+	free(fm);
+	free(bin);
+	free(d);
 }
 
 static void test_shared_library_pad16_and_rel32_pad(void)
@@ -1234,6 +1305,8 @@ int test_register(void)
 		    test_1000_cycles_under_4_threads_switch_exactly);
 	test_add(s, "libc symbol fix applies; list reads the state back",
 		    test_libc_symbol_and_list_state);
+	test_add(s, "symbols bind as ld.so binds: two libraries define one name",
+		 test_symbols_bind_as_ld_so_binds);
 	test_add(s, "shared library: 16,14 pad and rel32 pad",
 		    test_shared_library_pad16_and_rel32_pad);
 	test_add(s, "stacking falls back, reverse order, lineage checked",
