@@ -1,22 +1,39 @@
 /* What the sessions of one many-process call share: facts about files, not
  * about processes.  A fleet of processes maps the same few files; what a
- * file says (its lineage note) is read once per file and call, not once per
- * process.  A file is known by the device and inode its mapping shows (a
+ * file says (its lineage note, which symbols it defines) is read once per
+ * file and call, not once per process.  Symbols are asked of the file
+ * itself, opened through /proc/PID/map_files (the very file mapped) and
+ * checked against the mapping's dev:inode and build-id.  A file is known by the device and inode its mapping shows (a
  * mapped inode cannot be freed and reused while the call runs) and the
  * build-id the process's mapping carries.  Nothing read from a process's
  * memory is shared: one process's bytes never decide another's patch. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "hotpatch/internal.h"
+
+typedef struct FleetSym {
+	char *name;
+	int said;          /* hp_file_symbol's answer: 1, 0 or -ENOTSUP */
+	uint64_t value;
+} FleetSym;
 
 typedef struct FleetFile {
 	unsigned maj, min;
 	uint64_t ino;
 	uint8_t build_id[64];
 	size_t build_id_len;
+	bool has_lin;
 	ElfLineage lin;
+	int fd;            /* the file, for symbols: > 0 open, 0 not tried, < 0 -errno */
+	FleetSym *syms;
+	size_t n_syms;
 } FleetFile;
 
 struct HpFleet {
@@ -37,8 +54,16 @@ void hp_fleet_free(HpFleet *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->n; i++)
-		elf_lineage_free(&f->v[i].lin);
+	for (size_t i = 0; i < f->n; i++) {
+		FleetFile *x = &f->v[i];
+		if (x->has_lin)
+			elf_lineage_free(&x->lin);
+		if (x->fd > 0)
+			close(x->fd);
+		for (size_t k = 0; k < x->n_syms; k++)
+			free(x->syms[k].name);
+		free(x->syms);
+	}
 	free(f->v);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -72,12 +97,32 @@ static FleetFile *find(HpFleet *f, const HpModule *mod)
 	return NULL;
 }
 
+/* mod's entry, made if new (the lock held) */
+static FleetFile *get(HpFleet *f, const HpModule *mod)
+{
+	FleetFile *x = find(f, mod);
+	if (x)
+		return x;
+	FleetFile *nv = realloc(f->v, (f->n + 1) * sizeof(*nv));
+	if (!nv)
+		return NULL;
+	f->v = nv;
+	x = &f->v[f->n++];
+	memset(x, 0, sizeof(*x));
+	x->maj = mod->dev_major;
+	x->min = mod->dev_minor;
+	x->ino = mod->ino;
+	memcpy(x->build_id, mod->build_id, mod->build_id_len);
+	x->build_id_len = mod->build_id_len;
+	return x;
+}
+
 int hp_fleet_lineage(HpFleet *f, const HpModule *mod, ElfLineage *ret)
 {
 	int r = 1;
 	pthread_mutex_lock(&f->lock);
 	const FleetFile *x = find(f, mod);
-	if (x)
+	if (x && x->has_lin)
 		r = lineage_copy(&x->lin, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -86,18 +131,70 @@ int hp_fleet_lineage(HpFleet *f, const HpModule *mod, ElfLineage *ret)
 void hp_fleet_lineage_put(HpFleet *f, const HpModule *mod, const ElfLineage *l)
 {
 	pthread_mutex_lock(&f->lock);
-	FleetFile *nv;
-	if (!find(f, mod) && (nv = realloc(f->v, (f->n + 1) * sizeof(*nv)))) {
-		f->v = nv;
-		FleetFile *x = &f->v[f->n];
-		memset(x, 0, sizeof(*x));
-		x->maj = mod->dev_major;
-		x->min = mod->dev_minor;
-		x->ino = mod->ino;
-		memcpy(x->build_id, mod->build_id, mod->build_id_len);
-		x->build_id_len = mod->build_id_len;
-		if (lineage_copy(l, &x->lin) == 0)
-			f->n++;
-	}
+	FleetFile *x = get(f, mod);
+	if (x && !x->has_lin && lineage_copy(l, &x->lin) == 0)
+		x->has_lin = true;
 	pthread_mutex_unlock(&f->lock);
+}
+
+/* The file mapped at mod->start, if it is the one the mapping names
+ * (dev:inode) and carries mod's build-id: fd > 0, else -errno. */
+static int file_open(pid_t pid, const HpModule *mod)
+{
+	char fn[96];
+	snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)mod->start, (unsigned long long)mod->start_end);
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)   /* -ENOTSUP is an answer (an IFUNC): never an open's error */
+		return errno == ENOTSUP ? -EIO : -errno;
+	struct stat st;
+	uint8_t id[64];
+	size_t id_len = 0;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != mod->ino ||
+	    major(st.st_dev) != mod->dev_major || minor(st.st_dev) != mod->dev_minor ||
+	    (hp_file_build_id(fd, id, &id_len) < 0 && mod->build_id_len) ||
+	    id_len != mod->build_id_len || memcmp(id, mod->build_id, id_len) != 0) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int hp_fleet_symbol(HpFleet *f, pid_t pid, const HpModule *mod, const char *name,
+		    uint64_t *ret_value)
+{
+	int r = -ENOMEM;
+	pthread_mutex_lock(&f->lock);
+	FleetFile *x = get(f, mod);
+	for (size_t k = 0; x && k < x->n_syms; k++)
+		if (strcmp(x->syms[k].name, name) == 0) {
+			*ret_value = x->syms[k].value;
+			r = x->syms[k].said;
+			goto out;
+		}
+	if (!x)
+		goto out;
+	if (x->fd == 0)
+		x->fd = file_open(pid, mod);
+	r = x->fd;
+	if (r < 0)
+		goto out;
+	uint64_t v = 0;
+	r = hp_file_symbol(x->fd, name, &v);
+	if (r < 0 && r != -ENOTSUP)
+		goto out;   /* not kept: this process's memory answers */
+	FleetSym *nv = realloc(x->syms, (x->n_syms + 1) * sizeof(*nv));
+	char *dup = strdup(name);
+	if (nv)
+		x->syms = nv;
+	if (!nv || !dup) {
+		free(dup);
+		r = -ENOMEM;
+		goto out;
+	}
+	x->syms[x->n_syms++] = (FleetSym){ dup, r, v };
+	*ret_value = v;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
 }

@@ -47,7 +47,7 @@ int hp_syscall_insn(HpSession *s, uint64_t *ret, BaseErr *e)
 			}
 	}
 	uint64_t fn;
-	if (hp_symbol_resolve(s->memfd, s->mods, s->n_mods, "syscall", &fn) == 0) {
+	if (hp_symbol_resolve(s->memfd, s->pid, s->mods, s->n_mods, "syscall", NULL, &fn) == 0) {
 		uint8_t buf[128];
 		if (hp_mem_read(s->memfd, fn, buf, sizeof(buf)) == 0)
 			for (size_t k = 0; k + 1 < sizeof(buf); k++)

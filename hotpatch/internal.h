@@ -58,6 +58,7 @@ typedef struct HpModule {
 	unsigned dev_major, dev_minor;
 	uint64_t ino;
 	uint64_t start;         /* the mapping of file offset 0 (ELF header) */
+	uint64_t start_end;     /* ... and its end */
 	uint64_t lo, hi;        /* span of the file's mappings */
 	uint64_t bias;          /* load bias */
 	uint64_t dynamic;       /* PT_DYNAMIC address, 0 if none */
@@ -81,9 +82,15 @@ int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_
 /* Every ELF file mapped at offset 0 by the process, in address order. */
 int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), searched as ld.so
- * searches: in link-map order (address order when the map cannot be read). */
-int hp_symbol_resolve(int memfd, HpModule *mods, size_t n, const char *name,
-		      uint64_t *ret_addr);
+ * searches: in link-map order (address order when the map cannot be read);
+ * -ENOENT, -ENOTSUP for an IFUNC.  With a fleet, which modules define it is
+ * asked of their files, once per call (symbol.c). */
+typedef struct HpFleet HpFleet;
+int hp_symbol_resolve(int memfd, pid_t pid, HpModule *mods, size_t n, const char *name,
+		      HpFleet *fleet, uint64_t *ret_addr);
+/* Whether the ELF file open at fd defines `name` (default version): 1 with
+ * its st_value, 0 not, -ENOTSUP an IFUNC, < 0 unreadable. */
+int hp_file_symbol(int fd, const char *name, uint64_t *ret_value);
 /* GNU build-id of an ELF file open at fd. */
 int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len);
 
@@ -264,7 +271,6 @@ typedef struct HpSite {
 	char hazard[96];
 } HpSite;
 
-typedef struct HpFleet HpFleet;
 
 typedef struct HpSession {
 	pid_t pid;
@@ -336,6 +342,11 @@ void hp_fleet_free(HpFleet *f);
 /* 0: *ret is a copy of the file's lineage; 1: not known yet; < 0 error. */
 int hp_fleet_lineage(HpFleet *f, const HpModule *mod, ElfLineage *ret);
 void hp_fleet_lineage_put(HpFleet *f, const HpModule *mod, const ElfLineage *l);
+/* Whether mod's file defines `name`, asked of the file itself (opened
+ * through /proc/PID/map_files, checked by dev:inode and build-id) once per
+ * call: as hp_file_symbol; < 0 (not -ENOTSUP) when the file cannot be read. */
+int hp_fleet_symbol(HpFleet *f, pid_t pid, const HpModule *mod, const char *name,
+		    uint64_t *ret_value);
 
 /* ---- consistency check (transition.c) ------------------------------------ */
 

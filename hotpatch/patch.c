@@ -456,7 +456,8 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 			near = true;
 		if (rl->bind != ELF_BIND_SYMBOL)
 			continue;
-		r = hp_symbol_resolve(s->memfd, s->mods, s->n_mods, rl->symbol, &syms[i]);
+		r = hp_symbol_resolve(s->memfd, s->pid, s->mods, s->n_mods, rl->symbol, s->fleet,
+				      &syms[i]);
 		if (r < 0)
 			return base_err(e, r == -ENOTSUP ? -ENOTSUP : -BASE_E_MISMATCH,
 					"pid %d: %s: symbol %s %s", (int)s->pid, p->fix_id,

@@ -326,11 +326,29 @@ static void test_symbols_bind_as_ld_so_binds(void)
 	size_t n = 0;
 	CU_ASSERT_EQUAL_FATAL(hp_modules_read(pid, memfd, &m, &mods, &n), 0);
 	uint64_t a = 0, b = 0;
-	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, mods, n, "dup_sym", &a), 0);
-	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, mods, n, "only_b", &b), 0);
+	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "dup_sym", NULL, &a), 0);
+	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "only_b", NULL, &b), 0);
 	CU_ASSERT_EQUAL(a, want_dup);
 	CU_ASSERT_EQUAL(b, want_b);
-	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, mods, n, "no_such_symbol_anywhere", &a), -ENOENT);
+	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "no_such_symbol_anywhere", NULL, &a),
+			-ENOENT);
+	/* the same answers from the files (a many-process call), the second
+	 * round from what the first kept */
+	HpFleet *fl = hp_fleet_new();
+	for (int round = 0; round < 2; round++) {
+		a = b = 0;
+		CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "dup_sym", fl, &a), 0);
+		CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "only_b", fl, &b), 0);
+		CU_ASSERT_EQUAL(a, want_dup);
+		CU_ASSERT_EQUAL(b, want_b);
+		CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "no_such_symbol_anywhere", fl,
+						  &a), -ENOENT);
+	}
+	/* one module alone defines it: nothing is read from the process */
+	b = 0;
+	CU_ASSERT_EQUAL(hp_symbol_resolve(-1, pid, mods, n, "only_b", fl, &b), 0);
+	CU_ASSERT_EQUAL(b, want_b);
+	hp_fleet_free(fl);
 	free(mods);
 	hp_maps_free(&m);
 	close(memfd);
