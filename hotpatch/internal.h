@@ -2,6 +2,7 @@
 #ifndef SVC_HOTPATCH_INTERNAL_H
 #define SVC_HOTPATCH_INTERNAL_H
 
+#include <elf.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -91,6 +92,10 @@ int hp_symbol_resolve(int memfd, pid_t pid, HpModule *mods, size_t n, const char
 /* Whether the ELF file open at fd defines `name` (default version): 1 with
  * its st_value, 0 not, -ENOTSUP an IFUNC, < 0 unreadable. */
 int hp_file_symbol(int fd, const char *name, uint64_t *ret_value);
+/* The program headers of the ELF file open at fd (64-bit, at most
+ * HP_MAX_PHDRS): 0, or -BASE_E_NOTELF. */
+#define HP_MAX_PHDRS 64
+int hp_file_phdrs(int fd, Elf64_Phdr ph[HP_MAX_PHDRS], size_t *ret_n);
 /* GNU build-id of an ELF file open at fd. */
 int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len);
 

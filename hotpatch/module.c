@@ -8,7 +8,6 @@
 
 #include "hotpatch/internal.h"
 
-#define MAX_PHDRS 64
 
 /* The first page of a mapped ELF file: its header, and in practice its
  * program headers and notes too, in one read (a page-aligned page is
@@ -36,7 +35,7 @@ static int read_phdrs(int memfd, Page1 *pg, Elf64_Ehdr *eh, Elf64_Phdr *ph, size
 		return r;
 	memcpy(eh, pg->b, sizeof(*eh));
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > HP_MAX_PHDRS ||
 	    eh->e_phoff > UINT64_MAX - pg->at)
 		return -BASE_E_NOTELF;
 	r = page_read(memfd, pg, pg->at + eh->e_phoff, ph, eh->e_phnum * sizeof(Elf64_Phdr));
@@ -88,7 +87,7 @@ static int probe_phdrs(int memfd, Page1 *pg, Elf64_Phdr *ph, size_t *ret_n, uint
 
 int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len)
 {
-	Elf64_Phdr ph[MAX_PHDRS];
+	Elf64_Phdr ph[HP_MAX_PHDRS];
 	size_t n = 0;
 	uint64_t bias = 0;
 	Page1 pg = { .at = start };
@@ -101,7 +100,7 @@ int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_
 
 static int module_probe(int memfd, const HpMap *mp, Page1 *pg, HpModule *mod)
 {
-	Elf64_Phdr ph[MAX_PHDRS];
+	Elf64_Phdr ph[HP_MAX_PHDRS];
 	size_t n = 0;
 	int r = probe_phdrs(memfd, pg, ph, &n, &mod->bias);
 	if (r < 0)
@@ -193,20 +192,29 @@ int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_
 	return 0;
 }
 
-int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len)
+int hp_file_phdrs(int fd, Elf64_Phdr ph[HP_MAX_PHDRS], size_t *ret_n)
 {
 	Elf64_Ehdr eh;
 	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
 		return -BASE_E_NOTELF;
 	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_PHDRS)
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > HP_MAX_PHDRS)
 		return -BASE_E_NOTELF;
-	Elf64_Phdr ph[MAX_PHDRS];
 	size_t sz = eh.e_phnum * sizeof(Elf64_Phdr);
 	if (pread(fd, ph, sz, (off_t)eh.e_phoff) != (ssize_t)sz)
 		return -BASE_E_NOTELF;
-	size_t len = 0;
-	for (size_t i = 0; i < eh.e_phnum && !len; i++) {
+	*ret_n = eh.e_phnum;
+	return 0;
+}
+
+int hp_file_build_id(int fd, uint8_t out[64], size_t *ret_len)
+{
+	Elf64_Phdr ph[HP_MAX_PHDRS];
+	size_t n = 0, len = 0;
+	int r = hp_file_phdrs(fd, ph, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && !len; i++) {
 		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > 4096)
 			continue;
 		uint8_t notes[4096];

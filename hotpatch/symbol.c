@@ -11,7 +11,6 @@
 
 #include "hotpatch/internal.h"
 
-#define MAX_PHDRS 64
 #define MAX_DYN   512
 
 /* Where the tables are read: memory (ph NULL: an address is an offset of
@@ -208,21 +207,17 @@ static int lookup(const Src *src, const HpDynInfo *di, const char *name, uint64_
 
 int hp_file_symbol(int fd, const char *name, uint64_t *ret_value)
 {
-	Elf64_Ehdr eh;
-	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_PHDRS)
-		return -BASE_E_NOTELF;
-	Elf64_Phdr ph[MAX_PHDRS];
-	size_t sz = eh.e_phnum * sizeof(Elf64_Phdr);
-	if (pread(fd, ph, sz, (off_t)eh.e_phoff) != (ssize_t)sz)
-		return -BASE_E_NOTELF;
-	const Src src = { .fd = fd, .ph = ph, .n_ph = eh.e_phnum };
-	for (size_t i = 0; i < eh.e_phnum; i++) {
+	Elf64_Phdr ph[HP_MAX_PHDRS];
+	size_t n = 0;
+	int r = hp_file_phdrs(fd, ph, &n);
+	if (r < 0)
+		return r;
+	const Src src = { .fd = fd, .ph = ph, .n_ph = n };
+	for (size_t i = 0; i < n; i++) {
 		if (ph[i].p_type != PT_DYNAMIC)
 			continue;
 		HpDynInfo di;
-		int r = dyn_read(&src, ph[i].p_vaddr, 0, &di);
+		r = dyn_read(&src, ph[i].p_vaddr, 0, &di);
 		return r < 0 ? r : lookup(&src, &di, name, ret_value);
 	}
 	return 0;   /* no .dynamic: defines nothing dynamic */
