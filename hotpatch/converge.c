@@ -83,14 +83,7 @@ int hp_converge(pid_t pid, const HpOpts *opts, HpReport *ret_report, BaseErr *e)
 		if (r < 0)
 			base_err(e, r, "pid %d: updating state: %s", (int)pid, strerror(-r));
 	}
-	int r2 = hp_ptrace_resume(&s.tr);
-	if (r == 0 && r2 < 0)
-		r = base_err(e, r2, "pid %d: resuming: %s", (int)pid, strerror(-r2));
+	r = hp_resume_result(&s, r, e);
 done:
-	hp_report_fill(&s, r, e);
-	hp_session_done(&s);
-	rep.total_ns = base_now_ns() - t0;
-	if (ret_report)
-		*ret_report = rep;
-	return r;
+	return hp_session_end(&s, r, e, t0, ret_report);
 }

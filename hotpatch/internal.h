@@ -327,6 +327,11 @@ int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e);
 void hp_report_fill(HpSession *s, int r, const BaseErr *e);
 /* The time since the last mark goes to phase ph of the report. */
 void hp_phase(HpSession *s, HpPhase ph);
+/* Resume every stopped thread; a failure to is the result when r is 0. */
+int hp_resume_result(HpSession *s, int r, BaseErr *e);
+/* The end of every session: report r, close, time since t0, copy the
+ * report out (when ret_report).  Returns r. */
+int hp_session_end(HpSession *s, int r, const BaseErr *e, uint64_t t0, HpReport *ret_report);
 /* One call on one process with a payload: open, op, report, close (fleet:
  * what the sessions of one many-process call share, or NULL). */
 int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,

@@ -546,10 +546,7 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 out:
 	if (r < 0 && pl.mapped)
 		hp_unmap(s, pl.blob, pl.size);
-	int r2 = hp_ptrace_resume(&s->tr);
-	if (r == 0 && r2 < 0)
-		r = base_err(e, r2, "pid %d: resuming: %s", (int)s->pid, strerror(-r2));
-	return r;
+	return hp_resume_result(s, r, e);
 }
 
 int hp_apply_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
@@ -690,16 +687,9 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 		if (r < 0)
 			base_err(e, r, "pid %d: reverting %s: %s", (int)pid, fix_id, strerror(-r));
 	}
-	int r2 = hp_ptrace_resume(&s.tr);
-	if (r == 0 && r2 < 0)
-		r = base_err(e, r2, "pid %d: resuming: %s", (int)pid, strerror(-r2));
+	r = hp_resume_result(&s, r, e);
 done:
-	hp_report_fill(&s, r, e);
-	hp_session_done(&s);
-	rep.total_ns = base_now_ns() - t0;
-	if (ret_report)
-		*ret_report = rep;
-	return r;
+	return hp_session_end(&s, r, e, t0, ret_report);
 }
 
 /* ---- unbake ----------------------------------------------------------- */
@@ -827,11 +817,8 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 	if (r < 0)
 		base_err(e, r, "pid %d: unbaking %s: %s (record left PENDING: run again)",
 			 (int)s->pid, p->fix_id, strerror(-r));
-out:;
-	int r2 = hp_ptrace_resume(&s->tr);
-	if (r == 0 && r2 < 0)
-		r = base_err(e, r2, "pid %d: resuming: %s", (int)s->pid, strerror(-r2));
-	return r;
+out:
+	return hp_resume_result(s, r, e);
 }
 
 int hp_unbake_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,

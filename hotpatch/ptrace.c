@@ -88,22 +88,14 @@ static int note_stop(HpTracee *tr, HpThread *t, int status)
  * not ours to trace (another tracer, or no permission). */
 static int eperm_reason(pid_t pid, pid_t tid)
 {
-	char fn[64], buf[1024];
-	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
-		return 0;
-	int tracer = -1;
-	char state = '?';
-	while (fgets(buf, sizeof(buf), f)) {
-		sscanf(buf, "State: %c", &state);
-		if (sscanf(buf, "TracerPid: %d", &tracer) == 1)
-			break;
-	}
-	fclose(f);
-	if (tracer == (int)gettid() || tracer == (int)getpid())
+	char tracer[32], state[32];
+	if (base_proc_status(pid, tid, "TracerPid", tracer, sizeof(tracer)) < 0 ||
+	    base_proc_status(pid, tid, "State", state, sizeof(state)) < 0)
+		return 0;   /* gone */
+	int t = atoi(tracer);
+	if (t == (int)gettid() || t == (int)getpid())
 		return 1;
-	if (state == 'Z' || state == 'X' || tracer == -1)
+	if (state[0] == 'Z' || state[0] == 'X')
 		return 0;
 	return -EPERM;
 }

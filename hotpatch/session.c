@@ -228,10 +228,24 @@ int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFl
 	s.fleet = fleet;
 	if (r == 0)
 		r = op(&s, p, e);
-	hp_report_fill(&s, r, e);
-	hp_session_done(&s);
-	rep.total_ns = base_now_ns() - t0;
+	return hp_session_end(&s, r, e, t0, ret_report);
+}
+
+int hp_resume_result(HpSession *s, int r, BaseErr *e)
+{
+	int r2 = hp_ptrace_resume(&s->tr);
+	if (r == 0 && r2 < 0)
+		r = base_err(e, r2, "pid %d: resuming: %s", (int)s->pid, strerror(-r2));
+	return r;
+}
+
+int hp_session_end(HpSession *s, int r, const BaseErr *e, uint64_t t0, HpReport *ret_report)
+{
+	HpReport *rep = s->rep;
+	hp_report_fill(s, r, e);
+	hp_session_done(s);
+	rep->total_ns = base_now_ns() - t0;
 	if (ret_report)
-		*ret_report = rep;
+		*ret_report = *rep;
 	return r;
 }

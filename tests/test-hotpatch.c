@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -543,6 +544,50 @@ static void test_wrong_build_id_refused_process_untouched(void)
 	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 1000), 0);
 	victim_stop(&v);
 	free(other);
+	elf_payload_free(p);
+}
+
+/* Another tracer holds the process (a debugger): the seize is refused,
+ * the reason read from its status (TracerPid is not us), nothing written
+ * where it runs; once that tracer is gone the same apply goes in. */
+static void test_traced_by_another_refused_then_patched(void)
+{
+	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	Victim v;
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "spin", 2, 3), 0);
+	int go[2];
+	CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
+	pid_t tracer = fork();
+	if (tracer == 0) {
+		char c = ptrace(PTRACE_SEIZE, v.pid, 0, 0) == 0 ? 'y' : 'n';
+		if (write(go[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char c = 0;
+	CU_ASSERT_EQUAL_FATAL(read(go[0], &c, 1), 1);
+	CU_ASSERT_EQUAL_FATAL(c, 'y');
+	close(go[0]);
+	close(go[1]);
+	uint8_t before[16], after[16];
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "ready_fn", 14, before, 16), 0);
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), -EPERM);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "cannot trace"));
+	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "ready_fn", 14, after, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(before, after, 16), 0);
+	CU_ASSERT_FALSE(has_state(v.pid));
+	kill(tracer, SIGKILL);   /* its tracee is detached as it dies */
+	waitpid(tracer, NULL, 0);
+	base_err_clear(&e);
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
+	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 2000), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
 	elf_payload_free(p);
 }
 
@@ -1337,6 +1382,8 @@ int test_register(void)
 		    test_return_address_into_entry_bytes_refused);
 	test_add(s, "wrong build-id refused, process untouched",
 		    test_wrong_build_id_refused_process_untouched);
+	test_add(s, "traced by another tracer: refused by name, then patched once it is gone",
+		 test_traced_by_another_refused_then_patched);
 	test_add(s, "forks and new threads while patching",
 		    test_forks_and_new_threads_while_patching);
 	test_add(s, "process exiting while patched: gone, never stuck",
