@@ -104,6 +104,15 @@ static int module_pick(HpSession *s, const ElfPayload *p, BaseErr *e)
 		s->mod = md;
 		return 0;
 	}
+	/* an exiting process: its memory went after its maps were read, so
+	 * no module's header could be read.  That is "gone", not "no such
+	 * module" (its maps read now are empty) */
+	HpMaps now = { 0 };
+	BaseErr ig = { 0 };
+	int g = hp_maps_read(s->pid, &now, &ig);
+	hp_maps_free(&now);
+	if (g == -BASE_E_GONE)
+		return base_err(e, g, "pid %d: process exited", (int)s->pid);
 	if (m->path || m->by_inode)
 		return base_err(e, -ENOENT, "pid %d: module %s not mapped", (int)s->pid,
 				m->path ? m->path : "(dev:inode)");

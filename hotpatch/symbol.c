@@ -118,6 +118,32 @@ static int sym_matches(const Src *src, const HpDynInfo *di, uint32_t idx, const 
 	return 1;
 }
 
+/* The ELF hash functions: arithmetic modulo 2^32 is what they are. */
+BASE_WRAPS static uint32_t hash_gnu(const char *name, size_t *ret_len)
+{
+	uint32_t h = 5381;
+	size_t len = 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++, len++)
+		h = h * 33 + *c;
+	*ret_len = len;
+	return h;
+}
+
+BASE_WRAPS static uint32_t hash_sysv(const char *name, size_t *ret_len)
+{
+	uint32_t h = 0, g;
+	size_t len = 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++, len++) {
+		h = (h << 4) + *c;
+		g = h & 0xf0000000u;
+		if (g)
+			h ^= g >> 24;
+		h &= ~g;
+	}
+	*ret_len = len;
+	return h;
+}
+
 static int lookup_gnu(const Src *src, const HpDynInfo *di, const char *name, uint64_t *ret_value)
 {
 	uint32_t hdr[4];
@@ -127,10 +153,8 @@ static int lookup_gnu(const Src *src, const HpDynInfo *di, const char *name, uin
 	uint32_t nbuckets = hdr[0], symoffset = hdr[1], bloom_size = hdr[2], shift = hdr[3];
 	if (nbuckets == 0 || bloom_size == 0)
 		return 0;
-	uint32_t h = 5381;
 	size_t len = 0;
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++, len++)
-		h = h * 33 + *c;
+	uint32_t h = hash_gnu(name, &len);
 	uint64_t bloom_at = di->gnu_hash + 16;
 	uint64_t word;
 	r = src_read(src, bloom_at + ((h / 64) % bloom_size) * 8, &word, 8);
@@ -172,15 +196,8 @@ static int lookup_sysv(const Src *src, const HpDynInfo *di, const char *name, ui
 	uint32_t nbucket = hdr[0], nchain = hdr[1];
 	if (nbucket == 0)
 		return 0;
-	uint32_t h = 0, g;
 	size_t len = 0;
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++, len++) {
-		h = (h << 4) + *c;
-		g = h & 0xf0000000u;
-		if (g)
-			h ^= g >> 24;
-		h &= ~g;
-	}
+	uint32_t h = hash_sysv(name, &len);
 	uint32_t idx;
 	r = src_read(src, di->hash + 8 + (h % nbucket) * 4, &idx, 4);
 	if (r < 0)

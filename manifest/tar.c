@@ -243,8 +243,8 @@ int manifest_tar_pax_parse(const uint8_t *p, size_t n, char path[MANIFEST_MAX_NA
  * ustar is byte-for-byte what svc wrote before it had its own writer. */
 static void put_octal(uint8_t *f, size_t width, size_t digits, uint64_t v)
 {
-	for (size_t i = digits; i-- > 0; v >>= 3)
-		f[i] = (uint8_t)('0' + (v & 7));
+	for (size_t i = digits; i > 0; i--, v >>= 3)
+		f[i - 1] = (uint8_t)('0' + (v & 7));
 	if (digits < width)
 		f[digits] = ' ';
 }
