@@ -296,7 +296,8 @@ out:
 }
 
 int hp_place(HpSession *s, uint64_t code_len, uint64_t align, bool near, uint64_t state_need,
-	     uint64_t *ret_blob, uint64_t *ret_blob_size, bool *ret_in_cave, BaseErr *e)
+	     bool cave_only, uint64_t *ret_blob, uint64_t *ret_blob_size, bool *ret_in_cave,
+	     BaseErr *e)
 {
 	uint64_t blob = 0;
 	*ret_blob = *ret_blob_size = 0;
@@ -310,6 +311,8 @@ int hp_place(HpSession *s, uint64_t code_len, uint64_t align, bool near, uint64_
 		*ret_in_cave = true;
 		return 0;
 	}
+	if (cave_only)
+		return 0;
 	uint64_t blob_size = (code_len + HP_PAGE - 1) & ~(HP_PAGE - 1);
 	r = place_mapped(s, blob_size, near, !s->state_addr, &blob, e);
 	if (r < 0)

@@ -383,9 +383,12 @@ int hp_rsys(HpSession *s, uint64_t insn, long nr, uint64_t a0, uint64_t a1, uint
  * as few injected runs as possible: none when both fit in caves (cave.c),
  * else usually one.  *ret_blob_size: the bytes taken (16-byte rounded in a
  * cave, page-rounded in a fresh mapping); *ret_in_cave: in a cave (never
- * unmapped).  Crash points "mapped" and "state" follow each. */
+ * unmapped).  cave_only (the process is not stopped): caves or nothing,
+ * *ret_blob 0 when they do not fit.  Crash points "mapped" and "state"
+ * follow each. */
 int hp_place(HpSession *s, uint64_t code_len, uint64_t align, bool near, uint64_t state_need,
-	     uint64_t *ret_blob, uint64_t *ret_blob_size, bool *ret_in_cave, BaseErr *e);
+	     bool cave_only, uint64_t *ret_blob, uint64_t *ret_blob_size, bool *ret_in_cave,
+	     BaseErr *e);
 /* A mapping of the state as a memfd for a cave state that is full: created
  * unborn (hp_state_adopt leaves the header while s->migrating). */
 int hp_state_memfd(HpSession *s, BaseErr *e);

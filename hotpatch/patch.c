@@ -378,7 +378,10 @@ typedef struct Placed {
 static int code_place(HpSession *s, const ElfPayload *p, const uint64_t *syms, bool near,
 		      uint8_t *code, bool stopped, Placed *pl, BaseErr *e)
 {
-	for (size_t i = s->state->n_fixes; i > 0; i--) {
+	/* with the lock held the reuse was looked for before the stop, and
+	 * nothing has changed since */
+	bool reuse_seen = stopped && s->lockfd >= 0;
+	for (size_t i = s->state->n_fixes; !reuse_seen && i > 0; i--) {
 		const HpFixInfo *f = &s->state->fixes[i - 1];
 		if (f->status != HP_FIX_REVERTED || strcmp(f->fix_id, p->fix_id) != 0 ||
 		    f->blob_size < p->code_len || f->bias != s->mod->bias)
@@ -394,21 +397,11 @@ static int code_place(HpSession *s, const ElfPayload *p, const uint64_t *syms, b
 			return 0;
 		}
 	}
-	uint64_t state_need = hp_state_rec_size(s->n_sites);
 	bool in_cave = false;
-	int r;
-	if (stopped) {
-		r = hp_place(s, p->code_len, p->code_align, near, state_need, &pl->blob,
-			     &pl->size, &in_cave, e);
-		if (r < 0)
-			return r;
-	} else {
-		if (hp_cave_place(s, p->code_len, p->code_align, near, state_need, &pl->blob) <= 0 ||
-		    !pl->blob)
-			return pl->blob = 0;
-		pl->size = (p->code_len + 15) & ~(uint64_t)15;
-		in_cave = true;
-	}
+	int r = hp_place(s, p->code_len, p->code_align, near, hp_state_rec_size(s->n_sites),
+			 !stopped, &pl->blob, &pl->size, &in_cave, e);
+	if (r < 0 || !pl->blob)
+		return r;
 	pl->mapped = !in_cave;   /* a cave is never unmapped: nothing points there yet */
 	r = relocate(s, p, syms, pl->blob, code, e);
 	if (r == 0) {
@@ -806,8 +799,8 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 		 * (test "unbake killed ..."): the scratch page stays. */
 		uint64_t none, none_size;
 		bool none_cave;
-		r = hp_place(s, 0, 16, false, hp_state_rec_size(s->n_sites), &none, &none_size,
-			     &none_cave, e);
+		r = hp_place(s, 0, 16, false, hp_state_rec_size(s->n_sites), false, &none,
+			     &none_size, &none_cave, e);
 		if (r < 0)
 			goto out;
 	}
