@@ -22,19 +22,36 @@ typedef struct Src {
 	size_t n_ph;
 } Src;
 
+/* Up to len bytes at addr: how many were read (short where the mapping or
+ * the segment's file bytes end), or -errno. */
+static ssize_t src_pread(const Src *src, uint64_t addr, void *out, size_t len)
+{
+	uint64_t off = addr;
+	if (src->ph) {
+		size_t i = 0;
+		for (; i < src->n_ph; i++) {
+			const Elf64_Phdr *p = &src->ph[i];
+			if (p->p_type == PT_LOAD && addr >= p->p_vaddr && addr - p->p_vaddr < p->p_filesz)
+				break;
+		}
+		if (i == src->n_ph)
+			return -EFAULT;
+		const Elf64_Phdr *p = &src->ph[i];
+		if (len > p->p_filesz - (addr - p->p_vaddr))
+			len = p->p_filesz - (addr - p->p_vaddr);
+		off = p->p_offset + (addr - p->p_vaddr);
+	}
+	ssize_t got = pread(src->fd, out, len, (off_t)off);
+	return got < 0 ? -errno : got;
+}
+
+/* Exactly len bytes at addr: 0, or < 0. */
 static int src_read(const Src *src, uint64_t addr, void *out, size_t len)
 {
 	if (!src->ph)
 		return hp_mem_read(src->fd, addr, out, len);
-	for (size_t i = 0; i < src->n_ph; i++) {
-		const Elf64_Phdr *p = &src->ph[i];
-		if (p->p_type != PT_LOAD || addr < p->p_vaddr || addr - p->p_vaddr > p->p_filesz ||
-		    len > p->p_filesz - (addr - p->p_vaddr))
-			continue;
-		ssize_t got = pread(src->fd, out, len, (off_t)(p->p_offset + (addr - p->p_vaddr)));
-		return got == (ssize_t)len ? 0 : -EIO;
-	}
-	return -EFAULT;
+	ssize_t got = src_pread(src, addr, out, len);
+	return got == (ssize_t)len ? 0 : got < 0 ? (int)got : -EIO;
 }
 
 /* The tables named by a .dynamic read at `at` (from memory: most d_ptr
@@ -45,21 +62,8 @@ static int dyn_read(const Src *src, uint64_t at, uint64_t bias, HpDynInfo *di)
 	memset(di, 0, sizeof(*di));
 	Elf64_Dyn d[64];
 	for (size_t base = 0; base < MAX_DYN; base += 64) {
-		ssize_t got;
-		if (src->ph) {
-			/* .dynamic may end its segment: entry by entry then */
-			bool whole = src_read(src, at + base * sizeof(Elf64_Dyn), d, sizeof(d)) == 0;
-			got = whole ? (ssize_t)sizeof(d) : 0;
-			for (size_t k = 0; !whole && k < 64; k++) {
-				if (src_read(src, at + (base + k) * sizeof(Elf64_Dyn), &d[k],
-					     sizeof(d[k])) < 0)
-					break;
-				got += (ssize_t)sizeof(d[k]);
-			}
-		} else {
-			/* a short read is fine: .dynamic may end its mapping */
-			got = pread(src->fd, d, sizeof(d), (off_t)(at + base * sizeof(Elf64_Dyn)));
-		}
+		/* a short read is fine: .dynamic may end its mapping or segment */
+		ssize_t got = src_pread(src, at + base * sizeof(Elf64_Dyn), d, sizeof(d));
 		if (got < (ssize_t)sizeof(Elf64_Dyn))
 			return -EIO;
 		for (size_t i = 0; i < (size_t)got / sizeof(Elf64_Dyn); i++) {
