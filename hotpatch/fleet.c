@@ -1,11 +1,11 @@
 /* What the sessions of one many-process call share: facts about files, not
  * about processes.  A fleet of processes maps the same few files; what a
  * file says (its lineage note, which symbols it defines) is read once per
- * file and call, not once per process.  Symbols are asked of the file
- * itself, opened through /proc/PID/map_files (the very file mapped) and
- * checked against the mapping's dev:inode and build-id.  A file is known by the device and inode its mapping shows (a
- * mapped inode cannot be freed and reused while the call runs) and the
- * build-id the process's mapping carries.  Nothing read from a process's
+ * file and call, not once per process.  A file is known by the device and
+ * inode its mapping shows (a mapped inode cannot be freed and reused while
+ * the call runs) and the build-id the process's mapping carries; symbols
+ * are asked of the file itself, opened through /proc/PID/map_files (the
+ * very file mapped) and checked against both.  Nothing read from a process's
  * memory is shared: one process's bytes never decide another's patch. */
 #include <fcntl.h>
 #include <pthread.h>

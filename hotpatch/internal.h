@@ -48,7 +48,7 @@ int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len);
 
 /* ---- modules in memory (module.c) ---------------------------------------- */
 
-/* What a module's .dynamic says about its symbols (module.c). */
+/* What a module's .dynamic says about its symbols (symbol.c). */
 typedef struct HpDynInfo {
 	uint64_t symtab, strtab, strsz, gnu_hash, hash, versym;
 	uint64_t debug;         /* DT_DEBUG: ld.so's r_debug (the executable's) */
@@ -275,7 +275,6 @@ typedef struct HpSite {
 	 * branches into the window, or cannot be decoded); "" if it does not */
 	char hazard[96];
 } HpSite;
-
 
 typedef struct HpSession {
 	pid_t pid;

@@ -8,7 +8,6 @@
 
 #include "hotpatch/internal.h"
 
-
 /* The first page of a mapped ELF file: its header, and in practice its
  * program headers and notes too, in one read (a page-aligned page is
  * always within one mapping). */
