@@ -518,6 +518,22 @@ static void test_return_address_into_entry_bytes_refused(void)
 	elf_payload_free(p);
 }
 
+/* An apply of p to pid (with o) is refused with `want`, the message
+ * naming `says`; ready_fn's bytes in bin stay as they were and no state
+ * appears.  The refusal's report into *rep. */
+static void refused_untouched(pid_t pid, const char *bin, const ElfPayload *p, const HpOpts *o,
+			      int want, const char *says, HpReport *rep)
+{
+	uint8_t before[16], after[16];
+	CU_ASSERT_EQUAL(mem_bytes(pid, bin, "ready_fn", 14, before, 16), 0);
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(hp_apply(pid, p, o, rep, &e), want);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, says));
+	CU_ASSERT_EQUAL(mem_bytes(pid, bin, "ready_fn", 14, after, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(before, after, 16), 0);
+	CU_ASSERT_FALSE(has_state(pid));
+}
+
 static void test_wrong_build_id_refused_process_untouched(void)
 {
 	ElfPayload *p = fix_exe("FIX-A", SPEC_A, 2, NULL);
@@ -525,22 +541,13 @@ static void test_wrong_build_id_refused_process_untouched(void)
 	char *other = base_strdupf("%s/victim-other", dir);
 	Victim v;
 	CU_ASSERT_EQUAL_FATAL(victim_start(&v, other, "spin", 2, 3), 0);
-	uint8_t before[16], after[16];
-	CU_ASSERT_EQUAL(mem_bytes(v.pid, other, "ready_fn", 14, before, 16), 0);
-	BaseErr e = { 0 };
 	HpReport rep;
 	/* by build-id: no such module in the process */
-	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), -BASE_E_MISMATCH);
-	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "build-id"));
+	refused_untouched(v.pid, other, p, NULL, -BASE_E_MISMATCH, "build-id", &rep);
 	/* naming the module: found, but its build-id differs */
 	HpOpts o = { .module.path = other };
-	base_err_clear(&e);
-	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_MISMATCH);
-	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "has build-id 1234"));
+	refused_untouched(v.pid, other, p, &o, -BASE_E_MISMATCH, "has build-id 1234", &rep);
 	CU_ASSERT_EQUAL(rep.attempts, 0);   /* refused before any stop */
-	CU_ASSERT_EQUAL(mem_bytes(v.pid, other, "ready_fn", 14, after, 16), 0);
-	CU_ASSERT_EQUAL(memcmp(before, after, 16), 0);
-	CU_ASSERT_FALSE(has_state(v.pid));
 	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 1000), 0);
 	victim_stop(&v);
 	free(other);
@@ -571,18 +578,11 @@ static void test_traced_by_another_refused_then_patched(void)
 	CU_ASSERT_EQUAL_FATAL(c, 'y');
 	close(go[0]);
 	close(go[1]);
-	uint8_t before[16], after[16];
-	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "ready_fn", 14, before, 16), 0);
-	BaseErr e = { 0 };
 	HpReport rep;
-	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), -EPERM);
-	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "cannot trace"));
-	CU_ASSERT_EQUAL(mem_bytes(v.pid, exe, "ready_fn", 14, after, 16), 0);
-	CU_ASSERT_EQUAL(memcmp(before, after, 16), 0);
-	CU_ASSERT_FALSE(has_state(v.pid));
+	refused_untouched(v.pid, exe, p, NULL, -EPERM, "cannot trace", &rep);
 	kill(tracer, SIGKILL);   /* its tracee is detached as it dies */
 	waitpid(tracer, NULL, 0);
-	base_err_clear(&e);
+	BaseErr e = { 0 };
 	CU_ASSERT_EQUAL(hp_apply(v.pid, p, NULL, &rep, &e), 0);
 	CU_ASSERT_EQUAL(wait_seen(&v, 2, FN_READY, 2000), 0);
 	CU_ASSERT_EQUAL(v.pr->bad, 0);
