@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -156,12 +157,13 @@ typedef struct BaseMap {
 	unsigned dev_major, dev_minor;
 	char perms[5];
 	char *path;             /* "" for anonymous; as the kernel prints it
-				 * (" (deleted)" kept) */
+				 * (" (deleted)" kept); points into BaseMaps.text */
 } BaseMap;
 
 typedef struct BaseMaps {
 	BaseMap *v;             /* in address order, as the kernel lists them */
 	size_t n;
+	char *text;             /* the file as read: the paths live in it */
 } BaseMaps;
 
 /* The mappings of pid (0: this process).  -BASE_E_GONE if it exited (or
@@ -180,9 +182,9 @@ int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n)
 int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e);
 /* The same in two steps, for who lists one directory more than once: the
  * directory (/proc, or /proc/PID/task) opened once (an fd, or < 0), then
- * each listing from its start. */
+ * each listing from its start (rewind: not the first listing of the fd). */
 int base_proc_dir_open(pid_t pid, BaseErr *e);
-int base_proc_ids_at(int dirfd, pid_t **ret, size_t *ret_n, BaseErr *e);
+int base_proc_ids_at(int dirfd, bool rewind, pid_t **ret, size_t *ret_n, BaseErr *e);
 
 /* ---- small helpers ----------------------------------------------------- */
 

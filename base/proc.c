@@ -15,52 +15,61 @@
 /* "/proc/PID[/task/TID]/what", or "/proc/self/..." for pid 0 */
 static void proc_path(char *buf, size_t n, pid_t pid, pid_t tid, const char *what)
 {
-	char p[24] = "self";
-	if (pid > 0)
-		snprintf(p, sizeof(p), "%d", (int)pid);
-	if (tid > 0)
-		snprintf(buf, n, "/proc/%s/task/%d/%s", p, (int)tid, what);
+	if (pid <= 0 && tid > 0)
+		snprintf(buf, n, "/proc/self/task/%d/%s", (int)tid, what);
+	else if (pid <= 0)
+		snprintf(buf, n, "/proc/self/%s", what);
+	else if (tid > 0)
+		snprintf(buf, n, "/proc/%d/task/%d/%s", (int)pid, (int)tid, what);
 	else
-		snprintf(buf, n, "/proc/%s/%s", p, what);
+		snprintf(buf, n, "/proc/%d/%s", (int)pid, what);
 }
 
 void base_maps_free(BaseMaps *m)
 {
-	for (size_t i = 0; i < m->n; i++)
-		free(m->v[i].path);
 	free(m->v);
+	free(m->text);
 	m->v = NULL;
+	m->text = NULL;
 	m->n = 0;
 }
 
-/* Hex or decimal digits at *p, then one `stop` byte; -1 on anything else.
- * By hand rather than sscanf: a fleet apply parses every line of every
- * target's maps, and the scanf family was its largest cost in user time. */
+/* A hex digit's value + 1; 0 for any other byte (the kernel prints lower case). */
+static const unsigned char hexv[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/* Hex or decimal digits at *p, then one `stop` byte; -1 on anything else
+ * (no digit, more than 64 bits).  By hand rather than sscanf: a fleet
+ * apply parses every line of every target's maps, and the scanf family was
+ * its largest cost in user time; then a table rather than tests and a
+ * division per digit. */
 static int num(const char **p, unsigned base, char stop, unsigned long long *ret)
 {
-	const char *c = *p;
+	const unsigned char *c = (const unsigned char *)*p;
 	unsigned long long v = 0;
-	int digits = 0;
-	for (;; c++, digits++) {
-		unsigned d;
-		if (*c >= '0' && *c <= '9')
-			d = (unsigned)(*c - '0');
-		else if (base == 16 && *c >= 'a' && *c <= 'f')
-			d = (unsigned)(*c - 'a' + 10);
-		else
-			break;
-		if (v > (~0ull - d) / base)
-			return -1;
-		v = v * base + d;
+	const unsigned char *from = c;
+	if (base == 16) {
+		for (unsigned d; (d = hexv[*c]) != 0; c++) {
+			if (v >> 60)
+				return -1;
+			v = v << 4 | (d - 1);
+		}
+	} else {
+		for (; *c >= '0' && *c <= '9'; c++)
+			if (__builtin_mul_overflow(v, 10, &v) ||
+			    __builtin_add_overflow(v, (unsigned)(*c - '0'), &v))
+				return -1;
 	}
-	if (!digits || *c != stop)
+	if (c == from || *c != (unsigned char)stop)
 		return -1;
-	*p = c + 1;
+	*p = (const char *)c + 1;
 	*ret = v;
 	return 0;
 }
 
-/* "start-end perms offset maj:min inode   path" */
+/* "start-end perms offset maj:min inode   path"; the path is left in line */
 static int parse_line(char *line, BaseMap *out)
 {
 	const char *c = line;
@@ -88,14 +97,17 @@ static int parse_line(char *line, BaseMap *out)
 	out->dev_major = (unsigned)maj;
 	out->dev_minor = (unsigned)min;
 	out->ino = ino;
-	out->path = strdup(c);
-	return out->path ? 0 : -ENOMEM;
+	out->path = line + (c - line);
+	return 0;
 }
 
 /* The whole file in one buffer: the kernel builds maps a page at a time,
- * so a read loop to EOF, never a single read. */
-static int read_all(const char *fn, char **ret, size_t *ret_len, BaseErr *e)
+ * so a read loop to EOF, never a single read.  `last` (or NULL): a line
+ * the kernel prints only as the file's last, so that a read ending in it
+ * is the end without one more read to see EOF. */
+static int read_all(const char *fn, const char *last, char **ret, size_t *ret_len, BaseErr *e)
 {
+	size_t last_len = last ? strlen(last) : 0;
 	_cleanup_close_ int fd = open(fn, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return base_err(e, errno == ENOENT ? -BASE_E_GONE : -errno, "%s: %s", fn,
@@ -120,6 +132,8 @@ static int read_all(const char *fn, char **ret, size_t *ret_len, BaseErr *e)
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		if (last_len && len >= last_len && memcmp(buf + len - last_len, last, last_len) == 0)
+			break;
 	}
 	buf[len] = 0;
 	*ret = BASE_TAKE_PTR(buf);
@@ -133,7 +147,9 @@ int base_proc_maps(pid_t pid, BaseMaps *ret, BaseErr *e)
 	proc_path(fn, sizeof(fn), pid, 0, "maps");
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	int r = read_all(fn, &buf, &len, e);
+	/* the gate mapping is listed after every other one (x86-64 kernels
+	 * with vsyscall emulation, Debian's default); without it, EOF ends */
+	int r = read_all(fn, " [vsyscall]\n", &buf, &len, e);
 	if (r < 0)
 		return r;
 	BaseMaps m = { 0 };
@@ -159,8 +175,11 @@ int base_proc_maps(pid_t pid, BaseMaps *ret, BaseErr *e)
 		m.n++;
 	}
 	/* a process that is exiting (or a kernel thread) maps nothing */
-	if (m.n == 0)
+	if (m.n == 0) {
+		free(m.v);
 		return base_err(e, -BASE_E_GONE, "%s: no mappings (process exited)", fn);
+	}
+	m.text = BASE_TAKE_PTR(buf);
 	*ret = m;
 	return 0;
 }
@@ -186,7 +205,7 @@ int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n)
 	proc_path(fn, sizeof(fn), pid, tid, "status");
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0, klen = strlen(key);
-	int r = read_all(fn, &text, &len, NULL);
+	int r = read_all(fn, NULL, &text, &len, NULL);
 	if (r < 0)
 		return r;
 	for (char *line = text, *nl; line && *line; line = nl) {
@@ -233,9 +252,9 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-int base_proc_ids_at(int dirfd, pid_t **ret, size_t *ret_n, BaseErr *e)
+int base_proc_ids_at(int dirfd, bool rewind, pid_t **ret, size_t *ret_n, BaseErr *e)
 {
-	if (lseek(dirfd, 0, SEEK_SET) < 0)
+	if (rewind && lseek(dirfd, 0, SEEK_SET) < 0)
 		return base_err(e, -errno, "/proc: rewinding a listing: %s", strerror(errno));
 	pid_t *v = NULL;
 	size_t n = 0, cap = 0;
@@ -294,7 +313,7 @@ int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e)
 	int fd = base_proc_dir_open(pid, e);
 	if (fd < 0)
 		return fd;
-	int r = base_proc_ids_at(fd, ret, ret_n, e);
+	int r = base_proc_ids_at(fd, false, ret, ret_n, e);
 	close(fd);
 	return r;
 }

@@ -64,7 +64,7 @@ static void state_create(HpSession *s, uint64_t at, uint64_t capacity)
 	s->hdr.capacity = capacity;
 	s->hdr.flags = HP_STATE_IN_CAVE;
 	s->state_addr = at;
-	hp_crash_point("state");
+	hp_crash_point(s, "state");
 }
 
 int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
@@ -106,7 +106,7 @@ int hp_cave_place(HpSession *s, uint64_t blob_len, uint64_t align, bool near,
 	if (code && !at)
 		return 0;
 	if (code)
-		hp_crash_point("mapped");
+		hp_crash_point(s, "mapped");
 	if (x)
 		state_create(s, x->cave, room);
 	*ret_blob = at;

@@ -6,7 +6,9 @@
  * the call runs) and the build-id the process's mapping carries; symbols
  * are asked of the file itself, opened through /proc/PID/map_files (the
  * very file mapped) and checked against both.  Nothing read from a process's
- * memory is shared: one process's bytes never decide another's patch. */
+ * memory is shared: one process's bytes never decide another's patch (a
+ * decode is reused only for the very same bytes, of which it is a pure
+ * function). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,10 +38,20 @@ typedef struct FleetFile {
 	size_t n_syms;
 } FleetFile;
 
+/* One decode of a function's bytes: addresses relative to its entry */
+typedef struct FleetScan {
+	uint8_t *code;
+	size_t len;
+	uint64_t before, after;   /* the window: from addr - before to addr + after */
+	ElfX86Scan sc;     /* relative, 0 still none */
+} FleetScan;
+
 struct HpFleet {
 	pthread_mutex_t lock;
 	FleetFile *v;
 	size_t n;
+	FleetScan *scans;
+	size_t n_scans;
 };
 
 HpFleet *hp_fleet_new(void)
@@ -65,6 +77,9 @@ void hp_fleet_free(HpFleet *f)
 		free(x->syms);
 	}
 	free(f->v);
+	for (size_t i = 0; i < f->n_scans; i++)
+		free(f->scans[i].code);
+	free(f->scans);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -197,4 +212,52 @@ int hp_fleet_symbol(HpFleet *f, pid_t pid, const HpModule *mod, const char *name
 out:
 	pthread_mutex_unlock(&f->lock);
 	return r;
+}
+
+/* a scan's addresses relative to addr and back (0, "none", stays 0);
+ * BASE_WRAPS: a target before addr is a two's-complement offset */
+BASE_WRAPS static void scan_move(ElfX86Scan *sc, uint64_t addr, bool to_rel)
+{
+	uint64_t *v[] = { &sc->into, &sc->target, &sc->indirect, &sc->undecoded };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (*v[i])
+			*v[i] = to_rel ? *v[i] - addr : *v[i] + addr;
+}
+
+int hp_fleet_scan(HpFleet *f, const uint8_t *code, size_t len, uint64_t addr, uint64_t lo,
+		  uint64_t hi, ElfX86Scan *ret)
+{
+	if (!f || lo > addr || hi < addr)
+		return elf_x86_scan(code, len, addr, lo, hi, ret);
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_scans; i++) {
+		const FleetScan *x = &f->scans[i];
+		if (x->len == len && x->before == addr - lo && x->after == hi - addr &&
+		    memcmp(x->code, code, len) == 0) {
+			*ret = x->sc;
+			pthread_mutex_unlock(&f->lock);
+			scan_move(ret, addr, false);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	int r = elf_x86_scan(code, len, addr, lo, hi, ret);
+	if (r < 0)
+		return r;
+	FleetScan x = { .code = malloc(len ? len : 1), .len = len, .before = addr - lo,
+			.after = hi - addr, .sc = *ret };
+	if (!x.code)
+		return 0;   /* not remembered: the answer stands */
+	memcpy(x.code, code, len);
+	scan_move(&x.sc, addr, true);
+	pthread_mutex_lock(&f->lock);
+	FleetScan *nv = realloc(f->scans, (f->n_scans + 1) * sizeof(*nv));
+	if (nv) {
+		f->scans = nv;
+		f->scans[f->n_scans++] = x;
+	} else {
+		free(x.code);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return 0;
 }

@@ -176,12 +176,12 @@ static int run_stub(HpSession *s, uint64_t at, uint64_t want, uint64_t blob_size
 		return r;
 	*ret_blob = (int64_t)out.r14;
 	if (blob_size)
-		hp_crash_point("mapped");
+		hp_crash_point(s, "mapped");
 	if (state) {
 		r = hp_state_adopt(s, (int64_t)out.rbx, (int64_t)out.rbp, (int64_t)out.r13, e);
 		if (r < 0)
 			return r;
-		hp_crash_point("state");
+		hp_crash_point(s, "state");
 	}
 	return 0;
 }
@@ -267,7 +267,7 @@ static int place_mapped(HpSession *s, uint64_t blob_size, bool near, bool state,
 				     near ? " within 2 GiB of the module" : "", blob_size);
 		if (r < 0)
 			goto out;
-		hp_crash_point("mapped");
+		hp_crash_point(s, "mapped");
 	}
 	if (state) {
 		/* no cave: the stub runs from the fresh blob (or a scratch page) */

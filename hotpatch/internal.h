@@ -45,6 +45,15 @@ int hp_proc_seccomp(pid_t pid, int *ret_mode);
 int hp_mem_open(pid_t pid, bool write, int *ret_fd);
 int hp_mem_read(int fd, uint64_t addr, void *buf, size_t len);
 int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len);
+/* Many pieces read in one process_vm_readv; a piece it cannot read (not
+ * readable to the process itself) through fd, as hp_mem_read; on error
+ * *ret_bad (if not NULL) is the piece that failed. */
+typedef struct HpIo {
+	uint64_t addr;
+	void *buf;
+	size_t len;
+} HpIo;
+int hp_mem_readv(pid_t pid, int fd, const HpIo *io, size_t n, size_t *ret_bad);
 
 /* ---- modules in memory (module.c) ---------------------------------------- */
 
@@ -78,10 +87,33 @@ typedef struct HpModule {
 
 #define HP_CAVE_MIN 160
 
-/* The cave of the ELF file whose header is mapped at `start` (-ENOENT: none). */
-int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len);
-/* Every ELF file mapped at offset 0 by the process, in address order. */
-int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n);
+/* The first page of a mapped ELF file: its header, and in practice its
+ * program headers and notes too (a page-aligned page is always within one
+ * mapping). */
+typedef struct HpPage {
+	uint64_t at;
+	bool ok;        /* b holds the page */
+	uint8_t b[4096];
+} HpPage;
+
+/* The first pages of every module a session may look at (offset 0 of a
+ * file, readable), read at its open in one process_vm_readv; a page that
+ * could not be read then is read when needed. */
+typedef struct HpPages {
+	HpPage *v;
+	size_t n;
+} HpPages;
+int hp_pages_read(pid_t pid, const HpMaps *m, HpPages *ret);
+HpPage *hp_pages_find(HpPages *p, uint64_t at);
+void hp_pages_free(HpPages *p);
+
+/* The cave of the ELF file whose header is mapped at pg->at (-ENOENT:
+ * none); the page is read into pg unless pg->ok. */
+int hp_module_cave(int memfd, HpPage *pg, uint64_t *ret_cave, uint64_t *ret_len);
+/* Every ELF file mapped at offset 0 by the process, in address order;
+ * pages: their first pages read already, or NULL. */
+int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpModule **ret,
+		    size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), searched as ld.so
  * searches: in link-map order (address order when the map cannot be read);
  * -ENOENT, -ENOTSUP for an IFUNC.  With a fleet, which modules define it is
@@ -224,9 +256,11 @@ void hp_state_hdr_init(HpStateHdr *h);
 /* The state of a process: a memfd mapping whose header is written, else a
  * module cave holding one (read through memfd), else an unborn memfd
  * mapping (its creator died before the header: an empty state). */
-int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, uint64_t *ret_addr);
+int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, HpPages *pages,
+		    uint64_t *ret_addr);
 /* The offset-0 mapping of the process's executable (NULL: not found; then
- * hp_state_locate looks in every module's cave). */
+ * hp_state_locate looks in every module's cave).  pages (or NULL): the
+ * modules' first pages read already. */
 const HpMap *hp_exe_map(pid_t pid, const HpMaps *m);
 /* Bytes of a record with n_sites sites and its stale tail (writer.c). */
 size_t hp_state_rec_size(size_t n_sites);
@@ -284,6 +318,8 @@ typedef struct HpSession {
 	HpMaps maps;
 	const HpMap *exe;       /* the executable's offset-0 mapping in maps, or NULL */
 	HpFleet *fleet;         /* shared with the other sessions of the call, or NULL */
+	const char *crash_at;   /* HP_CRASH_AT */
+	HpPages pages;          /* the modules' first pages, read at the open */
 	HpModule *mods;
 	size_t n_mods;
 	const HpModule *mod;
@@ -314,10 +350,15 @@ typedef struct HpSession {
 
 int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e);
 void hp_session_done(HpSession *s);
+/* Around the sessions one worker thread runs (many.c): its lock file kept
+ * open for all of them. */
+void hp_worker_begin(void);
+void hp_worker_end(void);
 int hp_state_reload(HpSession *s, BaseErr *e);
 const HpFixInfo *hp_state_find(const HpState *st, const char *fix_id, bool active_only);
-/* Fault injection for the crash tests (HP_CRASH_AT=<step>). */
-void hp_crash_point(const char *step);
+/* Fault injection for the crash tests (HP_CRASH_AT=<step>, read at the
+ * session's open). */
+void hp_crash_point(const HpSession *s, const char *step);
 /* Stop the process with every site safe, retrying until the deadline.  The
  * check callback runs while stopped and may refuse for good (< 0 other than
  * BASE_E_UNSAFE). */
@@ -328,9 +369,10 @@ void hp_report_fill(HpSession *s, int r, const BaseErr *e);
 void hp_phase(HpSession *s, HpPhase ph);
 /* Resume every stopped thread; a failure to is the result when r is 0. */
 int hp_resume_result(HpSession *s, int r, BaseErr *e);
-/* The end of every session: report r, close, time since t0, copy the
+/* The end of every session: report r (-BASE_E_GONE for any failure of a
+ * process that has exited meanwhile), close, time since t0, copy the
  * report out (when ret_report).  Returns r. */
-int hp_session_end(HpSession *s, int r, const BaseErr *e, uint64_t t0, HpReport *ret_report);
+int hp_session_end(HpSession *s, int r, BaseErr *e, uint64_t t0, HpReport *ret_report);
 /* One call on one process with a payload: open, op, report, close (fleet:
  * what the sessions of one many-process call share, or NULL). */
 int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fleet,
@@ -356,16 +398,24 @@ void hp_fleet_lineage_put(HpFleet *f, const HpModule *mod, const ElfLineage *l);
  * call: as hp_file_symbol; < 0 (not -ENOTSUP) when the file cannot be read. */
 int hp_fleet_symbol(HpFleet *f, pid_t pid, const HpModule *mod, const char *name,
 		    uint64_t *ret_value);
+/* elf_x86_scan, remembered for the call by the exact bytes and the window's
+ * place relative to addr (the scan is a pure function of them); f NULL, or
+ * a window not around addr: elf_x86_scan itself. */
+int hp_fleet_scan(HpFleet *f, const uint8_t *code, size_t len, uint64_t addr, uint64_t lo,
+		  uint64_t hi, ElfX86Scan *ret);
 
 /* ---- consistency check (transition.c) ------------------------------------ */
 
 /* 0: safe and no old frame; 1: safe to write but a thread still runs old
  * code (s->stale_*); -BASE_E_UNSAFE naming the thread: not safe now. */
 int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e);
-/* The window-hazard rule for st (process memory through s->memfd, the old
- * function of size bytes): fills st->hazard; -BASE_E_MISMATCH naming the
- * function when its entry cannot be overwritten at all. */
-int hp_site_hazard(HpSession *s, HpSite *st, uint64_t size, BaseErr *e);
+/* The window-hazard rule for st: `code` holds the process's size bytes at
+ * st->entry, size = hp_hazard_span(st, the old function's size) (its bytes
+ * are changed: the window as the base has it); fills st->hazard;
+ * -BASE_E_MISMATCH naming the function when its entry cannot be
+ * overwritten at all. */
+uint64_t hp_hazard_span(const HpSite *st, uint64_t fn_size);
+int hp_site_hazard(HpSession *s, HpSite *st, uint8_t *code, uint64_t size, BaseErr *e);
 
 /* ---- injected system calls (inject.c) ------------------------------------ */
 

@@ -194,7 +194,7 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 	r = hp_maps_read(pid, &m, e);
 	if (r < 0)
 		goto out;
-	r = hp_modules_read(pid, fd, &m, &mods, &n_mods);
+	r = hp_modules_read(pid, fd, &m, NULL, &mods, &n_mods);
 	if (r < 0) {
 		r = base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
 		goto out;
@@ -211,7 +211,7 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 			     ref->path ? ref->path : "(dev:inode)");
 		goto out;
 	}
-	if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), &addr) < 0)
+	if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), NULL, &addr) < 0)
 		addr = 0;
 	r = hp_state_load(fd, pid, addr, &st, NULL, e);
 	if (r >= 0)

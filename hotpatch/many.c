@@ -29,10 +29,13 @@ typedef struct Pool {
 static void *worker(void *arg)
 {
 	Pool *pl = arg;
+	hp_worker_begin();
 	for (;;) {
 		size_t i = atomic_fetch_add(&pl->next, 1);
-		if (i >= pl->n)
+		if (i >= pl->n) {
+			hp_worker_end();
 			return NULL;
+		}
 		BaseErr e = { 0 };
 		HpReport *rep = &pl->reports[i];
 		int r = pl->unbake ? hp_unbake_in(pl->pids[i], pl->p, pl->opts, pl->fleet, rep, &e) :
@@ -161,7 +164,7 @@ static bool cave_patched(pid_t pid, const HpMaps *m)
 	uint64_t addr = 0;
 	if (hp_mem_open(pid, false, &fd) < 0)
 		return false;
-	bool hit = hp_state_locate(fd, m, hp_exe_map(pid, m), &addr) == 0;
+	bool hit = hp_state_locate(fd, m, hp_exe_map(pid, m), NULL, &addr) == 0;
 	close(fd);
 	return hit;
 }

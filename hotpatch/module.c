@@ -8,17 +8,8 @@
 
 #include "hotpatch/internal.h"
 
-/* The first page of a mapped ELF file: its header, and in practice its
- * program headers and notes too, in one read (a page-aligned page is
- * always within one mapping). */
-typedef struct Page1 {
-	uint64_t at;
-	bool ok;        /* b holds the page already */
-	uint8_t b[4096];
-} Page1;
-
 /* len bytes at addr: from the first page when they lie in it, else read */
-static int page_read(int memfd, const Page1 *pg, uint64_t addr, void *out, size_t len)
+static int page_read(int memfd, const HpPage *pg, uint64_t addr, void *out, size_t len)
 {
 	if (addr >= pg->at && len <= sizeof(pg->b) && addr - pg->at <= sizeof(pg->b) - len) {
 		memcpy(out, pg->b + (addr - pg->at), len);
@@ -27,11 +18,12 @@ static int page_read(int memfd, const Page1 *pg, uint64_t addr, void *out, size_
 	return hp_mem_read(memfd, addr, out, len);
 }
 
-static int read_phdrs(int memfd, Page1 *pg, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
+static int read_phdrs(int memfd, HpPage *pg, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
 {
 	int r = pg->ok ? 0 : hp_mem_read(memfd, pg->at, pg->b, sizeof(pg->b));
 	if (r < 0)
 		return r;
+	pg->ok = true;
 	memcpy(eh, pg->b, sizeof(*eh));
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > HP_MAX_PHDRS ||
@@ -70,7 +62,7 @@ static void cave_of(const Elf64_Phdr *ph, size_t n, uint64_t bias, uint64_t *cav
 }
 
 /* Program headers and load bias of the ELF file mapped at pg->at. */
-static int probe_phdrs(int memfd, Page1 *pg, Elf64_Phdr *ph, size_t *ret_n, uint64_t *ret_bias)
+static int probe_phdrs(int memfd, HpPage *pg, Elf64_Phdr *ph, size_t *ret_n, uint64_t *ret_bias)
 {
 	Elf64_Ehdr eh;
 	int r = read_phdrs(memfd, pg, &eh, ph, ret_n);
@@ -84,20 +76,19 @@ static int probe_phdrs(int memfd, Page1 *pg, Elf64_Phdr *ph, size_t *ret_n, uint
 	return -BASE_E_NOTELF;
 }
 
-int hp_module_cave(int memfd, uint64_t start, uint64_t *ret_cave, uint64_t *ret_len)
+int hp_module_cave(int memfd, HpPage *pg, uint64_t *ret_cave, uint64_t *ret_len)
 {
 	Elf64_Phdr ph[HP_MAX_PHDRS];
 	size_t n = 0;
 	uint64_t bias = 0;
-	Page1 pg = { .at = start };
-	int r = probe_phdrs(memfd, &pg, ph, &n, &bias);
+	int r = probe_phdrs(memfd, pg, ph, &n, &bias);
 	if (r < 0)
 		return r;
 	cave_of(ph, n, bias, ret_cave, ret_len);
 	return *ret_cave ? 0 : -ENOENT;
 }
 
-static int module_probe(int memfd, const HpMap *mp, Page1 *pg, HpModule *mod)
+static int module_probe(int memfd, const HpMap *mp, HpPage *pg, HpModule *mod)
 {
 	Elf64_Phdr ph[HP_MAX_PHDRS];
 	size_t n = 0;
@@ -126,9 +117,9 @@ static bool module_candidate(const HpMap *mp)
 
 /* The first page of every module in one process_vm_readv (a page-aligned
  * page is within one mapping); what it could not read is read one page at
- * a time by module_probe, and a module whose page cannot be read at all is
- * left out, as before. */
-static void first_pages(pid_t pid, Page1 *pg, size_t n)
+ * a time when needed (probe_phdrs), and a module whose page cannot be read
+ * at all is left out. */
+static void first_pages(pid_t pid, HpPage *pg, size_t n)
 {
 	enum { CHUNK = 64 };
 	for (size_t at = 0; at < n; at += CHUNK) {
@@ -147,26 +138,65 @@ static void first_pages(pid_t pid, Page1 *pg, size_t n)
 	}
 }
 
-int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_t *ret_n)
+int hp_pages_read(pid_t pid, const HpMaps *m, HpPages *ret)
 {
-	HpModule *v = NULL;
-	size_t n = 0, n_pg = 0;
+	size_t n = 0;
 	for (size_t i = 0; i < m->n; i++)
-		n_pg += module_candidate(&m->v[i]);
-	_cleanup_free_ Page1 *pg = calloc(n_pg ? n_pg : 1, sizeof(*pg));
+		n += module_candidate(&m->v[i]);
+	/* not calloc: zeroing the pages cost more than reading them */
+	HpPage *pg = malloc((n ? n : 1) * sizeof(*pg));
 	if (!pg)
 		return -ENOMEM;
 	for (size_t i = 0, k = 0; i < m->n; i++)
-		if (module_candidate(&m->v[i]))
-			pg[k++].at = m->v[i].start;
-	first_pages(pid, pg, n_pg);
-	for (size_t i = 0, k = 0; i < m->n; i++) {
+		if (module_candidate(&m->v[i])) {
+			pg[k].at = m->v[i].start;
+			pg[k++].ok = false;
+		}
+	first_pages(pid, pg, n);
+	ret->v = pg;
+	ret->n = n;
+	return 0;
+}
+
+HpPage *hp_pages_find(HpPages *p, uint64_t at)
+{
+	for (size_t i = 0; p && i < p->n; i++)
+		if (p->v[i].at == at)
+			return &p->v[i];
+	return NULL;
+}
+
+void hp_pages_free(HpPages *p)
+{
+	free(p->v);
+	p->v = NULL;
+	p->n = 0;
+}
+
+int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpModule **ret,
+		    size_t *ret_n)
+{
+	size_t n = 0;
+	HpPages own = { 0 };
+	if (!pages) {
+		int r = hp_pages_read(pid, m, &own);
+		if (r < 0)
+			return r;
+		pages = &own;
+	}
+	HpModule *v = malloc((pages->n ? pages->n : 1) * sizeof(*v));   /* a module a page, at most */
+	if (!v) {
+		hp_pages_free(&own);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n; i++) {
 		const HpMap *mp = &m->v[i];
 		if (!module_candidate(mp))
 			continue;
 		HpModule mod = { .path = mp->path, .dev_major = mp->dev_major,
 				 .dev_minor = mp->dev_minor, .ino = mp->ino, .lo = mp->start };
-		if (module_probe(memfd, mp, &pg[k++], &mod) < 0)
+		HpPage *pg = hp_pages_find(pages, mp->start);
+		if (!pg || module_probe(memfd, mp, pg, &mod) < 0)
 			continue;
 		/* the span: following mappings of the same file */
 		mod.hi = mp->end;
@@ -178,14 +208,9 @@ int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpModule **ret, size_
 			else if (q->ino != 0 || q->start != mod.hi)
 				break;
 		}
-		HpModule *nv = realloc(v, (n + 1) * sizeof(*nv));
-		if (!nv) {
-			free(v);
-			return -ENOMEM;
-		}
-		v = nv;
 		v[n++] = mod;
 	}
+	hp_pages_free(&own);
 	*ret = v;
 	*ret_n = n;
 	return 0;

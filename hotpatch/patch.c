@@ -104,15 +104,8 @@ static int module_pick(HpSession *s, const ElfPayload *p, BaseErr *e)
 		s->mod = md;
 		return 0;
 	}
-	/* an exiting process: its memory went after its maps were read, so
-	 * no module's header could be read.  That is "gone", not "no such
-	 * module" (its maps read now are empty) */
-	HpMaps now = { 0 };
-	BaseErr ig = { 0 };
-	int g = hp_maps_read(s->pid, &now, &ig);
-	hp_maps_free(&now);
-	if (g == -BASE_E_GONE)
-		return base_err(e, g, "pid %d: process exited", (int)s->pid);
+	/* (an exiting process, whose memory went after its maps were read,
+	 * lands here too: hp_session_end tells it "gone") */
 	if (m->path || m->by_inode)
 		return base_err(e, -ENOENT, "pid %d: module %s not mapped", (int)s->pid,
 				m->path ? m->path : "(dev:inode)");
@@ -155,11 +148,31 @@ static int sites_from_payload(HpSession *s, const ElfPayload *p, BaseErr *e)
 					st->old_hi[1] = fx->blob + fx->blob_size;
 				}
 		}
-		int r = hp_site_hazard(s, st, st->old_hi[0] - st->entry, e);
+	}
+	s->n_sites = p->n_redirects;
+	/* every old function's bytes in one read, then the hazard rule */
+	_cleanup_free_ HpIo *io = calloc(s->n_sites, sizeof(HpIo));
+	size_t total = 0;
+	for (size_t i = 0; io && i < s->n_sites; i++)
+		total += hp_hazard_span(&s->sites[i], s->sites[i].old_hi[0] - s->sites[i].entry);
+	_cleanup_free_ uint8_t *code = io ? malloc(total ? total : 1) : NULL;
+	if (!code)
+		return -ENOMEM;
+	for (size_t i = 0, at = 0; i < s->n_sites; i++) {
+		HpSite *st = &s->sites[i];
+		io[i] = (HpIo){ st->entry, code + at, hp_hazard_span(st, st->old_hi[0] - st->entry) };
+		at += io[i].len;
+	}
+	size_t bad = 0;
+	int r = hp_mem_readv(s->pid, s->memfd, io, s->n_sites, &bad);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, s->sites[bad].name,
+				strerror(-r));
+	for (size_t i = 0; i < s->n_sites; i++) {
+		r = hp_site_hazard(s, &s->sites[i], io[i].buf, io[i].len, e);
 		if (r < 0)
 			return r;
 	}
-	s->n_sites = p->n_redirects;
 	return 0;
 }
 
@@ -202,10 +215,12 @@ static int redirect_bytes(HpSite *st, uint64_t target, BaseErr *e, pid_t pid)
 
 /* Write `bytes` over a site.  Applying: the pad first, the entry last, so the
  * entry only ever jumps into a complete pad.  Reverting: the entry first, so
- * nothing jumps into the pad while it is being restored. */
+ * nothing jumps into the pad while it is being restored.  A site within one
+ * page is one write: one copy into one page, with every thread stopped,
+ * has no order to keep (and cannot stop half-way, as a second page can). */
 static int site_write(HpSession *s, const HpSite *st, const uint8_t *bytes, bool entry_last)
 {
-	if (st->kind == ELF_ENTRY_PLAIN)
+	if (st->kind == ELF_ENTRY_PLAIN || st->window / HP_PAGE == (st->window + st->len - 1) / HP_PAGE)
 		return hp_mem_write(s->memfd, st->window, bytes, st->len);
 	int r;
 	if (entry_last) {
@@ -228,12 +243,19 @@ typedef struct ApplyCtx {
 	bool noop;
 } ApplyCtx;
 
-/* The bytes at a site now, into st->cur. */
-static int site_read(HpSession *s, HpSite *st, BaseErr *e)
+/* The bytes at every site now, into st->cur (one read). */
+static int sites_read(HpSession *s, BaseErr *e)
 {
-	int r = hp_mem_read(s->memfd, st->window, st->cur, st->len);
+	_cleanup_free_ HpIo *io = calloc(s->n_sites ? s->n_sites : 1, sizeof(HpIo));
+	if (!io)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_sites; i++)
+		io[i] = (HpIo){ s->sites[i].window, s->sites[i].cur, s->sites[i].len };
+	size_t bad = 0;
+	int r = hp_mem_readv(s->pid, s->memfd, io, s->n_sites, &bad);
 	if (r < 0)
-		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name, strerror(-r));
+		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, s->sites[bad].name,
+				strerror(-r));
 	return 0;
 }
 
@@ -308,7 +330,7 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 		r = hp_maps_read(s->pid, &m, e);
 		if (r < 0)
 			return r;
-		if (hp_state_locate(s->memfd, &m, hp_exe_map(s->pid, &m), &s->state_addr) < 0)
+		if (hp_state_locate(s->memfd, &m, hp_exe_map(s->pid, &m), NULL, &s->state_addr) < 0)
 			s->state_addr = 0;
 		hp_maps_free(&m);
 	}
@@ -325,11 +347,11 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 	r = lineage_check(s, c->p, e);
 	if (r < 0)
 		return r;
+	r = sites_read(s, e);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < s->n_sites; i++) {
 		HpSite *st = &s->sites[i];
-		r = site_read(s, st, e);
-		if (r < 0)
-			return r;
 		/* a process started from a coldpatch: the jump the file carries
 		 * becomes our "original", so a revert falls back to it */
 		if (memcmp(st->cur, st->rd->expect, st->len) != 0 && !site_known(s->state, st) &&
@@ -351,7 +373,7 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 /* The module of the process the payload targets, and its file's lineage. */
 static int session_module(HpSession *s, const ElfPayload *p, BaseErr *e)
 {
-	int r = hp_modules_read(s->pid, s->memfd, &s->maps, &s->mods, &s->n_mods);
+	int r = hp_modules_read(s->pid, s->memfd, &s->maps, &s->pages, &s->mods, &s->n_mods);
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading modules: %s", (int)s->pid, strerror(-r));
 	r = module_pick(s, p, e);
@@ -491,7 +513,7 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 		s->rep->noop = true;
 		return hp_ptrace_resume(&s->tr);
 	}
-	hp_crash_point("stopped");
+	hp_crash_point(s, "stopped");
 
 	/* MAP, unless done before the stop */
 	if (!pl.blob) {
@@ -509,7 +531,7 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	/* a thread left in the SIGTRAP stop of injected code is safe should
 	 * we die now: the kernel's detach at our exit cancels that signal
 	 * (tested: "tool killed after every step") */
-	hp_crash_point("settled");
+	hp_crash_point(s, "settled");
 
 	/* RECORD, REDIRECT, COMMIT */
 	uint64_t rec = 0;
@@ -517,14 +539,14 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 			 pl.blob, pl.size, &rec, e);
 	if (r < 0)
 		goto out;
-	hp_crash_point("recorded");
+	hp_crash_point(s, "recorded");
 	pl.mapped = false;   /* recorded: the code stays, whatever happens next */
 	size_t done = 0;
 	for (; done < s->n_sites; done++) {
 		r = site_write(s, &s->sites[done], s->sites[done].redirect, true);
 		if (r < 0)
 			break;
-		hp_crash_point("redirect");
+		hp_crash_point(s, "redirect");
 	}
 	if (r < 0) {
 		/* undo what was written, newest first, entry first */
@@ -541,7 +563,7 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 	r = hp_rec_status(s, rec, HP_FIX_APPLIED);
 	if (r < 0)
 		base_err(e, r, "pid %d: committing state: %s", (int)s->pid, strerror(-r));
-	hp_crash_point("committed");
+	hp_crash_point(s, "committed");
 	hp_phase(s, HP_PH_WRITE);
 	s->rep->blob = pl.blob;
 	s->rep->blob_size = pl.size;
@@ -624,11 +646,11 @@ static int revert_check(HpSession *s, void *vctx, BaseErr *e)
 	r = revert_sites(s, f);
 	if (r < 0)
 		return r;
+	r = sites_read(s, e);
+	if (r < 0)
+		return r;
 	for (size_t k = 0; k < s->n_sites; k++) {
 		HpSite *st = &s->sites[k];
-		r = site_read(s, st, e);
-		if (r < 0)
-			return r;
 		/* a site may still (PENDING: apply died) or again (a revert died)
 		 * hold its original bytes: nothing to write there */
 		if (memcmp(st->cur, st->redirect, st->len) != 0 &&
@@ -676,7 +698,7 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 		for (size_t k = s.n_sites; k > 0 && r == 0; k--)
 			if (memcmp(s.sites[k - 1].cur, s.sites[k - 1].orig, s.sites[k - 1].len) != 0) {
 				r = site_write(&s, &s.sites[k - 1], s.sites[k - 1].orig, false);
-				hp_crash_point("revert-site");
+				hp_crash_point(&s, "revert-site");
 			}
 		uint64_t off = 0;
 		if (r == 0)
@@ -742,11 +764,11 @@ static int unbake_check(HpSession *s, void *vctx, BaseErr *e)
 		c->noop = r > 0;
 		return r < 0 ? r : 0;
 	}
+	r = sites_read(s, e);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < s->n_sites; i++) {
 		HpSite *st = &s->sites[i];
-		r = site_read(s, st, e);
-		if (r < 0)
-			return r;
 		/* base bytes already: an unbake that died half-way */
 		bool is_base = memcmp(st->cur, st->rd->expect, st->len) == 0;
 		if (!is_base && !hp_coldpatch_form(&s->maps, s->mod, st->kind, st->pad, st->window,
@@ -808,11 +830,11 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 	r = hp_state_put(s, p->fix_id, HP_FIX_PENDING, HP_REC_BAKED, 0, 0, &rec, e);
 	if (r < 0)
 		goto out;
-	hp_crash_point("unbake-recorded");
+	hp_crash_point(s, "unbake-recorded");
 	for (size_t k = s->n_sites; k > 0 && r == 0; k--)
 		if (memcmp(s->sites[k - 1].cur, s->sites[k - 1].orig, s->sites[k - 1].len) != 0) {
 			r = site_write(s, &s->sites[k - 1], s->sites[k - 1].orig, false);
-			hp_crash_point("unbake-site");
+			hp_crash_point(s, "unbake-site");
 		}
 	if (r == 0)
 		r = hp_rec_status(s, rec, HP_FIX_REVERTED);
@@ -848,7 +870,7 @@ int hp_list(pid_t pid, HpState **ret, BaseErr *e)
 	uint64_t addr = 0;
 	r = hp_maps_read(pid, &m, e);
 	if (r == 0) {
-		if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), &addr) < 0)
+		if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), NULL, &addr) < 0)
 			addr = 0;
 		r = hp_state_load(fd, pid, addr, ret, NULL, e);
 	}

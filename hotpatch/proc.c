@@ -1,9 +1,12 @@
-/* /proc/PID/mem: the only view of the target's memory (its maps: base/proc.c). */
+/* The target's memory: /proc/PID/mem (which writes read-only pages too),
+ * and process_vm_readv for reads of many pieces in one call (its maps:
+ * base/proc.c). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "hotpatch/internal.h"
@@ -41,6 +44,36 @@ static int mem_io(int fd, uint64_t addr, void *buf, size_t len, bool write)
 int hp_mem_read(int fd, uint64_t addr, void *buf, size_t len)
 {
 	return mem_io(fd, addr, buf, len, false);
+}
+
+int hp_mem_readv(pid_t pid, int fd, const HpIo *io, size_t n, size_t *ret_bad)
+{
+	enum { MAX = 64 };
+	size_t done = 0;   /* pieces read whole by process_vm_readv */
+	if (n > 0 && n <= MAX) {
+		struct iovec lo[MAX], re[MAX];
+		size_t want = 0;
+		for (size_t i = 0; i < n; i++) {
+			lo[i] = (struct iovec){ io[i].buf, io[i].len };
+			re[i] = (struct iovec){ (void *)(uintptr_t)io[i].addr, io[i].len };
+			want += io[i].len;
+		}
+		ssize_t got = process_vm_readv(pid, lo, n, re, n, 0);
+		if (got == (ssize_t)want)
+			return 0;
+		/* a transfer stops at the first piece it cannot read */
+		for (size_t sum = 0; got > 0 && done < n && sum + io[done].len <= (size_t)got; done++)
+			sum += io[done].len;
+	}
+	for (size_t i = done; i < n; i++) {
+		int r = hp_mem_read(fd, io[i].addr, io[i].buf, io[i].len);
+		if (r < 0) {
+			if (ret_bad)
+				*ret_bad = i;
+			return r;
+		}
+	}
+	return 0;
 }
 
 int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len)

@@ -148,7 +148,8 @@ static int seize_one(HpTracee *tr, pid_t tid)
  * stop's later listings (a rewind and a read, not an open). */
 static int seize_new(HpTracee *tr)
 {
-	if (!tr->tasks_fd) {
+	bool again = tr->tasks_fd != 0;
+	if (!again) {
 		int fd = base_proc_dir_open(tr->pid, NULL);
 		if (fd < 0)
 			return fd;
@@ -156,7 +157,7 @@ static int seize_new(HpTracee *tr)
 	}
 	_cleanup_free_ pid_t *tids = NULL;
 	size_t n_tids = 0;
-	int added = 0, r = base_proc_ids_at(tr->tasks_fd - 1, &tids, &n_tids, NULL);
+	int added = 0, r = base_proc_ids_at(tr->tasks_fd - 1, again, &tids, &n_tids, NULL);
 	if (r < 0)
 		return r;
 	for (size_t k = 0; k < n_tids; k++) {

@@ -12,6 +12,12 @@
 
 #include "hotpatch/internal.h"
 
+/* A worker of a many-process call keeps the lock file open for all its
+ * sessions (hp_worker_begin/end): taking and dropping a lock is then two
+ * fcntl calls, not an open and a close.  The locks are the worker's open
+ * file description's, one process at a time. */
+static _Thread_local int worker_lockfd = -1;
+
 void hp_session_done(HpSession *s)
 {
 	if (s->tr.n)
@@ -20,13 +26,37 @@ void hp_session_done(HpSession *s)
 	hp_unwinder_close(s->unw);
 	hp_state_free(s->state);
 	free(s->mods);
+	hp_pages_free(&s->pages);
 	free(s->sites);
 	elf_lineage_free(&s->lin);
 	hp_maps_free(&s->maps);
 	if (s->memfd >= 0)
 		close(s->memfd);
-	if (s->lockfd >= 0)
+	if (s->lockfd >= 0 && s->lockfd == worker_lockfd) {
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = s->pid,
+				    .l_len = 1 };
+		if (fcntl(s->lockfd, F_OFD_SETLK, &fl) < 0) {
+			/* cannot happen; should it, closing releases every lock
+			 * of the file (the worker's next session opens it again) */
+			close(worker_lockfd);
+			worker_lockfd = -1;
+		}
+	} else if (s->lockfd >= 0) {
 		close(s->lockfd);   /* releases the lock */
+	}
+}
+
+void hp_worker_begin(void)
+{
+	if (worker_lockfd < 0)
+		worker_lockfd = open(HP_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+void hp_worker_end(void)
+{
+	if (worker_lockfd >= 0)
+		close(worker_lockfd);
+	worker_lockfd = -1;
 }
 
 /* Patchers of one process take turns: an OFD lock on byte PID of one file,
@@ -39,7 +69,8 @@ void hp_session_done(HpSession *s)
  * ptrace stop alone serialises patchers, only at a higher price. */
 static int lock_take(pid_t pid, uint32_t wait_ms)
 {
-	int fd = open(HP_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = worker_lockfd >= 0 ? worker_lockfd :
+		 open(HP_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = pid, .l_len = 1 };
@@ -49,7 +80,8 @@ static int lock_take(pid_t pid, uint32_t wait_ms)
 			return fd;
 		int err = errno;
 		if ((err != EAGAIN && err != EACCES && err != EINTR) || base_now_ns() > deadline) {
-			close(fd);
+			if (fd != worker_lockfd)
+				close(fd);
 			return -err;
 		}
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
@@ -75,10 +107,9 @@ static void opts_fill(HpOpts *o, const HpOpts *in)
 /* Fault injection for the crash tests: HP_CRASH_AT=<step> kills the tool
  * right after that step, as a crash or an operator's kill -9 would.  The
  * kernel then detaches every thread; the target must run on, consistent. */
-void hp_crash_point(const char *step)
+void hp_crash_point(const HpSession *s, const char *step)
 {
-	const char *at = getenv("HP_CRASH_AT");
-	if (at && strcmp(at, step) == 0)
+	if (s->crash_at && strcmp(s->crash_at, step) == 0)
 		kill(getpid(), SIGKILL);
 }
 
@@ -105,6 +136,7 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 	s->lockfd = -1;
 	s->pid = pid;
 	s->rep = rep;
+	s->crash_at = getenv("HP_CRASH_AT");
 	opts_fill(&s->o, opts);
 	int l = lock_take(pid, s->o.deadline_ms);
 	s->lockfd = l >= 0 ? l : -1;
@@ -127,7 +159,10 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 	if (r < 0)
 		return r;
 	s->exe = hp_exe_map(pid, &s->maps);
-	if (hp_state_locate(s->memfd, &s->maps, s->exe, &s->state_addr) < 0)
+	r = hp_pages_read(pid, &s->maps, &s->pages);
+	if (r < 0)
+		return base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
+	if (hp_state_locate(s->memfd, &s->maps, s->exe, &s->pages, &s->state_addr) < 0)
 		s->state_addr = 0;
 	return hp_state_reload(s, e);
 }
@@ -239,9 +274,21 @@ int hp_resume_result(HpSession *s, int r, BaseErr *e)
 	return r;
 }
 
-int hp_session_end(HpSession *s, int r, const BaseErr *e, uint64_t t0, HpReport *ret_report)
+int hp_session_end(HpSession *s, int r, BaseErr *e, uint64_t t0, HpReport *ret_report)
 {
 	HpReport *rep = s->rep;
+	/* a process that exits under a session fails it in whatever step
+	 * met its memory going (no module, a short read of the state...):
+	 * that is "gone", not the step's error.  Its maps tell: empty while
+	 * it exits, absent once reaped (a new process under the number maps
+	 * something, and the step's error stands). */
+	if (r < 0 && r != -BASE_E_GONE) {
+		HpMaps now = { 0 };
+		BaseErr ig = { 0 };
+		if (hp_maps_read(s->pid, &now, &ig) == -BASE_E_GONE)
+			r = base_err_replace(e, -BASE_E_GONE, "pid %d: process exited", (int)s->pid);
+		hp_maps_free(&now);
+	}
 	hp_report_fill(s, r, e);
 	hp_session_done(s);
 	rep->total_ns = base_now_ns() - t0;

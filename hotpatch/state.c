@@ -16,7 +16,8 @@
  *
  * Layout: HpStateHdr, then records appended in order of application, each
  * an HpStateRec followed by its HpStateSite[]. The header's `used` is written
- * after a record, so a record half-written by a dying tool is not seen.
+ * after a record (or with it, in one write within one page, for the first
+ * one), so a record half-written by a dying tool is not seen.
  * A record may end in an HpStateStale tail (who still ran old code, and the
  * old function sizes); HP_REC_STALE says the tail's thread is meaningful.
  * A record flagged HP_REC_BAKED is not code of ours: it says hp_unbake took
@@ -54,7 +55,8 @@ static bool hdr_born(int memfd, uint64_t addr, uint32_t *ret_flags)
 	return true;
 }
 
-int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, uint64_t *ret_addr)
+int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, HpPages *pages,
+		    uint64_t *ret_addr)
 {
 	static const char prefix[] = "/memfd:" HP_STATE_NAME;
 	uint64_t unborn = 0, cave = 0, cave_len = 0;
@@ -76,7 +78,8 @@ int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, uint64_t *ret_
 		if (!mp || (i > 0 && exe) || mp->offset != 0 || mp->ino == 0 ||
 		    mp->perms[0] != 'r')
 			continue;
-		if (hp_module_cave(memfd, mp->start, &cave, &cave_len) == 0 &&
+		HpPage own = { .at = mp->start }, *pg = hp_pages_find(pages, mp->start);
+		if (hp_module_cave(memfd, pg ? pg : &own, &cave, &cave_len) == 0 &&
 		    cave_len >= sizeof(HpStateHdr) && hdr_born(memfd, cave, &flags) &&
 		    (flags & HP_STATE_IN_CAVE)) {
 			*ret_addr = cave;

@@ -54,6 +54,28 @@ static int in_old(const HpSession *s, uint64_t a)
 	return -1;
 }
 
+/* The words of a stack worth a closer look lie in [*lo, *lo + *span): a
+ * word strictly inside a window, or one past a byte of old code (a return
+ * address).  Nearly every stack word is outside, at one compare. */
+static void interesting(const HpSession *s, uint64_t *lo, uint64_t *span)
+{
+	uint64_t a = UINT64_MAX, b = 0;
+	for (size_t k = 0; k < s->n_sites; k++) {
+		const HpSite *st = &s->sites[k];
+		if (st->len) {
+			a = st->window + 1 < a ? st->window + 1 : a;
+			b = st->window + st->len > b ? st->window + st->len : b;
+		}
+		for (size_t j = 0; j < 2; j++)
+			if (st->old_hi[j] > st->old_lo[j]) {
+				a = st->old_lo[j] + 1 < a ? st->old_lo[j] + 1 : a;
+				b = st->old_hi[j] + 1 > b ? st->old_hi[j] + 1 : b;
+			}
+	}
+	*lo = a;
+	*span = b > a ? b - a : 0;
+}
+
 /* Is every frame pc in file-backed executable code (where .eh_frame is)? */
 static bool walk_trusted(const HpSession *s, const uint64_t *pcs, size_t n)
 {
@@ -108,6 +130,8 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 {
 	s->stale = false;
+	uint64_t lo, span;
+	interesting(s, &lo, &span);
 	for (size_t i = 0; i < s->tr.n; i++) {
 		int r = hp_ptrace_regs(&s->tr, i);
 		if (r < 0)
@@ -144,6 +168,8 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 				break;
 			}
 			for (size_t w = 0; w < (size_t)got / 8; w++) {
+				if (buf[w] - lo >= span)
+					continue;
 				for (size_t k = 0; k < s->n_sites; k++)
 					if (inside(&s->sites[k], buf[w])) {
 						*ret_tid = tid;
@@ -189,24 +215,24 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 	return 1;
 }
 
-int hp_site_hazard(HpSession *s, HpSite *st, uint64_t size, BaseErr *e)
+uint64_t hp_hazard_span(const HpSite *st, uint64_t fn_size)
 {
+	if (fn_size > (1u << 20))
+		fn_size = 1u << 20;
+	if (fn_size < st->len - st->pad)
+		fn_size = st->len - st->pad;
+	return fn_size;
+}
+
+int hp_site_hazard(HpSession *s, HpSite *st, uint8_t *code, uint64_t size, BaseErr *e)
+{
+	int r;
 	st->hazard[0] = 0;
-	if (size > (1u << 20))
-		size = 1u << 20;
-	if (size < st->len - st->pad)
-		size = st->len - st->pad;
-	_cleanup_free_ uint8_t *code = malloc(size);
-	if (!code)
-		return -ENOMEM;
-	int r = hp_mem_read(s->memfd, st->entry, code, size);
-	if (r < 0)
-		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, st->name, strerror(-r));
 	/* the window as the base has it: a fix already there wrote a jump */
 	if (st->rd)
 		memcpy(code, st->rd->expect + st->pad, st->len - st->pad);
 	ElfX86Scan sc;
-	r = elf_x86_scan(code, size, st->entry, st->window, st->window + st->len, &sc);
+	r = hp_fleet_scan(s->fleet, code, size, st->entry, st->window, st->window + st->len, &sc);
 	if (r < 0)
 		return base_err(e, r, "pid %d: decoding %s: %s", (int)s->pid, st->name, strerror(-r));
 	uint64_t end = st->window + st->len;

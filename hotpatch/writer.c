@@ -64,7 +64,7 @@ static int migrate(HpSession *s, HpStateHdr *h, BaseErr *e)
 	if (r < 0)
 		return base_err(e, r, "pid %d: moving the state to a mapping: %s", (int)s->pid,
 				strerror(-r));
-	hp_crash_point("state-moved");
+	hp_crash_point(s, "state-moved");
 	static const char zero[8];
 	(void)hp_mem_write(s->memfd, from, zero, sizeof(zero));
 	s->state_addr = to;
@@ -145,11 +145,23 @@ int hp_state_put(HpSession *s, const char *fix_id, uint32_t status, uint32_t fla
 		if (off + sz > h.capacity)
 			return base_err(e, -ENOSPC, "pid %d: state mapping full (%u records)",
 					(int)s->pid, h.n_records);
-		r = hp_mem_write(s->memfd, s->state_addr + off, buf, sz);
 		h.used += sz;
 		h.n_records++;
-		if (r == 0)
-			r = hp_mem_write(s->memfd, s->state_addr, &h, sizeof(h));
+		if (off == sizeof(h) && (s->state_addr + off + sz - 1) / HP_PAGE == s->state_addr / HP_PAGE) {
+			/* the first record, right after the header in one page: one
+			 * write of both (a single copy, every thread stopped: nothing
+			 * sees the header before the record) */
+			_cleanup_free_ uint8_t *both = malloc(sizeof(h) + sz);
+			if (!both)
+				return -ENOMEM;
+			memcpy(both, &h, sizeof(h));
+			memcpy(both + sizeof(h), buf, sz);
+			r = hp_mem_write(s->memfd, s->state_addr, both, sizeof(h) + sz);
+		} else {
+			r = hp_mem_write(s->memfd, s->state_addr + off, buf, sz);
+			if (r == 0)
+				r = hp_mem_write(s->memfd, s->state_addr, &h, sizeof(h));
+		}
 		if (r == 0)
 			s->hdr = h;
 	}

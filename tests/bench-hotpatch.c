@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -315,6 +316,44 @@ static void print_fleet(const char *what, Row r)
 	       r.fleet_ms / r.base_fleet_ms, r.failed);
 }
 
+static double tv_ms(struct timeval t)
+{
+	return t.tv_sec * 1e3 + t.tv_usec / 1e3;
+}
+
+/* busy and idle jiffies of the whole machine (/proc/stat's cpu line) */
+static void cpu_ticks(unsigned long long v[2])
+{
+	unsigned long long u = 0, n = 0, s = 0, id = 0, io = 0, irq = 0, sirq = 0;
+	FILE *f = fopen("/proc/stat", "re");
+	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &u, &n, &s, &id, &io, &irq,
+			&sirq) == 7) {
+		v[0] = u + n + s + irq + sirq;
+		v[1] = id + io;
+	} else {
+		v[0] = v[1] = 0;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* time the processes have run on a CPU, ns (schedstat's first field) */
+static uint64_t run_ns(const pid_t *pids, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		char fn[64];
+		unsigned long long v = 0;
+		snprintf(fn, sizeof(fn), "/proc/%d/schedstat", (int)pids[i]);
+		FILE *f = fopen(fn, "re");
+		if (f && fscanf(f, "%llu", &v) == 1)
+			sum += v;
+		if (f)
+			fclose(f);
+	}
+	return sum;
+}
+
 static pid_t busy[2];
 
 static void load(bool on)
@@ -360,16 +399,61 @@ int main(int argc, char **argv)
 	/* BENCH_PROFILE=svc|bare: one fleet of max idle processes patched by
 	 * one of the two, nothing else (a run to record with perf). */
 	const char *prof = getenv("BENCH_PROFILE");
+	unsigned bw = getenv("BENCH_WORKERS") ? (unsigned)atoi(getenv("BENCH_WORKERS")) : 2;
 	if (prof) {
 		pid_t *pids = spawn(max, 1);
 		uint64_t *pause = calloc(max, sizeof(uint64_t));
 		HpReport *rep = calloc(max, sizeof(HpReport));
 		BaseErr pe = { 0 };
+		struct rusage r0, r1;
+		unsigned long long c0[2], c1[2];
+		/* BENCH_PERF_CTL=FIFO BENCH_PERF_ACK=FIFO2: perf record -D -1
+		 * --control=fifo:FIFO,FIFO2 records the fleet only */
+		const char *ctl = getenv("BENCH_PERF_CTL");
+		int ctl_fd = ctl ? open(ctl, O_WRONLY | O_CLOEXEC) : -1;
+		const char *ack = getenv("BENCH_PERF_ACK");
+		int ack_fd = ack ? open(ack, O_RDONLY | O_CLOEXEC) : -1;
+		char ackb[16];
+		if (ctl_fd >= 0 && write(ctl_fd, "enable\n", 7) != 7)
+			perror("BENCH_PERF_CTL");
+		if (ack_fd >= 0 && read(ack_fd, ackb, sizeof(ackb)) < 0)
+			perror("BENCH_PERF_ACK");
+		uint64_t v0 = run_ns(pids, max);
+		cpu_ticks(c0);
+		getrusage(RUSAGE_SELF, &r0);
 		uint64_t t0 = base_now_ns();
-		int failed = strcmp(prof, "bare") == 0 ? (int)(bare_many(pids, max, 2, pause) * 0)
-						      : hp_apply_many(pids, max, 2, p, NULL, rep, &pe);
-		printf("%s: %zu processes in %.1f ms, %d failed\n", prof, max,
-		       (base_now_ns() - t0) / 1e6, failed);
+		int failed = strcmp(prof, "bare") == 0 ? (int)(bare_many(pids, max, bw, pause) * 0)
+						      : hp_apply_many(pids, max, bw, p, NULL, rep, &pe);
+		double wall = (base_now_ns() - t0) / 1e6;
+		getrusage(RUSAGE_SELF, &r1);
+		cpu_ticks(c1);
+		uint64_t v1 = run_ns(pids, max);
+		if (ctl_fd >= 0) {
+			if (write(ctl_fd, "disable\n", 8) != 8)
+				perror("BENCH_PERF_CTL");
+			if (ack_fd >= 0 && read(ack_fd, ackb, sizeof(ackb)) < 0)
+				perror("BENCH_PERF_ACK");
+			close(ctl_fd);
+		}
+		printf("%s: %zu processes in %.1f ms, %d failed; own cpu %.1f ms (user %.1f); "
+		       "victims' cpu %.1f ms; machine busy %.0f%% of 2x wall\n", prof, max, wall, failed,
+		       tv_ms(r1.ru_utime) + tv_ms(r1.ru_stime) - tv_ms(r0.ru_utime) - tv_ms(r0.ru_stime),
+		       tv_ms(r1.ru_utime) - tv_ms(r0.ru_utime), (double)(v1 - v0) / 1e6,
+		       100.0 * (double)(c1[0] - c0[0]) / (double)((c1[0] - c0[0]) + (c1[1] - c0[1])));
+		if (getenv("BENCH_PHASES")) {   /* means per process, us */
+			double m[HP_PH_COUNT + 3] = { 0 };
+			for (size_t i = 0; i < max; i++) {
+				for (int ph = 0; ph < HP_PH_COUNT; ph++)
+					m[ph] += rep[i].phase_ns[ph] / 1e3 / (double)max;
+				m[HP_PH_COUNT] += rep[i].pause_ns / 1e3 / (double)max;
+				m[HP_PH_COUNT + 1] += rep[i].total_ns / 1e3 / (double)max;
+				m[HP_PH_COUNT + 2] += pause[i] / 1e3 / (double)max;
+			}
+			printf("  us/process: stop %.1f check %.1f safety %.1f map %.1f write %.1f resume "
+			       "%.1f; pause %.1f; whole %.1f (outside %.1f); bare pause %.1f\n", m[0], m[1],
+			       m[2], m[3], m[4], m[5], m[HP_PH_COUNT], m[HP_PH_COUNT + 1],
+			       m[HP_PH_COUNT + 1] - m[HP_PH_COUNT], m[HP_PH_COUNT + 2]);
+		}
 		reap(pids, max);
 		free(pause);
 		free(rep);

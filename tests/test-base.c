@@ -259,6 +259,43 @@ static void test_proc_maps_line_shapes(void)
 	free(fn);
 }
 
+/* Every line, also when the text spans many reads: 300 mappings of
+ * alternating protection (300 lines, > 4 KiB of text, the kernel's page
+ * per read), each found, and the last line the kernel's last (the gate
+ * mapping ends the read without one more read for EOF). */
+static void test_proc_maps_many_reads(void)
+{
+	enum { N = 300 };
+	uint8_t *base = mmap(NULL, 2 * N * 4096ul, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(base != MAP_FAILED);
+	for (size_t i = 0; i < 2 * N; i += 2)
+		CU_ASSERT_EQUAL(mprotect(base + i * 4096, 4096, PROT_READ | PROT_WRITE), 0);
+	size_t lines = 0;
+	char line[4200], lastline[4200] = "";
+	FILE *f = fopen("/proc/self/maps", "re");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		snprintf(lastline, sizeof(lastline), "%s", line);
+	}
+	fclose(f);
+	BaseMaps m = { 0 };
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL_FATAL(base_proc_maps(0, &m, &e), 0);
+	CU_ASSERT(lines >= 2 * N);
+	CU_ASSERT_EQUAL(m.n, lines);   /* nothing between the two reads maps or unmaps */
+	for (size_t i = 0; i < 2 * N; i++) {
+		const BaseMap *a = base_maps_find(&m, (uint64_t)(uintptr_t)(base + i * 4096));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+		CU_ASSERT_STRING_EQUAL(a->perms, i % 2 ? "r--p" : "rw-p");
+	}
+	unsigned long long lo = 0;
+	CU_ASSERT_EQUAL(sscanf(lastline, "%llx-", &lo), 1);
+	CU_ASSERT_EQUAL(m.v[m.n - 1].start, lo);
+	base_maps_free(&m);
+	munmap(base, 2 * N * 4096ul);
+}
+
 static void *sleeper(void *arg)
 {
 	int *fds = arg;
@@ -279,12 +316,12 @@ static void test_proc_listing_again_sees_new_thread(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	pid_t *a = NULL, *b = NULL;
 	size_t na = 0, nb = 0;
-	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, &a, &na, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, false, &a, &na, &e), 0);
 	int fds[2];
 	CU_ASSERT_FATAL(pipe(fds) == 0);
 	pthread_t th;
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, sleeper, fds) == 0);
-	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, &b, &nb, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, true, &b, &nb, &e), 0);
 	CU_ASSERT_EQUAL(nb, na + 1);
 	close(fds[1]);
 	pthread_join(th, NULL);
@@ -301,13 +338,13 @@ static void test_proc_listing_again_sees_new_thread(void)
 	}
 	fd = base_proc_dir_open(child, &e);
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, &a, &na, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(base_proc_ids_at(fd, false, &a, &na, &e), 0);
 	CU_ASSERT(na == 1 && a[0] == child);
 	free(a);
 	kill(child, SIGKILL);
 	CU_ASSERT_EQUAL(waitpid(child, NULL, 0), child);
 	/* the fd names that process, never a later one with its number */
-	CU_ASSERT_EQUAL(base_proc_ids_at(fd, &a, &na, NULL), -BASE_E_GONE);
+	CU_ASSERT_EQUAL(base_proc_ids_at(fd, true, &a, &na, NULL), -BASE_E_GONE);
 	close(fd);
 }
 
@@ -351,6 +388,8 @@ int test_register(void)
 	CU_add_test(s, "crash switch kills before the Nth step", test_crash_switch_kills_before_step);
 	CU_add_test(s, "/proc maps: a path with spaces, a deleted one, an anonymous mapping",
 		    test_proc_maps_line_shapes);
+	CU_add_test(s, "/proc maps: 600 mappings over many reads, every line, the last one last",
+		    test_proc_maps_many_reads);
 	CU_add_test(s, "/proc listing: one open task directory listed again sees a new thread; gone",
 		    test_proc_listing_again_sees_new_thread);
 	CU_add_test(s, "/proc reader: own maps, status lines, process and thread lists; gone",

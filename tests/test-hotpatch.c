@@ -325,7 +325,7 @@ static void test_symbols_bind_as_ld_so_binds(void)
 	CU_ASSERT_EQUAL_FATAL(hp_maps_read(pid, &m, &e), 0);
 	HpModule *mods = NULL;
 	size_t n = 0;
-	CU_ASSERT_EQUAL_FATAL(hp_modules_read(pid, memfd, &m, &mods, &n), 0);
+	CU_ASSERT_EQUAL_FATAL(hp_modules_read(pid, memfd, &m, NULL, &mods, &n), 0);
 	uint64_t a = 0, b = 0;
 	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "dup_sym", NULL, &a), 0);
 	CU_ASSERT_EQUAL(hp_symbol_resolve(memfd, pid, mods, n, "only_b", NULL, &b), 0);
