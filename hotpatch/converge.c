@@ -22,7 +22,7 @@ int hp_converge(pid_t pid, const HpOpts *opts, HpReport *ret_report, BaseErr *e)
 	HpReport rep = { .pid = pid };
 	HpSession s;
 	_cleanup_free_ size_t *fix_of = NULL;
-	int r = hp_session_open(&s, pid, opts, &rep, e);
+	int r = hp_session_open(&s, pid, opts, NULL, &rep, e);
 	if (r < 0)
 		goto done;
 	size_t n = 0;

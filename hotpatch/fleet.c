@@ -46,10 +46,22 @@ typedef struct FleetScan {
 	ElfX86Scan sc;     /* relative, 0 still none */
 } FleetScan;
 
+/* The first page of a file, read from the file: the file stays open for
+ * the call, so that its inode cannot be freed and given to another file
+ * (dev:inode then names one file for the whole call). */
+typedef struct FleetPage {
+	unsigned maj, min;
+	uint64_t ino;
+	int fd;
+	uint8_t b[4096];
+} FleetPage;
+
 struct HpFleet {
 	pthread_mutex_t lock;
 	FleetFile *v;
 	size_t n;
+	FleetPage *pages;
+	size_t n_pages;
 	FleetScan *scans;
 	size_t n_scans;
 };
@@ -77,6 +89,9 @@ void hp_fleet_free(HpFleet *f)
 		free(x->syms);
 	}
 	free(f->v);
+	for (size_t i = 0; i < f->n_pages; i++)
+		close(f->pages[i].fd);
+	free(f->pages);
 	for (size_t i = 0; i < f->n_scans; i++)
 		free(f->scans[i].code);
 	free(f->scans);
@@ -156,18 +171,15 @@ void hp_fleet_lineage_put(HpFleet *f, const HpModule *mod, const ElfLineage *l)
  * (dev:inode) and carries mod's build-id: fd > 0, else -errno. */
 static int file_open(pid_t pid, const HpModule *mod)
 {
-	char fn[96];
-	snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
-		 (unsigned long long)mod->start, (unsigned long long)mod->start_end);
-	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	HpMap mp = { .start = mod->start, .end = mod->start_end, .ino = mod->ino,
+		     .dev_major = mod->dev_major, .dev_minor = mod->dev_minor,
+		     .path = (char *)mod->path };
+	int fd = hp_map_file_open(pid, &mp);
 	if (fd < 0)   /* -ENOTSUP is an answer (an IFUNC): never an open's error */
-		return errno == ENOTSUP ? -EIO : -errno;
-	struct stat st;
+		return fd == -ENOTSUP ? -EIO : fd;
 	uint8_t id[64];
 	size_t id_len = 0;
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != mod->ino ||
-	    major(st.st_dev) != mod->dev_major || minor(st.st_dev) != mod->dev_minor ||
-	    (hp_file_build_id(fd, id, &id_len) < 0 && mod->build_id_len) ||
+	if ((hp_file_build_id(fd, id, &id_len) < 0 && mod->build_id_len) ||
 	    id_len != mod->build_id_len || memcmp(id, mod->build_id, id_len) != 0) {
 		close(fd);
 		return -ESTALE;
@@ -260,4 +272,51 @@ int hp_fleet_scan(HpFleet *f, const uint8_t *code, size_t len, uint64_t addr, ui
 	}
 	pthread_mutex_unlock(&f->lock);
 	return 0;
+}
+
+int hp_fleet_page(HpFleet *f, pid_t pid, const HpMap *mp, HpPage *ret)
+{
+	int r = 0;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_pages; i++) {
+		const FleetPage *x = &f->pages[i];
+		if (x->ino == mp->ino && x->maj == mp->dev_major && x->min == mp->dev_minor) {
+			memcpy(ret->b, x->b, sizeof(ret->b));
+			goto out;
+		}
+	}
+	int fd = hp_map_file_open(pid, mp);
+	if (fd < 0) {
+		r = fd;   /* not kept: this process's memory answers */
+		goto out;
+	}
+	FleetPage *nv = realloc(f->pages, (f->n_pages + 1) * sizeof(*nv));
+	if (!nv) {
+		close(fd);
+		r = -ENOMEM;
+		goto out;
+	}
+	f->pages = nv;
+	FleetPage *x = &f->pages[f->n_pages];
+	ssize_t got = pread(fd, x->b, sizeof(x->b), 0);
+	if (got < 0) {
+		r = -errno;
+		close(fd);
+		goto out;
+	}
+	/* past the end of a short file a mapping reads zeros */
+	memset(x->b + got, 0, sizeof(x->b) - (size_t)got);
+	x->maj = mp->dev_major;
+	x->min = mp->dev_minor;
+	x->ino = mp->ino;
+	x->fd = fd;
+	f->n_pages++;
+	memcpy(ret->b, x->b, sizeof(ret->b));
+out:
+	pthread_mutex_unlock(&f->lock);
+	if (r == 0) {
+		ret->at = mp->start;
+		ret->ok = true;
+	}
+	return r;
 }

@@ -54,6 +54,11 @@ typedef struct HpIo {
 	size_t len;
 } HpIo;
 int hp_mem_readv(pid_t pid, int fd, const HpIo *io, size_t n, size_t *ret_bad);
+/* The file the mapping mp of pid maps: through /proc/PID/map_files (the
+ * very file, whatever the process's mount namespace), else through its path
+ * in the process's root; either way checked by dev:inode.  fd, or -errno
+ * (-ESTALE: the path now names another file). */
+int hp_map_file_open(pid_t pid, const HpMap *mp);
 
 /* ---- modules in memory (module.c) ---------------------------------------- */
 
@@ -97,13 +102,15 @@ typedef struct HpPage {
 } HpPage;
 
 /* The first pages of every module a session may look at (offset 0 of a
- * file, readable), read at its open in one process_vm_readv; a page that
- * could not be read then is read when needed. */
+ * file, readable), read at its open: from the files once per call with a
+ * fleet, the rest in one process_vm_readv; a page that could not be read
+ * then is read when needed. */
 typedef struct HpPages {
 	HpPage *v;
 	size_t n;
 } HpPages;
-int hp_pages_read(pid_t pid, const HpMaps *m, HpPages *ret);
+typedef struct HpFleet HpFleet;
+int hp_pages_read(pid_t pid, const HpMaps *m, HpFleet *fleet, HpPages *ret);
 HpPage *hp_pages_find(HpPages *p, uint64_t at);
 void hp_pages_free(HpPages *p);
 
@@ -118,7 +125,6 @@ int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpMod
  * searches: in link-map order (address order when the map cannot be read);
  * -ENOENT, -ENOTSUP for an IFUNC.  With a fleet, which modules define it is
  * asked of their files, once per call (symbol.c). */
-typedef struct HpFleet HpFleet;
 int hp_symbol_resolve(int memfd, pid_t pid, HpModule *mods, size_t n, const char *name,
 		      HpFleet *fleet, uint64_t *ret_addr);
 /* Whether the ELF file open at fd defines `name` (default version): 1 with
@@ -348,7 +354,8 @@ typedef struct HpSession {
 /* Patchers of one process take turns (see session.c). */
 #define HP_LOCK_PATH "/run/svc-hotpatch.lock"
 
-int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e);
+int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpFleet *fleet, HpReport *rep,
+		    BaseErr *e);
 void hp_session_done(HpSession *s);
 /* Around the sessions one worker thread runs (many.c): its lock file kept
  * open for all of them. */
@@ -403,6 +410,10 @@ int hp_fleet_symbol(HpFleet *f, pid_t pid, const HpModule *mod, const char *name
  * a window not around addr: elf_x86_scan itself. */
 int hp_fleet_scan(HpFleet *f, const uint8_t *code, size_t len, uint64_t addr, uint64_t lo,
 		  uint64_t hi, ElfX86Scan *ret);
+/* The first page of the file mapped at offset 0 by mp, from the file
+ * (hp_map_file_open) once per call: what the mapping shows of the
+ * headers, without reading the process.  < 0: read the process instead. */
+int hp_fleet_page(HpFleet *f, pid_t pid, const HpMap *mp, HpPage *ret);
 
 /* ---- consistency check (transition.c) ------------------------------------ */
 

@@ -18,31 +18,8 @@
 
 static int open_module(pid_t pid, const HpMaps *m, const HpModule *mod)
 {
-	char fn[4200];
-	for (size_t i = 0; i < m->n; i++) {
-		const HpMap *mp = &m->v[i];
-		if (mp->start != mod->start)
-			continue;
-		snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
-			 (unsigned long long)mp->start, (unsigned long long)mp->end);
-		int fd = open(fn, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0)
-			return fd;
-		break;
-	}
-	/* map_files needs CAP_SYS_ADMIN (or CHECKPOINT_RESTORE): the path in
-	 * the process's root, if it is still the same file */
-	snprintf(fn, sizeof(fn), "/proc/%d/root%s", (int)pid, mod->path);
-	int fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_ino != mod->ino || major(st.st_dev) != mod->dev_major ||
-	    minor(st.st_dev) != mod->dev_minor) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
+	const HpMap *mp = hp_maps_find(m, mod->start);
+	return mp ? hp_map_file_open(pid, mp) : -ENOENT;
 }
 
 /* 0 if the file surely has no lineage section (a base build: the common

@@ -127,11 +127,8 @@ static bool file_matches(Scan *sc, pid_t pid, const HpMap *mp)
 			return sc->seen[i].match;
 	/* first sight of this file: read its build-id once, through map_files
 	 * (the process's own view, whatever its mount namespace) */
-	char fn[96];
-	snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
-		 (unsigned long long)mp->start, (unsigned long long)mp->end);
 	bool match = false;
-	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	int fd = hp_map_file_open(pid, mp);
 	if (fd >= 0) {
 		uint8_t id[64];
 		size_t len = 0;

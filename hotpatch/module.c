@@ -138,7 +138,7 @@ static void first_pages(pid_t pid, HpPage *pg, size_t n)
 	}
 }
 
-int hp_pages_read(pid_t pid, const HpMaps *m, HpPages *ret)
+int hp_pages_read(pid_t pid, const HpMaps *m, HpFleet *fleet, HpPages *ret)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < m->n; i++)
@@ -147,12 +147,30 @@ int hp_pages_read(pid_t pid, const HpMaps *m, HpPages *ret)
 	HpPage *pg = malloc((n ? n : 1) * sizeof(*pg));
 	if (!pg)
 		return -ENOMEM;
-	for (size_t i = 0, k = 0; i < m->n; i++)
+	size_t k = 0;   /* pages to read from the process: first in pg */
+	for (size_t i = 0; i < m->n; i++)
 		if (module_candidate(&m->v[i])) {
 			pg[k].at = m->v[i].start;
-			pg[k++].ok = false;
+			pg[k].ok = false;
+			k++;
 		}
-	first_pages(pid, pg, n);
+	if (fleet) {
+		/* from the files, once per call; the rest from the process */
+		size_t j = 0;
+		for (size_t i = 0; i < n; i++) {
+			const HpMap *mp = hp_maps_find(m, pg[i].at);
+			if (mp && hp_fleet_page(fleet, pid, mp, &pg[i]) == 0)
+				continue;
+			if (i != j) {   /* keep the unread ones first (in address order) */
+				HpPage t = pg[j];
+				pg[j] = pg[i];
+				pg[i] = t;
+			}
+			j++;
+		}
+		k = j;
+	}
+	first_pages(pid, pg, k);
 	ret->v = pg;
 	ret->n = n;
 	return 0;
@@ -179,7 +197,7 @@ int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpMod
 	size_t n = 0;
 	HpPages own = { 0 };
 	if (!pages) {
-		int r = hp_pages_read(pid, m, &own);
+		int r = hp_pages_read(pid, m, NULL, &own);
 		if (r < 0)
 			return r;
 		pages = &own;

@@ -671,7 +671,7 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 	uint64_t t0 = base_now_ns();
 	HpReport rep = { .pid = pid };
 	HpSession s;
-	int r = hp_session_open(&s, pid, opts, &rep, e);
+	int r = hp_session_open(&s, pid, opts, NULL, &rep, e);
 	if (r < 0)
 		goto done;
 	const HpFixInfo *f0 = hp_state_find(s.state, fix_id, false);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -79,6 +81,29 @@ int hp_mem_readv(pid_t pid, int fd, const HpIo *io, size_t n, size_t *ret_bad)
 int hp_mem_write(int fd, uint64_t addr, const void *buf, size_t len)
 {
 	return mem_io(fd, addr, (void *)buf, len, true);
+}
+
+int hp_map_file_open(pid_t pid, const HpMap *mp)
+{
+	char fn[4200];
+	snprintf(fn, sizeof(fn), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)mp->start, (unsigned long long)mp->end);
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && mp->path[0] == '/') {
+		/* map_files needs CAP_SYS_ADMIN (or CHECKPOINT_RESTORE): the
+		 * path in the process's root, if it is still the same file */
+		snprintf(fn, sizeof(fn), "/proc/%d/root%s", (int)pid, mp->path);
+		fd = open(fn, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != mp->ino ||
+	    major(st.st_dev) != mp->dev_major || minor(st.st_dev) != mp->dev_minor) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
 }
 
 int hp_proc_seccomp(pid_t pid, int *ret_mode)

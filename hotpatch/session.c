@@ -129,9 +129,11 @@ int hp_state_reload(HpSession *s, BaseErr *e)
 	return hp_state_load(s->memfd, s->pid, s->state_addr, &s->state, &s->hdr, e);
 }
 
-int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, BaseErr *e)
+int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpFleet *fleet, HpReport *rep,
+		    BaseErr *e)
 {
 	memset(s, 0, sizeof(*s));
+	s->fleet = fleet;
 	s->memfd = -1;
 	s->lockfd = -1;
 	s->pid = pid;
@@ -159,7 +161,7 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpReport *rep, 
 	if (r < 0)
 		return r;
 	s->exe = hp_exe_map(pid, &s->maps);
-	r = hp_pages_read(pid, &s->maps, &s->pages);
+	r = hp_pages_read(pid, &s->maps, s->fleet, &s->pages);
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
 	if (hp_state_locate(s->memfd, &s->maps, s->exe, &s->pages, &s->state_addr) < 0)
@@ -259,8 +261,7 @@ int hp_run_with_payload(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFl
 	uint64_t t0 = base_now_ns();
 	HpReport rep = { .pid = pid };
 	HpSession s;
-	int r = hp_session_open(&s, pid, opts, &rep, e);
-	s.fleet = fleet;
+	int r = hp_session_open(&s, pid, opts, fleet, &rep, e);
 	if (r == 0)
 		r = op(&s, p, e);
 	return hp_session_end(&s, r, e, t0, ret_report);

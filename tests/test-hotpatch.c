@@ -349,6 +349,33 @@ static void test_symbols_bind_as_ld_so_binds(void)
 	b = 0;
 	CU_ASSERT_EQUAL(hp_symbol_resolve(-1, pid, mods, n, "only_b", fl, &b), 0);
 	CU_ASSERT_EQUAL(b, want_b);
+	/* the first pages a many-process call takes from the files are the
+	 * process's own (twice: read, then kept), and so are the modules they
+	 * give: bias, build-id, cave, .dynamic */
+	for (int round = 0; round < 2; round++) {
+		HpPages pg = { 0 };
+		CU_ASSERT_EQUAL_FATAL(hp_pages_read(pid, &m, fl, &pg), 0);
+		CU_ASSERT(pg.n >= 4);   /* main, liba, libb, libc, ld.so: offset 0, readable */
+		for (size_t i = 0; i < pg.n; i++) {
+			uint8_t mem[4096];
+			CU_ASSERT_FATAL(pg.v[i].ok);
+			CU_ASSERT_EQUAL_FATAL(hp_mem_read(memfd, pg.v[i].at, mem, sizeof(mem)), 0);
+			CU_ASSERT(memcmp(mem, pg.v[i].b, sizeof(mem)) == 0);
+		}
+		HpModule *fm2 = NULL;
+		size_t n2 = 0;
+		CU_ASSERT_EQUAL_FATAL(hp_modules_read(pid, -1, &m, &pg, &fm2, &n2), 0);
+		CU_ASSERT_EQUAL_FATAL(n2, n);
+		for (size_t i = 0; i < n; i++) {
+			CU_ASSERT_EQUAL(fm2[i].bias, mods[i].bias);
+			CU_ASSERT_EQUAL(fm2[i].cave, mods[i].cave);
+			CU_ASSERT_EQUAL(fm2[i].dynamic, mods[i].dynamic);
+			CU_ASSERT(fm2[i].build_id_len == mods[i].build_id_len &&
+				  memcmp(fm2[i].build_id, mods[i].build_id, mods[i].build_id_len) == 0);
+		}
+		free(fm2);
+		hp_pages_free(&pg);
+	}
 	hp_fleet_free(fl);
 	free(mods);
 	hp_maps_free(&m);
@@ -1382,8 +1409,8 @@ int test_register(void)
 		    test_1000_cycles_under_4_threads_switch_exactly);
 	test_add(s, "libc symbol fix applies; list reads the state back",
 		    test_libc_symbol_and_list_state);
-	test_add(s, "symbols bind as ld.so binds: two libraries define one name",
-		 test_symbols_bind_as_ld_so_binds);
+	test_add(s, "symbols bind as ld.so binds: two libraries define one name; "
+		 "a call's file pages are the process's", test_symbols_bind_as_ld_so_binds);
 	test_add(s, "shared library: 16,14 pad and rel32 pad",
 		    test_shared_library_pad16_and_rel32_pad);
 	test_add(s, "stacking falls back, reverse order, lineage checked",
