@@ -310,6 +310,17 @@ static void print_pause(const char *what, Row r)
 	printf("; round trips %.0f; outside the stop %.3f\n", r.runs, r.outside);
 }
 
+static double median(double *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static void print_fleet(const char *what, Row r)
 {
 	printf("%-34s %10.1f   %10.1f   %5.2fx   %zu\n", what, r.fleet_ms, r.base_fleet_ms,
@@ -463,6 +474,9 @@ int main(int argc, char **argv)
 	const char *rows_path = getenv("BENCH_ROWS");
 	rows = rows_path ? fopen(rows_path, "ae") : NULL;
 	const char *big_env = getenv("BENCH_PROCS_BIG");
+	int fleet_runs = getenv("BENCH_FLEET_RUNS") ? atoi(getenv("BENCH_FLEET_RUNS")) : 5;
+	if (fleet_runs < 1 || fleet_runs > 16)
+		fleet_runs = 5;
 	size_t big = big_env ? (size_t)atol(big_env) : 0;
 	double per_proc_max = 0;
 	for (int loaded = 0; loaded < 2; loaded++) {
@@ -527,8 +541,30 @@ int main(int argc, char **argv)
 			if ((k == 1 && max <= 100) || (k == 2 && sizes[2] <= max))
 				break;
 			snprintf(what, sizeof(what), "%zu processes", sizes[k]);
-			Row r = run(p, sizes[k], 1);
-			print_fleet(what, r);
+			/* the main figure: several runs (each its own cold
+			 * processes, the two sides interleaved), medians; one
+			 * run here spreads by 0.3x */
+			int runs = k == 1 && !loaded ? fleet_runs : 1;
+			double sv[16], bv[16];
+			Row r = { 0 };
+			for (int j = 0; j < runs; j++) {
+				r = run(p, sizes[k], 1);
+				print_fleet(what, r);
+				sv[j] = r.fleet_ms;
+				bv[j] = r.base_fleet_ms;
+			}
+			double s10 = sv[0], s90 = sv[0], b10 = bv[0], b90 = bv[0];
+			for (int j = 0; j < runs; j++) {
+				s10 = sv[j] < s10 ? sv[j] : s10;
+				s90 = sv[j] > s90 ? sv[j] : s90;
+				b10 = bv[j] < b10 ? bv[j] : b10;
+				b90 = bv[j] > b90 ? bv[j] : b90;
+			}
+			r.fleet_ms = median(sv, runs);
+			r.base_fleet_ms = median(bv, runs);
+			if (runs > 1)
+				printf("%-34s %10.1f   %10.1f   %5.2fx   (medians of %d runs)\n", "",
+				       r.fleet_ms, r.base_fleet_ms, r.fleet_ms / r.base_fleet_ms, runs);
 			if (k == 1) {
 				snprintf(what, sizeof(what), "  pause at %zu (med/p99 ms)", sizes[k]);
 				printf("%-34s %8.3f %8.3f   bare %.3f %.3f\n", what, r.med, r.p99,
@@ -537,10 +573,10 @@ int main(int argc, char **argv)
 			}
 			if (k >= 1) {
 				snprintf(key, sizeof(key), "%sfleet_%zu", kt, sizes[k]);
-				snprintf(label, sizeof(label), "%s%zu idle processes, 2 workers (1 run)",
-					 loaded ? "2 busy loops: " : "", sizes[k]);
-				tsv(key, label, "ms", r.fleet_ms, r.fleet_ms, r.fleet_ms,
-				    r.base_fleet_ms, r.base_fleet_ms, r.base_fleet_ms,
+				snprintf(label, sizeof(label), "%s%zu idle processes, 2 workers (%d run%s%s)",
+					 loaded ? "2 busy loops: " : "", sizes[k], runs, runs > 1 ? "s" : "",
+					 runs > 1 ? ": median, min-max" : "");
+				tsv(key, label, "ms", r.fleet_ms, s10, s90, r.base_fleet_ms, b10, b90,
 				    loaded ? "-" : "1.5");
 			}
 			if (k == 2 && per_proc_max > 0) {
