@@ -53,7 +53,7 @@ typedef struct FleetPage {
 	unsigned maj, min;
 	uint64_t ino;
 	int fd;
-	uint8_t b[4096];
+	uint8_t *b;        /* HP_PAGE1 bytes, where they stay for the call */
 } FleetPage;
 
 struct HpFleet {
@@ -89,8 +89,10 @@ void hp_fleet_free(HpFleet *f)
 		free(x->syms);
 	}
 	free(f->v);
-	for (size_t i = 0; i < f->n_pages; i++)
+	for (size_t i = 0; i < f->n_pages; i++) {
 		close(f->pages[i].fd);
+		free(f->pages[i].b);
+	}
 	free(f->pages);
 	for (size_t i = 0; i < f->n_scans; i++)
 		free(f->scans[i].code);
@@ -274,49 +276,39 @@ int hp_fleet_scan(HpFleet *f, const uint8_t *code, size_t len, uint64_t addr, ui
 	return 0;
 }
 
-int hp_fleet_page(HpFleet *f, pid_t pid, const HpMap *mp, HpPage *ret)
+int hp_fleet_page(HpFleet *f, pid_t pid, const HpMap *mp, uint8_t **ret)
 {
 	int r = 0;
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_pages; i++) {
 		const FleetPage *x = &f->pages[i];
 		if (x->ino == mp->ino && x->maj == mp->dev_major && x->min == mp->dev_minor) {
-			memcpy(ret->b, x->b, sizeof(ret->b));
+			*ret = x->b;
 			goto out;
 		}
 	}
-	int fd = hp_map_file_open(pid, mp);
-	if (fd < 0) {
-		r = fd;   /* not kept: this process's memory answers */
+	FleetPage x = { .maj = mp->dev_major, .min = mp->dev_minor, .ino = mp->ino,
+			.fd = hp_map_file_open(pid, mp) };
+	if (x.fd < 0) {
+		r = x.fd;   /* not kept: this process's memory answers */
 		goto out;
 	}
-	FleetPage *nv = realloc(f->pages, (f->n_pages + 1) * sizeof(*nv));
-	if (!nv) {
-		close(fd);
-		r = -ENOMEM;
-		goto out;
-	}
-	f->pages = nv;
-	FleetPage *x = &f->pages[f->n_pages];
-	ssize_t got = pread(fd, x->b, sizeof(x->b), 0);
+	x.b = malloc(HP_PAGE1);
+	FleetPage *nv = x.b ? realloc(f->pages, (f->n_pages + 1) * sizeof(*nv)) : NULL;
+	ssize_t got = nv ? pread(x.fd, x.b, HP_PAGE1, 0) : -1;
+	if (nv)
+		f->pages = nv;
 	if (got < 0) {
-		r = -errno;
-		close(fd);
+		r = nv ? -errno : -ENOMEM;
+		close(x.fd);
+		free(x.b);
 		goto out;
 	}
 	/* past the end of a short file a mapping reads zeros */
-	memset(x->b + got, 0, sizeof(x->b) - (size_t)got);
-	x->maj = mp->dev_major;
-	x->min = mp->dev_minor;
-	x->ino = mp->ino;
-	x->fd = fd;
-	f->n_pages++;
-	memcpy(ret->b, x->b, sizeof(ret->b));
+	memset(x.b + got, 0, HP_PAGE1 - (size_t)got);
+	f->pages[f->n_pages++] = x;
+	*ret = x.b;
 out:
 	pthread_mutex_unlock(&f->lock);
-	if (r == 0) {
-		ret->at = mp->start;
-		ret->ok = true;
-	}
 	return r;
 }

@@ -95,22 +95,25 @@ typedef struct HpModule {
 /* The first page of a mapped ELF file: its header, and in practice its
  * program headers and notes too (a page-aligned page is always within one
  * mapping). */
+#define HP_PAGE1 4096
 typedef struct HpPage {
 	uint64_t at;
 	bool ok;        /* b holds the page */
-	uint8_t b[4096];
+	uint8_t *b;     /* HP_PAGE1 bytes: the set's own, or a call's (fleet.c) */
 } HpPage;
 
-/* The first pages of every module a session may look at (offset 0 of a
- * file, readable), read at its open: from the files once per call with a
- * fleet, the rest in one process_vm_readv; a page that could not be read
- * then is read when needed. */
+/* The first pages of modules (mappings of offset 0 of a file, readable):
+ * every one, or `only` that one, less those `skip` has; from the files
+ * once per call with a fleet, the rest in one process_vm_readv; a page that
+ * could not be read then is read when needed. */
 typedef struct HpPages {
 	HpPage *v;
 	size_t n;
+	uint8_t *own;   /* the pages read from the process */
 } HpPages;
 typedef struct HpFleet HpFleet;
-int hp_pages_read(pid_t pid, const HpMaps *m, HpFleet *fleet, HpPages *ret);
+int hp_pages_read(pid_t pid, const HpMaps *m, HpFleet *fleet, const HpMap *only,
+		  const HpPages *skip, HpPages *ret);
 HpPage *hp_pages_find(HpPages *p, uint64_t at);
 void hp_pages_free(HpPages *p);
 
@@ -118,7 +121,7 @@ void hp_pages_free(HpPages *p);
  * none); the page is read into pg unless pg->ok. */
 int hp_module_cave(int memfd, HpPage *pg, uint64_t *ret_cave, uint64_t *ret_len);
 /* Every ELF file mapped at offset 0 by the process, in address order;
- * pages: their first pages read already, or NULL. */
+ * pages: first pages read already (or NULL), the others are read. */
 int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpModule **ret,
 		    size_t *ret_n);
 /* Address of a defined dynamic symbol (default version), searched as ld.so
@@ -412,8 +415,9 @@ int hp_fleet_scan(HpFleet *f, const uint8_t *code, size_t len, uint64_t addr, ui
 		  uint64_t hi, ElfX86Scan *ret);
 /* The first page of the file mapped at offset 0 by mp, from the file
  * (hp_map_file_open) once per call: what the mapping shows of the
- * headers, without reading the process.  < 0: read the process instead. */
-int hp_fleet_page(HpFleet *f, pid_t pid, const HpMap *mp, HpPage *ret);
+ * headers, without reading the process; *ret stays valid for the call.
+ * < 0: read the process instead. */
+int hp_fleet_page(HpFleet *f, pid_t pid, const HpMap *mp, uint8_t **ret);
 
 /* ---- consistency check (transition.c) ------------------------------------ */
 

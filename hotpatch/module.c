@@ -11,7 +11,7 @@
 /* len bytes at addr: from the first page when they lie in it, else read */
 static int page_read(int memfd, const HpPage *pg, uint64_t addr, void *out, size_t len)
 {
-	if (addr >= pg->at && len <= sizeof(pg->b) && addr - pg->at <= sizeof(pg->b) - len) {
+	if (addr >= pg->at && len <= HP_PAGE1 && addr - pg->at <= HP_PAGE1 - len) {
 		memcpy(out, pg->b + (addr - pg->at), len);
 		return 0;
 	}
@@ -20,7 +20,7 @@ static int page_read(int memfd, const HpPage *pg, uint64_t addr, void *out, size
 
 static int read_phdrs(int memfd, HpPage *pg, Elf64_Ehdr *eh, Elf64_Phdr *ph, size_t *ret_n)
 {
-	int r = pg->ok ? 0 : hp_mem_read(memfd, pg->at, pg->b, sizeof(pg->b));
+	int r = pg->ok ? 0 : hp_mem_read(memfd, pg->at, pg->b, HP_PAGE1);
 	if (r < 0)
 		return r;
 	pg->ok = true;
@@ -115,64 +115,66 @@ static bool module_candidate(const HpMap *mp)
 	return mp->offset == 0 && mp->ino != 0 && mp->perms[0] == 'r';
 }
 
-/* The first page of every module in one process_vm_readv (a page-aligned
- * page is within one mapping); what it could not read is read one page at
- * a time when needed (probe_phdrs), and a module whose page cannot be read
- * at all is left out. */
+/* The first pages not ok in one process_vm_readv (a page-aligned page is
+ * within one mapping); what it could not read is read one page at a time
+ * when needed (probe_phdrs), and a module whose page cannot be read at all
+ * is left out. */
 static void first_pages(pid_t pid, HpPage *pg, size_t n)
 {
 	enum { CHUNK = 64 };
-	for (size_t at = 0; at < n; at += CHUNK) {
-		struct iovec lo[CHUNK], re[CHUNK];
-		size_t k = n - at < CHUNK ? n - at : CHUNK;
-		for (size_t i = 0; i < k; i++) {
-			lo[i] = (struct iovec){ pg[at + i].b, sizeof(pg[at + i].b) };
-			re[i] = (struct iovec){ (void *)(uintptr_t)pg[at + i].at, sizeof(pg[at + i].b) };
+	size_t k = 0, idx[CHUNK];
+	struct iovec lo[CHUNK], re[CHUNK];
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && !pg[i].ok) {
+			idx[k] = i;
+			lo[k] = (struct iovec){ pg[i].b, HP_PAGE1 };
+			re[k++] = (struct iovec){ (void *)(uintptr_t)pg[i].at, HP_PAGE1 };
 		}
+		if (k == 0 || (k < CHUNK && i < n))
+			continue;
 		ssize_t got = process_vm_readv(pid, lo, k, re, k, 0);
 		/* whole pages only: a transfer stops at an element's end */
-		for (size_t i = 0; got > 0 && i < k && (size_t)got >= (i + 1) * sizeof(pg->b); i++)
-			pg[at + i].ok = true;
-		if (got < (ssize_t)(k * sizeof(pg->b)))
+		for (size_t j = 0; got > 0 && j < k && (size_t)got >= (j + 1) * HP_PAGE1; j++)
+			pg[idx[j]].ok = true;
+		if (got < (ssize_t)(k * HP_PAGE1))
 			return;
+		k = 0;
 	}
 }
 
-int hp_pages_read(pid_t pid, const HpMaps *m, HpFleet *fleet, HpPages *ret)
+static bool page_wanted(const HpMap *mp, const HpMap *only, const HpPages *skip)
+{
+	return module_candidate(mp) && (!only || only->start == mp->start) &&
+	       !hp_pages_find((HpPages *)skip, mp->start);
+}
+
+int hp_pages_read(pid_t pid, const HpMaps *m, HpFleet *fleet, const HpMap *only,
+		  const HpPages *skip, HpPages *ret)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < m->n; i++)
-		n += module_candidate(&m->v[i]);
-	/* not calloc: zeroing the pages cost more than reading them */
-	HpPage *pg = malloc((n ? n : 1) * sizeof(*pg));
-	if (!pg)
+		n += page_wanted(&m->v[i], only, skip);
+	HpPages p = { .v = malloc((n ? n : 1) * sizeof(HpPage)) };
+	/* not calloc: zeroing the pages cost more than reading them; those
+	 * the files give are never touched */
+	p.own = malloc((n ? n : 1) * HP_PAGE1);
+	if (!p.v || !p.own) {
+		hp_pages_free(&p);
 		return -ENOMEM;
-	size_t k = 0;   /* pages to read from the process: first in pg */
-	for (size_t i = 0; i < m->n; i++)
-		if (module_candidate(&m->v[i])) {
-			pg[k].at = m->v[i].start;
-			pg[k].ok = false;
-			k++;
-		}
-	if (fleet) {
-		/* from the files, once per call; the rest from the process */
-		size_t j = 0;
-		for (size_t i = 0; i < n; i++) {
-			const HpMap *mp = hp_maps_find(m, pg[i].at);
-			if (mp && hp_fleet_page(fleet, pid, mp, &pg[i]) == 0)
-				continue;
-			if (i != j) {   /* keep the unread ones first (in address order) */
-				HpPage t = pg[j];
-				pg[j] = pg[i];
-				pg[i] = t;
-			}
-			j++;
-		}
-		k = j;
 	}
-	first_pages(pid, pg, k);
-	ret->v = pg;
-	ret->n = n;
+	for (size_t i = 0; i < m->n; i++) {
+		const HpMap *mp = &m->v[i];
+		if (!page_wanted(mp, only, skip))
+			continue;
+		HpPage *pg = &p.v[p.n];
+		*pg = (HpPage){ .at = mp->start, .b = p.own + p.n * HP_PAGE1 };
+		/* from the file, once per call */
+		if (fleet && hp_fleet_page(fleet, pid, mp, &pg->b) == 0)
+			pg->ok = true;
+		p.n++;
+	}
+	first_pages(pid, p.v, p.n);
+	*ret = p;
 	return 0;
 }
 
@@ -187,22 +189,19 @@ HpPage *hp_pages_find(HpPages *p, uint64_t at)
 void hp_pages_free(HpPages *p)
 {
 	free(p->v);
-	p->v = NULL;
-	p->n = 0;
+	free(p->own);
+	*p = (HpPages){ 0 };
 }
 
 int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpModule **ret,
 		    size_t *ret_n)
 {
 	size_t n = 0;
-	HpPages own = { 0 };
-	if (!pages) {
-		int r = hp_pages_read(pid, m, NULL, &own);
-		if (r < 0)
-			return r;
-		pages = &own;
-	}
-	HpModule *v = malloc((pages->n ? pages->n : 1) * sizeof(*v));   /* a module a page, at most */
+	HpPages own = { 0 };   /* the pages `pages` does not have */
+	int r = hp_pages_read(pid, m, NULL, NULL, pages, &own);
+	if (r < 0)
+		return r;
+	HpModule *v = malloc((own.n + (pages ? pages->n : 0) + 1) * sizeof(*v));   /* one a page */
 	if (!v) {
 		hp_pages_free(&own);
 		return -ENOMEM;
@@ -214,6 +213,8 @@ int hp_modules_read(pid_t pid, int memfd, const HpMaps *m, HpPages *pages, HpMod
 		HpModule mod = { .path = mp->path, .dev_major = mp->dev_major,
 				 .dev_minor = mp->dev_minor, .ino = mp->ino, .lo = mp->start };
 		HpPage *pg = hp_pages_find(pages, mp->start);
+		if (!pg)
+			pg = hp_pages_find(&own, mp->start);
 		if (!pg || module_probe(memfd, mp, pg, &mod) < 0)
 			continue;
 		/* the span: following mappings of the same file */

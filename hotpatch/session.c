@@ -161,7 +161,9 @@ int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpFleet *fleet,
 	if (r < 0)
 		return r;
 	s->exe = hp_exe_map(pid, &s->maps);
-	r = hp_pages_read(pid, &s->maps, s->fleet, &s->pages);
+	/* the executable's first page for the state; with a call's shared
+	 * file pages (no process read) every module's, for the apply */
+	r = hp_pages_read(pid, &s->maps, s->fleet, s->fleet ? NULL : s->exe, NULL, &s->pages);
 	if (r < 0)
 		return base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
 	if (hp_state_locate(s->memfd, &s->maps, s->exe, &s->pages, &s->state_addr) < 0)

@@ -78,7 +78,8 @@ int hp_state_locate(int memfd, const HpMaps *m, const HpMap *exe, HpPages *pages
 		if (!mp || (i > 0 && exe) || mp->offset != 0 || mp->ino == 0 ||
 		    mp->perms[0] != 'r')
 			continue;
-		HpPage own = { .at = mp->start }, *pg = hp_pages_find(pages, mp->start);
+		uint8_t buf[HP_PAGE1];
+		HpPage own = { .at = mp->start, .b = buf }, *pg = hp_pages_find(pages, mp->start);
 		if (hp_module_cave(memfd, pg ? pg : &own, &cave, &cave_len) == 0 &&
 		    cave_len >= sizeof(HpStateHdr) && hdr_born(memfd, cave, &flags) &&
 		    (flags & HP_STATE_IN_CAVE)) {

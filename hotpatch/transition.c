@@ -76,6 +76,12 @@ static void interesting(const HpSession *s, uint64_t *lo, uint64_t *span)
 	*span = b > a ? b - a : 0;
 }
 
+/* a in [lo, lo + span), in one compare; BASE_WRAPS: below lo wraps high */
+BASE_WRAPS static inline bool in_span(uint64_t a, uint64_t lo, uint64_t span)
+{
+	return a - lo < span;
+}
+
 /* Is every frame pc in file-backed executable code (where .eh_frame is)? */
 static bool walk_trusted(const HpSession *s, const uint64_t *pcs, size_t n)
 {
@@ -168,7 +174,7 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 				break;
 			}
 			for (size_t w = 0; w < (size_t)got / 8; w++) {
-				if (buf[w] - lo >= span)
+				if (!in_span(buf[w], lo, span))
 					continue;
 				for (size_t k = 0; k < s->n_sites; k++)
 					if (inside(&s->sites[k], buf[w])) {

@@ -354,13 +354,15 @@ static void test_symbols_bind_as_ld_so_binds(void)
 	 * give: bias, build-id, cave, .dynamic */
 	for (int round = 0; round < 2; round++) {
 		HpPages pg = { 0 };
-		CU_ASSERT_EQUAL_FATAL(hp_pages_read(pid, &m, fl, &pg), 0);
+		CU_ASSERT_EQUAL_FATAL(hp_pages_read(pid, &m, fl, NULL, NULL, &pg), 0);
 		CU_ASSERT(pg.n >= 4);   /* main, liba, libb, libc, ld.so: offset 0, readable */
 		for (size_t i = 0; i < pg.n; i++) {
 			uint8_t mem[4096];
 			CU_ASSERT_FATAL(pg.v[i].ok);
 			CU_ASSERT_EQUAL_FATAL(hp_mem_read(memfd, pg.v[i].at, mem, sizeof(mem)), 0);
 			CU_ASSERT(memcmp(mem, pg.v[i].b, sizeof(mem)) == 0);
+			uintptr_t b = (uintptr_t)pg.v[i].b, own = (uintptr_t)pg.own;
+			CU_ASSERT(b < own || b >= own + pg.n * HP_PAGE1);   /* the file's page */
 		}
 		HpModule *fm2 = NULL;
 		size_t n2 = 0;
