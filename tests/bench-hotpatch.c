@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "hotpatch/hotpatch.h"
+#include "svc/internal.h"
 #include "tests/fixtures/hotpatch/payload.h"
 #include "tests/fixtures/hotpatch/probe.h"
 
@@ -246,11 +247,15 @@ static Row run(const ElfPayload *p, size_t n, int threads)
 	long before[MEM_SAMPLE];
 	for (size_t i = 0; i < MEM_SAMPLE && i < n; i++)
 		before[i] = private_kib(pids[i]);
-	row.base_fleet_ms = bare_many(bare, n, 2, bp) / 1e6;
+	bool svc_first = getenv("BENCH_SVC_FIRST") != NULL;
+	if (!svc_first)
+		row.base_fleet_ms = bare_many(bare, n, 2, bp) / 1e6;
 	BaseErr e = { 0 };
 	uint64_t t0 = base_now_ns();
 	int failed = hp_apply_many(pids, n, 2, p, NULL, rep, &e);
 	row.fleet_ms = (base_now_ns() - t0) / 1e6;
+	if (svc_first)
+		row.base_fleet_ms = bare_many(bare, n, 2, bp) / 1e6;
 	row.failed = failed < 0 ? n : (size_t)failed;
 	uint64_t gain[MEM_SAMPLE], prior[MEM_SAMPLE];
 	size_t ns = 0;
@@ -382,6 +387,91 @@ static void load(bool on)
 	}
 }
 
+/* ---- the in-use scan: who maps a file ---------------------------------- */
+
+/* The floor of any maps-based scan: list /proc, read every /proc/PID/maps
+ * whole, look for the path (what grep -l over every maps file does). */
+static uint64_t bare_scan(const char *path, size_t *found)
+{
+	uint64_t t0 = base_now_ns();
+	DIR *d = opendir("/proc");
+	static char buf[1 << 16];
+	*found = 0;
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		char fn[300];
+		snprintf(fn, sizeof(fn), "/proc/%s/maps", de->d_name);
+		int fd = open(fn, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* a line may straddle two reads: keep the tail of the last */
+		size_t keep = 0, pl = strlen(path);
+		ssize_t got;
+		bool hit = false;
+		while (!hit && (got = read(fd, buf + keep, sizeof(buf) - keep)) > 0) {
+			size_t len = keep + (size_t)got;
+			hit = memmem(buf, len, path, pl) != NULL;
+			keep = len < pl ? len : pl;
+			memmove(buf, buf + len - keep, keep);
+		}
+		*found += hit;
+		close(fd);
+	}
+	closedir(d);
+	return base_now_ns() - t0;
+}
+
+/* n idle victims alive; svc's scan (svc_scan_users: /proc listing, each
+ * process's maps parsed, matched by dev:inode) against bare_scan, five
+ * times each, alternating, after one untimed pass of each (the first
+ * lookup of a /proc/PID/maps makes its dentry, for whichever side comes
+ * first).  Medians in ms; -1 if svc missed a victim. */
+static int scan_row(size_t n, double *svc_ms, double *bare_ms)
+{
+	enum { REPS = 5 };
+	pid_t *pids = spawn(n, 1);
+	Svc *s = NULL;
+	BaseErr e = { 0 };
+	SvcOptions o = { .root = dir, .read_only = 1 };
+	struct stat st;
+	int r = svc_open(&o, &s, &e) < 0 || stat(victim, &st) < 0 ? -1 : 0;
+	double sv[REPS], bv[REPS];
+	for (int i = -1; r == 0 && i < REPS; i++) {
+		SvcScanTarget t = { .path = "/not-in-this-root", .dev = st.st_dev,
+				    .ino = st.st_ino };
+		size_t bare_found = 0;
+		uint64_t b = 0;
+		if (i % 2)
+			b = bare_scan(victim, &bare_found);
+		uint64_t t0 = base_now_ns();
+		int x = svc_scan_users(s, &t, 1, NULL, &e);
+		uint64_t sn = base_now_ns() - t0;
+		if (i % 2 == 0)
+			b = bare_scan(victim, &bare_found);
+		if (x != 0 || t.n_users < n || bare_found < n) {
+			fprintf(stderr, "bench-hotpatch: scan found %zu (bare %zu) of %zu: %s\n",
+				t.n_users, bare_found, n, e.msg);
+			r = -1;
+		}
+		free(t.users);
+		if (i >= 0) {
+			sv[i] = (double)sn / 1e6;
+			bv[i] = (double)b / 1e6;
+		}
+	}
+	svc_close(s);
+	reap(pids, n);
+	if (r == 0) {
+		*svc_ms = median(sv, REPS);
+		*bare_ms = median(bv, REPS);
+	}
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	size_t max = argc > 1 ? (size_t)atol(argv[1]) : 1000;
@@ -412,7 +502,15 @@ int main(int argc, char **argv)
 	const char *prof = getenv("BENCH_PROFILE");
 	unsigned bw = getenv("BENCH_WORKERS") ? (unsigned)atoi(getenv("BENCH_WORKERS")) : 2;
 	if (prof) {
+		/* BENCH_IDLE=N: N more idle processes alive, never stopped (does
+		 * a process's stop cost grow with the processes alive, or with
+		 * the processes stopped?) */
+		size_t idle_n = getenv("BENCH_IDLE") ? (size_t)atol(getenv("BENCH_IDLE")) : 0;
+		bool after = getenv("BENCH_IDLE_AFTER") != NULL;
+		pid_t *idle = idle_n && !after ? spawn(idle_n, 1) : NULL;
 		pid_t *pids = spawn(max, 1);
+		if (idle_n && after)
+			idle = spawn(idle_n, 1);
 		uint64_t *pause = calloc(max, sizeof(uint64_t));
 		HpReport *rep = calloc(max, sizeof(HpReport));
 		BaseErr pe = { 0 };
@@ -466,6 +564,8 @@ int main(int argc, char **argv)
 			       m[HP_PH_COUNT + 1] - m[HP_PH_COUNT], m[HP_PH_COUNT + 2]);
 		}
 		reap(pids, max);
+		if (idle)
+			reap(idle, idle_n);
 		free(pause);
 		free(rep);
 		return 0;
@@ -588,6 +688,32 @@ int main(int argc, char **argv)
 					 sizes[k], max);
 				tsv(key, label, "ms", pp, pp, pp, per_proc_max, per_proc_max,
 				    per_proc_max, "1.2");
+			}
+		}
+		if (!loaded) {
+			printf("\n== in-use scan: every process's maps, the victims found by "
+			       "dev:inode (ms, median of 5)\n");
+			printf("%-34s %10s   %10s   %6s\n", "", "svc", "bare read", "ratio");
+			size_t ss[2] = { max, big > max ? big : 0 };
+			double scan_pp = 0;
+			for (int k = 0; k < 2 && ss[k]; k++) {
+				double sm = 0, bm = 0;
+				snprintf(what, sizeof(what), "%zu victims alive", ss[k]);
+				if (scan_row(ss[k], &sm, &bm) < 0) {
+					printf("%-34s failed\n", what);
+					continue;
+				}
+				printf("%-34s %10.1f   %10.1f   %5.2fx\n", what, sm, bm, sm / bm);
+				snprintf(key, sizeof(key), "scan_%zu", ss[k]);
+				snprintf(label, sizeof(label), "in-use scan, %zu victims alive "
+					 "(vs reading every maps file)", ss[k]);
+				tsv(key, label, "ms", sm, sm, sm, bm, bm, bm, "-");
+				if (k == 0)
+					scan_pp = sm / (double)ss[k];
+				else
+					printf("  scan cost per process: %.4f ms at %zu, %.4f ms at "
+					       "%zu: %.2fx\n", sm / (double)ss[k], ss[k], scan_pp, max,
+					       sm / (double)ss[k] / scan_pp);
 			}
 		}
 		if (loaded)
