@@ -429,7 +429,7 @@ static uint64_t bare_scan(const char *path, size_t *found)
  * process's maps parsed, matched by dev:inode) against bare_scan, five
  * times each, alternating, after one untimed pass of each (the first
  * lookup of a /proc/PID/maps makes its dentry, for whichever side comes
- * first).  Medians in ms; -1 if svc missed a victim. */
+ * first).  Medians in ms; -1 if either side missed a victim. */
 static int scan_row(size_t n, double *svc_ms, double *bare_ms)
 {
 	enum { REPS = 5 };
@@ -502,9 +502,10 @@ int main(int argc, char **argv)
 	const char *prof = getenv("BENCH_PROFILE");
 	unsigned bw = getenv("BENCH_WORKERS") ? (unsigned)atoi(getenv("BENCH_WORKERS")) : 2;
 	if (prof) {
-		/* BENCH_IDLE=N: N more idle processes alive, never stopped (does
-		 * a process's stop cost grow with the processes alive, or with
-		 * the processes stopped?) */
+		/* BENCH_IDLE=N: N more idle processes alive, never stopped,
+		 * started before the measured ones, or after them with
+		 * BENCH_IDLE_AFTER (does a stop cost more with many processes
+		 * alive, or with many run since the target last ran?) */
 		size_t idle_n = getenv("BENCH_IDLE") ? (size_t)atol(getenv("BENCH_IDLE")) : 0;
 		bool after = getenv("BENCH_IDLE_AFTER") != NULL;
 		pid_t *idle = idle_n && !after ? spawn(idle_n, 1) : NULL;
@@ -710,7 +711,7 @@ int main(int argc, char **argv)
 				tsv(key, label, "ms", sm, sm, sm, bm, bm, bm, "-");
 				if (k == 0)
 					scan_pp = sm / (double)ss[k];
-				else
+				else if (scan_pp > 0)
 					printf("  scan cost per process: %.4f ms at %zu, %.4f ms at "
 					       "%zu: %.2fx\n", sm / (double)ss[k], ss[k], scan_pp, max,
 					       sm / (double)ss[k] / scan_pp);
