@@ -22,6 +22,22 @@ svc ($version) unstable; urgency=medium
 
  -- svc maintainers <maintainers@users.noreply.r-seed-b938bcc7.example>  $(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")
 CL
+# Build-Depends in debian/control is the one list of what the package build
+# needs: whatever of it is missing here is installed from it (as root), so the
+# Makefile's dependency groups and debian/control cannot drift apart
+if ! dpkg-checkbuilddeps "$src/debian/control" >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "deb: installing debian/control's missing Build-Depends (apt-get output follows)"
+		DEBIAN_FRONTEND=noninteractive apt-get build-dep -y --no-install-recommends "$top/$src" || {
+			echo "deb: debian/control: 'apt-get build-dep' failed; see apt's messages above" >&2
+			exit 1
+		}
+	else
+		dpkg-checkbuilddeps "$src/debian/control" >&2 || true
+		echo "deb: debian/control: Build-Depends missing; as root, run: apt-get build-dep $top/$src" >&2
+		exit 1
+	fi
+fi
 (cd "$src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 || {
 	tail -n 40 "$work/build.log" >&2
 	echo "deb: dpkg-buildpackage failed; full log: $work/build.log" >&2
