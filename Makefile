@@ -14,12 +14,13 @@ LDFLAGS += $(SAN)
 # the man pages, the .deb).
 VERSION := $(shell cat VERSION)
 
-PKGS    := zlib libunwind-ptrace libunwind-generic
+PKGS    := zlib
 # Debian's mbedTLS 2.28 ships no pkg-config file: link it by name.
-# libdebuginfod and libcapstone are not linked: elf/debuginfod.c and
-# elf/x86.c load them on first use (libdebuginfod brings libcurl and ~30
-# libraries, libcapstone ~77,000 relocations: loading them dominated short
-# commands; docs/performance.md).
+# libdebuginfod, libcapstone and libunwind are not linked: elf/debuginfod.c,
+# elf/x86.c and hotpatch/unwind.c load them on first use (libdebuginfod
+# brings libcurl and ~30 libraries, libcapstone ~77,000 relocations,
+# libunwind three libraries and liblzma: loading them dominated short
+# commands; docs/performance.md).  Their headers only are needed to build.
 DEPLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lpthread
 TESTLIBS = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit) $(shell pkg-config --libs libarchive 2>/dev/null || echo -larchive)
 

@@ -133,6 +133,11 @@ typedef struct HpState {
 				 * reported as unknown, never fails the others */
 } HpState;
 
+/* Load the libraries a stop needs (the x86 decoder, the stack unwinder),
+ * which svc loads on first use: a caller calls it before it stops any
+ * process, so that no pause waits for the dynamic loader. */
+int hp_load(BaseErr *e);
+
 /* Patch one process.  Refuses (process untouched) on a build-id or lineage
  * mismatch or unexpected bytes at a site (BASE_E_MISMATCH); gives up with
  * BASE_E_UNSAFE naming the thread when some thread stays inside the bytes to

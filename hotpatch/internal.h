@@ -195,6 +195,8 @@ int hp_ptrace_run(HpTracee *tr, size_t i, const struct user_regs_struct *in, uin
 /* ---- frames of a stopped thread (unwind.c) -------------------------------- */
 
 typedef struct HpUnwinder HpUnwinder;
+/* libunwind, loaded on first use (hp_load loads it before any stop) */
+int hp_unwind_load(BaseErr *e);
 int hp_unwinder_open(pid_t pid, HpUnwinder **ret);
 void hp_unwinder_close(HpUnwinder *u);
 /* The program counters of the thread's frames, innermost first (pcs[0] =

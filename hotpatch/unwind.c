@@ -6,13 +6,97 @@
  * only one that does.  libunwind's accessors get one opaque argument (the
  * _UPT_info its lookup needs), so the memory and registers of the walk in
  * progress are found through a thread-local pointer: hp_apply_many runs
- * walks on several threads at once. */
+ * walks on several threads at once.
+ *
+ * libunwind is loaded with dlopen on first use, as elf/x86.c loads the
+ * decoder: linked, its three libraries and liblzma were loaded and relocated
+ * at every exec of svc, by `svc inspect`, `svc boot` and `svc status` too,
+ * which never walk a stack (docs/performance.md).  hp_load loads it before
+ * any process is stopped.  This is the one file that names libunwind. */
+#include <dlfcn.h>
 #include <libunwind-ptrace.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hotpatch/internal.h"
+
+/* libunwind-ptrace.so.0 names the generic library's functions without
+ * depending on it: that one is loaded first, into the global scope */
+#define UNW_GENERIC_SONAME "libunwind-x86_64.so.8"
+#define UNW_PTRACE_SONAME "libunwind-ptrace.so.0"
+/* the exported names behind libunwind's macros (unw_step is _Ux86_64_step) */
+#define UNW_NAME_(x) #x
+#define UNW_NAME(x) UNW_NAME_(x)
+
+static struct {
+	__typeof__(&unw_create_addr_space) create_addr_space;
+	__typeof__(&unw_destroy_addr_space) destroy_addr_space;
+	__typeof__(&unw_set_caching_policy) set_caching_policy;
+	__typeof__(&unw_init_remote) init_remote;
+	__typeof__(&unw_get_reg) get_reg;
+	__typeof__(&unw_step) step;
+	__typeof__(&_UPT_create) upt_create;
+	__typeof__(&_UPT_destroy) upt_destroy;
+	__typeof__(&_UPT_find_proc_info) find_proc_info;
+	__typeof__(&_UPT_put_unwind_info) put_unwind_info;
+	__typeof__(&_UPT_get_dyn_info_list_addr) get_dyn_info_list_addr;
+	__typeof__(&_UPT_get_proc_name) get_proc_name;
+} unw;
+static char unw_why[200];
+static int unw_r;
+static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
+
+static void *sym(void *h, const char *name)
+{
+	void *f = dlsym(h, name);
+	if (!f && !unw_why[0]) {
+		snprintf(unw_why, sizeof(unw_why), "libunwind lacks %s", name);
+		unw_r = -ENOENT;
+	}
+	return f;
+}
+
+static void unw_load(void)
+{
+	/* never dlclose'd: the process keeps the unwinder once it needed it */
+	void *g = dlopen(UNW_GENERIC_SONAME, RTLD_NOW | RTLD_GLOBAL);
+	void *p = g ? dlopen(UNW_PTRACE_SONAME, RTLD_NOW | RTLD_LOCAL) : NULL;
+	if (!p) {
+		snprintf(unw_why, sizeof(unw_why), "cannot load %s: %s",
+			 g ? UNW_PTRACE_SONAME : UNW_GENERIC_SONAME, dlerror());
+		unw_r = -ENOENT;
+		return;
+	}
+	*(void **)&unw.create_addr_space = sym(g, UNW_NAME(unw_create_addr_space));
+	*(void **)&unw.destroy_addr_space = sym(g, UNW_NAME(unw_destroy_addr_space));
+	*(void **)&unw.set_caching_policy = sym(g, UNW_NAME(unw_set_caching_policy));
+	*(void **)&unw.init_remote = sym(g, UNW_NAME(unw_init_remote));
+	*(void **)&unw.get_reg = sym(g, UNW_NAME(unw_get_reg));
+	*(void **)&unw.step = sym(g, UNW_NAME(unw_step));
+	*(void **)&unw.upt_create = sym(p, "_UPT_create");
+	*(void **)&unw.upt_destroy = sym(p, "_UPT_destroy");
+	*(void **)&unw.find_proc_info = sym(p, "_UPT_find_proc_info");
+	*(void **)&unw.put_unwind_info = sym(p, "_UPT_put_unwind_info");
+	*(void **)&unw.get_dyn_info_list_addr = sym(p, "_UPT_get_dyn_info_list_addr");
+	*(void **)&unw.get_proc_name = sym(p, "_UPT_get_proc_name");
+}
+
+int hp_unwind_load(BaseErr *e)
+{
+	pthread_once(&unw_once, unw_load);
+	if (unw_r < 0)
+		return base_err(e, unw_r, "stack unwinder: %s", unw_why);
+	return 0;
+}
+
+int hp_load(BaseErr *e)
+{
+	int r = elf_x86_load(e);
+	return r < 0 ? r : hp_unwind_load(e);
+}
 
 struct HpUnwinder {
 	unw_addr_space_t as;
@@ -81,26 +165,29 @@ static int acc_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, in
 
 int hp_unwinder_open(pid_t pid, HpUnwinder **ret)
 {
+	int r = hp_unwind_load(NULL);
+	if (r < 0)
+		return r;
 	HpUnwinder *u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
 	unw_accessors_t acc = {
-		.find_proc_info = _UPT_find_proc_info,
-		.put_unwind_info = _UPT_put_unwind_info,
-		.get_dyn_info_list_addr = _UPT_get_dyn_info_list_addr,
+		.find_proc_info = unw.find_proc_info,
+		.put_unwind_info = unw.put_unwind_info,
+		.get_dyn_info_list_addr = unw.get_dyn_info_list_addr,
 		.access_mem = acc_mem,
 		.access_reg = acc_reg,
 		.access_fpreg = acc_fpreg,
 		.resume = NULL,
-		.get_proc_name = _UPT_get_proc_name,
+		.get_proc_name = unw.get_proc_name,
 	};
-	u->as = unw_create_addr_space(&acc, 0);
-	u->upt = u->as ? _UPT_create(pid) : NULL;
+	u->as = unw.create_addr_space(&acc, 0);
+	u->upt = u->as ? unw.upt_create(pid) : NULL;
 	if (!u->upt) {
 		hp_unwinder_close(u);
 		return -ENOMEM;
 	}
-	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+	unw.set_caching_policy(u->as, UNW_CACHE_GLOBAL);
 	*ret = u;
 	return 0;
 }
@@ -110,9 +197,9 @@ void hp_unwinder_close(HpUnwinder *u)
 	if (!u)
 		return;
 	if (u->upt)
-		_UPT_destroy(u->upt);
+		unw.upt_destroy(u->upt);
 	if (u->as)
-		unw_destroy_addr_space(u->as);
+		unw.destroy_addr_space(u->as);
 	free(u);
 }
 
@@ -128,10 +215,10 @@ int hp_unwind(HpUnwinder *u, int memfd, const struct user_regs_struct *regs, uin
 	walk = w;
 	unw_cursor_t c;
 	size_t n = 0;
-	int r = unw_init_remote(&c, u->as, u->upt);
+	int r = unw.init_remote(&c, u->as, u->upt);
 	while (r >= 0) {
 		unw_word_t ip = 0;
-		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0) {
+		if (unw.get_reg(&c, UNW_REG_IP, &ip) < 0) {
 			r = -1;
 			break;
 		}
@@ -140,7 +227,7 @@ int hp_unwind(HpUnwinder *u, int memfd, const struct user_regs_struct *regs, uin
 			break;
 		}
 		pcs[n++] = ip;
-		r = unw_step(&c);
+		r = unw.step(&c);
 		if (r == 0)
 			break;
 	}

@@ -233,6 +233,13 @@ static int parse_body(Lines *l, PendingTxn *t, BaseErr *e)
 		memset(o, 0, sizeof(*o));
 		if (!pending_valid_path(l->val))
 			return base_err(e, -EBADMSG, "line %u: invalid path '%s'", l->line, l->val);
+		/* one op per file: replay checks every op before it swaps any, so
+		 * a second op on a file would be checked against the file before
+		 * the first one changed it */
+		for (size_t i = 0; i + 1 < t->n_ops; i++)
+			if (strcmp(t->ops[i].path, l->val) == 0)
+				return base_err(e, -EBADMSG, "line %u: second operation on %s",
+						l->line, l->val);
 		o->path = BASE_TAKE_PTR(l->val);
 		if ((r = parse_str(l, "source", pending_valid_name, &o->source, e)) < 0 ||
 		    (r = parse_u64(l, "staged", &v, e)) < 0)

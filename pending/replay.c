@@ -120,21 +120,15 @@ static int link_alias(int dfd, const char *name, const char *alias)
 	return base_fs_fsync_dir(dfd);
 }
 
+/* Swaps one op that pending_apply found READY (both files hashed a moment
+ * ago, under svc's lock: hashing them again would read every byte twice). */
 static int swap_op(PendingStore *s, const PendingOp *op, BaseErr *e)
 {
 	_cleanup_close_ int dfd = -1;
 	const char *name;
-	PendingOpState st;
 	int r = pending_open_parent(s, op->path, &dfd, &name, e);
 	if (r < 0)
 		return r;
-	r = op_state_at(dfd, name, op, &st, e);
-	if (r < 0)
-		return r;
-	if (st == PENDING_OP_DONE)
-		return 0;
-	if (st == PENDING_OP_CONFLICT)
-		return -ESTALE;
 	/* the replaced file keeps a name before it loses its own */
 	r = link_alias(dfd, name, op->keep);
 	if (r >= 0)
@@ -257,17 +251,23 @@ int pending_apply(PendingStore *s, const PendingTxn *t, BaseErr *e)
 {
 	BaseErr why = { 0 };
 	int conflict = 0, r;
+	PendingOpState *st = calloc(t->n_ops, sizeof(*st));
 
-	/* check every op before changing anything */
+	if (!st)
+		return -ENOMEM;
+	/* check every op before changing anything (a record names each file
+	 * once: no swap below changes a file another op was checked against) */
 	for (size_t i = 0; i < t->n_ops; i++) {
-		PendingOpState st;
-		r = pending_op_state(s, &t->ops[i], &st, &why);
-		if (r < 0) /* a refusal is st == CONFLICT with the reason in why */
+		r = pending_op_state(s, &t->ops[i], &st[i], &why);
+		if (r < 0) { /* a refusal is st == CONFLICT with the reason in why */
+			free(st);
 			return base_err(e, r, "%s", why.msg);
-		if (st == PENDING_OP_CONFLICT)
+		}
+		if (st[i] == PENDING_OP_CONFLICT)
 			conflict = 1;
 	}
 	if (conflict) {
+		free(st);
 		/* refused whole: ops done by an earlier, interrupted replay go back */
 		undo_all(s, t, NULL);
 		r = pending_quarantine(s, PENDING_PENDING, t->number, why.msg, e);
@@ -278,14 +278,16 @@ int pending_apply(PendingStore *s, const PendingTxn *t, BaseErr *e)
 				t->package, why.msg);
 	}
 	for (size_t i = 0; i < t->n_ops; i++) {
-		r = swap_op(s, &t->ops[i], e);
+		r = st[i] == PENDING_OP_READY ? swap_op(s, &t->ops[i], e) : 0;
 		if (r < 0) {
 			/* an I/O failure, not a crash: put back what was done; the record
 			 * stays pending and the next replay tries again */
+			free(st);
 			undo_all(s, t, NULL);
 			return r;
 		}
 	}
+	free(st);
 	r = pending_move(s, t->number, PENDING_PENDING, PENDING_APPLIED, e);
 	if (r < 0)
 		return r;

@@ -325,10 +325,10 @@ int svc_hot_install(Svc *s, const ManifestPackage *pkg, const PendingTxn *t, int
 	SvcUnread unread = { 0 };
 	size_t n = 0;
 	int r = pl && done ? 0 : -ENOMEM;
-	/* the x86 decoder is loaded on first use: load it before any process
-	 * is stopped, so that no pause waits for the dynamic loader */
+	/* the decoder and unwinder are loaded on first use: load them before
+	 * any process is stopped, so that no pause waits for the dynamic loader */
 	if (r >= 0)
-		r = elf_x86_load(e);
+		r = hp_load(e);
 
 	for (size_t i = 0; r >= 0 && i < t->n_ops; i++) {
 		const ManifestTarget *mt = NULL;
@@ -442,7 +442,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 	PidSet failed = { 0 };
 	SvcUnread unread = { 0 };
 	size_t ns = 0;   /* reverted, but threads still in the fix's code */
-	int r = elf_x86_load(e);   /* before any stop, as in svc_hot_install */
+	int r = hp_load(e);   /* before any stop, as in svc_hot_install */
 
 	/* 1. out of every process that runs it from memory; out of a process
 	 * that runs it from the file (started from the coldpatch) through the

@@ -20,8 +20,8 @@ static int run_pool(const pid_t *pids, size_t n, unsigned workers, const ElfPayl
 		return -ENOMEM;
 	}
 	memcpy(run.pids, pids, n * sizeof(*pids));
-	/* the x86 decoder is loaded on first use: before any stop */
-	int r = n ? elf_x86_load(e) : 0;
+	/* the decoder and unwinder are loaded on first use: before any stop */
+	int r = n ? hp_load(e) : 0;
 	if (r < 0) {
 		svc_hp_run_free(&run);
 		return r;
@@ -177,7 +177,13 @@ int svc_hp_converge(const pid_t *pids, size_t n, uint32_t wait_ms, SvcHpRun *ret
 		svc_hp_run_free(&run);
 		return -ENOMEM;
 	}
-	int stale = 0;
+	/* the decoder and unwinder are loaded on first use: before any stop */
+	int stale = 0, lr = n ? hp_load(e) : 0;
+	if (lr < 0) {
+		free(found);
+		svc_hp_run_free(&run);
+		return lr;
+	}
 	HpOpts o = { .deadline_ms = wait_ms ? wait_ms : 1 };
 	for (size_t i = 0; i < n; i++) {
 		HpReport *rep = &run.reports[run.n];

@@ -429,8 +429,9 @@ static uint64_t bare_scan(const char *path, size_t *found)
  * process's maps parsed, matched by dev:inode) against bare_scan, five
  * times each, alternating, after one untimed pass of each (the first
  * lookup of a /proc/PID/maps makes its dentry, for whichever side comes
- * first).  Medians in ms; -1 if either side missed a victim. */
-static int scan_row(size_t n, double *svc_ms, double *bare_ms)
+ * first).  Each side's median, min and max in ms ([0], [1], [2]); -1 if
+ * either side missed a victim. */
+static int scan_row(size_t n, double svc_ms[3], double bare_ms[3])
 {
 	enum { REPS = 5 };
 	pid_t *pids = spawn(n, 1);
@@ -466,8 +467,13 @@ static int scan_row(size_t n, double *svc_ms, double *bare_ms)
 	svc_close(s);
 	reap(pids, n);
 	if (r == 0) {
-		*svc_ms = median(sv, REPS);
-		*bare_ms = median(bv, REPS);
+		/* median() sorts: the ends are min and max */
+		svc_ms[0] = median(sv, REPS);
+		bare_ms[0] = median(bv, REPS);
+		svc_ms[1] = sv[0];
+		svc_ms[2] = sv[REPS - 1];
+		bare_ms[1] = bv[0];
+		bare_ms[2] = bv[REPS - 1];
 	}
 	return r;
 }
@@ -476,7 +482,7 @@ int main(int argc, char **argv)
 {
 	size_t max = argc > 1 ? (size_t)atol(argv[1]) : 1000;
 	BaseErr le = { 0 };
-	if (elf_x86_load(&le) < 0) {   /* once, as svc does before any stop */
+	if (hp_load(&le) < 0) {   /* once, as svc does before any stop */
 		fprintf(stderr, "bench-hotpatch: %s\n", le.msg);
 		return 1;
 	}
@@ -693,22 +699,25 @@ int main(int argc, char **argv)
 		}
 		if (!loaded) {
 			printf("\n== in-use scan: every process's maps, the victims found by "
-			       "dev:inode (ms, median of 5)\n");
-			printf("%-34s %10s   %10s   %6s\n", "", "svc", "bare read", "ratio");
+			       "dev:inode (ms, median of 5, min-max)\n");
+			printf("%-34s %10s   %10s   %6s   %s\n", "", "svc", "bare read", "ratio",
+			       "svc min-max, bare min-max");
 			size_t ss[2] = { max, big > max ? big : 0 };
 			double scan_pp = 0;
 			for (int k = 0; k < 2 && ss[k]; k++) {
-				double sm = 0, bm = 0;
+				double sv[3], bv[3];
 				snprintf(what, sizeof(what), "%zu victims alive", ss[k]);
-				if (scan_row(ss[k], &sm, &bm) < 0) {
+				if (scan_row(ss[k], sv, bv) < 0) {
 					printf("%-34s failed\n", what);
 					continue;
 				}
-				printf("%-34s %10.1f   %10.1f   %5.2fx\n", what, sm, bm, sm / bm);
+				double sm = sv[0], bm = bv[0];
+				printf("%-34s %10.1f   %10.1f   %5.2fx   %.1f-%.1f, %.1f-%.1f\n", what, sm,
+				       bm, sm / bm, sv[1], sv[2], bv[1], bv[2]);
 				snprintf(key, sizeof(key), "scan_%zu", ss[k]);
 				snprintf(label, sizeof(label), "in-use scan, %zu victims alive "
-					 "(vs reading every maps file)", ss[k]);
-				tsv(key, label, "ms", sm, sm, sm, bm, bm, bm, "-");
+					 "(vs reading every maps file; median of 5, min-max)", ss[k]);
+				tsv(key, label, "ms", sm, sv[1], sv[2], bm, bv[1], bv[2], "-");
 				if (k == 0)
 					scan_pp = sm / (double)ss[k];
 				else if (scan_pp > 0)

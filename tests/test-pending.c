@@ -151,6 +151,28 @@ static void test_record_rejects_bad_names(void)
 	pending_txn_free(t);
 }
 
+/* Replay checks every op before it swaps any: a record naming a file twice
+ * would have its second op checked against the file before the first swap. */
+static void test_record_rejects_a_file_named_twice(void)
+{
+	PendingTxn *t = make_txn(4, "FIX-1", 3), *back = NULL;
+	BaseBuf b = { 0 };
+	BaseErr e = { 0 };
+	CU_ASSERT_EQUAL(pending_format(t, &b), 0);
+	CU_ASSERT_EQUAL(pending_parse((char *)b.data, b.len, &back, NULL), 0);
+	pending_txn_free(back);
+	back = NULL;
+	base_buf_free(&b);
+	free(t->ops[2].path);
+	t->ops[2].path = strdup("/lib/f0");
+	CU_ASSERT_EQUAL(pending_format(t, &b), 0);
+	CU_ASSERT_EQUAL(pending_parse((char *)b.data, b.len, &back, &e), -EBADMSG);
+	CU_ASSERT_PTR_NULL(back);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "second operation on /lib/f0"));
+	base_buf_free(&b);
+	pending_txn_free(t);
+}
+
 /* A scratch root with /lib/f0../fN-1 holding "old<i>" and staged "new<i>". */
 typedef struct Fx {
 	char *dir;
@@ -505,6 +527,7 @@ int test_register(void)
 	CU_add_test(s, "record parse accepts the canonical spelling only",
 		    test_record_parse_accepts_canonical_only);
 	CU_add_test(s, "record with .. or / in names is refused", test_record_rejects_bad_names);
+	CU_add_test(s, "record naming a file twice is refused", test_record_rejects_a_file_named_twice);
 	CU_add_test(s, "apply swaps every file and keeps backups", test_apply_swaps_all_and_keeps_backups);
 	CU_add_test(s, "conflict quarantines and undoes earlier swaps", test_conflict_quarantines_and_undoes);
 	CU_add_test(s, "abort removes staged files, never backups", test_abort_removes_staged_only);
