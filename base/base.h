@@ -177,6 +177,9 @@ const BaseMap *base_maps_find(const BaseMaps *m, uint64_t addr);
  * tid > 0: /proc/PID/task/TID/status), blanks after the colon skipped.
  * -ENOENT: no such line; -BASE_E_GONE: no such process. */
 int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n);
+/* The command name of pid (/proc/PID/comm without its newline; "" if it
+ * cannot be read): one open, one read, one close. */
+void base_proc_comm(pid_t pid, char *out, size_t n);
 /* The processes (pid 0: the entries of /proc) or the threads of pid
  * (/proc/PID/task), sorted; *ret malloc'ed (NULL when none). */
 int base_proc_ids(pid_t pid, pid_t **ret, size_t *ret_n, BaseErr *e);

@@ -224,6 +224,22 @@ int base_proc_status(pid_t pid, pid_t tid, const char *key, char *buf, size_t n)
 	return -ENOENT;
 }
 
+void base_proc_comm(pid_t pid, char *out, size_t n)
+{
+	char fn[64];
+	proc_path(fn, sizeof(fn), pid, 0, "comm");
+	if (n == 0)
+		return;
+	out[0] = 0;
+	int fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t k = read(fd, out, n - 1);
+	close(fd);
+	out[k > 0 ? (size_t)k : 0] = 0;
+	out[strcspn(out, "\n")] = 0;
+}
+
 static int id_cmp(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;

@@ -36,7 +36,7 @@ typedef struct SvcScanTarget {
 	const char *path;        /* absolute inside the root */
 	dev_t dev;               /* current file on disk; dev 0 if missing */
 	ino_t ino;
-	SvcUser *users;          /* out */
+	SvcUser *users;          /* out (empty on entry) */
 	size_t n_users;
 } SvcScanTarget;
 

@@ -17,24 +17,44 @@
 
 #include "svc/internal.h"
 
+/* The user entry of pid, if it has one.  One scan fills the list (empty on
+ * entry: svc_scan_users) in ascending pid order, one whole process at a
+ * time: a pid already listed is the last one, and the search from the end
+ * stops at the first smaller pid (a linear search over 10,000 users per
+ * user was most of a 10,000-process scan). */
+static SvcUser *find_user(SvcScanTarget *t, pid_t pid)
+{
+	for (size_t i = t->n_users; i > 0; i--) {
+		if (t->users[i - 1].pid == pid)
+			return &t->users[i - 1];
+		if (t->users[i - 1].pid < pid)
+			break;
+	}
+	return NULL;
+}
+
 static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_t dev,
 		    ino_t ino, const char *map)
 {
-	for (size_t i = 0; i < t->n_users; i++)
-		if (t->users[i].pid == pid) {
-			/* a process mapping both versions counts as old */
-			if (old && !t->users[i].old_version) {
-				t->users[i].old_version = 1;
-				t->users[i].dev = dev;
-				t->users[i].ino = ino;
-				snprintf(t->users[i].map, sizeof(t->users[i].map), "%s", map);
-			}
-			return 0;
+	SvcUser *u = find_user(t, pid);
+	if (u) {
+		/* a process mapping both versions counts as old */
+		if (old && !u->old_version) {
+			u->old_version = 1;
+			u->dev = dev;
+			u->ino = ino;
+			snprintf(u->map, sizeof(u->map), "%s", map);
 		}
-	SvcUser *u = realloc(t->users, (t->n_users + 1) * sizeof(*u));
-	if (!u)
-		return -ENOMEM;
-	t->users = u;
+		return 0;
+	}
+	/* capacity doubles: 8, 16, 32... (n_users at a power of two is full) */
+	size_t n = t->n_users;
+	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+		u = realloc(t->users, (n < 8 ? 8 : 2 * n) * sizeof(*u));
+		if (!u)
+			return -ENOMEM;
+		t->users = u;
+	}
 	u = &t->users[t->n_users++];
 	memset(u, 0, sizeof(*u));
 	u->pid = pid;
@@ -44,19 +64,6 @@ static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_
 	snprintf(u->map, sizeof(u->map), "%s", map);
 	base_escape(u->comm, sizeof(u->comm), comm);
 	return 0;
-}
-
-static void read_comm(pid_t pid, char *out, size_t n)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	FILE *f = fopen(path, "re");
-	out[0] = 0;
-	if (!f)
-		return;
-	if (fgets(out, (int)n, f))
-		out[strcspn(out, "\n")] = 0;
-	fclose(f);
 }
 
 /* An empty directory, or anything else mounted on /proc, lists no process:
@@ -126,7 +133,7 @@ static int unread_add(SvcUnread *u, pid_t pid, int err)
 	p = &u->procs[u->n++];
 	p->pid = pid;
 	p->err = err;
-	read_comm(pid, comm, sizeof(comm));
+	base_proc_comm(pid, comm, sizeof(comm));
 	base_escape(p->comm, sizeof(p->comm), comm);
 	return 0;
 }
@@ -164,7 +171,7 @@ static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full, int *ret
 			if (!cur && (strncmp(mp->path, full[i], plen) != 0 || full[i][plen]))
 				continue;
 			if (!comm[0])
-				read_comm(pid, comm, sizeof(comm));
+				base_proc_comm(pid, comm, sizeof(comm));
 			r = add_user(&t[i], pid, comm, !cur, makedev(mp->dev_major, mp->dev_minor),
 				     (ino_t)mp->ino, map);
 		}

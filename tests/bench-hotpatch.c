@@ -478,6 +478,39 @@ static int scan_row(size_t n, double svc_ms[3], double bare_ms[3])
 	return r;
 }
 
+/* The in-use scan rows at max and (if larger) big victims alive. */
+static void scan_rows(size_t max, size_t big)
+{
+	char what[64], key[64], label[160];
+	printf("\n== in-use scan: every process's maps, the victims found by "
+	       "dev:inode (ms, median of 5, min-max)\n");
+	printf("%-34s %10s   %10s   %6s   %s\n", "", "svc", "bare read", "ratio",
+	       "svc min-max, bare min-max");
+	size_t ss[2] = { max, big > max ? big : 0 };
+	double scan_pp = 0;
+	for (int k = 0; k < 2 && ss[k]; k++) {
+		double sv[3], bv[3];
+		snprintf(what, sizeof(what), "%zu victims alive", ss[k]);
+		if (scan_row(ss[k], sv, bv) < 0) {
+			printf("%-34s failed\n", what);
+			continue;
+		}
+		double sm = sv[0], bm = bv[0];
+		printf("%-34s %10.1f   %10.1f   %5.2fx   %.1f-%.1f, %.1f-%.1f\n", what, sm,
+		       bm, sm / bm, sv[1], sv[2], bv[1], bv[2]);
+		snprintf(key, sizeof(key), "scan_%zu", ss[k]);
+		snprintf(label, sizeof(label), "in-use scan, %zu victims alive "
+			 "(vs reading every maps file; median of 5, min-max)", ss[k]);
+		tsv(key, label, "ms", sm, sv[1], sv[2], bm, bv[1], bv[2], "-");
+		if (k == 0)
+			scan_pp = sm / (double)ss[k];
+		else if (scan_pp > 0)
+			printf("  scan cost per process: %.4f ms at %zu, %.4f ms at "
+			       "%zu: %.2fx\n", sm / (double)ss[k], ss[k], scan_pp, max,
+			       sm / (double)ss[k] / scan_pp);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	size_t max = argc > 1 ? (size_t)atol(argv[1]) : 1000;
@@ -586,7 +619,9 @@ int main(int argc, char **argv)
 		fleet_runs = 5;
 	size_t big = big_env ? (size_t)atol(big_env) : 0;
 	double per_proc_max = 0;
-	for (int loaded = 0; loaded < 2; loaded++) {
+	/* BENCH_SCAN_ONLY=1: the in-use scan rows alone (with BENCH_PROCS_BIG,
+	 * the 10,000-process scan without the 10,000-process fleet) */
+	for (int loaded = getenv("BENCH_SCAN_ONLY") ? 2 : 0; loaded < 2; loaded++) {
 		if (loaded)
 			load(true);
 		const char *tag = loaded ? "  [2 busy loops]" : "";
@@ -697,38 +732,13 @@ int main(int argc, char **argv)
 				    per_proc_max, "1.2");
 			}
 		}
-		if (!loaded) {
-			printf("\n== in-use scan: every process's maps, the victims found by "
-			       "dev:inode (ms, median of 5, min-max)\n");
-			printf("%-34s %10s   %10s   %6s   %s\n", "", "svc", "bare read", "ratio",
-			       "svc min-max, bare min-max");
-			size_t ss[2] = { max, big > max ? big : 0 };
-			double scan_pp = 0;
-			for (int k = 0; k < 2 && ss[k]; k++) {
-				double sv[3], bv[3];
-				snprintf(what, sizeof(what), "%zu victims alive", ss[k]);
-				if (scan_row(ss[k], sv, bv) < 0) {
-					printf("%-34s failed\n", what);
-					continue;
-				}
-				double sm = sv[0], bm = bv[0];
-				printf("%-34s %10.1f   %10.1f   %5.2fx   %.1f-%.1f, %.1f-%.1f\n", what, sm,
-				       bm, sm / bm, sv[1], sv[2], bv[1], bv[2]);
-				snprintf(key, sizeof(key), "scan_%zu", ss[k]);
-				snprintf(label, sizeof(label), "in-use scan, %zu victims alive "
-					 "(vs reading every maps file; median of 5, min-max)", ss[k]);
-				tsv(key, label, "ms", sm, sv[1], sv[2], bm, bv[1], bv[2], "-");
-				if (k == 0)
-					scan_pp = sm / (double)ss[k];
-				else if (scan_pp > 0)
-					printf("  scan cost per process: %.4f ms at %zu, %.4f ms at "
-					       "%zu: %.2fx\n", sm / (double)ss[k], ss[k], scan_pp, max,
-					       sm / (double)ss[k] / scan_pp);
-			}
-		}
+		if (!loaded)
+			scan_rows(max, big);
 		if (loaded)
 			load(false);
 	}
+	if (getenv("BENCH_SCAN_ONLY"))
+		scan_rows(max, big);
 	if (rows)
 		fclose(rows);
 	elf_payload_free(p);

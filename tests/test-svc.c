@@ -1,15 +1,20 @@
-/* svc: the engine through its library API on scratch roots (no processes):
- * ledger derivation, install / rollback / boot results, the lock, status. */
+/* svc: the engine through its library API on scratch roots: ledger
+ * derivation, install / rollback / boot results, the lock, status; the
+ * in-use scan over children the test starts (and ends, by PID). */
 #include <CUnit/CUnit.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "elf/elf.h"
 #include "manifest/manifest.h"
 #include "pending/pending.h"
+#include "svc/internal.h"
 #include "svc/svc.h"
 #include "tests/testlib.h"
 
@@ -568,6 +573,92 @@ static void test_status_names_dpkg_owner_and_explains_md5_mismatch(void)
 	fx_done(&f);
 }
 
+/* A child that maps fd_a twice and fd_b (-1: none) once, says so on the
+ * pipe, and waits to be killed (by its PID, by the test that started it). */
+static pid_t mapper(int fd_a, int fd_b)
+{
+	int p[2];
+	char c = 0;
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int ok = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd_a, 0) != MAP_FAILED &&
+			 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd_a, 0) != MAP_FAILED &&
+			 (fd_b < 0 || mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd_b, 0) != MAP_FAILED);
+		c = ok ? 'y' : 'n';
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (pid < 0 || read(p[0], &c, 1) != 1 || c != 'y') {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		pid = -1;
+	}
+	close(p[0]);
+	return pid;
+}
+
+/* The in-use scan lists every process once, in pid order, whatever the
+ * number of mappings it has of the file; one mapping of a replaced version
+ * (the kernel names it "PATH (deleted)") makes the process an old user. */
+static void test_scan_lists_each_user_once_old_versions_marked(void)
+{
+	Fx f;
+	fx_setup(&f);
+	char *path = NULL, *tmp = NULL;
+	CU_ASSERT_FATAL(asprintf(&path, "%s/lib/x", f.root) > 0 &&
+			asprintf(&tmp, "%s/lib/.x.new", f.root) > 0);
+	char page[4096] = ELF_(X1);
+	test_write(path, page, sizeof(page));
+	int old_fd = open(path, O_RDONLY | O_CLOEXEC);
+	memcpy(page, ELF_(X2), sizeof(ELF_(X2)));
+	test_write(tmp, page, sizeof(page));
+	CU_ASSERT_EQUAL_FATAL(rename(tmp, path), 0);
+	int cur_fd = open(path, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(old_fd >= 0 && cur_fd >= 0);
+	/* old only, current only, current then old, and current only again */
+	pid_t pid[4] = { mapper(old_fd, -1), mapper(cur_fd, -1), mapper(cur_fd, old_fd),
+			 mapper(cur_fd, -1) };
+	const int want_old[4] = { 1, 0, 1, 0 };
+	struct stat st;
+	CU_ASSERT_EQUAL(fstat(cur_fd, &st), 0);
+	Svc *s = NULL;
+	SvcOptions o = { .root = f.root, .read_only = 1 };
+	BaseErr e = { 0 };
+	SvcScanTarget t = { .path = "/lib/x", .dev = st.st_dev, .ino = st.st_ino };
+	CU_ASSERT_EQUAL(svc_open(&o, &s, &e), 0);
+	CU_ASSERT(svc_scan_users(s, &t, 1, NULL, &e) >= 0);
+	CU_ASSERT_EQUAL(t.n_users, 4);
+	for (size_t i = 0; i < t.n_users; i++) {
+		if (i > 0)
+			CU_ASSERT(t.users[i].pid > t.users[i - 1].pid);
+		size_t k = 0;
+		while (k < 4 && pid[k] != t.users[i].pid)
+			k++;
+		CU_ASSERT_FATAL(k < 4);
+		CU_ASSERT_EQUAL(t.users[i].old_version, want_old[k]);
+		CU_ASSERT_STRING_EQUAL(t.users[i].comm, "test-svc");
+	}
+	free(t.users);
+	svc_close(s);
+	for (int k = 0; k < 4; k++)
+		if (pid[k] > 0) {
+			kill(pid[k], SIGKILL);
+			waitpid(pid[k], NULL, 0);
+		}
+	close(old_fd);
+	close(cur_fd);
+	free(path);
+	free(tmp);
+	fx_done(&f);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("svc", NULL, NULL);
@@ -591,5 +682,7 @@ int test_register(void)
 		    test_metrics_count_states_and_files);
 	CU_add_test(s, "status: dpkg owner, version, md5sum; verify counts the unexplained",
 		    test_status_names_dpkg_owner_and_explains_md5_mismatch);
+	CU_add_test(s, "in-use scan: each process once, in pid order; a replaced version marks it old",
+		    test_scan_lists_each_user_once_old_versions_marked);
 	return 0;
 }
