@@ -246,8 +246,12 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 		/* after the swap the file on disk is the coldpatch: its users have the fix */
 		if (skip_current && !u[i].old_version)
 			continue;
-		/* already patched (an earlier run): no need to stop it to find out */
-		if (fix_in_memory(&u[i], p->fix_id)) {
+		/* already patched (an earlier run): hp_apply finds that in the
+		 * state it reads before any stop and returns a no-op without
+		 * stopping the process; reading the state here too cost every
+		 * process a second maps and state read.  A dry run calls no
+		 * hp_apply: it asks here, so that it does not name the process */
+		if (s->dry_run && fix_in_memory(&u[i], p->fix_id)) {
 			r = pidset_add(done, u[i].pid);
 			continue;
 		}

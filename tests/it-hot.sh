@@ -123,6 +123,24 @@ ls "$R/var/lib/svc/payloads/" 2>/dev/null | grep -q "^FIX-1\..*\.hp$" &&
 	fail "FIX-1 payload kept after a converged rollback"
 ok "rollback of the first fix: out of memory and out of the coldpatch processes, no restart, converged"
 for p in "${COLD[@]}"; do stop_pid "$p"; done
+
+# --- a process an earlier run already patched (here `svc hotpatch apply`
+# of the package's own payload): the install leaves it as it is, names it
+# neither patched nor failed, and patches the others
+"$SVC" --quiet pack --key "$S/vendor.key" --out "$S/FIX-Q.hfx" --id FIX-Q --series calcq --seq 1 \
+	--target "/usr/lib/libcalc.so.1=$S/o/libcalc.so.1" --objects "$S/o/calc1.o:$S/o/calc3.o"
+mkdir -p "$S/q"; tar -C "$S/q" -xzf "$S/FIX-Q.hfx" hp/0
+W1=${WORKERS[0]}
+expect_exit 0 "$SVC" hotpatch apply "$S/q/hp/0" --pid "$W1"
+wait_line "$S/w1.out" "^28 calc v3 bad=0" || fail "worker 1 not patched by hotpatch apply"
+expect_exit 0 "$SVC" --root "$R" install "$S/FIX-Q.hfx" /hotpatch:enable
+echo "$OUT" | grep -q "pid $W1 " && fail "the process patched earlier is named: $OUT"
+echo "$OUT" | grep -c "^patched pid" | grep -qx "$((NPROC - 1))" || fail "the others not patched: $OUT"
+for i in $(seq "$NPROC"); do
+	wait_line "$S/w$i.out" "^28 calc v3 bad=0" || fail "FIX-Q: worker $i: $(tail -n1 "$S/w$i.out")"
+done
+"$SVC" --root "$R" status --json | grep -q '"converged":false' && fail "FIX-Q: not converged"
+ok "a process an earlier run patched: left as it is, not named; the others patched; converged"
 for p in "${WORKERS[@]}" "$PIE"; do stop_pid "$p"; done
 
 # --- a process that cannot be patched: a thread parked in the bytes to replace
