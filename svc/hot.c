@@ -60,18 +60,34 @@ static int pidset_add(PidSet *s, pid_t p)
 	return 0;
 }
 
-/* Scan the users of one path (every version of it); the processes that
- * could not be read go to `unread` (may be NULL). */
-static int users_of(Svc *s, const char *path, SvcUnread *unread, SvcUser **ret, size_t *ret_n,
-		    BaseErr *e)
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Scan the users of one path (every version of it), not reading the
+ * processes in a or b (may be NULL); the processes that could not be read
+ * go to `unread` (may be NULL). */
+static int users_of(Svc *s, const char *path, const PidSet *a, const PidSet *b,
+		    SvcUnread *unread, SvcUser **ret, size_t *ret_n, BaseErr *e)
 {
 	SvcScanTarget t = { .path = path };
 	struct stat st;
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
+	_cleanup_free_ pid_t *skip = malloc((na + nb ? na + nb : 1) * sizeof(pid_t));
+	if (!skip)
+		return -ENOMEM;
+	if (na)
+		memcpy(skip, a->pids, na * sizeof(pid_t));
+	if (nb)
+		memcpy(skip + na, b->pids, nb * sizeof(pid_t));
+	qsort(skip, na + nb, sizeof(pid_t), pid_cmp);
 	if (fstatat(s->rootfd, path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		t.dev = st.st_dev;
 		t.ino = st.st_ino;
 	}
-	int r = svc_scan_users(s, &t, 1, unread, e);
+	int r = svc_scan_users_except(s, &t, 1, skip, na + nb, unread, e);
 	if (r < 0) {
 		free(t.users);
 		return r;
@@ -233,7 +249,9 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 {
 	SvcUser *u = NULL;
 	size_t n = 0, patched = 0, todo = 0, handled = 0;
-	int r = users_of(s, path, unread, &u, &n, e);
+	/* the processes done or failed already are not read again (each round
+	 * after the first would otherwise read every process's maps anew) */
+	int r = users_of(s, path, done, failed, unread, &u, &n, e);
 	SvcUser *elig = calloc(n ? n : 1, sizeof(*elig));
 	pid_t pids[BATCH];
 	HpReport reps[BATCH];
@@ -241,8 +259,6 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 	if (r >= 0 && !elig)
 		r = -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		if (pidset_has(done, u[i].pid) || pidset_has(failed, u[i].pid))
-			continue;
 		/* after the swap the file on disk is the coldpatch: its users have the fix */
 		if (skip_current && !u[i].old_version)
 			continue;
@@ -407,7 +423,7 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 	for (size_t i = 0; i < inst->n_ops; i++) {
 		SvcUser *u = NULL;
 		size_t n = 0;
-		int r = users_of(s, inst->ops[i].path, NULL, &u, &n, e);
+		int r = users_of(s, inst->ops[i].path, NULL, NULL, NULL, &u, &n, e);
 		if (r < 0)
 			return r;
 		for (size_t k = 0; k < n && !r; k++)
@@ -455,7 +471,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 		SvcUser *u = NULL;
 		size_t n = 0;
 		struct stat st;
-		r = users_of(s, rb->ops[i].path, &unread, &u, &n, e);
+		r = users_of(s, rb->ops[i].path, NULL, NULL, &unread, &u, &n, e);
 		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		ElfPayload *kept = r >= 0 ? kept_payload(s, rb->package, rb->ops[i].path) : NULL;
 		for (size_t k = 0; r >= 0 && k < n; k++) {

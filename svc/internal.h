@@ -59,6 +59,11 @@ void svc_unread_free(SvcUnread *u);
  * as not using a target), or -ENODEV when /proc is not procfs.  With
  * `unread`, those processes are added to it (once each, across scans). */
 int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseErr *e);
+/* The same, reading nothing of the processes in skip (ascending): those the
+ * caller has already dealt with (a hot install's patched and failed ones,
+ * in its rounds after the first). */
+int svc_scan_users_except(Svc *s, SvcScanTarget *t, size_t n, const pid_t *skip, size_t n_skip,
+			  SvcUnread *unread, BaseErr *e);
 /* 0 if /proc is procfs, else -ENODEV: checked before a transaction changes
  * anything, so a missing /proc refuses rather than half-acts. */
 int svc_proc_check(BaseErr *e);

@@ -182,6 +182,12 @@ static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full, int *ret
 
 int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseErr *e)
 {
+	return svc_scan_users_except(s, t, n, NULL, 0, unread, e);
+}
+
+int svc_scan_users_except(Svc *s, SvcScanTarget *t, size_t n, const pid_t *skip, size_t n_skip,
+			  SvcUnread *unread, BaseErr *e)
+{
 	char **full = calloc(n ? n : 1, sizeof(char *));
 	pid_t *pids = NULL;
 	size_t n_pids = 0;
@@ -197,8 +203,12 @@ int svc_scan_users(Svc *s, SvcScanTarget *t, size_t n, SvcUnread *unread, BaseEr
 		r = svc_proc_check(e);
 	if (r >= 0 && (r = base_proc_ids(0, &pids, &n_pids, NULL)) < 0)
 		r = base_err(e, r, "/proc: cannot scan processes: %s", strerror(-r));
+	/* both lists ascending: one walk skips the processes the caller knows */
+	size_t sk = 0;
 	for (size_t k = 0; r >= 0 && k < n_pids; k++) {
-		if (pids[k] == getpid())
+		while (sk < n_skip && skip[sk] < pids[k])
+			sk++;
+		if (pids[k] == getpid() || (sk < n_skip && skip[sk] == pids[k]))
 			continue;
 		int err = 0;
 		int x = scan_pid(pids[k], t, n, full, &err);

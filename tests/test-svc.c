@@ -646,6 +646,14 @@ static void test_scan_lists_each_user_once_old_versions_marked(void)
 		CU_ASSERT_STRING_EQUAL(t.users[i].comm, "test-svc");
 	}
 	free(t.users);
+	/* the processes the caller names are not read: not listed */
+	pid_t skip[2] = { pid[1] < pid[3] ? pid[1] : pid[3], pid[1] < pid[3] ? pid[3] : pid[1] };
+	SvcScanTarget t2 = { .path = "/lib/x", .dev = st.st_dev, .ino = st.st_ino };
+	CU_ASSERT(svc_scan_users_except(s, &t2, 1, skip, 2, NULL, &e) >= 0);
+	CU_ASSERT_EQUAL(t2.n_users, 2);
+	for (size_t i = 0; i < t2.n_users; i++)
+		CU_ASSERT(t2.users[i].pid == pid[0] || t2.users[i].pid == pid[2]);
+	free(t2.users);
 	svc_close(s);
 	for (int k = 0; k < 4; k++)
 		if (pid[k] > 0) {
@@ -682,7 +690,8 @@ int test_register(void)
 		    test_metrics_count_states_and_files);
 	CU_add_test(s, "status: dpkg owner, version, md5sum; verify counts the unexplained",
 		    test_status_names_dpkg_owner_and_explains_md5_mismatch);
-	CU_add_test(s, "in-use scan: each process once, in pid order; a replaced version marks it old",
+	CU_add_test(s, "in-use scan: each process once, in pid order; a replaced version marks it old; "
+		    "skipped processes not read",
 		    test_scan_lists_each_user_once_old_versions_marked);
 	return 0;
 }
