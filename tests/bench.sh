@@ -9,9 +9,12 @@
 #   build/bench-hotpatch: live-patch pauses and fleets (rows when it writes
 #     them, its text printed under the table otherwise);
 #   tests/bench-redirect.sh: calls/s through a redirect;
+#   tests/bench-hotinstall.sh: svc install /hotpatch:enable end to end
+#     against the live patch alone (svc hotpatch apply by PID);
 #   tests/bench-redis.sh: restart downtime against the live fix's stall.
 # Environment: BENCH_ROUNDS (engine rounds, default 15), BENCH_PROCS (fleet
-# size for bench-hotpatch, default 1000), BENCH_SKIP="redis redirect hotpatch"
+# size for bench-hotpatch and bench-hotinstall, default 1000),
+# BENCH_SKIP="redis redirect hotpatch hotinstall"
 # (leave sub-benches out), and those of the sub-benches.
 source "$(dirname "$0")/lib.sh"
 source "$SVC_TOP/tests/bench/lib.sh"
@@ -131,7 +134,15 @@ if [[ $SKIP != *" redirect "* ]]; then
 	mark_load
 fi
 
-# --- 6. the restart a live fix replaces
+# --- 6. the whole hot install around the live patch
+if [[ $SKIP != *" hotinstall "* ]]; then
+	step "hotinstall: svc install /hotpatch:enable with ${BENCH_PROCS:-1000} processes"
+	bash "$SVC_TOP/tests/bench-hotinstall.sh" >"$S/hotinstall.txt" 2>&1 ||
+		{ echo "bench-hotinstall: exit $?"; cat "$S/hotinstall.txt"; } >>"$S/errors.txt"
+	mark_load
+fi
+
+# --- 7. the restart a live fix replaces
 if [[ $SKIP != *" redis "* ]]; then
 	step "redis: restart against live fix"
 	bash "$SVC_TOP/tests/bench-redis.sh" >"$S/redis.txt" 2>&1 ||
