@@ -50,32 +50,31 @@ stop_idle() {
 	} 2>/dev/null
 	STARTED_PIDS=()
 }
+# timed SAMPLES PATTERN CMD...: run CMD on the idle processes started, its
+# time to SAMPLES; every one of them must have a line matching PATTERN
+timed() {
+	local out=$1 pat=$2 t0 t1 got rc=0
+	shift 2
+	t0=$(now)
+	"$@" >"$S/out" 2>&1 || rc=$?
+	t1=$(now)
+	stop_idle
+	[ "$rc" = 0 ] || fail "$(basename "$1") $2 $3: exit $rc: $(tail -n3 "$S/out")"
+	got=$(grep -c "$pat" "$S/out" || true)
+	[ "$got" = "$N" ] || fail "$(basename "$1") $2 $3: $got of $N processes patched"
+	echo $((t1 - t0)) >>"$out"
+}
 one_install() {
 	rm -rf "$S/w"
 	cp -a "$S/tmpl" "$S/w"
 	start_idle "$S/w"
-	local t0 t1
-	t0=$(now)
-	"$SVC" --root "$S/w" install "$S/FIX.hfx" /hotpatch:enable >"$S/out" 2>&1 ||
-		fail "hot install: exit $?: $(tail -n3 "$S/out")"
-	t1=$(now)
-	stop_idle
-	[ "$(grep -c '^patched pid' "$S/out")" = "$N" ] ||
-		fail "hot install patched $(grep -c '^patched pid' "$S/out") of $N"
-	echo $((t1 - t0)) >>"$S/a"
+	timed "$S/a" '^patched pid' "$SVC" --root "$S/w" install "$S/FIX.hfx" /hotpatch:enable
 }
 one_apply() {
+	local args=() p
 	start_idle "$S/tmpl"
-	local args=() p t0 t1
 	for p in "${IDLE[@]}"; do args+=(--pid "$p"); done
-	t0=$(now)
-	"$SVC" hotpatch apply "$S/p/hp/0" "${args[@]}" >"$S/out" 2>&1 ||
-		fail "hotpatch apply: exit $?: $(tail -n3 "$S/out")"
-	t1=$(now)
-	stop_idle
-	[ "$(grep -c ': patched, ' "$S/out")" = "$N" ] ||
-		fail "hotpatch apply patched $(grep -c ': patched, ' "$S/out") of $N"
-	echo $((t1 - t0)) >>"$S/b"
+	timed "$S/b" ': patched, ' "$SVC" hotpatch apply "$S/p/hp/0" "${args[@]}"
 }
 : >"$S/a"; : >"$S/b"
 for i in $(seq "$RUNS"); do
