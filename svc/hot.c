@@ -35,35 +35,45 @@ static size_t count_left(const SvcUser *u, size_t from, size_t n)
 }
 #define PAYLOAD_MAX (64u << 20)
 
+/* A set of pids, kept ascending (a binary search per add: a fleet of
+ * 10,000 processes adds each once), so that a scan can skip its members in
+ * one walk beside the ascending pid list. */
 typedef struct PidSet {
-	size_t n;
+	size_t n, cap;
 	pid_t *pids;
 } PidSet;
 
-static int pidset_has(const PidSet *s, pid_t p)
+/* The index of the first pid >= p. */
+static size_t pidset_at(const PidSet *s, pid_t p)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->pids[i] == p)
-			return 1;
-	return 0;
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->pids[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static int pidset_add(PidSet *s, pid_t p)
 {
-	if (pidset_has(s, p))
+	size_t i = pidset_at(s, p);
+	if (i < s->n && s->pids[i] == p)
 		return 0;
-	pid_t *n = realloc(s->pids, (s->n + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	s->pids = n;
-	s->pids[s->n++] = p;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		pid_t *n = realloc(s->pids, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->pids = n;
+		s->cap = cap;
+	}
+	memmove(s->pids + i + 1, s->pids + i, (s->n - i) * sizeof(*s->pids));
+	s->pids[i] = p;
+	s->n++;
 	return 0;
-}
-
-static int pid_cmp(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-	return (x > y) - (x < y);
 }
 
 /* Scan the users of one path (every version of it), not reading the
@@ -74,20 +84,19 @@ static int users_of(Svc *s, const char *path, const PidSet *a, const PidSet *b,
 {
 	SvcScanTarget t = { .path = path };
 	struct stat st;
-	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0, ia = 0, ib = 0, ns = 0;
 	_cleanup_free_ pid_t *skip = malloc((na + nb ? na + nb : 1) * sizeof(pid_t));
 	if (!skip)
 		return -ENOMEM;
-	if (na)
-		memcpy(skip, a->pids, na * sizeof(pid_t));
-	if (nb)
-		memcpy(skip + na, b->pids, nb * sizeof(pid_t));
-	qsort(skip, na + nb, sizeof(pid_t), pid_cmp);
+	/* both sets ascending: one merge */
+	while (ia < na || ib < nb)
+		skip[ns++] = ib == nb || (ia < na && a->pids[ia] < b->pids[ib]) ? a->pids[ia++]
+									     : b->pids[ib++];
 	if (fstatat(s->rootfd, path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		t.dev = st.st_dev;
 		t.ino = st.st_ino;
 	}
-	int r = svc_scan_users_except(s, &t, 1, skip, na + nb, unread, e);
+	int r = svc_scan_users_except(s, &t, 1, skip, ns, unread, e);
 	if (r < 0) {
 		free(t.users);
 		return r;
