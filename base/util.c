@@ -1,4 +1,5 @@
 /* Small helpers: formatted strings, growable buffers, clocks. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,23 @@ int base_buf_append(BaseBuf *b, const void *p, size_t n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = 0; /* always NUL-terminated, for text use */
+	return 0;
+}
+
+int base_grow(void *pv, size_t n, size_t *cap, size_t size, size_t first)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : first;
+	if (c < *cap || c > SIZE_MAX / size)
+		return -ENOMEM;
+	void *v;
+	memcpy(&v, pv, sizeof(v));   /* pv is a T **: read it as the pointer it holds */
+	void *nv = realloc(v, c * size);
+	if (!nv)
+		return -ENOMEM;
+	memcpy(pv, &nv, sizeof(nv));
+	*cap = c;
 	return 0;
 }
 

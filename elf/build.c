@@ -194,14 +194,8 @@ static int add_indirect(ElfBuilder *B, ElfIndirect x, size_t *ret)
 			return 0;
 		}
 	}
-	if (B->n_ind == B->cap_ind) {
-		size_t cap = B->cap_ind ? 2 * B->cap_ind : 16;
-		ElfIndirect *n = realloc(B->ind, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		B->ind = n;
-		B->cap_ind = cap;
-	}
+	if (base_grow(&B->ind, B->n_ind, &B->cap_ind, sizeof(*B->ind), 16) < 0)
+		return -ENOMEM;
 	B->ind[B->n_ind] = x;
 	*ret = B->n_ind++;
 	return 0;

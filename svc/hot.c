@@ -62,14 +62,8 @@ static int pidset_add(PidSet *s, pid_t p)
 	size_t i = pidset_at(s, p);
 	if (i < s->n && s->pids[i] == p)
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		pid_t *n = realloc(s->pids, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->pids = n;
-		s->cap = cap;
-	}
+	if (base_grow(&s->pids, s->n, &s->cap, sizeof(*s->pids), 16) < 0)
+		return -ENOMEM;
 	memmove(s->pids + i + 1, s->pids + i, (s->n - i) * sizeof(*s->pids));
 	s->pids[i] = p;
 	s->n++;

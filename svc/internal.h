@@ -38,6 +38,7 @@ typedef struct SvcScanTarget {
 	ino_t ino;
 	SvcUser *users;          /* out (empty on entry) */
 	size_t n_users;
+	size_t cap_users;        /* allocated (the scan's) */
 } SvcScanTarget;
 
 /* The processes a scan could not read, each with the reason: whether they

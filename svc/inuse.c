@@ -47,14 +47,8 @@ static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_
 		}
 		return 0;
 	}
-	/* capacity doubles: 8, 16, 32... (n_users at a power of two is full) */
-	size_t n = t->n_users;
-	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
-		u = realloc(t->users, (n < 8 ? 8 : 2 * n) * sizeof(*u));
-		if (!u)
-			return -ENOMEM;
-		t->users = u;
-	}
+	if (base_grow(&t->users, t->n_users, &t->cap_users, sizeof(*t->users), 8) < 0)
+		return -ENOMEM;
 	u = &t->users[t->n_users++];
 	memset(u, 0, sizeof(*u));
 	u->pid = pid;

@@ -371,6 +371,30 @@ static void test_crash_switch_kills_before_step(void)
 	free(dir);
 }
 
+/* base_grow: room for one more element, the capacity doubling, the
+ * elements kept; an impossible size refused with the array unchanged. */
+static void test_grow_doubles_and_keeps(void)
+{
+	int *v = NULL;
+	size_t n = 0, cap = 0;
+	for (int i = 0; i < 1000; i++) {
+		CU_ASSERT_EQUAL_FATAL(base_grow(&v, n, &cap, sizeof(*v), 4), 0);
+		CU_ASSERT(cap > n);
+		v[n++] = i;
+	}
+	CU_ASSERT_EQUAL(cap, 1024);
+	int ok = 1;
+	for (int i = 0; i < 1000; i++)
+		ok &= v[i] == i;
+	CU_ASSERT_TRUE(ok);
+	int *before = v;
+	size_t full = cap;
+	CU_ASSERT_EQUAL(base_grow(&v, full, &cap, SIZE_MAX / 1024, 4), -ENOMEM);
+	CU_ASSERT_PTR_EQUAL(v, before);
+	CU_ASSERT_EQUAL(cap, full);
+	free(v);
+}
+
 int test_register(void)
 {
 	CU_pSuite s = CU_add_suite("base", NULL, NULL);
@@ -378,6 +402,7 @@ int test_register(void)
 		return -1;
 	CU_add_test(s, "error context keeps the first message, one line", test_err_keeps_first_message);
 	CU_add_test(s, "escape turns control bytes into \\xNN", test_escape_control_bytes);
+	CU_add_test(s, "grow doubles the capacity and keeps the elements", test_grow_doubles_and_keeps);
 	CU_add_test(s, "sha256/hex/crc32 known vectors", test_sha256_known_vector);
 	CU_add_test(s, "sha256 equals mbedTLS's at every block boundary, whole and streamed",
 		    test_sha256_matches_mbedtls_at_every_boundary);
