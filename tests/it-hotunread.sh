@@ -56,7 +56,11 @@ ls "$R/var/lib/svc/payloads" >"$S/payloads.after" 2>&1
 # root brings both along: out of memory, and unbaked through the payload
 "$SVC" --root "$R" rollback FIX-1 >"$S/rb-root.out" 2>&1
 echo \$? >"$S/rb-root.rc"
-for i in \$(seq 100); do tail -n1 "$S/c.out" | grep -q "calc v1" && break; sleep 0.05; done
+# each worker prints every 50 ms: wait for a line of each printed since
+for i in \$(seq 100); do
+	tail -n1 "$S/c.out" | grep -q "calc v1" && tail -n1 "$S/w.out" | grep -q "calc v1" && break
+	sleep 0.05
+done
 tail -n1 "$S/w.out" >"$S/w.rb"; tail -n1 "$S/c.out" >"$S/c.rb"
 # now that every process is read and none runs FIX-1: collected
 "$SVC" --root "$R" reconcile >"$S/gc-root.out" 2>&1
