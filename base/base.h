@@ -205,10 +205,11 @@ typedef struct BaseBuf {
 	size_t len, cap;
 } BaseBuf;
 int base_buf_append(BaseBuf *b, const void *p, size_t n);
-/* Room for element n of the array *pv (pv: the address of a T *; *cap
- * elements of `size` bytes allocated): when full, the capacity doubles
- * (`first` the first time).  0, or -ENOMEM with the array unchanged. */
-int base_grow(void *pv, size_t n, size_t *cap, size_t size, size_t first);
+/* Room for element n of the array v (*cap elements of `size` bytes
+ * allocated): when full, the capacity doubles (`first` the first time).
+ * Returns the array (moved or not), or NULL with v unchanged and still
+ * the caller's. */
+void *base_grow(void *v, size_t n, size_t *cap, size_t size, size_t first);
 int base_buf_printf(BaseBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void base_buf_free(BaseBuf *b);
 

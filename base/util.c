@@ -81,21 +81,17 @@ int base_buf_append(BaseBuf *b, const void *p, size_t n)
 	return 0;
 }
 
-int base_grow(void *pv, size_t n, size_t *cap, size_t size, size_t first)
+void *base_grow(void *v, size_t n, size_t *cap, size_t size, size_t first)
 {
 	if (n < *cap)
-		return 0;
+		return v;
 	size_t c = *cap ? 2 * *cap : first;
 	if (c < *cap || c > SIZE_MAX / size)
-		return -ENOMEM;
-	void *v;
-	memcpy(&v, pv, sizeof(v));   /* pv is a T **: read it as the pointer it holds */
+		return NULL;
 	void *nv = realloc(v, c * size);
-	if (!nv)
-		return -ENOMEM;
-	memcpy(pv, &nv, sizeof(nv));
-	*cap = c;
-	return 0;
+	if (nv)
+		*cap = c;
+	return nv;
 }
 
 int base_buf_printf(BaseBuf *b, const char *fmt, ...)

@@ -194,8 +194,10 @@ static int add_indirect(ElfBuilder *B, ElfIndirect x, size_t *ret)
 			return 0;
 		}
 	}
-	if (base_grow(&B->ind, B->n_ind, &B->cap_ind, sizeof(*B->ind), 16) < 0)
+	ElfIndirect *v = base_grow(B->ind, B->n_ind, &B->cap_ind, sizeof(*B->ind), 16);
+	if (!v)
 		return -ENOMEM;
+	B->ind = v;
 	B->ind[B->n_ind] = x;
 	*ret = B->n_ind++;
 	return 0;

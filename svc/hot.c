@@ -62,8 +62,10 @@ static int pidset_add(PidSet *s, pid_t p)
 	size_t i = pidset_at(s, p);
 	if (i < s->n && s->pids[i] == p)
 		return 0;
-	if (base_grow(&s->pids, s->n, &s->cap, sizeof(*s->pids), 16) < 0)
+	pid_t *v = base_grow(s->pids, s->n, &s->cap, sizeof(*s->pids), 16);
+	if (!v)
 		return -ENOMEM;
+	s->pids = v;
 	memmove(s->pids + i + 1, s->pids + i, (s->n - i) * sizeof(*s->pids));
 	s->pids[i] = p;
 	s->n++;

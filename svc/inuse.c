@@ -47,8 +47,10 @@ static int add_user(SvcScanTarget *t, pid_t pid, const char *comm, int old, dev_
 		}
 		return 0;
 	}
-	if (base_grow(&t->users, t->n_users, &t->cap_users, sizeof(*t->users), 8) < 0)
+	u = base_grow(t->users, t->n_users, &t->cap_users, sizeof(*t->users), 8);
+	if (!u)
 		return -ENOMEM;
+	t->users = u;
 	u = &t->users[t->n_users++];
 	memset(u, 0, sizeof(*u));
 	u->pid = pid;
