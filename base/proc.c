@@ -158,15 +158,12 @@ int base_proc_maps(pid_t pid, BaseMaps *ret, BaseErr *e)
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl++ = 0;
-		if (m.n == cap_v) {
-			cap_v = cap_v ? cap_v * 2 : 64;
-			BaseMap *nv = realloc(m.v, cap_v * sizeof(*nv));
-			if (!nv) {
-				base_maps_free(&m);
-				return -ENOMEM;
-			}
-			m.v = nv;
+		BaseMap *nv = base_grow(m.v, m.n, &cap_v, sizeof(*m.v), 64);
+		if (!nv) {
+			base_maps_free(&m);
+			return -ENOMEM;
 		}
+		m.v = nv;
 		r = parse_line(line, &m.v[m.n]);
 		if (r < 0) {
 			base_maps_free(&m);
@@ -296,15 +293,12 @@ int base_proc_ids_at(int dirfd, bool rewind, pid_t **ret, size_t *ret_n, BaseErr
 			long id = strtol(de->d_name, &end, 10);
 			if (*end || id <= 0 || id > INT32_MAX)
 				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 256;
-				pid_t *nv = realloc(v, cap * sizeof(*nv));
-				if (!nv) {
-					r = -ENOMEM;
-					break;
-				}
-				v = nv;
+			pid_t *nv = base_grow(v, n, &cap, sizeof(*v), 256);
+			if (!nv) {
+				r = -ENOMEM;
+				break;
 			}
+			v = nv;
 			v[n++] = (pid_t)id;
 		}
 		/* procfs fills the buffer while entries remain: room left

@@ -67,15 +67,12 @@ static int refs_of(const ElfFile *f, Ref **ret, size_t *ret_n, BaseErr *e)
 			}
 			if (!t.sym || !is_numbered_static(t.sym))
 				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 64;
-				Ref *x = realloc(v, cap * sizeof(*x));
-				if (!x) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = x;
+			Ref *x = base_grow(v, n, &cap, sizeof(*v), 64);
+			if (!x) {
+				free(v);
+				return -ENOMEM;
 			}
+			v = x;
 			v[n++] = (Ref){ f, rs->info, t.sym };
 		}
 	}

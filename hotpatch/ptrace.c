@@ -32,14 +32,10 @@ static HpThread *thread_find(HpTracee *tr, pid_t tid)
 
 static int thread_add(HpTracee *tr, pid_t tid)
 {
-	if (tr->n == tr->cap) {
-		size_t cap = tr->cap ? tr->cap * 2 : 8;
-		HpThread *nt = realloc(tr->t, cap * sizeof(*nt));
-		if (!nt)
-			return -ENOMEM;
-		tr->t = nt;
-		tr->cap = cap;
-	}
+	HpThread *nt = base_grow(tr->t, tr->n, &tr->cap, sizeof(*tr->t), 8);
+	if (!nt)
+		return -ENOMEM;
+	tr->t = nt;
 	memset(&tr->t[tr->n], 0, sizeof(HpThread));
 	tr->t[tr->n].tid = tid;
 	tr->n++;

@@ -59,15 +59,12 @@ int svc_diverts_read(int dpkgfd, SvcDiverts *ret)
 			svc_diverts_free(&d);
 			return -EBADMSG;
 		}
-		if (d.n == cap) {
-			cap = cap ? 2 * cap : 16;
-			SvcDivert *nd = realloc(d.d, cap * sizeof(*nd));
-			if (!nd) {
-				svc_diverts_free(&d);
-				return -ENOMEM;
-			}
-			d.d = nd;
+		SvcDivert *nd = base_grow(d.d, d.n, &cap, sizeof(*d.d), 16);
+		if (!nd) {
+			svc_diverts_free(&d);
+			return -ENOMEM;
 		}
+		d.d = nd;
 		d.d[d.n++] = (SvcDivert){ .from = line[0], .to = line[1],
 					  .by = strcmp(line[2], ":") == 0 ? NULL : line[2] };
 	}
