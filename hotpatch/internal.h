@@ -321,6 +321,25 @@ typedef struct HpSite {
 	char hazard[96];
 } HpSite;
 
+/* The sites of one page as read in the stop (site.c): lo, len, the bytes
+ * there now; split: one site across two pages, on its own. */
+typedef struct HpSpan {
+	uint64_t lo;
+	uint32_t len;
+	bool split;
+	bool torn;              /* a write failed: it may hold part of it */
+	uint8_t *bytes;
+} HpSpan;
+
+typedef struct HpSpans {
+	HpSpan *v;
+	size_t n;
+	uint8_t *bytes;
+} HpSpans;
+
+/* The stack words read per system call by the safety check. */
+#define HP_STACK_CHUNK 16384
+
 typedef struct HpSession {
 	pid_t pid;
 	int memfd;
@@ -354,6 +373,13 @@ typedef struct HpSession {
 	uint64_t t_mark;        /* end of the last timed phase */
 	uint64_t insn;          /* a `syscall` instruction found (0: not yet) */
 	int lockfd;             /* holds this pid's byte of HP_LOCK_PATH, or -1 */
+	/* read at a stop (site.c), valid while rep->attempts equals *_at */
+	HpSpans spans;
+	unsigned spans_at;
+	unsigned stack0_at;     /* thread 0's first stack chunk */
+	uint64_t stack0_from;
+	size_t stack0_got;
+	uint64_t stack0[HP_STACK_CHUNK / 8];
 } HpSession;
 
 /* Patchers of one process take turns (see session.c). */
@@ -376,6 +402,22 @@ void hp_crash_point(const HpSession *s, const char *step);
  * BASE_E_UNSAFE). */
 typedef int (*HpCheckFn)(HpSession *s, void *ctx, BaseErr *e);
 int hp_stop_safely(HpSession *s, HpCheckFn check, void *ctx, BaseErr *e);
+/* Just stopped: thread 0's registers, then the sites' spans and its first
+ * stack chunk in one read (site.c); whoever needs them later at this stop
+ * takes them from there, or reads for itself when this failed. */
+void hp_stop_read(HpSession *s);
+/* Every site's bytes into st->cur, at a stop (the spans kept for the
+ * writes). */
+int hp_sites_read(HpSession *s, BaseErr *e);
+/* Write each site's redirect (or orig) bytes, a span per write, spans in
+ * address order (or reversed), HP_CRASH_AT point `step` after each write;
+ * a span that holds its bytes already is not written. */
+int hp_sites_write(HpSession *s, bool redirect, bool reverse, const char *step);
+void hp_spans_free(HpSpans *sp);
+/* The stack words the safety check reads for a thread: the red zone up to
+ * stack_scan bytes above RSP, or to the end of its mapping (*whole). */
+void hp_stack_range(const HpSession *s, const struct user_regs_struct *rg, uint64_t *from,
+		    uint64_t *to, bool *whole);
 void hp_report_fill(HpSession *s, int r, const BaseErr *e);
 /* The time since the last mark goes to phase ph of the report. */
 void hp_phase(HpSession *s, HpPhase ph);

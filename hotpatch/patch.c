@@ -213,51 +213,12 @@ static int redirect_bytes(HpSite *st, uint64_t target, BaseErr *e, pid_t pid)
 	return 0;
 }
 
-/* Write `bytes` over a site.  Applying: the pad first, the entry last, so the
- * entry only ever jumps into a complete pad.  Reverting: the entry first, so
- * nothing jumps into the pad while it is being restored.  A site within one
- * page is one write: one copy into one page, with every thread stopped,
- * has no order to keep (and cannot stop half-way, as a second page can). */
-static int site_write(HpSession *s, const HpSite *st, const uint8_t *bytes, bool entry_last)
-{
-	if (st->kind == ELF_ENTRY_PLAIN || st->window / HP_PAGE == (st->window + st->len - 1) / HP_PAGE)
-		return hp_mem_write(s->memfd, st->window, bytes, st->len);
-	int r;
-	if (entry_last) {
-		r = hp_mem_write(s->memfd, st->window, bytes, st->pad);
-		if (r == 0)
-			r = hp_mem_write(s->memfd, st->entry, bytes + st->pad, 2);
-	} else {
-		r = hp_mem_write(s->memfd, st->entry, bytes + st->pad, 2);
-		if (r == 0)
-			r = hp_mem_write(s->memfd, st->window, bytes, st->pad);
-	}
-	return r;
-}
-
-
 /* ---- apply ------------------------------------------------------------ */
 
 typedef struct ApplyCtx {
 	const ElfPayload *p;
 	bool noop;
 } ApplyCtx;
-
-/* The bytes at every site now, into st->cur (one read). */
-static int sites_read(HpSession *s, BaseErr *e)
-{
-	_cleanup_free_ HpIo *io = calloc(s->n_sites ? s->n_sites : 1, sizeof(HpIo));
-	if (!io)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->n_sites; i++)
-		io[i] = (HpIo){ s->sites[i].window, s->sites[i].cur, s->sites[i].len };
-	size_t bad = 0;
-	int r = hp_mem_readv(s->pid, s->memfd, io, s->n_sites, &bad);
-	if (r < 0)
-		return base_err(e, r, "pid %d: reading %s: %s", (int)s->pid, s->sites[bad].name,
-				strerror(-r));
-	return 0;
-}
 
 static int lineage_check(HpSession *s, const ElfPayload *p, BaseErr *e)
 {
@@ -347,7 +308,7 @@ static int apply_check(HpSession *s, void *vctx, BaseErr *e)
 	r = lineage_check(s, c->p, e);
 	if (r < 0)
 		return r;
-	r = sites_read(s, e);
+	r = hp_sites_read(s, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < s->n_sites; i++) {
@@ -541,19 +502,10 @@ static int do_apply(HpSession *s, const ElfPayload *p, BaseErr *e)
 		goto out;
 	hp_crash_point(s, "recorded");
 	pl.mapped = false;   /* recorded: the code stays, whatever happens next */
-	size_t done = 0;
-	for (; done < s->n_sites; done++) {
-		r = site_write(s, &s->sites[done], s->sites[done].redirect, true);
-		if (r < 0)
-			break;
-		hp_crash_point(s, "redirect");
-	}
+	r = hp_sites_write(s, true, false, "redirect");
 	if (r < 0) {
 		/* undo what was written, newest first, entry first */
-		int r2 = 0;
-		for (size_t k = done + 1; k > 0; k--)
-			if (site_write(s, &s->sites[k - 1], s->sites[k - 1].orig, false) < 0)
-				r2 = -EIO;
+		int r2 = hp_sites_write(s, false, true, NULL) < 0 ? -EIO : 0;
 		if (r2 == 0)
 			hp_rec_status(s, rec, HP_FIX_REVERTED);
 		base_err(e, r, "pid %d: writing redirects: %s%s", (int)s->pid, strerror(-r),
@@ -646,7 +598,7 @@ static int revert_check(HpSession *s, void *vctx, BaseErr *e)
 	r = revert_sites(s, f);
 	if (r < 0)
 		return r;
-	r = sites_read(s, e);
+	r = hp_sites_read(s, e);
 	if (r < 0)
 		return r;
 	for (size_t k = 0; k < s->n_sites; k++) {
@@ -695,11 +647,7 @@ int hp_revert(pid_t pid, const char *fix_id, const HpOpts *opts, HpReport *ret_r
 	if (ctx.noop) {
 		rep.noop = true;
 	} else {
-		for (size_t k = s.n_sites; k > 0 && r == 0; k--)
-			if (memcmp(s.sites[k - 1].cur, s.sites[k - 1].orig, s.sites[k - 1].len) != 0) {
-				r = site_write(&s, &s.sites[k - 1], s.sites[k - 1].orig, false);
-				hp_crash_point(&s, "revert-site");
-			}
+		r = hp_sites_write(&s, false, true, "revert-site");
 		uint64_t off = 0;
 		if (r == 0)
 			r = hp_state_rec_offset(s.memfd, s.state_addr, ctx.rec, &off);
@@ -764,7 +712,7 @@ static int unbake_check(HpSession *s, void *vctx, BaseErr *e)
 		c->noop = r > 0;
 		return r < 0 ? r : 0;
 	}
-	r = sites_read(s, e);
+	r = hp_sites_read(s, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < s->n_sites; i++) {
@@ -831,11 +779,7 @@ static int do_unbake(HpSession *s, const ElfPayload *p, BaseErr *e)
 	if (r < 0)
 		goto out;
 	hp_crash_point(s, "unbake-recorded");
-	for (size_t k = s->n_sites; k > 0 && r == 0; k--)
-		if (memcmp(s->sites[k - 1].cur, s->sites[k - 1].orig, s->sites[k - 1].len) != 0) {
-			r = site_write(s, &s->sites[k - 1], s->sites[k - 1].orig, false);
-			hp_crash_point(s, "unbake-site");
-		}
+	r = hp_sites_write(s, false, true, "unbake-site");
 	if (r == 0)
 		r = hp_rec_status(s, rec, HP_FIX_REVERTED);
 	if (r < 0)

@@ -133,6 +133,26 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 	return 0;
 }
 
+void hp_stack_range(const HpSession *s, const struct user_regs_struct *rg, uint64_t *ret_from,
+		    uint64_t *ret_to, bool *ret_whole)
+{
+	/* the red zone below RSP may hold live data of a leaf function (not
+	 * return addresses, but a pushed-then-popped one can be reused); scan
+	 * from there up to the end of the stack mapping */
+	uint64_t from = (rg->rsp - 128) & ~7ull, to = rg->rsp + s->o.stack_scan;
+	bool whole = false;
+	const HpMap *mp = hp_maps_find(&s->maps, rg->rsp);
+	if (mp && mp->end <= to) {
+		to = mp->end;
+		whole = true;
+	}
+	if (mp && from < mp->start)
+		from = mp->start;
+	*ret_from = from;
+	*ret_to = to;
+	*ret_whole = whole;
+}
+
 int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 {
 	s->stale = false;
@@ -153,22 +173,21 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 					(int)tid, s->sites[k].name, (unsigned long long)rg->rip);
 			}
 		int scan_site = in_old(s, rg->rip);
-		bool scan_whole = false;
-		/* the red zone below RSP may hold live data of a leaf function
-		 * (not return addresses, but a pushed-then-popped one can be
-		 * reused); scan from there up to the end of the stack mapping */
-		uint64_t from = (rg->rsp - 128) & ~7ull, to = rg->rsp + s->o.stack_scan;
-		const HpMap *mp = hp_maps_find(&s->maps, rg->rsp);
-		if (mp && mp->end <= to) {
-			to = mp->end;
-			scan_whole = true;
-		}
-		if (mp && from < mp->start)
-			from = mp->start;
-		uint64_t buf[2048];
-		for (uint64_t a = from; a < to; a += sizeof(buf)) {
-			size_t want = to - a < sizeof(buf) ? to - a : sizeof(buf);
-			ssize_t got = pread(s->memfd, buf, want, (off_t)a);
+		bool scan_whole;
+		uint64_t from, to;
+		hp_stack_range(s, rg, &from, &to, &scan_whole);
+		uint64_t own[HP_STACK_CHUNK / 8];
+		for (uint64_t a = from; a < to; a += HP_STACK_CHUNK) {
+			size_t want = to - a < HP_STACK_CHUNK ? to - a : HP_STACK_CHUNK;
+			const uint64_t *buf = own;
+			ssize_t got;
+			if (i == 0 && a == from && s->stack0_at && s->stack0_at == s->rep->attempts &&
+			    s->stack0_from == from) {
+				buf = s->stack0;   /* read with the sites at this stop */
+				got = (ssize_t)(s->stack0_got < want ? s->stack0_got : want);
+			} else {
+				got = pread(s->memfd, own, want, (off_t)a);
+			}
 			if (got <= 0) {
 				scan_whole = false;
 				break;
