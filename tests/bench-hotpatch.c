@@ -21,6 +21,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <limits.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +110,124 @@ static void reap(pid_t *pids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		waitpid(pids[i], NULL, 0);
 	free(pids);
+}
+
+/* ---- BENCH_OPS: what each operation of an apply costs ------------------- */
+
+/* The system calls an apply makes on one process, each timed alone (2,000
+ * times) against one idle victim, next to the bare stop cycle of the same
+ * run: where the time of a fleet goes, operation by operation. */
+static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
+{
+	enum { N = 2000 };
+	char fn[64], buf[16384];
+	uint64_t t0 = base_now_ns();
+	for (int i = 0; i < N; i++) {
+		int fd, st;
+		struct iovec lo = { buf, 40 }, re = { (void *)(uintptr_t)text, 40 };
+		struct iovec los = { buf, 11000 }, res = { (void *)(uintptr_t)(stack - 11000), 11000 };
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = pid, .l_len = 1 };
+		struct user_regs_struct rg;
+		struct stat sb;
+		switch (what) {
+		case 0:
+			(void)getppid();
+			break;
+		case 1:
+			snprintf(fn, sizeof(fn), "/proc/%d/maps", (int)pid);
+			fd = open(fn, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0 && read(fd, buf, sizeof(buf)) < 0)
+				perror("maps");
+			close(fd);
+			break;
+		case 2:
+			snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pid);
+			close(open(fn, O_RDWR | O_CLOEXEC));
+			break;
+		case 3:
+			snprintf(fn, sizeof(fn), "/proc/%d/exe", (int)pid);
+			(void)stat(fn, &sb);
+			break;
+		case 4:
+			snprintf(fn, sizeof(fn), "/proc/%d/task", (int)pid);
+			fd = open(fn, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			(void)syscall(SYS_getdents64, fd, buf, sizeof(buf));
+			close(fd);
+			break;
+		case 5:
+			(void)process_vm_readv(pid, &lo, 1, &re, 1, 0);
+			break;
+		case 6:
+			(void)process_vm_readv(pid, &los, 1, &res, 1, 0);
+			break;
+		case 7:
+			if (pwrite(memfd, buf, 4, (off_t)(text + 64)) != 4)
+				perror("pwrite");
+			break;
+		case 8:
+			(void)fcntl(lockfd, F_OFD_SETLK, &fl);
+			break;
+		case 9:
+		case 10:
+			ptrace(PTRACE_SEIZE, pid, 0, 0);
+			ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+			waitpid(pid, &st, __WALL);
+			if (what == 10)
+				ptrace(PTRACE_GETREGS, pid, 0, &rg);
+			ptrace(PTRACE_DETACH, pid, 0, 0);
+			break;
+		}
+	}
+	return (double)(base_now_ns() - t0) / N;
+}
+
+static int ops_table(void)
+{
+	pid_t *pids = spawn(1, 1);
+	pid_t pid = pids[0];
+	BaseMaps m;
+	BaseErr e = { 0 };
+	if (base_proc_maps(pid, &m, &e) < 0) {
+		fprintf(stderr, "bench-hotpatch: %s\n", e.msg);
+		return 1;
+	}
+	uint64_t text = 0, stack = 0;
+	for (size_t i = 0; i < m.n; i++) {
+		if (!text && m.v[i].perms[2] == 'x' && strcmp(m.v[i].path, victim) == 0)
+			text = m.v[i].start;
+		if (strcmp(m.v[i].path, "[stack]") == 0)
+			stack = m.v[i].end;
+	}
+	base_maps_free(&m);
+	char fn[64];
+	snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pid);
+	int memfd = open(fn, O_RDWR | O_CLOEXEC);
+	char lockp[PATH_MAX];
+	snprintf(lockp, sizeof(lockp), "%s/lock", dir);
+	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	uint8_t b[4];
+	if (!text || !stack || memfd < 0 || lockfd < 0 || pread(memfd, b, 4, (off_t)(text + 64)) != 4 ||
+	    pwrite(memfd, b, 4, (off_t)(text + 64)) != 4) {   /* the page copied once, as an apply does */
+		fprintf(stderr, "bench-hotpatch: cannot set up the operations victim\n");
+		return 1;
+	}
+	static const char *names[] = {
+		"null system call (getppid)", "open+read+close /proc/PID/maps",
+		"open+close /proc/PID/mem", "stat /proc/PID/exe", "open+getdents+close task",
+		"process_vm_readv 40 bytes (sites)", "process_vm_readv 11000 bytes (stack)",
+		"pwrite 4 bytes, page copied already", "fcntl OFD lock",
+		"bare stop: seize+interrupt+wait+detach", "the same + GETREGS",
+	};
+	double ns[11];
+	for (int k = 0; k < 11; k++)
+		ns[k] = op_ns(k, pid, memfd, text, stack, lockfd);
+	printf("\n== one operation on one idle process (us, mean of 2,000); ratio to the bare stop\n");
+	for (int k = 0; k < 11; k++)
+		printf("%-40s %8.2f us  %5.2fx\n", names[k], ns[k] / 1e3, ns[k] / ns[9]);
+	close(memfd);
+	close(lockfd);
+	reap(pids, 1);
+	return 0;
 }
 
 /* ---- baseline: bare stop + detach -------------------------------------- */
@@ -536,6 +659,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-hotpatch: building the payload failed\n");
 		return 1;
 	}
+	if (getenv("BENCH_OPS"))
+		return ops_table();
 	/* BENCH_PROFILE=svc|bare: one fleet of max idle processes patched by
 	 * one of the two, nothing else (a run to record with perf). */
 	const char *prof = getenv("BENCH_PROFILE");
