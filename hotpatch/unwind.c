@@ -38,6 +38,7 @@ static struct {
 	__typeof__(&unw_init_remote) init_remote;
 	__typeof__(&unw_get_reg) get_reg;
 	__typeof__(&unw_step) step;
+	__typeof__(&unw_get_proc_info) get_proc_info;
 	__typeof__(&_UPT_create) upt_create;
 	__typeof__(&_UPT_destroy) upt_destroy;
 	__typeof__(&_UPT_find_proc_info) find_proc_info;
@@ -76,6 +77,7 @@ static void unw_load(void)
 	*(void **)&unw.init_remote = sym(g, UNW_NAME(unw_init_remote));
 	*(void **)&unw.get_reg = sym(g, UNW_NAME(unw_get_reg));
 	*(void **)&unw.step = sym(g, UNW_NAME(unw_step));
+	*(void **)&unw.get_proc_info = sym(g, UNW_NAME(unw_get_proc_info));
 	*(void **)&unw.upt_create = sym(p, "_UPT_create");
 	*(void **)&unw.upt_destroy = sym(p, "_UPT_destroy");
 	*(void **)&unw.find_proc_info = sym(p, "_UPT_find_proc_info");
@@ -227,6 +229,17 @@ int hp_unwind(HpUnwinder *u, int memfd, const struct user_regs_struct *regs, uin
 			break;
 		}
 		pcs[n++] = ip;
+		/* a frame no unwind info describes is left by a guess (the
+		 * frame-pointer chain, which such code need not keep): the
+		 * guess once ended walks early, above frames of old code.  A
+		 * walk through one is not complete.  (libunwind's x86-64
+		 * unw_get_proc_info does not fail there: it makes up a range
+		 * of one byte at the pc, which no real function's info is.) */
+		unw_proc_info_t pi;
+		if (unw.get_proc_info(&c, &pi) < 0 || (pi.start_ip == ip && pi.end_ip == ip + 1)) {
+			r = -1;
+			break;
+		}
 		r = unw.step(&c);
 		if (r == 0)
 			break;

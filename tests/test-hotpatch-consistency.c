@@ -309,6 +309,48 @@ static void test_never_returning_thread_not_converged_8_threads(void)
 	stale_case("stay", "stay_fn", 8);
 }
 
+/* The old frame on the main thread's stack (the stop reads that thread's
+ * first stack words with the sites, in one read: site.c) */
+static void test_never_returning_main_thread_not_converged(void)
+{
+	setenv("CONS_MAIN", "1", 1);
+	stale_case("stay", "stay_fn", 1);
+	unsetenv("CONS_MAIN");
+}
+
+/* A thread whose old frame lies above code without unwind info: the walk
+ * cannot step out of that code but by a guess, which once ended the walk
+ * early (a "complete" walk without the old frame: converged, untrue).  It
+ * is not trusted now; the stack words decide (the word scan counted). */
+static void test_old_frame_above_code_without_unwind_info_not_converged(void)
+{
+	ElfPayload *p = payload_for("outer_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	for (int main_thread = 0; main_thread < 2; main_thread++) {
+		if (main_thread)
+			setenv("CONS_MAIN", "1", 1);
+		Victim v;
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "nocfi", 1), 0);
+		unsetenv("CONS_MAIN");
+		HpOpts o = { .deadline_ms = 300 };
+		BaseErr e = { 0 };
+		HpReport rep;
+		CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
+		CU_ASSERT_TRUE(rep.not_converged);
+		CU_ASSERT(rep.scanned > 0);
+		CU_ASSERT(is_victim_tid(&v, rep.stale_tid));
+		CU_ASSERT_STRING_EQUAL(rep.stale_fn, "outer_fn");
+		v.pr->release = 1;
+		CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);   /* new calls: the fix */
+		o.deadline_ms = 5000;
+		CU_ASSERT_EQUAL(hp_converge(v.pid, &o, &rep, &e), 0);
+		CU_ASSERT_FALSE(rep.not_converged);
+		CU_ASSERT_EQUAL(v.pr->bad, 0);
+		victim_stop(&v);
+	}
+	elf_payload_free(p);
+}
+
 static void test_recursion_not_converged(void)
 {
 	stale_case("rec", "rec_fn", 1);
@@ -532,11 +574,15 @@ int test_register(void)
 	    test_never_returning_thread_not_converged_1_thread);
 	test_add(s, "8 threads never returning: not converged, then converged",
 	    test_never_returning_thread_not_converged_8_threads);
+	test_add(s, "main thread never returning: not converged, then converged",
+	    test_never_returning_main_thread_not_converged);
 	test_add(s, "padding trampoline: 2-byte window; loop at +3 hazardous only without it",
 	    test_padding_trampoline_window_2_bytes);
 	test_add(s, "padding trampoline, loop head at +3, thread inside: redirected, not converged",
 	    test_padding_trampoline_loop_at_3_redirected_not_converged);
 	test_add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
+	test_add(s, "old frame above code without unwind info: walk not trusted, not converged",
+	    test_old_frame_above_code_without_unwind_info_not_converged);
 	test_add(s, "revert with a thread staying in the new code: done, not converged, then converged",
 	    test_revert_with_thread_in_new_code_not_converged);
 	test_add(s, "12 processes never converging: within the deadline, each pid named",
