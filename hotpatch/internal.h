@@ -379,7 +379,7 @@ typedef struct HpSession {
 	unsigned stack0_at;     /* thread 0's first stack chunk */
 	uint64_t stack0_from;
 	size_t stack0_got;
-	uint64_t stack0[HP_STACK_CHUNK / 8];
+	uint64_t stack0[HP_STACK_CHUNK / 8];   /* last: hp_session_open leaves it uncleared */
 } HpSession;
 
 /* Patchers of one process take turns (see session.c). */

@@ -4,6 +4,7 @@
  * livepatch calls this part core.c. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,8 @@ int hp_state_reload(HpSession *s, BaseErr *e)
 int hp_session_open(HpSession *s, pid_t pid, const HpOpts *opts, HpFleet *fleet, HpReport *rep,
 		    BaseErr *e)
 {
-	memset(s, 0, sizeof(*s));
+	/* all but the stack chunk buffer, which stack0_at says is unread */
+	memset(s, 0, offsetof(HpSession, stack0));
 	s->fleet = fleet;
 	s->memfd = -1;
 	s->lockfd = -1;
