@@ -192,6 +192,19 @@ int hp_effective(pid_t pid, const HpModuleRef *mod, char ***ret_ids, size_t *ret
 int hp_effective_state(pid_t pid, const HpModuleRef *mod, char ***ret_ids, size_t *ret_n,
 		       HpState **ret_state, BaseErr *e);
 
+/* Facts about files (not processes) that the reads of many processes share:
+ * the first pages of the files they map and the files' lineage notes, read
+ * once per file (known by dev:inode and build-id, the file kept open so
+ * that its inode stays its own) for as long as the fleet lives.  Nothing a
+ * process's memory holds is shared.  hp_apply_many and the like make their
+ * own; a caller reading many processes one after another makes one. */
+typedef struct HpFleet HpFleet;
+HpFleet *hp_fleet_new(void);
+void hp_fleet_free(HpFleet *f);
+/* hp_effective_state with the file facts of fleet (NULL: none shared). */
+int hp_effective_state_in(pid_t pid, const HpModuleRef *mod, HpFleet *fleet, char ***ret_ids,
+			  size_t *ret_n, HpState **ret_state, BaseErr *e);
+
 /* Read the state of any process (no stop, no attach: /proc/PID/mem). */
 int hp_list(pid_t pid, HpState **ret, BaseErr *e);
 void hp_state_free(HpState *s);

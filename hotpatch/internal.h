@@ -440,10 +440,7 @@ int hp_unbake_in(pid_t pid, const ElfPayload *p, const HpOpts *opts, HpFleet *fl
 
 /* ---- what one many-process call shares (fleet.c) ------------------------- */
 
-/* Facts about files (not processes), known by the dev:inode and build-id of
- * a module: read once per file for the whole call. */
-HpFleet *hp_fleet_new(void);
-void hp_fleet_free(HpFleet *f);
+/* (hp_fleet_new and hp_fleet_free: hotpatch.h) */
 /* 0: *ret is a copy of the file's lineage; 1: not known yet; < 0 error. */
 int hp_fleet_lineage(HpFleet *f, const HpModule *mod, ElfLineage *ret);
 void hp_fleet_lineage_put(HpFleet *f, const HpModule *mod, const ElfLineage *l);

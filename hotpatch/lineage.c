@@ -153,6 +153,12 @@ int hp_effective(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_t *ret
 int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_t *ret_n,
 		       HpState **ret_state, BaseErr *e)
 {
+	return hp_effective_state_in(pid, ref, NULL, ret_ids, ret_n, ret_state, e);
+}
+
+int hp_effective_state_in(pid_t pid, const HpModuleRef *ref, HpFleet *fleet, char ***ret_ids,
+			  size_t *ret_n, HpState **ret_state, BaseErr *e)
+{
 	if (!ref || (!ref->path && !ref->by_inode))
 		return base_err(e, -EINVAL, "pid %d: effective fixes: no module given", (int)pid);
 	_cleanup_close_ int fd = -1;
@@ -161,6 +167,7 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 		return base_err(e, r, "pid %d: /proc/%d/mem: %s", (int)pid, (int)pid,
 				base_strerror(r));
 	HpMaps m = { 0 };
+	HpPages pages = { 0 };
 	HpModule *mods = NULL;
 	size_t n_mods = 0;
 	HpState *st = NULL;
@@ -171,7 +178,10 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 	r = hp_maps_read(pid, &m, e);
 	if (r < 0)
 		goto out;
-	r = hp_modules_read(pid, fd, &m, NULL, &mods, &n_mods);
+	/* the modules' first pages: from the files, with a fleet */
+	r = hp_pages_read(pid, &m, fleet, NULL, NULL, &pages);
+	if (r == 0)
+		r = hp_modules_read(pid, fd, &m, &pages, &mods, &n_mods);
 	if (r < 0) {
 		r = base_err(e, r, "pid %d: reading modules: %s", (int)pid, strerror(-r));
 		goto out;
@@ -188,11 +198,14 @@ int hp_effective_state(pid_t pid, const HpModuleRef *ref, char ***ret_ids, size_
 			     ref->path ? ref->path : "(dev:inode)");
 		goto out;
 	}
-	if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), NULL, &addr) < 0)
+	if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), &pages, &addr) < 0)
 		addr = 0;
 	r = hp_state_load(fd, pid, addr, &st, NULL, e);
-	if (r >= 0)
+	if (r >= 0 && !(fleet && hp_fleet_lineage(fleet, mod, &lin) == 0)) {
 		r = hp_module_lineage(pid, &m, mod, &lin, e);
+		if (r >= 0 && fleet)
+			hp_fleet_lineage_put(fleet, mod, &lin);
+	}
 	if (r >= 0)
 		r = hp_effective_ids(st, &lin, mod, &ids, &n);
 	if (r < 0)
@@ -220,6 +233,7 @@ out:
 	elf_lineage_free(&lin);
 	hp_state_free(st);
 	free(mods);
+	hp_pages_free(&pages);
 	hp_maps_free(&m);
 	return r;
 }

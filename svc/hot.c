@@ -579,6 +579,9 @@ static const PendingOp *install_op(const PendingList *l, const char *id, const c
  * fix taken out. */
 void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 {
+	/* the users map the same few files: their first pages and lineage
+	 * notes are read once for all (a process's own bytes never are) */
+	HpFleet *fleet = f->n_users > 1 ? hp_fleet_new() : NULL;
 	for (size_t k = 0; k < f->n_users; k++) {
 		SvcUser *u = &f->users[k];
 		HpState *st = NULL;
@@ -602,7 +605,7 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 		char **eff = NULL;
 		size_t ne = 0;
 		HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
-		if (hp_effective_state(u->pid, &mod, &eff, &ne, &st, NULL) < 0 &&
+		if (hp_effective_state_in(u->pid, &mod, fleet, &eff, &ne, &st, NULL) < 0 &&
 		    hp_list(u->pid, &st, NULL) < 0)
 			st = NULL;
 		for (size_t i = 0; st && i < st->n_fixes && !u->stale[0]; i++)
@@ -646,4 +649,6 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 		hp_state_free(st);
 		(void)s;
 	}
+	if (fleet)
+		hp_fleet_free(fleet);
 }

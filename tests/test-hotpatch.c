@@ -1172,6 +1172,25 @@ static int effective(pid_t pid, const char *lib, char *out, size_t outsz)
 	return 0;
 }
 
+/* effective(), through hp_effective_state_in with fleet's file facts */
+static int effective_in(pid_t pid, const char *lib, HpFleet *fleet, char *out, size_t outsz)
+{
+	HpModuleRef m = { .path = lib };
+	char **ids = NULL;
+	size_t n = 0;
+	HpState *st = NULL;
+	BaseErr e = { 0 };
+	int r = hp_effective_state_in(pid, &m, fleet, &ids, &n, &st, &e);
+	if (r < 0)
+		return r;
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), outsz - strlen(out), "%s%s", i ? "," : "", ids[i]);
+	free(ids);
+	hp_state_free(st);
+	return 0;
+}
+
 static void test_cold_second_fix_stacks_on_baked_first(void)
 {
 	ColdVictim v;
@@ -1315,6 +1334,22 @@ static void test_cold_fleet_tells_files_apart(void)
 	CU_ASSERT_EQUAL(reps[1].result, 0);
 	CU_ASSERT_EQUAL(cold_seen(&vf, 28, 9, 47), 0);
 	CU_ASSERT_EQUAL(cold_seen(&vb, 14, 8, 48), 0);
+	/* a status read-back's shared file facts (first pages, lineage) tell
+	 * the two files apart as well, whichever is read first */
+	for (int order = 0; order < 2; order++) {
+		HpFleet *fl = hp_fleet_new();
+		CU_ASSERT_PTR_NOT_NULL_FATAL(fl);
+		for (int k = 0; k < 2; k++) {
+			bool base = (k ^ order) != 0;
+			ColdVictim *v = base ? &vb : &vf;
+			char got[256], want[256];
+			CU_ASSERT_EQUAL(effective_in(v->pid, v->lib, fl, got, sizeof(got)), 0);
+			CU_ASSERT_EQUAL(effective(v->pid, v->lib, want, sizeof(want)), 0);
+			CU_ASSERT_STRING_EQUAL(got, want);
+			CU_ASSERT_STRING_EQUAL(got, base ? "" : "FIX-C1,FIX-C2");
+		}
+		hp_fleet_free(fl);
+	}
 	CU_ASSERT_EQUAL(vf.pr->bad | vb.pr->bad, 0);
 	cold_stop(&vb);
 	cold_stop(&vf);
