@@ -211,7 +211,7 @@ static int has_id(char *const *ids, size_t n, const char *id)
 /* Does pid run fix_id from memory in the file u maps?  (Per file: one
  * process may map two targets of a package.)  Its state and what it runs
  * in that file come from one read of the process. */
-static int fix_in_memory(const SvcUser *u, const char *fix_id)
+static int fix_in_memory(const SvcUser *u, const char *fix_id, HpFleet *fleet)
 {
 	HpState *st = NULL;
 	const char **ids = NULL;
@@ -219,7 +219,7 @@ static int fix_in_memory(const SvcUser *u, const char *fix_id)
 	size_t n = 0, ne = 0;
 	int found = 0;
 	HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
-	if (hp_effective_state(u->pid, &mod, &eff, &ne, &st, NULL) < 0)
+	if (hp_effective_state_in(u->pid, &mod, fleet, &eff, &ne, &st, NULL) < 0)
 		return 0;
 	if (has_id(eff, ne, fix_id) && hp_state_active(st, &ids, &n) >= 0)
 		for (size_t i = 0; i < n; i++)
@@ -272,7 +272,7 @@ static int patch_users(Svc *s, const char *path, const ElfPayload *p, int skip_c
 		 * stopping the process; reading the state here too cost every
 		 * process a second maps and state read.  A dry run calls no
 		 * hp_apply: it asks here, so that it does not name the process */
-		if (s->dry_run && fix_in_memory(&u[i], p->fix_id)) {
+		if (s->dry_run && fix_in_memory(&u[i], p->fix_id, NULL)) {
 			r = pidset_add(done, u[i].pid);
 			continue;
 		}
@@ -431,8 +431,11 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 		int r = users_of(s, inst->ops[i].path, NULL, NULL, NULL, &u, &n, e);
 		if (r < 0)
 			return r;
+		HpFleet *fleet = n > 1 ? hp_fleet_new() : NULL;
 		for (size_t k = 0; k < n && !r; k++)
-			r = fix_in_memory(&u[k], inst->package);
+			r = fix_in_memory(&u[k], inst->package, fleet);
+		if (fleet)
+			hp_fleet_free(fleet);
 		int from_file = 0;
 		for (size_t k = 0; k < n && !r && !from_file; k++)
 			from_file = !u[k].old_version;
@@ -449,13 +452,13 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 }
 
 /* Does the file pid maps (u) carry fix_id, still in effect (not unbaked)? */
-static int fix_in_file(const SvcUser *u, const char *fix_id)
+static int fix_in_file(const SvcUser *u, const char *fix_id, HpFleet *fleet)
 {
 	HpModuleRef mod = { .by_inode = true, .dev = u->dev, .ino = u->ino };
 	char **ids = NULL;
 	size_t n = 0;
 	int found = 0;
-	if (hp_effective(u->pid, &mod, &ids, &n, NULL) < 0)
+	if (hp_effective_state_in(u->pid, &mod, fleet, &ids, &n, NULL, NULL) < 0)
 		return 0;
 	found = has_id(ids, n, fix_id);
 	free(ids);
@@ -479,34 +482,24 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 		r = users_of(s, rb->ops[i].path, NULL, NULL, &unread, &u, &n, e);
 		int have = fstatat(s->rootfd, rb->ops[i].path + 1, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		ElfPayload *kept = r >= 0 ? kept_payload(s, rb->package, rb->ops[i].path) : NULL;
+		/* the users of one file share its facts for their reads; those
+		 * that run the fix from memory are reverted through the worker
+		 * pool afterwards, BATCH at a time */
+		HpFleet *fleet = n > 1 ? hp_fleet_new() : NULL;
+		size_t *rev = calloc(n ? n : 1, sizeof(*rev)), nrev = 0;
+		if (r >= 0 && !rev)
+			r = -ENOMEM;
 		for (size_t k = 0; r >= 0 && k < n; k++) {
-			if (s->dry_run && (fix_in_memory(&u[k], rb->package) ||
-					   (kept && fix_in_file(&u[k], rb->package)))) {
+			if (s->dry_run && (fix_in_memory(&u[k], rb->package, fleet) ||
+					   (kept && fix_in_file(&u[k], rb->package, fleet)))) {
 				rep->changed = 1;
 				r = svc_report_user(rep, rb->ops[i].path, &u[k], SVC_PROC_WOULD_REVERT,
 						    NULL);
 				svc_report_line(rep, "would take %s out of pid %d (%s)", rb->package,
 						(int)u[k].pid, u[k].comm);
-			} else if (fix_in_memory(&u[k], rb->package)) {
-				HpOpts o = { 0 };
-				HpReport hr = { 0 };
-				BaseErr pe = { 0 };
-				int x = hp_revert(u[k].pid, rb->package, &o, &hr, &pe);
-				if (x < 0 && x != -BASE_E_GONE) {
-					r = pidset_add(&failed, u[k].pid);
-					report_failure(rep, rb->ops[i].path, &u[k],
-						       pe.msg[0] ? pe.msg : base_strerror(x));
-				} else if (x >= 0) {
-					rep->changed = 1;
-					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
-							(int)u[k].pid, u[k].comm, rb->package,
-							(double)hr.pause_ns / 1e6);
-					ns += hr.not_converged;
-					if (hr.not_converged)
-						report_stale(rep, rb->ops[i].path, &u[k], hr.stale_tid,
-							     "the new code of", hr.stale_fn);
-				}
-			} else if (kept && fix_in_file(&u[k], rb->package)) {
+			} else if (fix_in_memory(&u[k], rb->package, fleet)) {
+				rev[nrev++] = k;
+			} else if (kept && fix_in_file(&u[k], rb->package, fleet)) {
 				HpOpts o = { .module = { .by_inode = true, .dev = u[k].dev,
 							 .ino = u[k].ino } };
 				HpReport hr = { 0 };
@@ -524,12 +517,46 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 							(double)hr.pause_ns / 1e6);
 				}
 			} else if (!kept && ((!applied && have && u[k].dev == st.st_dev &&
-					      u[k].ino == st.st_ino) || fix_in_file(&u[k], rb->package))) {
+					      u[k].ino == st.st_ino) ||
+					     fix_in_file(&u[k], rb->package, fleet))) {
 				r = pidset_add(&failed, u[k].pid);
 				report_failure(rep, rb->ops[i].path, &u[k],
 					       "runs the fix from the file (started after the install)");
 			}
 		}
+		if (fleet)
+			hp_fleet_free(fleet);
+		for (size_t b = 0; r >= 0 && b < nrev; b += BATCH) {
+			size_t m = nrev - b < BATCH ? nrev - b : BATCH;
+			pid_t pids[BATCH];
+			HpReport hrs[BATCH];
+			for (size_t j = 0; j < m; j++)
+				pids[j] = u[rev[b + j]].pid;
+			int x = hp_revert_many(pids, m, 0, rb->package, NULL, hrs, e);
+			if (x < 0) {
+				r = x;
+				break;
+			}
+			for (size_t j = 0; r >= 0 && j < m; j++) {
+				SvcUser *uk = &u[rev[b + j]];
+				const HpReport *hr = &hrs[j];
+				if (hr->result < 0 && hr->result != -BASE_E_GONE) {
+					r = pidset_add(&failed, uk->pid);
+					report_failure(rep, rb->ops[i].path, uk,
+						       hr->msg[0] ? hr->msg : base_strerror(hr->result));
+				} else if (hr->result >= 0) {
+					rep->changed = 1;
+					svc_report_line(rep, "reverted pid %d (%s): %s out, %.3f ms paused",
+							(int)uk->pid, uk->comm, rb->package,
+							(double)hr->pause_ns / 1e6);
+					ns += hr->not_converged;
+					if (hr->not_converged)
+						report_stale(rep, rb->ops[i].path, uk, hr->stale_tid,
+							     "the new code of", hr->stale_fn);
+				}
+			}
+		}
+		free(rev);
 		elf_payload_free(kept);
 		free(u);
 	}
