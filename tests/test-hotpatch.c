@@ -1156,23 +1156,8 @@ static int cold_bytes(ColdVictim *v, uint8_t a[16], uint8_t pl[5])
 	       mem_bytes(v->pid, v->lib, "cold_plain", 0, pl, 5);
 }
 
-static int effective(pid_t pid, const char *lib, char *out, size_t outsz)
-{
-	HpModuleRef m = { .path = lib };
-	char **ids = NULL;
-	size_t n = 0;
-	BaseErr e = { 0 };
-	int r = hp_effective(pid, &m, &ids, &n, &e);
-	if (r < 0)
-		return r;
-	out[0] = 0;
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + strlen(out), outsz - strlen(out), "%s%s", i ? "," : "", ids[i]);
-	free(ids);
-	return 0;
-}
-
-/* effective(), through hp_effective_state_in with fleet's file facts */
+/* What the process runs in lib, as "ID,ID", through hp_effective_state_in
+ * with fleet's file facts (NULL: hp_effective's answer) */
 static int effective_in(pid_t pid, const char *lib, HpFleet *fleet, char *out, size_t outsz)
 {
 	HpModuleRef m = { .path = lib };
@@ -1189,6 +1174,12 @@ static int effective_in(pid_t pid, const char *lib, HpFleet *fleet, char *out, s
 	free(ids);
 	hp_state_free(st);
 	return 0;
+}
+
+/* hp_effective, as "ID,ID" */
+static int effective(pid_t pid, const char *lib, char *out, size_t outsz)
+{
+	return effective_in(pid, lib, NULL, out, outsz);
 }
 
 static void test_cold_second_fix_stacks_on_baked_first(void)
