@@ -152,10 +152,9 @@ static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full, int *ret
 	}
 	for (size_t k = 0; r >= 0 && k < m.n; k++) {
 		const BaseMap *mp = &m.v[k];
-		char map[48];
+		char map[48] = "";   /* its /proc/PID/map_files name, for a user only */
 		if (mp->ino == 0)
 			continue;
-		snprintf(map, sizeof(map), "%" PRIx64 "-%" PRIx64, mp->start, mp->end);
 		/* a file replaced under the process: the kernel shows its old
 		 * name with " (deleted)" */
 		size_t plen = strlen(mp->path), dl = strlen(" (deleted)");
@@ -168,6 +167,8 @@ static int scan_pid(pid_t pid, SvcScanTarget *t, size_t n, char **full, int *ret
 				continue;
 			if (!comm[0])
 				base_proc_comm(pid, comm, sizeof(comm));
+			if (!map[0])
+				snprintf(map, sizeof(map), "%" PRIx64 "-%" PRIx64, mp->start, mp->end);
 			r = add_user(&t[i], pid, comm, !cur, makedev(mp->dev_major, mp->dev_minor),
 				     (ino_t)mp->ino, map);
 		}
