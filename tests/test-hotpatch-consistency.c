@@ -351,6 +351,46 @@ static void test_old_frame_above_code_without_unwind_info_not_converged(void)
 	elf_payload_free(p);
 }
 
+/* svc's own shape after the swap: the process runs a file since replaced
+ * on disk (its maps say "(deleted)"), and a thread is in old code.  The
+ * walk cannot read that file's unwind info by its path; it used to guess
+ * its way on, end "complete" early and call the thread converged.  The
+ * thread is named; the stack words decide (the word scan counted). */
+static void test_old_frame_in_a_replaced_file_not_converged(void)
+{
+	ElfPayload *p = payload_for("stay_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	/* a copy of the victim of its own, replaced as svc's swap does: a new
+	 * file renamed over its path */
+	char *own = base_strdupf("%s-replaced", exe);
+	CU_ASSERT_EQUAL_FATAL(test_sh("cp -p %s %s", exe, own), 0);
+	char *shared = exe;
+	exe = own;
+	Victim v;
+	int started = victim_start(&v, "stay", 1);
+	exe = shared;
+	CU_ASSERT_EQUAL_FATAL(started, 0);
+	CU_ASSERT_EQUAL(test_sh("cp /usr/bin/true %s.new && mv -f %s.new %s && "
+				"grep -q '%s (deleted)' /proc/%d/maps", own, own, own, own, (int)v.pid), 0);
+	HpOpts o = { .deadline_ms = 300 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.not_converged);
+	CU_ASSERT(rep.scanned > 0);
+	CU_ASSERT(is_victim_tid(&v, rep.stale_tid));
+	CU_ASSERT_STRING_EQUAL(rep.stale_fn, "stay_fn");
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);   /* new calls: the fix */
+	o.deadline_ms = 5000;
+	CU_ASSERT_EQUAL(hp_converge(v.pid, &o, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.not_converged);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	victim_stop(&v);
+	free(own);
+	elf_payload_free(p);
+}
+
 static void test_recursion_not_converged(void)
 {
 	stale_case("rec", "rec_fn", 1);
@@ -583,6 +623,8 @@ int test_register(void)
 	test_add(s, "recursion: old frames found, not converged", test_recursion_not_converged);
 	test_add(s, "old frame above code without unwind info: walk not trusted, not converged",
 	    test_old_frame_above_code_without_unwind_info_not_converged);
+	test_add(s, "old frame in a file replaced on disk (after the swap): not converged",
+	    test_old_frame_in_a_replaced_file_not_converged);
 	test_add(s, "revert with a thread staying in the new code: done, not converged, then converged",
 	    test_revert_with_thread_in_new_code_not_converged);
 	test_add(s, "12 processes never converging: within the deadline, each pid named",
