@@ -203,9 +203,10 @@ void hp_unwinder_close(HpUnwinder *u);
  * RIP; the others are return addresses).  -ENOEXEC when the walk did not
  * reach the outermost frame (no unwind info, a corrupt stack, deeper than
  * max): *ret_n then says how far it got, and the caller must not trust
- * that the list is whole. */
-int hp_unwind(HpUnwinder *u, int memfd, const struct user_regs_struct *regs, uint64_t *pcs,
-	      size_t max, size_t *ret_n);
+ * that the list is whole.  maps: the process's, where a module's unwind
+ * table is found in memory when its path leads to no file (unwind.c). */
+int hp_unwind(HpUnwinder *u, int memfd, const HpMaps *maps, const struct user_regs_struct *regs,
+	      uint64_t *pcs, size_t max, size_t *ret_n);
 
 /* ---- in-process state (state.c) ------------------------------------------ */
 

@@ -103,7 +103,7 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 		s->unw = NULL;
 	uint64_t pcs[MAX_FRAMES];
 	size_t n = 0;
-	bool whole = s->unw && hp_unwind(s->unw, s->memfd, rg, pcs, MAX_FRAMES, &n) == 0;
+	bool whole = s->unw && hp_unwind(s->unw, s->memfd, &s->maps, rg, pcs, MAX_FRAMES, &n) == 0;
 	if (whole && walk_trusted(s, pcs, n)) {
 		for (size_t j = 0; j < n; j++) {
 			/* a return address is one past the call: pc - 1 is in

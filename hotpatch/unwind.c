@@ -14,6 +14,7 @@
  * which never walk a stack (docs/performance.md).  hp_load loads it before
  * any process is stopped.  This is the one file that names libunwind. */
 #include <dlfcn.h>
+#include <elf.h>
 #include <libunwind-ptrace.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ static struct {
 	__typeof__(&unw_get_reg) get_reg;
 	__typeof__(&unw_step) step;
 	__typeof__(&unw_get_proc_info) get_proc_info;
+	int (*search_table)(unw_addr_space_t, unw_word_t, unw_dyn_info_t *, unw_proc_info_t *,
+			    int, void *);
 	__typeof__(&_UPT_create) upt_create;
 	__typeof__(&_UPT_destroy) upt_destroy;
 	__typeof__(&_UPT_find_proc_info) find_proc_info;
@@ -78,6 +81,8 @@ static void unw_load(void)
 	*(void **)&unw.get_reg = sym(g, UNW_NAME(unw_get_reg));
 	*(void **)&unw.step = sym(g, UNW_NAME(unw_step));
 	*(void **)&unw.get_proc_info = sym(g, UNW_NAME(unw_get_proc_info));
+	/* not in libunwind's headers, exported by its x86-64 library */
+	*(void **)&unw.search_table = sym(g, "_Ux86_64_dwarf_search_unwind_table");
 	*(void **)&unw.upt_create = sym(p, "_UPT_create");
 	*(void **)&unw.upt_destroy = sym(p, "_UPT_destroy");
 	*(void **)&unw.find_proc_info = sym(p, "_UPT_find_proc_info");
@@ -108,6 +113,7 @@ struct HpUnwinder {
 typedef struct Walk {
 	int memfd;
 	const struct user_regs_struct *regs;
+	const HpMaps *maps;      /* for tables found in memory (find_info) */
 	uint64_t block;          /* address of the cached block, ~0: none */
 	uint8_t buf[4096];
 } Walk;
@@ -165,6 +171,87 @@ static int acc_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, in
 	return -UNW_EBADREG;
 }
 
+/* The module's .eh_frame_hdr as the process has it mapped: its address and
+ * that of the binary search table, and the table's entries.  0, or -1 when
+ * the module's headers do not lead to a table of the usual encoding. */
+static int eh_frame_hdr(const Walk *w, const HpMap *mp, uint64_t *ret_hdr, uint64_t *ret_lo,
+			uint64_t *ret_hi, uint32_t *ret_n)
+{
+	/* the file's first mapping (offset 0): its ELF and program headers */
+	const HpMap *first = NULL;
+	for (size_t i = 0; i < w->maps->n && !first; i++) {
+		const HpMap *q = &w->maps->v[i];
+		if (q->ino == mp->ino && q->dev_major == mp->dev_major &&
+		    q->dev_minor == mp->dev_minor && q->offset == 0 && q->start <= mp->start)
+			first = q;
+	}
+	Elf64_Ehdr eh;
+	if (!first || hp_mem_read(w->memfd, first->start, &eh, sizeof(eh)) < 0 ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 64)
+		return -1;
+	Elf64_Phdr ph[64];
+	if (hp_mem_read(w->memfd, first->start + eh.e_phoff, ph, eh.e_phnum * sizeof(ph[0])) < 0)
+		return -1;
+	uint64_t lo_vaddr = UINT64_MAX, hdr_vaddr = 0;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0)
+			lo_vaddr = ph[i].p_vaddr & ~4095ull;
+		if (ph[i].p_type == PT_GNU_EH_FRAME)
+			hdr_vaddr = ph[i].p_vaddr;
+	}
+	if (lo_vaddr == UINT64_MAX || !hdr_vaddr)
+		return -1;
+	uint64_t bias = first->start - lo_vaddr, hdr = bias + hdr_vaddr;
+	uint8_t h[12];
+	/* version 1; eh_frame_ptr pcrel|sdata4, fde_count udata4, table
+	 * datarel|sdata4: what the linkers write */
+	if (hp_mem_read(w->memfd, hdr, h, sizeof(h)) < 0 || h[0] != 1 || h[1] != 0x1b ||
+	    h[2] != 0x03 || h[3] != 0x3b)
+		return -1;
+	uint32_t n;
+	memcpy(&n, h + 8, 4);
+	/* the module's span: every mapping of the file */
+	uint64_t hi = first->end;
+	for (size_t i = 0; i < w->maps->n; i++) {
+		const HpMap *q = &w->maps->v[i];
+		if (q->ino == mp->ino && q->dev_major == mp->dev_major &&
+		    q->dev_minor == mp->dev_minor && q->end > hi)
+			hi = q->end;
+	}
+	*ret_hdr = hdr;
+	*ret_lo = first->start;
+	*ret_hi = hi;
+	*ret_n = n;
+	return 0;
+}
+
+/* A frame's unwind info, from the table the process itself has mapped:
+ * the .eh_frame_hdr that PT_GNU_EH_FRAME names, in the module's segments,
+ * read through the walk's memory accessor.  That is the code the process
+ * runs, whatever its path names now: libunwind-ptrace's own lookup opens
+ * the file by the mapping's path, which leads nowhere for a file replaced
+ * on disk (maps: "(deleted)", svc's own case after the swap), and to
+ * another file for a path of another mount namespace or a file changed
+ * in place.  A module without such a table is asked of the file as
+ * before (.debug_frame). */
+static int find_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg)
+{
+	const HpMap *mp = walk && walk->maps ? hp_maps_find(walk->maps, ip) : NULL;
+	uint64_t hdr, lo, hi;
+	uint32_t n;
+	if (!mp || mp->ino == 0 || eh_frame_hdr(walk, mp, &hdr, &lo, &hi, &n) < 0) {
+		if (mp && (mp->path[0] != '/' || strstr(mp->path, " (deleted)")))
+			return -UNW_ENOINFO;   /* no file by that path to ask */
+		return unw.find_proc_info(as, ip, pi, need, arg);
+	}
+	unw_dyn_info_t di = { .start_ip = lo, .end_ip = hi, .format = UNW_INFO_FORMAT_REMOTE_TABLE };
+	di.u.rti.segbase = hdr;
+	di.u.rti.table_len = (unw_word_t)n * 8 / sizeof(unw_word_t);
+	di.u.rti.table_data = hdr + 12;
+	return unw.search_table(as, ip, &di, pi, need, arg);
+}
+
 int hp_unwinder_open(pid_t pid, HpUnwinder **ret)
 {
 	int r = hp_unwind_load(NULL);
@@ -174,7 +261,7 @@ int hp_unwinder_open(pid_t pid, HpUnwinder **ret)
 	if (!u)
 		return -ENOMEM;
 	unw_accessors_t acc = {
-		.find_proc_info = unw.find_proc_info,
+		.find_proc_info = find_info,
 		.put_unwind_info = unw.put_unwind_info,
 		.get_dyn_info_list_addr = unw.get_dyn_info_list_addr,
 		.access_mem = acc_mem,
@@ -205,13 +292,14 @@ void hp_unwinder_close(HpUnwinder *u)
 	free(u);
 }
 
-int hp_unwind(HpUnwinder *u, int memfd, const struct user_regs_struct *regs, uint64_t *pcs,
-	      size_t max, size_t *ret_n)
+int hp_unwind(HpUnwinder *u, int memfd, const HpMaps *maps, const struct user_regs_struct *regs,
+	      uint64_t *pcs, size_t max, size_t *ret_n)
 {
 	_cleanup_free_ Walk *w = malloc(sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->memfd = memfd;
+	w->maps = maps;
 	w->regs = regs;
 	w->block = ~0ull;
 	walk = w;
