@@ -1,6 +1,7 @@
-/* Frames of a stopped thread, through libunwind (its ptrace flavour's
- * .eh_frame lookup, _UPT_find_proc_info), with our own memory and register
- * accessors: memory through /proc/PID/mem (one pread per 4 KiB block, not
+/* Frames of a stopped thread, through libunwind: unwind tables found in
+ * the process's own memory (find_info; its ptrace flavour's lookup in the
+ * file, _UPT_find_proc_info, for a module without one), with our own
+ * memory and register accessors: memory through /proc/PID/mem (one pread per 4 KiB block, not
  * one PTRACE_PEEKDATA per word) and registers from the copy ptrace.c already
  * fetched, so this file never calls ptrace itself and ptrace.c stays the
  * only one that does.  libunwind's accessors get one opaque argument (the
