@@ -318,6 +318,27 @@ static void test_never_returning_main_thread_not_converged(void)
 	unsetenv("CONS_MAIN");
 }
 
+/* Applied with a thread held in fn: patched, NOT converged, the thread and
+ * fn named, found by a complete walk (by_walk) or by the stack words; once
+ * released, the fix runs and hp_converge says converged. */
+static void stale_then_converged(Victim *v, ElfPayload *p, const char *fn, bool by_walk)
+{
+	HpOpts o = { .deadline_ms = 300 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v->pid, p, &o, &rep, &e), 0);
+	CU_ASSERT_TRUE(rep.not_converged);
+	CU_ASSERT(by_walk ? rep.scanned == 0 : rep.scanned > 0);
+	CU_ASSERT(is_victim_tid(v, rep.stale_tid));
+	CU_ASSERT_STRING_EQUAL(rep.stale_fn, fn);
+	v->pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(v, 3000), 0);   /* new calls: the fix */
+	o.deadline_ms = 5000;
+	CU_ASSERT_EQUAL(hp_converge(v->pid, &o, &rep, &e), 0);
+	CU_ASSERT_FALSE(rep.not_converged);
+	CU_ASSERT_EQUAL(v->pr->bad, 0);
+}
+
 /* A thread whose old frame lies above code without unwind info: the walk
  * cannot step out of that code but by a guess, which once ended the walk
  * early (a "complete" walk without the old frame: converged, untrue).  It
@@ -332,20 +353,7 @@ static void test_old_frame_above_code_without_unwind_info_not_converged(void)
 		Victim v;
 		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "nocfi", 1), 0);
 		unsetenv("CONS_MAIN");
-		HpOpts o = { .deadline_ms = 300 };
-		BaseErr e = { 0 };
-		HpReport rep;
-		CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
-		CU_ASSERT_TRUE(rep.not_converged);
-		CU_ASSERT(rep.scanned > 0);
-		CU_ASSERT(is_victim_tid(&v, rep.stale_tid));
-		CU_ASSERT_STRING_EQUAL(rep.stale_fn, "outer_fn");
-		v.pr->release = 1;
-		CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);   /* new calls: the fix */
-		o.deadline_ms = 5000;
-		CU_ASSERT_EQUAL(hp_converge(v.pid, &o, &rep, &e), 0);
-		CU_ASSERT_FALSE(rep.not_converged);
-		CU_ASSERT_EQUAL(v.pr->bad, 0);
+		stale_then_converged(&v, p, "outer_fn", false);
 		victim_stop(&v);
 	}
 	elf_payload_free(p);
@@ -373,20 +381,7 @@ static void test_old_frame_in_a_replaced_file_not_converged(void)
 	CU_ASSERT_EQUAL_FATAL(started, 0);
 	CU_ASSERT_EQUAL(test_sh("cp /usr/bin/true %s.new && mv -f %s.new %s && "
 				"grep -q '%s (deleted)' /proc/%d/maps", own, own, own, own, (int)v.pid), 0);
-	HpOpts o = { .deadline_ms = 300 };
-	BaseErr e = { 0 };
-	HpReport rep;
-	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), 0);
-	CU_ASSERT_TRUE(rep.not_converged);
-	CU_ASSERT_EQUAL(rep.scanned, 0);
-	CU_ASSERT(is_victim_tid(&v, rep.stale_tid));
-	CU_ASSERT_STRING_EQUAL(rep.stale_fn, "stay_fn");
-	v.pr->release = 1;
-	CU_ASSERT_EQUAL(wait_seen(&v, 3000), 0);   /* new calls: the fix */
-	o.deadline_ms = 5000;
-	CU_ASSERT_EQUAL(hp_converge(v.pid, &o, &rep, &e), 0);
-	CU_ASSERT_FALSE(rep.not_converged);
-	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	stale_then_converged(&v, p, "stay_fn", true);
 	victim_stop(&v);
 	free(own);
 	elf_payload_free(p);
