@@ -286,9 +286,10 @@ int hp_state_rec_offset(int memfd, uint64_t addr, size_t i, uint64_t *ret_off);
 /* ---- fixes baked into the mapped file (lineage.c) ------------------------ */
 
 /* The lineage of the file mod maps in pid (through /proc/PID/map_files, else
- * /proc/PID/root/<path> checked by dev:inode). */
-int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
-		      BaseErr *e);
+ * /proc/PID/root/<path> checked by dev:inode); with a fleet, read once per
+ * file for all its processes. */
+int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, HpFleet *fleet,
+		      ElfLineage *ret, BaseErr *e);
 /* Effective fixes of mod (see hp_effective); pointers into st and file. */
 /* Do f's sites lie in mod (a record without sites: yes)? */
 bool hp_fix_in_module(const HpFixInfo *f, const HpModule *mod);

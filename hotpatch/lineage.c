@@ -50,8 +50,8 @@ static int maybe_lineage(int fd)
 	return 0;
 }
 
-int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
-		      BaseErr *e)
+static int file_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineage *ret,
+			BaseErr *e)
 {
 	_cleanup_close_ int fd = open_module(pid, m, mod);
 	if (fd < 0)
@@ -91,6 +91,17 @@ int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, ElfLineag
 		return r;
 	r = elf_lineage(f, ret, e);
 	elf_close(f);
+	return r;
+}
+
+int hp_module_lineage(pid_t pid, const HpMaps *m, const HpModule *mod, HpFleet *fleet,
+		      ElfLineage *ret, BaseErr *e)
+{
+	if (fleet && hp_fleet_lineage(fleet, mod, ret) == 0)
+		return 0;   /* read from this file for another process of the fleet */
+	int r = file_lineage(pid, m, mod, ret, e);
+	if (r == 0 && fleet)
+		hp_fleet_lineage_put(fleet, mod, ret);
 	return r;
 }
 
@@ -201,11 +212,8 @@ int hp_effective_state_in(pid_t pid, const HpModuleRef *ref, HpFleet *fleet, cha
 	if (hp_state_locate(fd, &m, hp_exe_map(pid, &m), &pages, &addr) < 0)
 		addr = 0;
 	r = hp_state_load(fd, pid, addr, &st, NULL, e);
-	if (r >= 0 && !(fleet && hp_fleet_lineage(fleet, mod, &lin) == 0)) {
-		r = hp_module_lineage(pid, &m, mod, &lin, e);
-		if (r >= 0 && fleet)
-			hp_fleet_lineage_put(fleet, mod, &lin);
-	}
+	if (r >= 0)
+		r = hp_module_lineage(pid, &m, mod, fleet, &lin, e);
 	if (r >= 0)
 		r = hp_effective_ids(st, &lin, mod, &ids, &n);
 	if (r < 0)

@@ -340,12 +340,7 @@ static int session_module(HpSession *s, const ElfPayload *p, BaseErr *e)
 	r = module_pick(s, p, e);
 	if (r < 0)
 		return r;
-	if (s->fleet && hp_fleet_lineage(s->fleet, s->mod, &s->lin) == 0)
-		return 0;   /* read from this file for another process of the call */
-	r = hp_module_lineage(s->pid, &s->maps, s->mod, &s->lin, e);
-	if (r == 0 && s->fleet)
-		hp_fleet_lineage_put(s->fleet, s->mod, &s->lin);
-	return r;
+	return hp_module_lineage(s->pid, &s->maps, s->mod, s->fleet, &s->lin, e);
 }
 
 /* Where a fix's code lives and how it got there. */
