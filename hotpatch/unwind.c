@@ -111,10 +111,19 @@ struct HpUnwinder {
 	void *upt;
 };
 
+/* A module's .eh_frame_hdr in the process: the module's span [lo, hi),
+ * the header's address and the search table's entries (0: none found). */
+typedef struct Table {
+	uint64_t lo, hi, hdr;
+	uint32_t n;
+} Table;
+
 typedef struct Walk {
 	int memfd;
 	const struct user_regs_struct *regs;
 	const HpMaps *maps;      /* for tables found in memory (find_info) */
+	Table tabs[4];           /* the tables this walk found, newest in tabs[next] */
+	unsigned next;
 	uint64_t block;          /* address of the cached block, ~0: none */
 	uint8_t buf[4096];
 } Walk;
@@ -172,19 +181,22 @@ static int acc_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, in
 	return -UNW_EBADREG;
 }
 
-/* The module's .eh_frame_hdr as the process has it mapped: its address and
- * that of the binary search table, and the table's entries.  0, or -1 when
- * the module's headers do not lead to a table of the usual encoding. */
-static int eh_frame_hdr(const Walk *w, const HpMap *mp, uint64_t *ret_hdr, uint64_t *ret_lo,
-			uint64_t *ret_hi, uint32_t *ret_n)
+/* The .eh_frame_hdr of the module mp belongs to, as the process has it
+ * mapped, into *t.  0, or -1 when the module's headers do not lead to a
+ * table of the usual encoding. */
+static int eh_frame_hdr(const Walk *w, const HpMap *mp, Table *t)
 {
-	/* the file's first mapping (offset 0): its ELF and program headers */
+	/* the file's first mapping (offset 0: its ELF and program headers) and
+	 * the span of all its mappings */
 	const HpMap *first = NULL;
-	for (size_t i = 0; i < w->maps->n && !first; i++) {
+	uint64_t hi = 0;
+	for (size_t i = 0; i < w->maps->n; i++) {
 		const HpMap *q = &w->maps->v[i];
-		if (q->ino == mp->ino && q->dev_major == mp->dev_major &&
-		    q->dev_minor == mp->dev_minor && q->offset == 0 && q->start <= mp->start)
+		if (q->ino != mp->ino || q->dev_major != mp->dev_major || q->dev_minor != mp->dev_minor)
+			continue;
+		if (!first && q->offset == 0 && q->start <= mp->start)
 			first = q;
+		hi = q->end > hi ? q->end : hi;
 	}
 	Elf64_Ehdr eh;
 	if (!first || hp_mem_read(w->memfd, first->start, &eh, sizeof(eh)) < 0 ||
@@ -203,27 +215,15 @@ static int eh_frame_hdr(const Walk *w, const HpMap *mp, uint64_t *ret_hdr, uint6
 	}
 	if (lo_vaddr == UINT64_MAX || !hdr_vaddr)
 		return -1;
-	uint64_t bias = first->start - lo_vaddr, hdr = bias + hdr_vaddr;
+	uint64_t hdr = first->start - lo_vaddr + hdr_vaddr;
 	uint8_t h[12];
 	/* version 1; eh_frame_ptr pcrel|sdata4, fde_count udata4, table
 	 * datarel|sdata4: what the linkers write */
 	if (hp_mem_read(w->memfd, hdr, h, sizeof(h)) < 0 || h[0] != 1 || h[1] != 0x1b ||
 	    h[2] != 0x03 || h[3] != 0x3b)
 		return -1;
-	uint32_t n;
-	memcpy(&n, h + 8, 4);
-	/* the module's span: every mapping of the file */
-	uint64_t hi = first->end;
-	for (size_t i = 0; i < w->maps->n; i++) {
-		const HpMap *q = &w->maps->v[i];
-		if (q->ino == mp->ino && q->dev_major == mp->dev_major &&
-		    q->dev_minor == mp->dev_minor && q->end > hi)
-			hi = q->end;
-	}
-	*ret_hdr = hdr;
-	*ret_lo = first->start;
-	*ret_hi = hi;
-	*ret_n = n;
+	*t = (Table){ .lo = first->start, .hi = hi, .hdr = hdr };
+	memcpy(&t->n, h + 8, 4);
 	return 0;
 }
 
@@ -238,18 +238,30 @@ static int eh_frame_hdr(const Walk *w, const HpMap *mp, uint64_t *ret_hdr, uint6
  * before (.debug_frame). */
 static int find_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg)
 {
-	const HpMap *mp = walk && walk->maps ? hp_maps_find(walk->maps, ip) : NULL;
-	uint64_t hdr, lo, hi;
-	uint32_t n;
-	if (!mp || mp->ino == 0 || eh_frame_hdr(walk, mp, &hdr, &lo, &hi, &n) < 0) {
+	/* a walk steps through a few modules, each more than once: their
+	 * headers are read once a walk */
+	const Table *t = NULL;
+	for (size_t i = 0; walk && i < sizeof(walk->tabs) / sizeof(walk->tabs[0]) && !t; i++)
+		if (walk->tabs[i].hdr && ip >= walk->tabs[i].lo && ip < walk->tabs[i].hi)
+			t = &walk->tabs[i];
+	const HpMap *mp = !t && walk && walk->maps ? hp_maps_find(walk->maps, ip) : NULL;
+	if (!t && mp && mp->ino != 0) {
+		Table *slot = &walk->tabs[walk->next];
+		if (eh_frame_hdr(walk, mp, slot) == 0) {
+			walk->next = (walk->next + 1) % (sizeof(walk->tabs) / sizeof(walk->tabs[0]));
+			t = slot;
+		}
+	}
+	if (!t) {
 		if (mp && (mp->path[0] != '/' || strstr(mp->path, " (deleted)")))
 			return -UNW_ENOINFO;   /* no file by that path to ask */
 		return unw.find_proc_info(as, ip, pi, need, arg);
 	}
-	unw_dyn_info_t di = { .start_ip = lo, .end_ip = hi, .format = UNW_INFO_FORMAT_REMOTE_TABLE };
-	di.u.rti.segbase = hdr;
-	di.u.rti.table_len = (unw_word_t)n * 8 / sizeof(unw_word_t);
-	di.u.rti.table_data = hdr + 12;
+	unw_dyn_info_t di = { .start_ip = t->lo, .end_ip = t->hi,
+			      .format = UNW_INFO_FORMAT_REMOTE_TABLE };
+	di.u.rti.segbase = t->hdr;
+	di.u.rti.table_len = (unw_word_t)t->n * 8 / sizeof(unw_word_t);
+	di.u.rti.table_data = t->hdr + 12;
 	return unw.search_table(as, ip, &di, pi, need, arg);
 }
 
@@ -301,6 +313,8 @@ int hp_unwind(HpUnwinder *u, int memfd, const HpMaps *maps, const struct user_re
 		return -ENOMEM;
 	w->memfd = memfd;
 	w->maps = maps;
+	memset(w->tabs, 0, sizeof(w->tabs));
+	w->next = 0;
 	w->regs = regs;
 	w->block = ~0ull;
 	walk = w;
