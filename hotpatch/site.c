@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "hotpatch/internal.h"
 
@@ -101,6 +100,14 @@ static bool in_span(const HpSpan *sp, const HpSite *st)
 	return st->window >= sp->lo && st->window + st->len <= sp->lo + sp->len;
 }
 
+/* One read piece per span, into io (sp->n entries). */
+static size_t spans_io(const HpSpans *sp, HpIo *io)
+{
+	for (size_t i = 0; i < sp->n; i++)
+		io[i] = (HpIo){ sp->v[i].lo, sp->v[i].bytes, sp->v[i].len };
+	return sp->n;
+}
+
 void hp_stop_read(HpSession *s)
 {
 	s->spans_at = 0;
@@ -110,34 +117,26 @@ void hp_stop_read(HpSession *s)
 	hp_spans_free(&s->spans);
 	if (spans_plan(s, &s->spans) < 0)
 		return;
-	enum { MAX = 64 };
-	if (s->spans.n + 1 > MAX)
+	HpIo io[64];
+	if (s->spans.n + 1 > sizeof(io) / sizeof(io[0]))
 		return;
-	struct iovec lo[MAX], re[MAX];
-	size_t n = 0, want = 0;
-	for (; n < s->spans.n; n++) {
-		lo[n] = (struct iovec){ s->spans.v[n].bytes, s->spans.v[n].len };
-		re[n] = (struct iovec){ (void *)(uintptr_t)s->spans.v[n].lo, s->spans.v[n].len };
-		want += s->spans.v[n].len;
-	}
+	size_t n = spans_io(&s->spans, io);
 	uint64_t from, to;
 	bool whole;
 	hp_stack_range(s, &s->tr.t[0].regs, &from, &to, &whole);
 	size_t stack_len = to > from ? (size_t)(to - from) : 0;
 	if (stack_len > sizeof(s->stack0))
 		stack_len = sizeof(s->stack0);
-	if (stack_len) {
-		lo[n] = (struct iovec){ s->stack0, stack_len };
-		re[n] = (struct iovec){ (void *)(uintptr_t)from, stack_len };
-		n++;
-	}
-	ssize_t got = n ? process_vm_readv(s->pid, lo, n, re, n, 0) : 0;
-	if (got < (ssize_t)want)
-		return;   /* each reader reads for itself */
+	if (stack_len)
+		io[n++] = (HpIo){ from, s->stack0, stack_len };
+	/* one process_vm_readv when all of it is readable (the stack range
+	 * ends at its mapping's end); else each reader reads for itself */
+	if (!n || hp_mem_readv(s->pid, s->memfd, io, n, NULL) < 0)
+		return;
 	s->spans_at = s->rep->attempts;
-	if (got > (ssize_t)want) {
+	if (stack_len) {
 		s->stack0_from = from;
-		s->stack0_got = (size_t)got - want;
+		s->stack0_got = stack_len;
 		s->stack0_at = s->rep->attempts;
 	}
 }
@@ -157,8 +156,7 @@ int hp_sites_read(HpSession *s, BaseErr *e)
 			hp_spans_free(&plan);
 			return -ENOMEM;
 		}
-		for (size_t i = 0; i < plan.n; i++)
-			v[i] = (HpIo){ plan.v[i].lo, plan.v[i].bytes, plan.v[i].len };
+		spans_io(&plan, v);
 		size_t bad = 0;
 		r = hp_mem_readv(s->pid, s->memfd, v, plan.n, &bad);
 		if (v != io)
