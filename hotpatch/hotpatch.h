@@ -200,7 +200,7 @@ int hp_effective_state(pid_t pid, const HpModuleRef *mod, char ***ret_ids, size_
  * own; a caller reading many processes one after another makes one. */
 typedef struct HpFleet HpFleet;
 HpFleet *hp_fleet_new(void);
-void hp_fleet_free(HpFleet *f);
+void hp_fleet_free(HpFleet *f);   /* NULL: nothing */
 /* hp_effective_state with the file facts of fleet (NULL: none shared). */
 int hp_effective_state_in(pid_t pid, const HpModuleRef *mod, HpFleet *fleet, char ***ret_ids,
 			  size_t *ret_n, HpState **ret_state, BaseErr *e);

@@ -434,8 +434,7 @@ int svc_hot_in_memory(Svc *s, const PendingTxn *inst, BaseErr *e)
 		HpFleet *fleet = n > 1 ? hp_fleet_new() : NULL;
 		for (size_t k = 0; k < n && !r; k++)
 			r = fix_in_memory(&u[k], inst->package, fleet);
-		if (fleet)
-			hp_fleet_free(fleet);
+		hp_fleet_free(fleet);
 		int from_file = 0;
 		for (size_t k = 0; k < n && !r && !from_file; k++)
 			from_file = !u[k].old_version;
@@ -524,8 +523,7 @@ int svc_hot_rollback(Svc *s, const PendingTxn *rb, int applied, SvcReport *rep, 
 					       "runs the fix from the file (started after the install)");
 			}
 		}
-		if (fleet)
-			hp_fleet_free(fleet);
+		hp_fleet_free(fleet);
 		for (size_t b = 0; r >= 0 && b < nrev; b += BATCH) {
 			size_t m = nrev - b < BATCH ? nrev - b : BATCH;
 			pid_t pids[BATCH];
@@ -676,6 +674,5 @@ void svc_hot_levels(Svc *s, const PendingList *l, SvcFileStatus *f)
 		hp_state_free(st);
 		(void)s;
 	}
-	if (fleet)
-		hp_fleet_free(fleet);
+	hp_fleet_free(fleet);
 }
