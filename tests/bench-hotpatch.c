@@ -12,6 +12,7 @@
  * pad redirect and a plain 5-byte one, BASE relocations, mapped near). */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -38,6 +39,7 @@
 static char *dir, *exe, *exe_nocave, *probe_path;
 static const char *victim;   /* the binary spawn() starts */
 static struct probe *probe;
+static int pong[2] = { -1, -1 };   /* the victims' answers to SIGUSR1 (wake_ns) */
 
 /* The victim, rebuilt with the cave it should have (tests/testlib.c). */
 static char *with_cave(const char *built, const char *name, long want)
@@ -80,7 +82,7 @@ static int build(void)
 		return -1;
 	probe = mmap(NULL, sizeof(*probe), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
-	return probe == MAP_FAILED ? -1 : 0;
+	return probe == MAP_FAILED || pipe2(pong, O_CLOEXEC) < 0 ? -1 : 0;
 }
 
 static pid_t *spawn(size_t n, int threads)
@@ -93,7 +95,9 @@ static pid_t *spawn(size_t n, int threads)
 		pids[i] = fork();
 		if (pids[i] == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the bench */
-			execl(victim, victim, probe_path, "idle", nbuf, (char *)NULL);
+			if (dup2(pong[1], 200) < 0)   /* dup2 drops O_CLOEXEC */
+				_exit(126);
+			execl(victim, victim, probe_path, "idle", nbuf, "200", (char *)NULL);
 			_exit(127);
 		}
 	}
@@ -101,6 +105,22 @@ static pid_t *spawn(size_t n, int threads)
 		usleep(1000);
 	usleep(20000 + 50 * n);   /* let the extra threads reach their sleep */
 	return pids;
+}
+
+/* The platform's own cost of running a process that has not run for a
+ * while, without ptrace: one signal round trip to each of n idle victims
+ * in turn (SIGUSR1, answered by one byte from the victim's handler).  Total
+ * ns, or 0 if a victim did not answer within a second. */
+static uint64_t wake_ns(const pid_t *pids, size_t n)
+{
+	uint64_t t0 = base_now_ns();
+	for (size_t i = 0; i < n; i++) {
+		char c;
+		struct pollfd pf = { .fd = pong[0], .events = POLLIN };
+		if (kill(pids[i], SIGUSR1) < 0 || poll(&pf, 1, 1000) != 1 || read(pong[0], &c, 1) != 1)
+			return 0;
+	}
+	return base_now_ns() - t0;
 }
 
 static void reap(pid_t *pids, size_t n)
@@ -117,12 +137,13 @@ static void reap(pid_t *pids, size_t n)
 /* The system calls an apply makes on one process, each timed alone (2,000
  * times) against one idle victim, next to the bare stop cycle of the same
  * run: where the time of a fleet goes, operation by operation. */
-static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
+/* the bytes the victims hold at text + 64: what op 7 writes back */
+static uint8_t op_orig[4];
+
+static int op_once(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
 {
-	enum { N = 2000 };
 	char fn[64], buf[16384];
-	uint64_t t0 = base_now_ns();
-	for (int i = 0; i < N; i++) {
+	{
 		int fd, st;
 		struct iovec lo = { buf, 40 }, re = { (void *)(uintptr_t)text, 40 };
 		struct iovec los = { buf, 11000 }, res = { (void *)(uintptr_t)(stack - 11000), 11000 };
@@ -161,7 +182,7 @@ static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stac
 			(void)process_vm_readv(pid, &los, 1, &res, 1, 0);
 			break;
 		case 7:
-			if (pwrite(memfd, buf, 4, (off_t)(text + 64)) != 4)
+			if (pwrite(memfd, op_orig, 4, (off_t)(text + 64)) != 4)
 				perror("pwrite");
 			break;
 		case 8:
@@ -178,7 +199,82 @@ static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stac
 			break;
 		}
 	}
+	return 0;
+}
+
+static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
+{
+	enum { N = 2000 };
+	uint64_t t0 = base_now_ns();
+	for (int i = 0; i < N; i++)
+		(void)op_once(what, pid, memfd, text, stack, lockfd);
 	return (double)(base_now_ns() - t0) / N;
+}
+
+/* BENCH_OPS=cold: each operation once per victim, over n victims in turn,
+ * so that n - 1 other processes were touched since the target last was
+ * (as in a fleet, where each process is visited once); mean per call. */
+static int ops_cold(size_t n)
+{
+	pid_t *pids = spawn(n, 1);
+	uint64_t *text = calloc(n, sizeof(uint64_t)), *stack = calloc(n, sizeof(uint64_t));
+	for (size_t v = 0; v < n; v++) {
+		BaseMaps m;
+		BaseErr e = { 0 };
+		if (base_proc_maps(pids[v], &m, &e) < 0) {
+			fprintf(stderr, "bench-hotpatch: %s\n", e.msg);
+			return 1;
+		}
+		for (size_t i = 0; i < m.n; i++) {
+			if (!text[v] && m.v[i].perms[2] == 'x' && strcmp(m.v[i].path, victim) == 0)
+				text[v] = m.v[i].start;
+			if (strcmp(m.v[i].path, "[stack]") == 0)
+				stack[v] = m.v[i].end;
+		}
+		base_maps_free(&m);
+		struct iovec lo = { op_orig, 4 }, re = { (void *)(uintptr_t)(text[v] + 64), 4 };
+		if (!text[v] || !stack[v] || process_vm_readv(pids[v], &lo, 1, &re, 1, 0) != 4) {
+			fprintf(stderr, "bench-hotpatch: cannot set up the operations victims\n");
+			return 1;
+		}
+	}
+	char lockp[PATH_MAX];
+	snprintf(lockp, sizeof(lockp), "%s/lock", dir);
+	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	static const char *names[] = {
+		"null system call (getppid)", "open+read+close /proc/PID/maps",
+		"open+close /proc/PID/mem", "stat /proc/PID/exe", "open+getdents+close task",
+		"process_vm_readv 40 bytes (sites)", "process_vm_readv 11000 bytes (stack)",
+		"first pwrite 4 bytes into a text page", "fcntl OFD lock",
+		"bare stop: seize+interrupt+wait+detach", "the same + GETREGS",
+	};
+	double ns[11] = { 0 };
+	for (int k = 0; k < 11; k++) {
+		uint64_t sum = 0;
+		for (size_t v = 0; v < n; v++) {
+			int memfd = -1;
+			if (k == 7) {
+				char fn[64];
+				snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pids[v]);
+				memfd = open(fn, O_RDWR | O_CLOEXEC);
+			}
+			uint64_t t0 = base_now_ns();
+			(void)op_once(k, pids[v], memfd, text[v], stack[v], lockfd);
+			sum += base_now_ns() - t0;
+			if (memfd >= 0)
+				close(memfd);
+		}
+		ns[k] = (double)sum / (double)n;
+	}
+	printf("\n== one operation on each of %zu idle processes in turn (us, mean); "
+	       "ratio to the bare stop\n", n);
+	for (int k = 0; k < 11; k++)
+		printf("%-40s %8.2f us  %5.2fx\n", names[k], ns[k] / 1e3, ns[k] / ns[9]);
+	close(lockfd);
+	free(text);
+	free(stack);
+	reap(pids, n);
+	return 0;
 }
 
 static int ops_table(void)
@@ -205,9 +301,8 @@ static int ops_table(void)
 	char lockp[PATH_MAX];
 	snprintf(lockp, sizeof(lockp), "%s/lock", dir);
 	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	uint8_t b[4];
-	if (!text || !stack || memfd < 0 || lockfd < 0 || pread(memfd, b, 4, (off_t)(text + 64)) != 4 ||
-	    pwrite(memfd, b, 4, (off_t)(text + 64)) != 4) {   /* the page copied once, as an apply does */
+	if (!text || !stack || memfd < 0 || lockfd < 0 || pread(memfd, op_orig, 4, (off_t)(text + 64)) != 4 ||
+	    pwrite(memfd, op_orig, 4, (off_t)(text + 64)) != 4) {   /* the page copied once, as an apply does */
 		fprintf(stderr, "bench-hotpatch: cannot set up the operations victim\n");
 		return 1;
 	}
@@ -347,6 +442,7 @@ typedef struct Row {
 	double phase[HP_PH_COUNT];   /* medians, ms */
 	double runs;                 /* median round trips */
 	double outside;              /* median ms of the call outside the stop */
+	double wake_ms;              /* one signal round trip to each bare-side victim */
 } Row;
 
 /* Two sets of n processes started together, interleaved: the bare stop
@@ -379,6 +475,9 @@ static Row run(const ElfPayload *p, size_t n, int threads)
 	row.fleet_ms = (base_now_ns() - t0) / 1e6;
 	if (svc_first)
 		row.base_fleet_ms = bare_many(bare, n, 2, bp) / 1e6;
+	/* after both sides: each of these was last run n processes ago, as
+	 * each process of a fleet is when its stop comes */
+	row.wake_ms = wake_ns(bare, n) / 1e6;
 	row.failed = failed < 0 ? n : (size_t)failed;
 	uint64_t gain[MEM_SAMPLE], prior[MEM_SAMPLE];
 	size_t ns = 0;
@@ -451,8 +550,8 @@ static double median(double *v, int n)
 
 static void print_fleet(const char *what, Row r)
 {
-	printf("%-34s %10.1f   %10.1f   %5.2fx   %zu\n", what, r.fleet_ms, r.base_fleet_ms,
-	       r.fleet_ms / r.base_fleet_ms, r.failed);
+	printf("%-34s %10.1f   %10.1f   %5.2fx   %zu   (wake each: %.1f)\n", what, r.fleet_ms,
+	       r.base_fleet_ms, r.fleet_ms / r.base_fleet_ms, r.failed, r.wake_ms);
 }
 
 static double tv_ms(struct timeval t)
@@ -660,7 +759,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (getenv("BENCH_OPS"))
-		return ops_table();
+		return strcmp(getenv("BENCH_OPS"), "cold") == 0 ? ops_cold(max) : ops_table();
 	/* BENCH_PROFILE=svc|bare: one fleet of max idle processes patched by
 	 * one of the two, nothing else (a run to record with perf). */
 	const char *prof = getenv("BENCH_PROFILE");
@@ -745,7 +844,7 @@ int main(int argc, char **argv)
 	if (fleet_runs < 1 || fleet_runs > 16)
 		fleet_runs = 9;
 	size_t big = big_env ? (size_t)atol(big_env) : 0;
-	double per_proc_max = 0;
+	double per_proc_max = 0, bare_per_proc_max = 0, wake_per_proc_max = 0;
 	/* BENCH_SCAN_ONLY=1: the in-use scan rows alone (with BENCH_PROCS_BIG,
 	 * the 10,000-process scan without the 10,000-process fleet) */
 	for (int loaded = getenv("BENCH_SCAN_ONLY") ? 2 : 0; loaded < 2; loaded++) {
@@ -814,7 +913,7 @@ int main(int argc, char **argv)
 			 * processes, the two sides interleaved), medians; one
 			 * run here spreads by 0.3x */
 			int runs = k == 1 && !loaded ? fleet_runs : 1;
-			double sv[16], bv[16], pr[16];
+			double sv[16], bv[16], pr[16], wv[16];
 			Row r = { 0 };
 			for (int j = 0; j < runs; j++) {
 				r = run(p, sizes[k], 1);
@@ -822,7 +921,9 @@ int main(int argc, char **argv)
 				sv[j] = r.fleet_ms;
 				bv[j] = r.base_fleet_ms;
 				pr[j] = r.base_fleet_ms > 0 ? r.fleet_ms / r.base_fleet_ms : 0;
+				wv[j] = r.wake_ms;
 			}
+			r.wake_ms = median(wv, runs);
 			double s10 = sv[0], s90 = sv[0], b10 = bv[0], b90 = bv[0];
 			for (int j = 0; j < runs; j++) {
 				s10 = sv[j] < s10 ? sv[j] : s10;
@@ -841,6 +942,8 @@ int main(int argc, char **argv)
 				printf("%-34s %8.3f %8.3f   bare %.3f %.3f\n", what, r.med, r.p99,
 				       r.base_med, r.base_p99);
 				per_proc_max = r.fleet_ms / (double)sizes[k];
+				bare_per_proc_max = r.base_fleet_ms / (double)sizes[k];
+				wake_per_proc_max = r.wake_ms / (double)sizes[k];
 			}
 			if (k >= 1) {
 				snprintf(key, sizeof(key), "%sfleet_%zu", kt, sizes[k]);
@@ -859,6 +962,24 @@ int main(int argc, char **argv)
 					 sizes[k], max);
 				tsv(key, label, "ms", pp, pp, pp, per_proc_max, per_proc_max,
 				    per_proc_max, "1.2");
+				/* the floor's own growth, same run: the bare stop, and
+				 * a signal round trip (no ptrace at all) */
+				double bpp = r.base_fleet_ms / (double)sizes[k];
+				double wpp = r.wake_ms / (double)sizes[k];
+				printf("  the same for the bare stop: %.4f vs %.4f ms: %.2fx; a signal "
+				       "round trip (no ptrace): %.4f vs %.4f ms: %.2fx\n", bpp, bare_per_proc_max,
+				       bpp / bare_per_proc_max, wpp, wake_per_proc_max,
+				       wake_per_proc_max > 0 ? wpp / wake_per_proc_max : 0);
+				snprintf(key, sizeof(key), "bare_per_process_%zu", sizes[k]);
+				snprintf(label, sizeof(label), "bare stop: cost per process at %zu vs "
+					 "at %zu", sizes[k], max);
+				tsv(key, label, "ms", bpp, bpp, bpp, bare_per_proc_max,
+				    bare_per_proc_max, bare_per_proc_max, "-");
+				snprintf(key, sizeof(key), "wake_per_process_%zu", sizes[k]);
+				snprintf(label, sizeof(label), "a signal round trip (no ptrace): per "
+					 "process at %zu vs at %zu", sizes[k], max);
+				tsv(key, label, "ms", wpp, wpp, wpp, wake_per_proc_max,
+				    wake_per_proc_max, wake_per_proc_max, "-");
 			}
 		}
 		if (!loaded)
