@@ -20,7 +20,10 @@
  * How frames are found, cheapest first: the stack words from the red zone
  * up to stack_scan bytes above RSP are read anyway for question 1; when none
  * of them (nor RIP) points into old code and the scan reached the end of the
- * stack mapping, no frame can be there.  Otherwise the thread is unwound
+ * thread's own stack mapping, no frame can be there.  (Only its own: a
+ * thread in a signal handler on an alternate signal stack, or on any stack
+ * a runtime switched to, has the frames it will return to elsewhere.)
+ * Otherwise the thread is unwound
  * with libunwind (unwind.c); a complete walk through code with unwind info
  * decides.  A walk that breaks, or that passes through code without a file
  * (our own blobs carry no .eh_frame), is not trusted, and the word scan's
@@ -93,7 +96,26 @@ static bool walk_trusted(const HpSession *s, const uint64_t *pcs, size_t n)
 	return true;
 }
 
-/* Old frames of thread i: 0 none, 1 found (*ret_site), < 0 error. */
+/* Is the mapping mp thread i's own stack, the one its first frame is on?
+ * The main thread's is the one the kernel labels [stack]; another thread's
+ * holds its thread pointer too (glibc and musl put the thread's control
+ * block at the top of the stack mapping they make).  An alternate signal
+ * stack, a coroutine's or a runtime's own stack is neither.  A false "not
+ * own" costs a walk; a false "own" (an alternate stack carved out of the
+ * thread's own stack, a local array) could hide the frames below it: a
+ * known limit (docs/hotpatch.md). */
+static bool own_stack(const HpSession *s, size_t i, const HpMap *mp)
+{
+	if (!mp)
+		return false;
+	if (s->tr.t[i].tid == s->pid)
+		return strcmp(mp->path, "[stack]") == 0;
+	uint64_t tp = s->tr.t[i].regs.fs_base;
+	return tp >= mp->start && tp < mp->end;
+}
+
+/* Old frames of thread i: 0 none, 1 found (*ret_site), < 0 error
+ * (-BASE_E_UNSAFE: a frame returns strictly inside a window, *ret_site). */
 static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, int *ret_site)
 {
 	const struct user_regs_struct *rg = &s->tr.t[i].regs;
@@ -104,6 +126,14 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 	uint64_t pcs[MAX_FRAMES];
 	size_t n = 0;
 	bool whole = s->unw && hp_unwind(s->unw, s->memfd, &s->maps, rg, pcs, MAX_FRAMES, &n) == 0;
+	/* the frames the walk found, on whatever stack they are: the
+	 * word scan saw only the stack RSP is on */
+	for (size_t j = 1; j < n; j++)
+		for (size_t k = 0; k < s->n_sites; k++)
+			if (inside(&s->sites[k], pcs[j])) {
+				*ret_site = (int)k;
+				return -BASE_E_UNSAFE;
+			}
 	if (whole && walk_trusted(s, pcs, n)) {
 		for (size_t j = 0; j < n; j++) {
 			/* a return address is one past the call: pc - 1 is in
@@ -176,6 +206,7 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 		bool scan_whole;
 		uint64_t from, to;
 		hp_stack_range(s, rg, &from, &to, &scan_whole);
+		scan_whole = scan_whole && own_stack(s, i, hp_maps_find(&s->maps, rg->rsp));
 		uint64_t own[HP_STACK_CHUNK / 8];
 		for (uint64_t a = from; a < to; a += HP_STACK_CHUNK) {
 			size_t want = to - a < HP_STACK_CHUNK ? to - a : HP_STACK_CHUNK;
@@ -217,6 +248,13 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 			continue;   /* one old frame is enough to know; keep checking windows */
 		int site = -1;
 		r = old_frames(s, i, scan_site, scan_whole, &site);
+		if (r == -BASE_E_UNSAFE) {
+			*ret_tid = tid;
+			return base_err_replace(e, -BASE_E_UNSAFE,
+				"pid %d: thread %d has a return address into %s in a frame "
+				"off the stack it runs on", (int)s->pid, (int)tid,
+				s->sites[site].name);
+		}
 		if (r < 0)
 			return r;
 		if (r > 0) {

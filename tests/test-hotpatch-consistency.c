@@ -397,6 +397,40 @@ static void test_signal_handler_frame_not_converged(void)
 	stale_case("sig", "sig_fn", 1);
 }
 
+/* The handler on an alternate signal stack: sig_fn's frame lies on the
+ * thread's own stack, the thread's RSP on another mapping.  The walk
+ * crosses the signal frame (complete: scanned 0). */
+static void test_signal_handler_on_alternate_stack_not_converged(void)
+{
+	setenv("CONS_ALTSTACK", "1", 1);
+	stale_case("sig", "sig_fn", 1);
+	setenv("CONS_MAIN", "1", 1);   /* the main thread's own stack is [stack] */
+	stale_case("sig", "sig_fn", 1);
+	unsetenv("CONS_MAIN");
+	unsetenv("CONS_ALTSTACK");
+}
+
+/* The same with the handler waiting in code without unwind info: the walk
+ * is not trusted, and the words of the stack RSP is on (the alternate one)
+ * hold no old frame: sig_fn's return address is on the other stack.  The
+ * word scan reached the end of its mapping, which once counted as the
+ * whole stack: converged, untrue. */
+static void test_signal_handler_on_alternate_stack_no_unwind_info_not_converged(void)
+{
+	ElfPayload *p = payload_for("sig_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	for (int alt = 0; alt < 2; alt++) {
+		if (alt)
+			setenv("CONS_ALTSTACK", "1", 1);
+		Victim v;
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "signocfi", 1), 0);
+		unsetenv("CONS_ALTSTACK");
+		stale_then_converged(&v, p, "sig_fn", false);
+		victim_stop(&v);
+	}
+	elf_payload_free(p);
+}
+
 /* A target under a seccomp filter that kills (or EPERMs) every system call
  * the patcher injects: the filters are suspended for the session
  * (PTRACE_O_SUSPEND_SECCOMP, as root), so the patch goes in and the
@@ -629,6 +663,10 @@ int test_register(void)
 	    test_1000_cycles_busy_threads_state_matches_behaviour);
 	test_add(s, "signal handler frame on top of the old function: not converged",
 	    test_signal_handler_frame_not_converged);
+	test_add(s, "signal handler on an alternate stack above the old function: not converged",
+	    test_signal_handler_on_alternate_stack_not_converged);
+	test_add(s, "the same, handler in code without unwind info (walk not trusted): not converged",
+	    test_signal_handler_on_alternate_stack_no_unwind_info_not_converged);
 	test_add(s, "seccomp KILL filter on everything injected: suspended, patched, alive",
 	    test_seccomp_kill_filter_suspended);
 	test_add(s, "seccomp EPERM filter on everything injected: suspended, patched",

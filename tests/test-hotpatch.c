@@ -530,13 +530,16 @@ static void test_thread_one_byte_past_2_byte_entry_refused(void)
 	elf_payload_free(p);
 }
 
-static void test_return_address_into_entry_bytes_refused(void)
+/* mode "stack": the thread blocked below stack_fn; "stackalt": blocked in
+ * a signal handler on an alternate stack, where the words RSP is among
+ * hold no such address (the walk finds it on the thread's own stack) */
+static void return_address_case(const char *mode)
 {
 	static const FixSpec spec[] = { { "stack_fn", "fix_plain", ELF_ENTRY_PLAIN, 0 } };
 	ElfPayload *p = fix_exe("FIX-S", spec, 1, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	Victim v;
-	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, "stack", 0, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(victim_start(&v, exe, mode, 0, 1), 0);
 	for (int i = 0; i < 1000 && !v.pr->stack_tid; i++)
 		usleep(1000);
 	HpOpts o = { .deadline_ms = 100 };
@@ -552,6 +555,16 @@ static void test_return_address_into_entry_bytes_refused(void)
 	CU_ASSERT_EQUAL(v.pr->eintr, 0);
 	victim_stop(&v);
 	elf_payload_free(p);
+}
+
+static void test_return_address_into_entry_bytes_refused(void)
+{
+	return_address_case("stack");
+}
+
+static void test_return_address_into_entry_bytes_below_alternate_stack_refused(void)
+{
+	return_address_case("stackalt");
 }
 
 /* An apply of p to pid (with o) is refused with `want`, the message
@@ -1489,6 +1502,8 @@ int test_register(void)
 	    test_thread_one_byte_past_2_byte_entry_refused);
 	test_add(s, "return address into the entry bytes: refused",
 		    test_return_address_into_entry_bytes_refused);
+	test_add(s, "return address into the entry bytes, thread on an alternate signal stack: refused",
+		    test_return_address_into_entry_bytes_below_alternate_stack_refused);
 	test_add(s, "wrong build-id refused, process untouched",
 		    test_wrong_build_id_refused_process_untouched);
 	test_add(s, "traced by another tracer: refused by name, then patched once it is gone",
