@@ -100,7 +100,8 @@ static bool walk_trusted(const HpSession *s, const uint64_t *pcs, size_t n)
  * The main thread's is the one the kernel labels [stack]; another thread's
  * holds its thread pointer too (glibc and musl put the thread's control
  * block at the top of the stack mapping they make).  An alternate signal
- * stack, a coroutine's or a runtime's own stack is neither.  A false "not
+ * stack, a coroutine's or a runtime's own stack, or the lower part of a
+ * stack mapping split above RSP (mlock of a buffer in a frame) is neither.  A false "not
  * own" costs a walk; a false "own" (an alternate stack carved out of the
  * thread's own stack, a local array) could hide the frames below it: a
  * known limit (docs/hotpatch.md). */

@@ -387,6 +387,28 @@ static void test_old_frame_in_a_replaced_file_not_converged(void)
 	elf_payload_free(p);
 }
 
+/* A thread's stack mapping split in two above RSP (a page of a frame
+ * between given its own flags, as mlock of a stack buffer does): the word
+ * scan reached the end of RSP's mapping, not of the stack, and once
+ * called the thread converged with split_fn's frame above.  That mapping
+ * is not the thread's own (its thread pointer is in the upper part, the
+ * main thread's [stack] label too): walked, found. */
+static void test_old_frame_above_a_split_stack_mapping_not_converged(void)
+{
+	ElfPayload *p = payload_for("split_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	for (int main_thread = 0; main_thread < 2; main_thread++) {
+		if (main_thread)
+			setenv("CONS_MAIN", "1", 1);
+		Victim v;
+		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "split", 1), 0);
+		unsetenv("CONS_MAIN");
+		stale_then_converged(&v, p, "split_fn", true);
+		victim_stop(&v);
+	}
+	elf_payload_free(p);
+}
+
 static void test_recursion_not_converged(void)
 {
 	stale_case("rec", "rec_fn", 1);
@@ -655,6 +677,8 @@ int test_register(void)
 	    test_old_frame_above_code_without_unwind_info_not_converged);
 	test_add(s, "old frame in a file replaced on disk (after the swap): not converged",
 	    test_old_frame_in_a_replaced_file_not_converged);
+	test_add(s, "old frame above a split in the stack mapping: not converged",
+	    test_old_frame_above_a_split_stack_mapping_not_converged);
 	test_add(s, "revert with a thread staying in the new code: done, not converged, then converged",
 	    test_revert_with_thread_in_new_code_not_converged);
 	test_add(s, "12 processes never converging: within the deadline, each pid named",
