@@ -343,20 +343,28 @@ static void stale_then_converged(Victim *v, ElfPayload *p, const char *fn, bool 
  * cannot step out of that code but by a guess, which once ended the walk
  * early (a "complete" walk without the old frame: converged, untrue).  It
  * is not trusted now; the stack words decide (the word scan counted). */
-static void test_old_frame_above_code_without_unwind_info_not_converged(void)
+/* stale_then_converged on a victim in mode, then on another with env=1
+ * (CONS_MAIN: the same on the main thread) */
+static void stale_twice(const char *mode, const char *fn, bool by_walk, const char *env)
 {
-	ElfPayload *p = payload_for("outer_fn");
+	ElfPayload *p = payload_for(fn);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	for (int main_thread = 0; main_thread < 2; main_thread++) {
-		if (main_thread)
-			setenv("CONS_MAIN", "1", 1);
+	for (int second = 0; second < 2; second++) {
+		if (second)
+			setenv(env, "1", 1);
 		Victim v;
-		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "nocfi", 1), 0);
-		unsetenv("CONS_MAIN");
-		stale_then_converged(&v, p, "outer_fn", false);
+		int r = victim_start(&v, mode, 1);
+		unsetenv(env);
+		CU_ASSERT_EQUAL_FATAL(r, 0);
+		stale_then_converged(&v, p, fn, by_walk);
 		victim_stop(&v);
 	}
 	elf_payload_free(p);
+}
+
+static void test_old_frame_above_code_without_unwind_info_not_converged(void)
+{
+	stale_twice("nocfi", "outer_fn", false, "CONS_MAIN");
 }
 
 /* svc's own shape after the swap: the process runs a file since replaced
@@ -395,18 +403,7 @@ static void test_old_frame_in_a_replaced_file_not_converged(void)
  * main thread's [stack] label too): walked, found. */
 static void test_old_frame_above_a_split_stack_mapping_not_converged(void)
 {
-	ElfPayload *p = payload_for("split_fn");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	for (int main_thread = 0; main_thread < 2; main_thread++) {
-		if (main_thread)
-			setenv("CONS_MAIN", "1", 1);
-		Victim v;
-		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "split", 1), 0);
-		unsetenv("CONS_MAIN");
-		stale_then_converged(&v, p, "split_fn", true);
-		victim_stop(&v);
-	}
-	elf_payload_free(p);
+	stale_twice("split", "split_fn", true, "CONS_MAIN");
 }
 
 static void test_recursion_not_converged(void)
@@ -439,18 +436,7 @@ static void test_signal_handler_on_alternate_stack_not_converged(void)
  * whole stack: converged, untrue. */
 static void test_signal_handler_on_alternate_stack_no_unwind_info_not_converged(void)
 {
-	ElfPayload *p = payload_for("sig_fn");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	for (int alt = 0; alt < 2; alt++) {
-		if (alt)
-			setenv("CONS_ALTSTACK", "1", 1);
-		Victim v;
-		CU_ASSERT_EQUAL_FATAL(victim_start(&v, "signocfi", 1), 0);
-		unsetenv("CONS_ALTSTACK");
-		stale_then_converged(&v, p, "sig_fn", false);
-		victim_stop(&v);
-	}
-	elf_payload_free(p);
+	stale_twice("signocfi", "sig_fn", false, "CONS_ALTSTACK");
 }
 
 /* A target under a seccomp filter that kills (or EPERMs) every system call
