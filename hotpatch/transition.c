@@ -252,8 +252,8 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 		if (r == -BASE_E_UNSAFE) {
 			*ret_tid = tid;
 			return base_err_replace(e, -BASE_E_UNSAFE,
-				"pid %d: thread %d has a return address into %s in a frame "
-				"off the stack it runs on", (int)s->pid, (int)tid,
+				"pid %d: thread %d has a return address into %s on its stack "
+				"(found by its stack walk)", (int)s->pid, (int)tid,
 				s->sites[site].name);
 		}
 		if (r < 0)
