@@ -207,6 +207,7 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 		bool scan_whole;
 		uint64_t from, to;
 		hp_stack_range(s, rg, &from, &to, &scan_whole);
+		/* whole: every word of the thread's stack above RSP is read */
 		scan_whole = scan_whole && own_stack(s, i, hp_maps_find(&s->maps, rg->rsp));
 		uint64_t own[HP_STACK_CHUNK / 8];
 		for (uint64_t a = from; a < to; a += HP_STACK_CHUNK) {
@@ -245,8 +246,10 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 				break;
 			}
 		}
-		if (s->stale)
-			continue;   /* one old frame is enough to know; keep checking windows */
+		/* one old frame is enough to know; the windows are checked on:
+		 * by the words when they are the whole stack, else by a walk */
+		if (s->stale && scan_whole)
+			continue;
 		int site = -1;
 		r = old_frames(s, i, scan_site, scan_whole, &site);
 		if (r == -BASE_E_UNSAFE) {
@@ -258,7 +261,7 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 		}
 		if (r < 0)
 			return r;
-		if (r > 0) {
+		if (r > 0 && !s->stale) {
 			s->stale = true;
 			s->stale_tid = tid;
 			s->stale_site = (size_t)site;

@@ -406,6 +406,53 @@ static void test_old_frame_above_a_split_stack_mapping_not_converged(void)
 	stale_twice("split", "split_fn", true, "CONS_MAIN");
 }
 
+/* Thread 0 runs old code past the entry bytes (safe to redirect: at the
+ * deadline, "not converged"); thread 1, listed after it, has a frame
+ * returning into the entry bytes where its words are not read: on its own
+ * stack below a handler on an alternate one (winalt), or 96 KiB above RSP,
+ * past the scan (windeep).  The walk found that frame, counted it as old
+ * code only, and once a thread was stale it was skipped: the redirect tore
+ * the bytes thread 1 returns into, and the process crashed when released.
+ * Refused now, naming thread 1; released, both run on. */
+static void window_return_case(const char *mode, const char *env)
+{
+	ElfPayload *p = payload_for("winret_fn");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	if (env)
+		setenv(env, "1", 1);
+	Victim v;
+	int r = victim_start(&v, mode, 2);
+	if (env)
+		unsetenv(env);
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	uint8_t before[5], after[5];
+	CU_ASSERT_EQUAL(entry_bytes(v.pid, "winret_fn", before), 0);
+	HpOpts o = { .deadline_ms = 300 };
+	BaseErr e = { 0 };
+	HpReport rep;
+	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_UNSAFE);
+	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->tid[1]);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "return address into winret_fn"));
+	CU_ASSERT_EQUAL(entry_bytes(v.pid, "winret_fn", after), 0);
+	CU_ASSERT_EQUAL(memcmp(before, after, 5), 0);
+	v.pr->release = 1;
+	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);
+	CU_ASSERT_EQUAL(v.pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
+	victim_stop(&v);
+	elf_payload_free(p);
+}
+
+static void test_window_return_below_alternate_stack_after_a_stale_thread_refused(void)
+{
+	window_return_case("winalt", "CONS_ALTSTACK");
+}
+
+static void test_window_return_past_the_scan_refused(void)
+{
+	window_return_case("windeep", NULL);
+}
+
 static void test_recursion_not_converged(void)
 {
 	stale_case("rec", "rec_fn", 1);
@@ -665,6 +712,10 @@ int test_register(void)
 	    test_old_frame_in_a_replaced_file_not_converged);
 	test_add(s, "old frame above a split in the stack mapping: not converged",
 	    test_old_frame_above_a_split_stack_mapping_not_converged);
+	test_add(s, "a stale thread, then one returning into the entry bytes from another stack: refused",
+	    test_window_return_below_alternate_stack_after_a_stale_thread_refused);
+	test_add(s, "a return address into the entry bytes 96 KiB above RSP (past the scan): refused",
+	    test_window_return_past_the_scan_refused);
 	test_add(s, "revert with a thread staying in the new code: done, not converged, then converged",
 	    test_revert_with_thread_in_new_code_not_converged);
 	test_add(s, "12 processes never converging: within the deadline, each pid named",
