@@ -27,7 +27,10 @@
  * with libunwind (unwind.c); a complete walk through code with unwind info
  * decides.  A walk that breaks, or that passes through code without a file
  * (our own blobs carry no .eh_frame), is not trusted, and the word scan's
- * conservative answer stands (a stale word counts as a frame). */
+ * conservative answer stands (a stale word counts as a frame).  Question 1
+ * takes the walk's return addresses too: they are the frames the words
+ * did not cover (beyond stack_scan, on another stack), and a thread whose
+ * words were not all read is walked even once another was found stale. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
