@@ -102,6 +102,9 @@ typedef struct ElfX86Scan {
 	uint64_t into, target;   /* a branch at `into` lands at `target` in the window */
 	uint64_t indirect;
 	uint64_t undecoded;
+	uint64_t ret_inside;     /* a call returns to this address in the window
+				  * (strictly inside, not addr): a frame there
+				  * would return into the bytes a redirect rewrites */
 	uint32_t first_len;      /* length of the first instruction (0: undecodable) */
 } ElfX86Scan;
 int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, uint64_t hi,

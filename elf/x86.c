@@ -141,6 +141,9 @@ int elf_x86_scan(const uint8_t *code, size_t len, uint64_t addr, uint64_t lo, ui
 		bool jump = cs.insn_group(h, insn, CS_GRP_JUMP);
 		if (!jump && !cs.insn_group(h, insn, CS_GRP_CALL))
 			continue;
+		uint64_t end = here + insn->size;
+		if (!jump && end > lo && end < hi && end != addr && !out.ret_inside)
+			out.ret_inside = end;
 		const cs_x86 *x = &insn->detail->x86;
 		if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
 			uint64_t t = (uint64_t)x->operands[0].imm;

@@ -232,7 +232,7 @@ out:
  * BASE_WRAPS: a target before addr is a two's-complement offset */
 BASE_WRAPS static void scan_move(ElfX86Scan *sc, uint64_t addr, bool to_rel)
 {
-	uint64_t *v[] = { &sc->into, &sc->target, &sc->indirect, &sc->undecoded };
+	uint64_t *v[] = { &sc->into, &sc->target, &sc->indirect, &sc->undecoded, &sc->ret_inside };
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (*v[i])
 			*v[i] = to_rel ? *v[i] - addr : *v[i] + addr;

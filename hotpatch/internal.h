@@ -321,6 +321,9 @@ typedef struct HpSite {
 	/* why a thread in the old body makes the redirect unsafe (the body
 	 * branches into the window, or cannot be decoded); "" if it does not */
 	char hazard[96];
+	/* a call in the old body returns strictly inside the window (0: none):
+	 * a thread whose frames cannot all be seen may have such a frame */
+	uint64_t ret_inside;
 } HpSite;
 
 /* The sites of one page as read in the stop (site.c): lo, len, the bytes

@@ -30,7 +30,9 @@
  * conservative answer stands (a stale word counts as a frame).  Question 1
  * takes the walk's return addresses too: they are the frames the words
  * did not cover (beyond stack_scan, on another stack), and a thread whose
- * words were not all read is walked even once another was found stale. */
+ * words were not all read is walked even once another was found stale.
+ * Frames that neither reached are unknown: a site whose old body has a
+ * call returning inside its window (ret_inside) is refused for them. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,10 +121,14 @@ static bool own_stack(const HpSession *s, size_t i, const HpMap *mp)
 }
 
 /* Old frames of thread i: 0 none, 1 found (*ret_site), < 0 error
- * (-BASE_E_UNSAFE: a frame returns strictly inside a window, *ret_site). */
-static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, int *ret_site)
+ * (-BASE_E_UNSAFE: a frame returns strictly inside a window, *ret_site).
+ * *ret_seen: every frame of the thread was seen (by the words or a
+ * complete, trusted walk). */
+static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, int *ret_site,
+		      bool *ret_seen)
 {
 	const struct user_regs_struct *rg = &s->tr.t[i].regs;
+	*ret_seen = scan_whole;
 	if (scan_site < 0 && scan_whole)
 		return 0;
 	if (!s->unw && hp_unwinder_open(s->pid, &s->unw) < 0)
@@ -139,6 +145,7 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 				return -BASE_E_UNSAFE;
 			}
 	if (whole && walk_trusted(s, pcs, n)) {
+		*ret_seen = true;
 		for (size_t j = 0; j < n; j++) {
 			/* a return address is one past the call: pc - 1 is in
 			 * the caller even when the call ends it */
@@ -254,7 +261,8 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 		if (s->stale && scan_whole)
 			continue;
 		int site = -1;
-		r = old_frames(s, i, scan_site, scan_whole, &site);
+		bool seen = false;
+		r = old_frames(s, i, scan_site, scan_whole, &site, &seen);
 		if (r == -BASE_E_UNSAFE) {
 			*ret_tid = tid;
 			return base_err_replace(e, -BASE_E_UNSAFE,
@@ -264,6 +272,18 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 		}
 		if (r < 0)
 			return r;
+		/* frames neither read nor walked: one may return into a window
+		 * where a call of the old body returns there */
+		for (size_t k = 0; !seen && k < s->n_sites; k++)
+			if (s->sites[k].ret_inside) {
+				*ret_tid = tid;
+				return base_err_replace(e, -BASE_E_UNSAFE,
+					"pid %d: thread %d: its stack cannot be read whole, and %s "
+					"calls from its entry bytes (returning to entry+%llu): a "
+					"frame may return there", (int)s->pid, (int)tid,
+					s->sites[k].name,
+					(unsigned long long)(s->sites[k].ret_inside - s->sites[k].entry));
+			}
 		if (r > 0 && !s->stale) {
 			s->stale = true;
 			s->stale_tid = tid;
@@ -311,6 +331,7 @@ int hp_site_hazard(HpSession *s, HpSite *st, uint8_t *code, uint64_t size, BaseE
 				"pid %d: %s: the bytes at its entry+%" PRIu64 " are no x86-64 "
 				"instruction: its entry cannot be redirected", (int)s->pid, st->name,
 				sc.undecoded - st->entry);
+	st->ret_inside = sc.ret_inside;
 	if (sc.into)
 		snprintf(st->hazard, sizeof(st->hazard),
 			 "branches into its entry window (+%" PRIu64 " jumps to entry+%" PRId64 ")",

@@ -1087,6 +1087,28 @@ static void test_payload_applies_in_memory(void)
 
 /* Damaged bases and objects reach the builder and the synthesizer only as
  * clean refusals. */
+/* The decoder's report of a call that returns strictly inside the window:
+ * the return address of a frame a redirect would tear. */
+static void test_x86_scan_call_returning_inside_the_window(void)
+{
+	static const uint8_t inside[] = { 0x57, 0xff, 0xd6, 0x90, 0x90, 0xc3 };   /* push; call *%rsi */
+	static const uint8_t at_end[] = { 0xe8, 0, 0, 0, 0, 0xc3 };                /* call rel32 */
+	static const uint8_t jump[] = { 0x57, 0xff, 0xe6, 0x90, 0x90, 0xc3 };     /* push; jmp *%rsi */
+	ElfX86Scan sc;
+	CU_ASSERT_EQUAL_FATAL(elf_x86_scan(inside, sizeof(inside), 0x1000, 0x1000, 0x1005, &sc), 0);
+	CU_ASSERT_EQUAL(sc.ret_inside, 0x1003);
+	/* the window of a 16,14 pad ends at entry + 2: the call returns past it */
+	CU_ASSERT_EQUAL(elf_x86_scan(inside, sizeof(inside), 0x1000, 0xff0, 0x1002, &sc), 0);
+	CU_ASSERT_EQUAL(sc.ret_inside, 0);
+	/* a 5-byte call at the entry returns to the window's end, not inside */
+	CU_ASSERT_EQUAL(elf_x86_scan(at_end, sizeof(at_end), 0x1000, 0x1000, 0x1005, &sc), 0);
+	CU_ASSERT_EQUAL(sc.ret_inside, 0);
+	/* a jump leaves no return address (an indirect one is its own hazard) */
+	CU_ASSERT_EQUAL(elf_x86_scan(jump, sizeof(jump), 0x1000, 0x1000, 0x1005, &sc), 0);
+	CU_ASSERT_EQUAL(sc.ret_inside, 0);
+	CU_ASSERT_EQUAL(sc.indirect, 0x1001);
+}
+
 static void test_damaged_inputs_refused_by_builder_and_coldpatch(void)
 {
 	Variant *v = &variants[0];
@@ -1182,5 +1204,7 @@ int test_register(void)
 		    test_payload_applies_in_memory);
 	CU_add_test(s, "damaged bases and objects refused by builder and coldpatch",
 		    test_damaged_inputs_refused_by_builder_and_coldpatch);
+	CU_add_test(s, "x86 scan: a call returning inside the entry window is reported",
+		    test_x86_scan_call_returning_inside_the_window);
 	return 0;
 }

@@ -414,7 +414,7 @@ static void test_old_frame_above_a_split_stack_mapping_not_converged(void)
  * code only, and once a thread was stale it was skipped: the redirect tore
  * the bytes thread 1 returns into, and the process crashed when released.
  * Refused now, naming thread 1; released, both run on. */
-static void window_return_case(const char *mode, const char *env)
+static void window_return_case(const char *mode, const char *env, const char *says)
 {
 	ElfPayload *p = payload_for("winret_fn");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -432,7 +432,7 @@ static void window_return_case(const char *mode, const char *env)
 	HpReport rep;
 	CU_ASSERT_EQUAL(hp_apply(v.pid, p, &o, &rep, &e), -BASE_E_UNSAFE);
 	CU_ASSERT_EQUAL(rep.unsafe_tid, v.pr->tid[1]);
-	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "return address into winret_fn"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, says));
 	CU_ASSERT_EQUAL(entry_bytes(v.pid, "winret_fn", after), 0);
 	CU_ASSERT_EQUAL(memcmp(before, after, 5), 0);
 	v.pr->release = 1;
@@ -445,12 +445,22 @@ static void window_return_case(const char *mode, const char *env)
 
 static void test_window_return_below_alternate_stack_after_a_stale_thread_refused(void)
 {
-	window_return_case("winalt", "CONS_ALTSTACK");
+	window_return_case("winalt", "CONS_ALTSTACK", "return address into winret_fn");
 }
 
 static void test_window_return_past_the_scan_refused(void)
 {
-	window_return_case("windeep", NULL);
+	window_return_case("windeep", NULL, "return address into winret_fn");
+}
+
+/* Neither the words nor the walk reach thread 1's frame in winret_fn (the
+ * walk stops at code without unwind info, the words 64 KiB above RSP):
+ * nothing says it is not there, and winret_fn's own call returns inside
+ * its entry bytes.  Refused; before, redirected, and the process crashed
+ * when the thread returned. */
+static void test_window_return_unseen_refused(void)
+{
+	window_return_case("winnocfi", NULL, "calls from its entry bytes (returning to entry+3)");
 }
 
 static void test_recursion_not_converged(void)
@@ -716,6 +726,8 @@ int test_register(void)
 	    test_window_return_below_alternate_stack_after_a_stale_thread_refused);
 	test_add(s, "a return address into the entry bytes 96 KiB above RSP (past the scan): refused",
 	    test_window_return_past_the_scan_refused);
+	test_add(s, "the same beyond a frame without unwind info (seen by nothing): refused",
+	    test_window_return_unseen_refused);
 	test_add(s, "revert with a thread staying in the new code: done, not converged, then converged",
 	    test_revert_with_thread_in_new_code_not_converged);
 	test_add(s, "12 processes never converging: within the deadline, each pid named",
