@@ -127,6 +127,16 @@ static int wait_seen(Victim *v, int delta)
 	return 0;
 }
 
+/* The end of a case: no result was ever neither old nor new, the victim
+ * is alive; stopped, the payload freed. */
+static void finish(Victim *v, ElfPayload *p)
+{
+	CU_ASSERT_EQUAL(v->pr->bad, 0);
+	CU_ASSERT_EQUAL(waitpid(v->pid, NULL, WNOHANG), 0);
+	victim_stop(v);
+	elf_payload_free(p);
+}
+
 /* The padding trampoline (as elf/'s builder picks it when >= 5 bytes of
  * alignment fill precede a plain entry): PAD_REL32 with pad 5. */
 static bool trampoline;
@@ -201,10 +211,7 @@ static void hazard_case(const char *mode, const char *fn, int n)
 		CU_ASSERT(x && strcmp(x->perms, "r-xp") == 0 && strstr(x->path, "consvictim"));
 		base_maps_free(&m);
 	}
-	CU_ASSERT_EQUAL(v.pr->bad, 0);
-	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
-	victim_stop(&v);
-	elf_payload_free(p);
+	finish(&v, p);
 }
 
 static void test_loop_head_in_window_refused_hand_written(void)
@@ -293,10 +300,7 @@ static void stale_case(const char *mode, const char *fn, int n)
 	CU_ASSERT_EQUAL(hp_revert(v.pid, "FIX-C", &o, &rep, &e), 0);
 	CU_ASSERT_FALSE(rep.not_converged);
 	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);
-	CU_ASSERT_EQUAL(v.pr->bad, 0);
-	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
-	victim_stop(&v);
-	elf_payload_free(p);
+	finish(&v, p);
 }
 
 static void test_never_returning_thread_not_converged_1_thread(void)
@@ -437,10 +441,7 @@ static void window_return_case(const char *mode, const char *env, const char *sa
 	CU_ASSERT_EQUAL(memcmp(before, after, 5), 0);
 	v.pr->release = 1;
 	CU_ASSERT_EQUAL(wait_seen(&v, 1000), 0);
-	CU_ASSERT_EQUAL(v.pr->bad, 0);
-	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
-	victim_stop(&v);
-	elf_payload_free(p);
+	finish(&v, p);
 }
 
 static void test_window_return_below_alternate_stack_after_a_stale_thread_refused(void)
@@ -607,10 +608,7 @@ static void test_1000_cycles_busy_threads_state_matches_behaviour(void)
 	}
 	fprintf(stderr, "(%d of 2,000 switches not converged at first) ", stale);
 	CU_ASSERT_EQUAL(failures, 0);
-	CU_ASSERT_EQUAL(v.pr->bad, 0);
-	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
-	victim_stop(&v);
-	elf_payload_free(p);
+	finish(&v, p);
 }
 
 /* Revert follows the same rules: a thread that stays in the fix's code
@@ -651,10 +649,7 @@ static void test_revert_with_thread_in_new_code_not_converged(void)
 	CU_ASSERT_EQUAL_FATAL(hp_list(v.pid, &st, &e), 0);
 	CU_ASSERT_FALSE(st->fixes[0].stale);
 	hp_state_free(st);
-	CU_ASSERT_EQUAL(v.pr->bad, 0);
-	CU_ASSERT_EQUAL(waitpid(v.pid, NULL, WNOHANG), 0);
-	victim_stop(&v);
-	elf_payload_free(p);
+	finish(&v, p);
 }
 
 /* Many processes, each with 2 threads that never leave the old function:
