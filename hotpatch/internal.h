@@ -419,10 +419,10 @@ int hp_sites_read(HpSession *s, BaseErr *e);
  * a span that holds its bytes already is not written. */
 int hp_sites_write(HpSession *s, bool redirect, bool reverse, const char *step);
 void hp_spans_free(HpSpans *sp);
-/* The stack words the safety check reads for a thread: the red zone up to
- * stack_scan bytes above RSP, or to the end of its mapping (*whole). */
-void hp_stack_range(const HpSession *s, const struct user_regs_struct *rg, uint64_t *from,
-		    uint64_t *to, bool *whole);
+/* The stack words the safety check reads for thread i: the red zone up to
+ * stack_scan bytes above RSP, or to the end of its mapping; *whole when
+ * that is the end of the thread's own stack (transition.c). */
+void hp_stack_range(const HpSession *s, size_t i, uint64_t *from, uint64_t *to, bool *whole);
 void hp_report_fill(HpSession *s, int r, const BaseErr *e);
 /* The time since the last mark goes to phase ph of the report. */
 void hp_phase(HpSession *s, HpPhase ph);

@@ -123,7 +123,7 @@ void hp_stop_read(HpSession *s)
 	size_t n = spans_io(&s->spans, io);
 	uint64_t from, to;
 	bool whole;
-	hp_stack_range(s, &s->tr.t[0].regs, &from, &to, &whole);
+	hp_stack_range(s, 0, &from, &to, &whole);
 	size_t stack_len = to > from ? (size_t)(to - from) : 0;
 	if (stack_len > sizeof(s->stack0))
 		stack_len = sizeof(s->stack0);

@@ -52,6 +52,15 @@ static bool inside(const HpSite *st, uint64_t a)
 	return a > st->window && a < st->window + st->len && a != st->entry;
 }
 
+/* The site whose window holds `a` strictly inside (inside()), or -1. */
+static int in_window(const HpSession *s, uint64_t a)
+{
+	for (size_t k = 0; k < s->n_sites; k++)
+		if (inside(&s->sites[k], a))
+			return (int)k;
+	return -1;
+}
+
 /* The site whose old code holds `a`, or -1. */
 static int in_old(const HpSession *s, uint64_t a)
 {
@@ -106,10 +115,10 @@ static bool walk_trusted(const HpSession *s, const uint64_t *pcs, size_t n)
  * holds its thread pointer too (glibc and musl put the thread's control
  * block at the top of the stack mapping they make).  An alternate signal
  * stack, a coroutine's or a runtime's own stack, or the lower part of a
- * stack mapping split above RSP (mlock of a buffer in a frame) is neither.  A false "not
- * own" costs a walk; a false "own" (an alternate stack carved out of the
- * thread's own stack, a local array) could hide the frames below it: a
- * known limit (docs/hotpatch.md). */
+ * stack mapping split above RSP (mlock of a buffer in a frame) is neither.
+ * A false "not own" costs a walk; a false "own" (an alternate stack carved
+ * out of the thread's own stack, a local array) could hide the frames
+ * below it: a known limit (docs/hotpatch.md). */
 static bool own_stack(const HpSession *s, size_t i, const HpMap *mp)
 {
 	if (!mp)
@@ -139,11 +148,8 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 	/* the frames the walk found, on whatever stack they are: the
 	 * word scan saw only the stack RSP is on */
 	for (size_t j = 1; j < n; j++)
-		for (size_t k = 0; k < s->n_sites; k++)
-			if (inside(&s->sites[k], pcs[j])) {
-				*ret_site = (int)k;
-				return -BASE_E_UNSAFE;
-			}
+		if ((*ret_site = in_window(s, pcs[j])) >= 0)
+			return -BASE_E_UNSAFE;
 	if (whole && walk_trusted(s, pcs, n)) {
 		*ret_seen = true;
 		for (size_t j = 0; j < n; j++) {
@@ -174,18 +180,21 @@ static int old_frames(HpSession *s, size_t i, int scan_site, bool scan_whole, in
 	return 0;
 }
 
-void hp_stack_range(const HpSession *s, const struct user_regs_struct *rg, uint64_t *ret_from,
-		    uint64_t *ret_to, bool *ret_whole)
+void hp_stack_range(const HpSession *s, size_t i, uint64_t *ret_from, uint64_t *ret_to,
+		    bool *ret_whole)
 {
 	/* the red zone below RSP may hold live data of a leaf function (not
 	 * return addresses, but a pushed-then-popped one can be reused); scan
 	 * from there up to the end of the stack mapping */
+	const struct user_regs_struct *rg = &s->tr.t[i].regs;
 	uint64_t from = (rg->rsp - 128) & ~7ull, to = rg->rsp + s->o.stack_scan;
 	bool whole = false;
 	const HpMap *mp = hp_maps_find(&s->maps, rg->rsp);
 	if (mp && mp->end <= to) {
 		to = mp->end;
-		whole = true;
+		/* every word of the thread's stack above RSP: only when that
+		 * mapping is its own stack */
+		whole = own_stack(s, i, mp);
 	}
 	if (mp && from < mp->start)
 		from = mp->start;
@@ -206,19 +215,17 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 					(int)s->tr.t[i].tid, strerror(-r));
 		const struct user_regs_struct *rg = &s->tr.t[i].regs;
 		pid_t tid = s->tr.t[i].tid;
-		for (size_t k = 0; k < s->n_sites; k++)
-			if (inside(&s->sites[k], rg->rip)) {
-				*ret_tid = tid;
-				return base_err_replace(e, -BASE_E_UNSAFE,
-					"pid %d: thread %d is inside %s (rip %#llx)", (int)s->pid,
-					(int)tid, s->sites[k].name, (unsigned long long)rg->rip);
-			}
+		int in = in_window(s, rg->rip);
+		if (in >= 0) {
+			*ret_tid = tid;
+			return base_err_replace(e, -BASE_E_UNSAFE,
+				"pid %d: thread %d is inside %s (rip %#llx)", (int)s->pid,
+				(int)tid, s->sites[in].name, (unsigned long long)rg->rip);
+		}
 		int scan_site = in_old(s, rg->rip);
 		bool scan_whole;
 		uint64_t from, to;
-		hp_stack_range(s, rg, &from, &to, &scan_whole);
-		/* whole: every word of the thread's stack above RSP is read */
-		scan_whole = scan_whole && own_stack(s, i, hp_maps_find(&s->maps, rg->rsp));
+		hp_stack_range(s, i, &from, &to, &scan_whole);
 		uint64_t own[HP_STACK_CHUNK / 8];
 		for (uint64_t a = from; a < to; a += HP_STACK_CHUNK) {
 			size_t want = to - a < HP_STACK_CHUNK ? to - a : HP_STACK_CHUNK;
@@ -238,14 +245,14 @@ int hp_safety_check(HpSession *s, pid_t *ret_tid, BaseErr *e)
 			for (size_t w = 0; w < (size_t)got / 8; w++) {
 				if (!in_span(buf[w], lo, span))
 					continue;
-				for (size_t k = 0; k < s->n_sites; k++)
-					if (inside(&s->sites[k], buf[w])) {
-						*ret_tid = tid;
-						return base_err_replace(e, -BASE_E_UNSAFE,
-							"pid %d: thread %d has a return address into %s "
-							"on its stack (%#llx)", (int)s->pid, (int)tid,
-							s->sites[k].name, (unsigned long long)buf[w]);
-					}
+				int k = in_window(s, buf[w]);
+				if (k >= 0) {
+					*ret_tid = tid;
+					return base_err_replace(e, -BASE_E_UNSAFE,
+						"pid %d: thread %d has a return address into %s "
+						"on its stack (%#llx)", (int)s->pid, (int)tid,
+						s->sites[k].name, (unsigned long long)buf[w]);
+				}
 				/* below RSP: dead words, no frame (a callee's
 				 * return address into its caller stays there) */
 				if (scan_site < 0 && a + 8 * w >= rg->rsp)
