@@ -134,72 +134,79 @@ static void reap(pid_t *pids, size_t n)
 
 /* ---- BENCH_OPS: what each operation of an apply costs ------------------- */
 
-/* The system calls an apply makes on one process, each timed alone (2,000
- * times) against one idle victim, next to the bare stop cycle of the same
- * run: where the time of a fleet goes, operation by operation. */
+/* The system calls an apply makes on one process, each timed alone against
+ * idle victims, next to the bare stop cycle of the same run: where the time
+ * of a fleet goes, operation by operation.  Warm (ops_table: 2,000 times on
+ * one victim) or cold (ops_cold: once on each of n victims in turn). */
+enum { N_OPS = 11, OP_PWRITE = 7, OP_BARE = 9 };
+static const char *op_names[N_OPS] = {
+	"null system call (getppid)", "open+read+close /proc/PID/maps",
+	"open+close /proc/PID/mem", "stat /proc/PID/exe", "open+getdents+close task",
+	"process_vm_readv 40 bytes (sites)", "process_vm_readv 11000 bytes (stack)",
+	NULL /* op 7: said by each table */, "fcntl OFD lock",
+	"bare stop: seize+interrupt+wait+detach", "the same + GETREGS",
+};
+
 /* the bytes the victims hold at text + 64: what op 7 writes back */
 static uint8_t op_orig[4];
 
-static int op_once(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
+static void op_once(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
 {
 	char fn[64], buf[16384];
-	{
-		int fd, st;
-		struct iovec lo = { buf, 40 }, re = { (void *)(uintptr_t)text, 40 };
-		struct iovec los = { buf, 11000 }, res = { (void *)(uintptr_t)(stack - 11000), 11000 };
-		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = pid, .l_len = 1 };
-		struct user_regs_struct rg;
-		struct stat sb;
-		switch (what) {
-		case 0:
-			(void)getppid();
-			break;
-		case 1:
-			snprintf(fn, sizeof(fn), "/proc/%d/maps", (int)pid);
-			fd = open(fn, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0 && read(fd, buf, sizeof(buf)) < 0)
-				perror("maps");
-			close(fd);
-			break;
-		case 2:
-			snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pid);
-			close(open(fn, O_RDWR | O_CLOEXEC));
-			break;
-		case 3:
-			snprintf(fn, sizeof(fn), "/proc/%d/exe", (int)pid);
-			(void)stat(fn, &sb);
-			break;
-		case 4:
-			snprintf(fn, sizeof(fn), "/proc/%d/task", (int)pid);
-			fd = open(fn, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			(void)syscall(SYS_getdents64, fd, buf, sizeof(buf));
-			close(fd);
-			break;
-		case 5:
-			(void)process_vm_readv(pid, &lo, 1, &re, 1, 0);
-			break;
-		case 6:
-			(void)process_vm_readv(pid, &los, 1, &res, 1, 0);
-			break;
-		case 7:
-			if (pwrite(memfd, op_orig, 4, (off_t)(text + 64)) != 4)
-				perror("pwrite");
-			break;
-		case 8:
-			(void)fcntl(lockfd, F_OFD_SETLK, &fl);
-			break;
-		case 9:
-		case 10:
-			ptrace(PTRACE_SEIZE, pid, 0, 0);
-			ptrace(PTRACE_INTERRUPT, pid, 0, 0);
-			waitpid(pid, &st, __WALL);
-			if (what == 10)
-				ptrace(PTRACE_GETREGS, pid, 0, &rg);
-			ptrace(PTRACE_DETACH, pid, 0, 0);
-			break;
-		}
+	int fd, st;
+	struct iovec lo = { buf, 40 }, re = { (void *)(uintptr_t)text, 40 };
+	struct iovec los = { buf, 11000 }, res = { (void *)(uintptr_t)(stack - 11000), 11000 };
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = pid, .l_len = 1 };
+	struct user_regs_struct rg;
+	struct stat sb;
+	switch (what) {
+	case 0:
+		(void)getppid();
+		break;
+	case 1:
+		snprintf(fn, sizeof(fn), "/proc/%d/maps", (int)pid);
+		fd = open(fn, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && read(fd, buf, sizeof(buf)) < 0)
+			perror("maps");
+		close(fd);
+		break;
+	case 2:
+		snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pid);
+		close(open(fn, O_RDWR | O_CLOEXEC));
+		break;
+	case 3:
+		snprintf(fn, sizeof(fn), "/proc/%d/exe", (int)pid);
+		(void)stat(fn, &sb);
+		break;
+	case 4:
+		snprintf(fn, sizeof(fn), "/proc/%d/task", (int)pid);
+		fd = open(fn, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		(void)syscall(SYS_getdents64, fd, buf, sizeof(buf));
+		close(fd);
+		break;
+	case 5:
+		(void)process_vm_readv(pid, &lo, 1, &re, 1, 0);
+		break;
+	case 6:
+		(void)process_vm_readv(pid, &los, 1, &res, 1, 0);
+		break;
+	case 7:
+		if (pwrite(memfd, op_orig, 4, (off_t)(text + 64)) != 4)
+			perror("pwrite");
+		break;
+	case 8:
+		(void)fcntl(lockfd, F_OFD_SETLK, &fl);
+		break;
+	case 9:
+	case 10:
+		ptrace(PTRACE_SEIZE, pid, 0, 0);
+		ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+		waitpid(pid, &st, __WALL);
+		if (what == 10)
+			ptrace(PTRACE_GETREGS, pid, 0, &rg);
+		ptrace(PTRACE_DETACH, pid, 0, 0);
+		break;
 	}
-	return 0;
 }
 
 static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stack, int lockfd)
@@ -207,8 +214,41 @@ static double op_ns(int what, pid_t pid, int memfd, uint64_t text, uint64_t stac
 	enum { N = 2000 };
 	uint64_t t0 = base_now_ns();
 	for (int i = 0; i < N; i++)
-		(void)op_once(what, pid, memfd, text, stack, lockfd);
+		op_once(what, pid, memfd, text, stack, lockfd);
 	return (double)(base_now_ns() - t0) / N;
+}
+
+/* The start of pid's victim text and the end of its stack; 0, or -1 said. */
+static int victim_addrs(pid_t pid, uint64_t *ret_text, uint64_t *ret_stack)
+{
+	BaseMaps m;
+	BaseErr e = { 0 };
+	if (base_proc_maps(pid, &m, &e) < 0) {
+		fprintf(stderr, "bench-hotpatch: %s\n", e.msg);
+		return -1;
+	}
+	uint64_t text = 0, stack = 0;
+	for (size_t i = 0; i < m.n; i++) {
+		if (!text && m.v[i].perms[2] == 'x' && strcmp(m.v[i].path, victim) == 0)
+			text = m.v[i].start;
+		if (strcmp(m.v[i].path, "[stack]") == 0)
+			stack = m.v[i].end;
+	}
+	base_maps_free(&m);
+	*ret_text = text;
+	*ret_stack = stack;
+	if (text && stack)
+		return 0;
+	fprintf(stderr, "bench-hotpatch: pid %d: no victim text or stack\n", (int)pid);
+	return -1;
+}
+
+static void ops_print(const char *title, const char *op7, const double *ns)
+{
+	printf("\n== %s (us, mean); ratio to the bare stop\n", title);
+	for (int k = 0; k < N_OPS; k++)
+		printf("%-40s %8.2f us  %5.2fx\n", k == OP_PWRITE ? op7 : op_names[k], ns[k] / 1e3,
+		       ns[k] / ns[OP_BARE]);
 }
 
 /* BENCH_OPS=cold: each operation once per victim, over n victims in turn,
@@ -219,21 +259,10 @@ static int ops_cold(size_t n)
 	pid_t *pids = spawn(n, 1);
 	uint64_t *text = calloc(n, sizeof(uint64_t)), *stack = calloc(n, sizeof(uint64_t));
 	for (size_t v = 0; v < n; v++) {
-		BaseMaps m;
-		BaseErr e = { 0 };
-		if (base_proc_maps(pids[v], &m, &e) < 0) {
-			fprintf(stderr, "bench-hotpatch: %s\n", e.msg);
+		if (victim_addrs(pids[v], &text[v], &stack[v]) < 0)
 			return 1;
-		}
-		for (size_t i = 0; i < m.n; i++) {
-			if (!text[v] && m.v[i].perms[2] == 'x' && strcmp(m.v[i].path, victim) == 0)
-				text[v] = m.v[i].start;
-			if (strcmp(m.v[i].path, "[stack]") == 0)
-				stack[v] = m.v[i].end;
-		}
-		base_maps_free(&m);
 		struct iovec lo = { op_orig, 4 }, re = { (void *)(uintptr_t)(text[v] + 64), 4 };
-		if (!text[v] || !stack[v] || process_vm_readv(pids[v], &lo, 1, &re, 1, 0) != 4) {
+		if (process_vm_readv(pids[v], &lo, 1, &re, 1, 0) != 4) {
 			fprintf(stderr, "bench-hotpatch: cannot set up the operations victims\n");
 			return 1;
 		}
@@ -241,35 +270,27 @@ static int ops_cold(size_t n)
 	char lockp[PATH_MAX];
 	snprintf(lockp, sizeof(lockp), "%s/lock", dir);
 	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	static const char *names[] = {
-		"null system call (getppid)", "open+read+close /proc/PID/maps",
-		"open+close /proc/PID/mem", "stat /proc/PID/exe", "open+getdents+close task",
-		"process_vm_readv 40 bytes (sites)", "process_vm_readv 11000 bytes (stack)",
-		"first pwrite 4 bytes into a text page", "fcntl OFD lock",
-		"bare stop: seize+interrupt+wait+detach", "the same + GETREGS",
-	};
-	double ns[11] = { 0 };
-	for (int k = 0; k < 11; k++) {
+	double ns[N_OPS] = { 0 };
+	for (int k = 0; k < N_OPS; k++) {
 		uint64_t sum = 0;
 		for (size_t v = 0; v < n; v++) {
 			int memfd = -1;
-			if (k == 7) {
+			if (k == OP_PWRITE) {
 				char fn[64];
 				snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pids[v]);
 				memfd = open(fn, O_RDWR | O_CLOEXEC);
 			}
 			uint64_t t0 = base_now_ns();
-			(void)op_once(k, pids[v], memfd, text[v], stack[v], lockfd);
+			op_once(k, pids[v], memfd, text[v], stack[v], lockfd);
 			sum += base_now_ns() - t0;
 			if (memfd >= 0)
 				close(memfd);
 		}
 		ns[k] = (double)sum / (double)n;
 	}
-	printf("\n== one operation on each of %zu idle processes in turn (us, mean); "
-	       "ratio to the bare stop\n", n);
-	for (int k = 0; k < 11; k++)
-		printf("%-40s %8.2f us  %5.2fx\n", names[k], ns[k] / 1e3, ns[k] / ns[9]);
+	char title[96];
+	snprintf(title, sizeof(title), "one operation on each of %zu idle processes in turn", n);
+	ops_print(title, "first pwrite 4 bytes into a text page", ns);
 	close(lockfd);
 	free(text);
 	free(stack);
@@ -281,44 +302,25 @@ static int ops_table(void)
 {
 	pid_t *pids = spawn(1, 1);
 	pid_t pid = pids[0];
-	BaseMaps m;
-	BaseErr e = { 0 };
-	if (base_proc_maps(pid, &m, &e) < 0) {
-		fprintf(stderr, "bench-hotpatch: %s\n", e.msg);
+	uint64_t text, stack;
+	if (victim_addrs(pid, &text, &stack) < 0)
 		return 1;
-	}
-	uint64_t text = 0, stack = 0;
-	for (size_t i = 0; i < m.n; i++) {
-		if (!text && m.v[i].perms[2] == 'x' && strcmp(m.v[i].path, victim) == 0)
-			text = m.v[i].start;
-		if (strcmp(m.v[i].path, "[stack]") == 0)
-			stack = m.v[i].end;
-	}
-	base_maps_free(&m);
 	char fn[64];
 	snprintf(fn, sizeof(fn), "/proc/%d/mem", (int)pid);
 	int memfd = open(fn, O_RDWR | O_CLOEXEC);
 	char lockp[PATH_MAX];
 	snprintf(lockp, sizeof(lockp), "%s/lock", dir);
 	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (!text || !stack || memfd < 0 || lockfd < 0 || pread(memfd, op_orig, 4, (off_t)(text + 64)) != 4 ||
+	if (memfd < 0 || lockfd < 0 || pread(memfd, op_orig, 4, (off_t)(text + 64)) != 4 ||
 	    pwrite(memfd, op_orig, 4, (off_t)(text + 64)) != 4) {   /* the page copied once, as an apply does */
 		fprintf(stderr, "bench-hotpatch: cannot set up the operations victim\n");
 		return 1;
 	}
-	static const char *names[] = {
-		"null system call (getppid)", "open+read+close /proc/PID/maps",
-		"open+close /proc/PID/mem", "stat /proc/PID/exe", "open+getdents+close task",
-		"process_vm_readv 40 bytes (sites)", "process_vm_readv 11000 bytes (stack)",
-		"pwrite 4 bytes, page copied already", "fcntl OFD lock",
-		"bare stop: seize+interrupt+wait+detach", "the same + GETREGS",
-	};
-	double ns[11];
-	for (int k = 0; k < 11; k++)
+	double ns[N_OPS];
+	for (int k = 0; k < N_OPS; k++)
 		ns[k] = op_ns(k, pid, memfd, text, stack, lockfd);
-	printf("\n== one operation on one idle process (us, mean of 2,000); ratio to the bare stop\n");
-	for (int k = 0; k < 11; k++)
-		printf("%-40s %8.2f us  %5.2fx\n", names[k], ns[k] / 1e3, ns[k] / ns[9]);
+	ops_print("one operation on one idle process, 2,000 times",
+		  "pwrite 4 bytes, page copied already", ns);
 	close(memfd);
 	close(lockfd);
 	reap(pids, 1);
